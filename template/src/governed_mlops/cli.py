@@ -1,0 +1,60 @@
+"""The ``mlops`` command: one entry point for stages, pipelines and policy.
+
+Sub-command groups register themselves in :data:`COMMANDS`; each is a module
+exposing ``register(subparsers)`` that adds its parser and sets ``handler``.
+Expected failures raise :class:`CommandError` and end with a one-line message
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .project import ProjectError
+
+COMMANDS = ("governed_mlops.cli_info",)
+
+
+class CommandError(Exception):
+    """An expected failure reported to the user without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="Governed MLOps project tooling: stage environments, "
+        "notebook pipelines with an MLflow audit trail, and policy checks.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module_name in COMMANDS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mlops``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except (CommandError, ProjectError) as error:
+        print(f"mlops: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The project's package: settings in ``config``, logging in ``logs``."""

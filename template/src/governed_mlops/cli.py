@@ -1,7 +1,9 @@
 """The ``mlops`` command: one entry point for stages, pipelines and policy.
 
-Sub-command groups register themselves in :data:`COMMANDS`; each is a module
-exposing ``register(subparsers)`` that adds its parser and sets ``handler``.
+Each sub-command group is a module ``governed_mlops/cli_<group>.py`` exposing
+``register(subparsers)``, which adds its parser and sets ``handler``. Modules
+import heavy dependencies inside their handlers so ``mlops --help`` and
+``mlops policy check`` start fast.
 Expected failures raise :class:`CommandError` and end with a one-line message
 and exit code 2, never a traceback.
 """
@@ -10,17 +12,25 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .errors import CommandError
 from .project import ProjectError
 
-COMMANDS = ("governed_mlops.cli_info",)
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-class CommandError(Exception):
-    """An expected failure reported to the user without a traceback."""
+def command_modules() -> list[str]:
+    """The ``cli_*`` modules of this package, in name order."""
+    return sorted(
+        f"{__package__}.{info.name}"
+        for info in pkgutil.iter_modules([str(_PACKAGE_DIR)])
+        if info.name.startswith("cli_")
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module_name in COMMANDS:
+    for module_name in command_modules():
         importlib.import_module(module_name).register(subparsers)
     return parser
 

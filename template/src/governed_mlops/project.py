@@ -34,6 +34,11 @@ class Project:
         """Tool state that is never committed (kernels, build markers)."""
         return self.root / ".mlops"
 
+    @property
+    def jupyter_dir(self) -> Path:
+        """Project-local Jupyter data dir holding the stage kernels (JUPYTER_PATH)."""
+        return self.state_dir / "jupyter"
+
     def import_module(self, name: str) -> ModuleType:
         """Import ``<package>.<name>``, e.g. ``config`` or ``logs``."""
         return importlib.import_module(f"{self.package}.{name}")

@@ -1,0 +1,128 @@
+"""Fixtures for testing the template by rendering and running what it generates."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pythons import find_python
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULTS = {
+    name: spec["default"]
+    for name, spec in yaml.safe_load(
+        (REPO / "copier.yml")
+        .read_text(encoding="utf-8")
+        .split("---\n", 1)[1]  # skip the !include document
+    ).items()
+    if not name.startswith("_")
+    and isinstance(spec, dict)
+    and spec.get("when") is not False
+}
+
+
+def pytest_configure(config):
+    # Repeated installs share one uv cache; never download interpreters
+    # (no network but the package index), never touch the user's settings.
+    os.environ.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
+    os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+    os.environ["UV_NO_PROGRESS"] = "1"
+    os.environ.pop("VIRTUAL_ENV", None)
+    warnings.filterwarnings("ignore", message=".*DirtyLocalWarning.*")
+
+
+def run(cmd, cwd, env=None, check=True, timeout=900):
+    """Run a command, returning the completed process; show output on failure."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [str(part) for part in cmd],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, cmd))} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def git(*args, cwd):
+    env = {
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+    return run(["git", "-c", "init.defaultBranch=main", *args], cwd=cwd, env=env)
+
+
+def snapshot_template(dest: Path, tag: str | None = "99.0.0") -> Path:
+    """A committed git copy of the template's working tree (tracked + untracked).
+
+    pytest-copie and ``copier update`` render a git ref, so tests render this
+    snapshot to see uncommitted work too.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    git("init", "-q", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "snapshot", cwd=dest)
+    if tag:
+        git("tag", tag, cwd=dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def template_dir(tmp_path_factory) -> Path:
+    """Session snapshot of the template, rendered by every copy test."""
+    return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def render(copie, template_dir):
+    """Render the template with answers (defaults for the rest); assert success."""
+
+    def _render(**answers) -> Path:
+        result = copie.copy(extra_answers=answers, template_dir=template_dir)
+        assert result.exit_code == 0, result.exception
+        return result.project_dir
+
+    return _render
+
+
+def python_for(version: str) -> str:
+    exe = find_python(version)
+    if exe is None:
+        pytest.skip(f"no Python {version} interpreter installed on this machine")
+    return exe
+
+
+def install_project(project: Path, python_version: str) -> Path:
+    """``uv sync`` the generated project into its own .venv; return its python."""
+    exe = python_for(python_version)
+    run(["uv", "sync", "--python", exe], cwd=project)
+    scripts = "Scripts" if sys.platform == "win32" else "bin"
+    suffix = ".exe" if sys.platform == "win32" else ""
+    return project / ".venv" / scripts / f"python{suffix}"

@@ -1,0 +1,63 @@
+"""Each invalid answer is refused with a message saying what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+BAD_ANSWERS = [
+    ("project_name", "", "project_name must start with a letter or digit"),
+    ("project_name", "-lead", "project_name must start with a letter or digit"),
+    ("project_slug", "My Project", "project_slug must be lowercase letters"),
+    ("project_slug", "proj--x", "joined by single"),
+    ("package_name", "1model", "package_name must be a Python identifier"),
+    ("package_name", "my-model", "package_name must be a Python identifier"),
+    ("package_name", "Model", "package_name must be a Python identifier"),
+    ("package_name", "class", "is a Python keyword"),
+    ("package_name", "logging", "would shadow the module"),
+    ("package_name", "test", "would shadow the module"),
+    ("package_name", "mlflow", "would shadow the module"),
+    ("package_name", "papermill", "would shadow the module"),
+    ("package_name", "governed_mlops", "would shadow the module"),
+    ("description", 'say "hi"', "description must be one line"),
+    ("author_name", "", "author_name must be one line"),
+    ("author_email", "not-an-email", "author_email must be an address"),
+    ("author_email", "a@b", "author_email must be an address"),
+    ("python_version", "3.9", "python_version"),
+    ("license", "GPL-3.0", "license"),
+]
+
+
+@pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
+def test_bad_answer_is_refused_and_nothing_written(
+    copie, template_dir, question, answer, message
+):
+    result = copie.copy(extra_answers={question: answer}, template_dir=template_dir)
+    assert result.exit_code != 0
+    assert question in str(result.exception)
+    assert message in str(result.exception)
+    written = list(copie.test_dir.rglob("*"))
+    assert all(p.is_dir() for p in written), f"files left behind: {written}"
+
+
+def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
+    """The CLI a user runs prints the validator's message and leaves no project."""
+    from conftest import run
+
+    dest = tmp_path / "project"
+    result = run(
+        [
+            "copier",
+            "copy",
+            "--defaults",
+            "--trust",
+            "--data",
+            "package_name=logging",
+            str(template_dir),
+            str(dest),
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "would shadow the module" in result.stdout + result.stderr
+    assert not dest.exists() or not any(dest.iterdir())

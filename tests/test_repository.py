@@ -1,0 +1,69 @@
+"""This repository follows the policy it enforces, and its docs match the code."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import yaml
+
+from conftest import REPO, run
+
+LINTED = ["template/src", "template/tests", "tests", "tools"]
+LINTED += [p for p in ("hooks", "benchmarks") if (REPO / p).is_dir()]
+
+
+def questions() -> dict:
+    text = (REPO / "copier.yml").read_text(encoding="utf-8").split("---\n", 1)[1]
+    return {
+        name: spec
+        for name, spec in yaml.safe_load(text).items()
+        if not name.startswith("_")
+        and isinstance(spec, dict)
+        and spec.get("when") is not False
+    }
+
+
+def test_repository_is_black_formatted():
+    run([sys.executable, "-m", "black", "--check", "--quiet", *LINTED], cwd=REPO)
+
+
+def test_repository_is_flake8_clean():
+    run([sys.executable, "-m", "flake8", *LINTED], cwd=REPO)
+
+
+def test_precommit_config_is_valid():
+    run(["pre-commit", "validate-config", ".pre-commit-config.yaml"], cwd=REPO)
+
+
+def test_reserved_names_are_current():
+    run([sys.executable, "tools/reserved_names.py", "--check"], cwd=REPO)
+
+
+def test_every_question_has_help_and_is_documented():
+    documented = (REPO / "docs" / "questions.md").read_text(encoding="utf-8")
+    for name, spec in questions().items():
+        assert spec.get("help"), f"question {name} has no help text"
+        assert f"| `{name}` |" in documented, f"docs/questions.md misses {name}"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"```console\n(.*?)```", readme, re.S).group(1).splitlines()
+    assert len(commands) == 2, "the README starts with exactly two commands"
+    generate, test = commands
+    assert "copier copy" in generate and "--defaults" in generate
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = test.split("&&")[-1].strip()
+    assert test_command in ci.splitlines()
+
+
+def test_min_copier_version_is_tested():
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    config = yaml.safe_load(
+        (REPO / "copier.yml").read_text(encoding="utf-8").split("---\n", 1)[1]
+    )
+    assert Version(version("copier")) >= Version(config["_min_copier_version"])

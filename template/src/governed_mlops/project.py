@@ -26,6 +26,30 @@ class Project:
     pyproject: dict[str, Any] = field(repr=False)
 
     @property
+    def table(self) -> dict[str, Any]:
+        """The ``[tool.governed-mlops]`` table of ``pyproject.toml``."""
+        return self.pyproject.get("tool", {}).get(TOOL_TABLE, {})
+
+    @property
+    def name(self) -> str:
+        """The distribution name from ``[project] name``."""
+        return str(self.pyproject.get("project", {}).get("name", self.package))
+
+    @property
+    def requires_python(self) -> str:
+        return str(self.pyproject.get("project", {}).get("requires-python", ""))
+
+    @property
+    def dependencies(self) -> list[str]:
+        """``[project] dependencies``: installed into every stage env too."""
+        return list(self.pyproject.get("project", {}).get("dependencies", []))
+
+    @property
+    def index_url(self) -> str:
+        """The project's package index (empty: the installer's default)."""
+        return str(self.table.get("index-url", ""))
+
+    @property
     def env_specs_dir(self) -> Path:
         return self.root / "env_specs"
 
@@ -33,6 +57,16 @@ class Project:
     def state_dir(self) -> Path:
         """Tool state that is never committed (kernels, build markers)."""
         return self.root / ".mlops"
+
+    @property
+    def locks_dir(self) -> Path:
+        """Committed per-stage locks, ``env_specs/locks/<stage>.txt``."""
+        return self.env_specs_dir / "locks"
+
+    @property
+    def wheels_dir(self) -> Path:
+        """Wheelhouse for offline stage installs."""
+        return self.root / "wheels"
 
     @property
     def jupyter_dir(self) -> Path:

@@ -1,0 +1,226 @@
+"""``mlops stage``: list, create, check and fill the wheelhouse of stage envs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from .errors import CommandError
+from .project import find_project
+
+STAGE_HELP = "stage name (or its spec file env_specs/stage_<name>.yaml)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    stage = subparsers.add_parser(
+        "stage",
+        help="stage environments: list, create, check, wheels",
+        description="Stage environments: one virtualenv and Jupyter kernel per "
+        "pipeline stage, built from env_specs/stage_<name>.yaml.",
+    )
+    commands = stage.add_subparsers(title="commands", metavar="COMMAND")
+    stage.set_defaults(handler=lambda args: _help(stage))
+
+    listing = commands.add_parser(
+        "list",
+        help="list the stages in pipeline order",
+        description="List the stages in pipeline order with their env state.",
+    )
+    listing.set_defaults(handler=run_list)
+
+    create = commands.add_parser(
+        "create",
+        help="create or update stage envs and kernels",
+        description="Create each stage's venv with its interpreter, install its "
+        "lock (writing env_specs/locks/<stage>.txt when the spec changed), save "
+        "the freeze and register its kernel. Does nothing when spec, lock and "
+        "interpreter are unchanged; a failed build keeps the previous env.",
+    )
+    _targets(create)
+    create.add_argument("--force", action="store_true", help="rebuild even if current")
+    create.add_argument(
+        "--offline",
+        action="store_true",
+        help="install only from the wheelhouse (wheels/), with no index",
+    )
+    create.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="lock again, taking the newest versions the spec allows",
+    )
+    _installer(create)
+    create.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="stages built at once (default: %(default)s)",
+    )
+    create.set_defaults(handler=run_create)
+
+    check = commands.add_parser(
+        "check",
+        help="check specs, envs, kernels and installed packages",
+        description="Check that each spec is valid, its venv exists, its kernel "
+        "is registered with the stage venv's interpreter and the installed "
+        "packages match the lock. Exits 1 when anything is off.",
+    )
+    _targets(check)
+    _installer(check)
+    check.set_defaults(handler=run_check)
+
+    wheels = commands.add_parser(
+        "wheels",
+        help="download the stage locks' wheels into wheels/ for offline installs",
+        description="Download every package of the stages' locks, and the "
+        "project's build requirements, into wheels/ so that `mlops stage create "
+        "--offline` works with no index.",
+    )
+    _targets(wheels)
+    _installer(wheels)
+    wheels.set_defaults(handler=run_wheels)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def _targets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stages", nargs="*", metavar="STAGE", help=STAGE_HELP)
+    parser.add_argument("--all", action="store_true", help="every stage")
+
+
+def _installer(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--installer",
+        choices=("auto", "uv", "pip"),
+        default="auto",
+        help="auto: uv when installed, else venv + pip (default: %(default)s)",
+    )
+
+
+def _selected(args: argparse.Namespace, machine: bool = True):
+    from .specs import load_stages, select
+
+    project = find_project()
+    stages = load_stages(project, machine=machine)
+    if args.all == bool(args.stages):
+        raise CommandError("name one or more stages, or pass --all")
+    if args.all:
+        return project, list(stages.values())
+    return project, [select(stages, name) for name in args.stages]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from .specs import load_stages
+    from .stage_env import read_marker
+
+    project = find_project()
+    stages = load_stages(project, machine=False)
+    rows = [("stage", "python", "env", "kernel", "notebook")]
+    for stage in stages.values():
+        marker = read_marker(stage)
+        state = "built" if marker and stage.python.exists() else "missing"
+        rows.append(
+            (
+                stage.name,
+                str(stage.spec.python),
+                f"{stage.spec.env_dir} ({state})",
+                stage.kernel_name,
+                stage.spec.notebook,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _token(project) -> str:
+    """The package index token from the project's settings, if any."""
+    try:
+        settings = project.import_module("config").get_settings()
+    except ImportError:
+        return ""
+    token = getattr(settings, "package_index_token", None)
+    return token.get_secret_value() if token is not None else ""
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from .stage_env import Options, create
+
+    project, stages = _selected(args)
+    options = Options(
+        force=args.force,
+        offline=args.offline,
+        upgrade=args.upgrade,
+        installer=args.installer,
+        token=lambda: _token(project),
+    )
+    failures: list[str] = []
+
+    def build(stage):
+        try:
+            return stage.name, create(stage, options)
+        except CommandError as error:
+            failures.append(str(error))
+            return stage.name, "FAILED"
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(build, stages))
+    for name, status in results:
+        print(f"{name}: {status}")
+    if failures:
+        raise CommandError("\n".join(failures))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from .stage_env import problems
+
+    project, stages = _selected(args)
+    bad = 0
+    for stage in stages:
+        found = problems(stage, args.installer)
+        if found:
+            bad += 1
+            print(f"{stage.name}: FAIL")
+            for line in found:
+                print(f"  - {line}")
+            print(f"  fix: mlops stage create {stage.name}")
+        else:
+            print(f"{stage.name}: ok ({stage.env_dir}, kernel {stage.kernel_name})")
+    return 1 if bad else 0
+
+
+def run_wheels(args: argparse.Namespace) -> int:
+    from .installers import pick
+    from .progress import Progress
+    from .stage_env import index_options, lock_path
+
+    project, stages = _selected(args)
+    installer = pick(args.installer)
+    build = project.pyproject.get("build-system", {}).get("requires", [])
+    project.wheels_dir.mkdir(exist_ok=True)
+    for stage in stages:
+        lock = lock_path(stage)
+        if not lock.is_file():
+            raise CommandError(
+                f"{stage.name}: no lock yet: run "
+                f"`mlops stage create {stage.name}` first"
+            )
+        say = Progress(stage.name)
+        say(f"downloading into {project.wheels_dir}")
+        installer.download(
+            stage.interpreter.path,
+            lock,
+            list(build),
+            project.wheels_dir,
+            index_options(stage, token=_token(project)),
+        )
+        say("done")
+    count = len(list(project.wheels_dir.iterdir()))
+    print(f"{project.wheels_dir}: {count} files", file=sys.stdout)
+    return 0

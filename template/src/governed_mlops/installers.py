@@ -1,0 +1,249 @@
+"""The two ways to build a stage env: uv (default when found) or venv + pip.
+
+Both take the same inputs (interpreter, lock, index options) and leave the
+same result: a venv holding exactly the lock plus the project, editable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import CommandError
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where packages come from. ``offline`` means the wheelhouse only."""
+
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    offline: bool = False
+    wheelhouse: Optional[Path] = None
+    token: str = field(default="", repr=False)
+
+    def digest_fields(self) -> dict:
+        """What changes a resolution (never the token)."""
+        return {
+            "index_url": self.index_url,
+            "extra_index_urls": list(self.extra_index_urls),
+            "find_links": list(self.find_links),
+        }
+
+    def args(self) -> list[str]:
+        """Installer arguments (pip and uv spell them alike)."""
+        if self.offline:
+            return ["--no-index", "--find-links", str(self.wheelhouse)]
+        args: list[str] = []
+        if self.index_url:
+            args += ["--index-url", with_token(self.index_url, self.token)]
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", with_token(url, self.token)]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
+
+
+def with_token(url: str, token: str) -> str:
+    """``url`` with ``token`` as its password, unless it has credentials already."""
+    parts = urlsplit(url)
+    if not token or "@" in parts.netloc or parts.scheme not in ("http", "https"):
+        return url
+    return urlunsplit(parts._replace(netloc=f"__token__:{token}@{parts.netloc}"))
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class InstallError(CommandError):
+    """An installer command failed; the message holds the end of its output."""
+
+
+def run(cmd: Sequence[str], what: str, secrets: Sequence[str] = (), env=None) -> str:
+    """Run an installer step; raise :class:`InstallError` saying what failed."""
+    shown = redact(" ".join(str(c) for c in cmd), secrets)
+    try:
+        result = subprocess.run(
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+    except OSError as error:
+        raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
+    if result.returncode != 0:
+        output = redact((result.stderr or result.stdout).strip(), secrets)
+        tail = "\n".join(output.splitlines()[-15:])
+        raise InstallError(f"{what} failed ({shown}):\n{tail}")
+    return result.stdout
+
+
+def find_uv() -> Optional[str]:
+    """The uv binary: ``$UV`` (set by ``uv run``), the ``uv`` package, or PATH."""
+    candidates = [os.environ.get("UV", "")]
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found]
+
+        candidates.append(find_uv_bin())
+    except Exception:  # the uv package is optional
+        pass
+    scripts = Path(sys.executable).parent
+    candidates += [
+        str(scripts / ("uv.exe" if os.name == "nt" else "uv")),
+        shutil.which("uv") or "",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+class UvInstaller:
+    """uv: fast, hashes in the lock, a relocatable venv (built beside, then moved)."""
+
+    name = "uv"
+
+    def __init__(self, uv: str):
+        self.uv = uv
+
+    def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
+        run(
+            [self.uv, "venv", "--quiet", "--relocatable", "--no-project"]
+            + ["--python", interpreter, "--prompt", prompt, path],
+            "creating the venv",
+        )
+
+    def lock(
+        self,
+        requirements: Path,
+        output: Path,
+        python_minor: str,
+        constraints: Optional[Path],
+        index: IndexOptions,
+        upgrade: bool,
+    ) -> None:
+        cmd = [self.uv, "pip", "compile", "--quiet", requirements, "-o", output]
+        cmd += ["--universal", "--python-version", python_minor]
+        cmd += ["--generate-hashes", "--no-header", "--no-annotate"]
+        if constraints:
+            cmd += ["--constraint", constraints]
+        if upgrade:
+            cmd += ["--upgrade"]
+        if index.offline:
+            cmd += ["--offline"]
+        run(cmd + index.args(), "locking", [index.token])
+
+    def install(
+        self, python: Path, lock: Path, root: Path, index: IndexOptions
+    ) -> None:
+        # One sync: exactly the lock, plus the project editable (without deps:
+        # they are in the lock).
+        spec = lock.with_name(lock.name + ".install")
+        spec.write_text(
+            lock.read_text(encoding="utf-8") + f"-e {root.as_posix()}\n",
+            encoding="utf-8",
+        )
+        try:
+            cmd = [self.uv, "pip", "sync", "--quiet", "--python", python, spec]
+            if index.offline:
+                cmd += ["--offline"]
+            run(cmd + index.args(), "installing the lock", [index.token])
+        finally:
+            spec.unlink(missing_ok=True)
+
+    def freeze(self, python: Path) -> str:
+        return run(
+            [self.uv, "pip", "freeze", "--exclude-editable", "--python", python],
+            "freezing",
+        )
+
+    def download(
+        self,
+        interpreter: Path,
+        lock: Path,
+        build: list[str],
+        dest: Path,
+        index: IndexOptions,
+    ) -> None:
+        pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
+        pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
+        run(pip + ["-r", lock] + index.args(), "downloading wheels", [index.token])
+        run(pip + build + index.args(), "downloading build requirements", [index.token])
+
+
+class PipInstaller:
+    """Standard library venv + pip, for machines without uv."""
+
+    name = "pip"
+
+    def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
+        run([interpreter, "-m", "venv", "--prompt", prompt, path], "creating the venv")
+
+    lock = None  # pip cannot resolve a lock with hashes: the freeze becomes it
+
+    def install(
+        self, python: Path, lock: Path, root: Path, index: IndexOptions
+    ) -> None:
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        run(pip + ["-r", lock] + index.args(), "installing the lock", [index.token])
+        run(
+            pip + ["--no-deps", "-e", root] + index.args(),
+            "installing the project",
+            [index.token],
+        )
+
+    def install_inputs(
+        self,
+        python: Path,
+        requirements: Path,
+        constraints: Optional[Path],
+        index: IndexOptions,
+    ) -> None:
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        if constraints:
+            pip += ["-c", constraints]
+        run(
+            pip + ["-r", requirements] + index.args(),
+            "installing the packages",
+            [index.token],
+        )
+
+    def freeze(self, python: Path) -> str:
+        return run([python, "-m", "pip", "freeze", "--exclude-editable"], "freezing")
+
+    def download(
+        self,
+        interpreter: Path,
+        lock: Path,
+        build: list[str],
+        dest: Path,
+        index: IndexOptions,
+    ) -> None:
+        pip = [interpreter, "-m", "pip", "download", "--quiet", "--dest", dest]
+        run(pip + ["-r", lock] + index.args(), "downloading wheels", [index.token])
+        run(pip + build + index.args(), "downloading build requirements", [index.token])
+
+
+def pick(choice: str = "auto"):
+    """The installer for ``choice``: ``auto`` (uv when found), ``uv`` or ``pip``."""
+    if choice == "pip":
+        return PipInstaller()
+    uv = find_uv()
+    if uv:
+        return UvInstaller(uv)
+    if choice == "uv":
+        raise CommandError(
+            "uv is not installed: `python -m pip install uv`, or use --installer pip"
+        )
+    return PipInstaller()

@@ -1,0 +1,112 @@
+"""Per-stage locks: ``env_specs/locks/<stage>.txt``, committed, installed from.
+
+A lock starts with a header holding the digest of everything it was resolved
+from (requirements, constraints, index options, Python version). A lock whose
+digest still matches is reused as it is; otherwise the stage is locked again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+DIGEST_LINE = "# mlops-lock-input: "
+KERNEL_REQUIREMENT = "ipykernel>=6.29"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def lock_inputs(packages: list[str], project_dependencies: list[str]) -> list[str]:
+    """What a stage env holds: its packages, ipykernel, the project's dependencies."""
+    return sorted(
+        dict.fromkeys([*packages, KERNEL_REQUIREMENT, *project_dependencies]),
+        key=lambda r: (canonicalize_name(Requirement(r).name), r),
+    )
+
+
+def input_digest(
+    requirements: list[str],
+    python_minor: str,
+    constraints: str | None,
+    index: dict,
+) -> str:
+    payload = {
+        "requirements": requirements,
+        "python": python_minor,
+        "constraints": constraints,
+        "index": index,
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def header(stage: str, digest: str) -> str:
+    return (
+        f"# Lock of stage {stage}, written by `mlops stage create {stage}`: do not\n"
+        f"# edit. Change env_specs/stage_{stage}.yaml and run `mlops stage create "
+        f"{stage}`.\n{DIGEST_LINE}{digest}\n"
+    )
+
+
+def read_digest(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith(DIGEST_LINE):
+                    return line[len(DIGEST_LINE) :].strip()
+                if not line.startswith("#"):
+                    return None
+    except OSError:
+        return None
+    return None
+
+
+def pins(text: str, environment: dict[str, str] | None = None) -> dict[str, str]:
+    """``{normalized name: version}`` of the pinned lines of a lock or freeze.
+
+    Locks are universal (one for every platform): a line whose marker does not
+    hold in ``environment`` (the stage interpreter's marker values) is skipped.
+    """
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split(" \\")[0].strip()
+        if not _PIN.match(line):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker and environment is not None:
+            if not requirement.marker.evaluate(environment):
+                continue
+        version = str(requirement.specifier).removeprefix("==")
+        found[canonicalize_name(requirement.name)] = version
+    return found
+
+
+MARKER_ENV_CODE = """
+import json, os, platform, sys
+impl = sys.implementation
+v = impl.version
+iver = "%d.%d.%d" % (v.major, v.minor, v.micro)
+if v.releaselevel != "final":
+    iver += v.releaselevel[0] + str(v.serial)
+print(json.dumps({
+    "implementation_name": impl.name,
+    "implementation_version": iver,
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}))
+"""
+
+
+def file_sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,387 @@
+"""Stage specs: ``env_specs/stage_<name>.yaml``, one per pipeline stage.
+
+A spec says which interpreter builds the stage's virtualenv, where it lives,
+the Jupyter kernel it registers, the notebook it runs and the packages it
+needs. Every error names the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import CommandError
+from .project import Project
+from .pythons import Interpreter, InterpreterNotFound, resolve
+from .venvs import portable_path, venv_python
+
+SCHEMA_FILE = "stage.schema.json"
+SPEC_GLOB = "stage_*.yaml"
+STDLIB = {canonicalize_name(name) for name in sys.stdlib_module_names}
+
+
+class SpecError(CommandError):
+    """One or more stage specs are invalid; the message lists every problem."""
+
+
+def _requirement(text: str) -> str:
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        raise ValueError(
+            f"{text!r} is not a valid requirement ({error}); write it as PEP 508, "
+            f"e.g. 'pandas>=2.1' or 'scikit-learn==1.5.2'"
+        ) from None
+    if canonicalize_name(requirement.name) in STDLIB:
+        raise ValueError(
+            f"{requirement.name!r} is part of the Python standard library and is "
+            f"not installed from an index; remove it from packages"
+        )
+    return text
+
+
+Requirement_ = Annotated[str, AfterValidator(_requirement)]
+
+
+class StageSpec(BaseModel):
+    """One pipeline stage: interpreter, virtualenv, kernel, notebook, packages."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="governed-mlops stage spec",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "oneOf": [{"required": ["python"]}, {"required": ["python_exe"]}],
+        },
+    )
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Stage name; the file is env_specs/stage_<name>.yaml.",
+    )
+    python: Optional[str] = Field(
+        None,
+        description='Python version such as "3.11" (an installed interpreter is '
+        "found), or the path of the interpreter that creates the venv.",
+    )
+    python_exe: Optional[str] = Field(
+        None,
+        description="Interpreter path (the original design's key); same as python.",
+        json_schema_extra={"deprecated": True},
+    )
+    env_dir: str = Field(
+        description="Folder of the stage's virtualenv, relative to the project root."
+    )
+    kernel_name: str = Field(
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Name of the Jupyter kernel registered for this stage.",
+    )
+    display_name: Optional[str] = Field(
+        None, description="Readable kernel name shown in Jupyter."
+    )
+    notebook: str = Field(description="Notebook the stage runs, relative to the root.")
+    packages: list[Requirement_] = Field(
+        default_factory=list,
+        description="PEP 508 requirements; ipykernel and the project's own "
+        "dependencies are added.",
+    )
+    constraints: Optional[str] = Field(
+        None, description="Constraints file applied when locking, relative to root."
+    )
+    index_url: Optional[str] = Field(
+        None, description="Package index for this stage (default: the project's)."
+    )
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Default notebook parameters, overridden on the command line.",
+    )
+    notes: str = ""
+
+    @field_validator("python", "python_exe", mode="before")
+    @classmethod
+    def _quoted_version(cls, value: object) -> object:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(
+                f"YAML reads {value!r} as a number; quote the version, "
+                f'e.g. python: "3.10"'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_interpreter(self) -> "StageSpec":
+        if self.python and self.python_exe:
+            raise ValueError("give python or python_exe, not both")
+        if not (self.python or self.python_exe):
+            raise ValueError('python is required: a version such as "3.11" or a path')
+        if self.python is None:
+            self.python = self.python_exe
+            self.python_exe = None
+        return self
+
+
+@dataclass
+class Stage:
+    """A validated spec with its paths resolved against the project root."""
+
+    spec: StageSpec
+    source: Path
+    project: Project
+    interpreter: Optional[Interpreter] = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kernel_name(self) -> str:
+        return self.spec.kernel_name
+
+    @property
+    def display_name(self) -> str:
+        if self.spec.display_name:
+            return self.spec.display_name
+        version = self.interpreter.minor if self.interpreter else self.spec.python
+        return f"{self.project.package}: {self.name} (Python {version})"
+
+    @property
+    def env_dir(self) -> Path:
+        return Path(portable_path(self.spec.env_dir, self.project.root))
+
+    @property
+    def python(self) -> Path:
+        """The stage venv's interpreter."""
+        return Path(venv_python(self.env_dir))
+
+    @property
+    def notebook(self) -> Path:
+        return Path(portable_path(self.spec.notebook, self.project.root))
+
+    @property
+    def constraints(self) -> Optional[Path]:
+        if not self.spec.constraints:
+            return None
+        return Path(portable_path(self.spec.constraints, self.project.root))
+
+    @property
+    def relative_source(self) -> str:
+        return self.source.relative_to(self.project.root).as_posix()
+
+
+def _field_path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+def describe(error: ValidationError, source: str) -> list[str]:
+    """Readable lines, one per problem: ``file: field: what and how to fix``."""
+    allowed = list(StageSpec.model_fields)
+    lines = []
+    for item in error.errors():
+        where = _field_path(item["loc"])
+        if item["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(where, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(
+                f"{source}: unknown key {where!r}{hint}; allowed keys: "
+                + ", ".join(allowed)
+            )
+        elif item["type"] == "missing":
+            lines.append(f"{source}: missing required key {where!r}")
+        elif item["type"] == "string_pattern_mismatch" and where == "name":
+            lines.append(
+                f"{source}: name: {item['input']!r} must be lowercase letters, digits "
+                f"and underscores starting with a letter, e.g. data_prep"
+            )
+        elif item["type"] == "string_pattern_mismatch" and where == "kernel_name":
+            lines.append(
+                f"{source}: kernel_name: {item['input']!r} may only hold letters, "
+                f"digits, '.', '_' and '-'"
+            )
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            prefix = f"{where}: " if where else ""
+            lines.append(f"{source}: {prefix}{message}")
+    return lines
+
+
+def parse_spec(path: Path, relative: str) -> StageSpec:
+    """Read and validate one spec file (no cross-stage or machine checks)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SpecError(f"{relative}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{relative}: must be a mapping of keys such as name, python")
+    try:
+        spec = StageSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError("\n".join(describe(error, relative))) from None
+    expected = path.name.removeprefix("stage_").removesuffix(".yaml")
+    if spec.name != expected:
+        raise SpecError(
+            f"{relative}: name: {spec.name!r} does not match the file name; "
+            f"name it {expected!r} or rename the file to stage_{spec.name}.yaml"
+        )
+    return spec
+
+
+def stage_order(project: Project) -> list[str]:
+    """Stage names in pipeline order, from ``[tool.governed-mlops] stages``."""
+    stages = project.table.get("stages", [])
+    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+        raise SpecError(
+            "pyproject.toml: [tool.governed-mlops] stages must be a list of stage "
+            'names in run order, e.g. ["data_prep", "train"]'
+        )
+    return stages
+
+
+def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
+    """Every stage in pipeline order, validated.
+
+    ``machine=False`` checks only what the files say; ``machine=True`` also
+    finds each stage's interpreter and checks it against ``requires-python``.
+    """
+    order = stage_order(project)
+    files = {
+        p.name.removeprefix("stage_").removesuffix(".yaml"): p
+        for p in sorted(project.env_specs_dir.glob(SPEC_GLOB))
+    }
+    problems: list[str] = []
+    for name in order:
+        if name not in files:
+            problems.append(
+                f"pyproject.toml: [tool.governed-mlops] stages lists {name!r} but "
+                f"env_specs/stage_{name}.yaml does not exist; add the spec or "
+                f"remove the name"
+            )
+    for name in files:
+        if name not in order:
+            problems.append(
+                f"env_specs/stage_{name}.yaml: stage {name!r} is not listed in "
+                f"pyproject.toml [tool.governed-mlops] stages; add it in run order"
+            )
+    stages: dict[str, Stage] = {}
+    for name in order:
+        if name not in files:
+            continue
+        relative = f"env_specs/{files[name].name}"
+        try:
+            spec = parse_spec(files[name], relative)
+        except SpecError as error:
+            problems.append(str(error))
+            continue
+        stage = Stage(spec=spec, source=files[name], project=project)
+        problems += _file_problems(stage)
+        if machine:
+            problems += _machine_problems(stage)
+        stages[name] = stage
+    problems += _shared(stages)
+    if problems:
+        raise SpecError("\n".join(problems))
+    return stages
+
+
+def _file_problems(stage: Stage) -> list[str]:
+    problems = []
+    where = stage.relative_source
+    if not stage.notebook.is_file():
+        problems.append(
+            f"{where}: notebook: {stage.spec.notebook!r} does not exist; give the "
+            f"path of the stage's notebook relative to the project root"
+        )
+    if stage.constraints and not stage.constraints.is_file():
+        problems.append(
+            f"{where}: constraints: {stage.spec.constraints!r} does not exist; give "
+            f"a constraints file relative to the project root or remove the key"
+        )
+    return problems
+
+
+def _machine_problems(stage: Stage) -> list[str]:
+    where = stage.relative_source
+    key = "python"
+    try:
+        stage.interpreter = resolve(stage.spec.python or "", stage.project.root)
+    except InterpreterNotFound as error:
+        return [f"{where}: {key}: {error}"]
+    required = stage.project.requires_python
+    if required and stage.interpreter.full not in SpecifierSet(required):
+        return [
+            f"{where}: {key}: Python {stage.interpreter.full} does not satisfy the "
+            f"project's requires-python {required!r} (pyproject.toml), and the stage "
+            f"env installs the project; choose a version it allows"
+        ]
+    return []
+
+
+def _shared(stages: dict[str, Stage]) -> list[str]:
+    problems = []
+    seen_env: dict[str, str] = {}
+    seen_kernel: dict[str, str] = {}
+    for stage in stages.values():
+        env_key = os.path.normcase(str(stage.env_dir))
+        kernel_key = stage.kernel_name.lower()
+        if env_key in seen_env:
+            problems.append(
+                f"{stage.relative_source}: env_dir: {stage.spec.env_dir!r} is also "
+                f"the env of stage {seen_env[env_key]!r}; give each stage its own "
+                f"env_dir, e.g. .venvs/{stage.name}"
+            )
+        if kernel_key in seen_kernel:
+            problems.append(
+                f"{stage.relative_source}: kernel_name: {stage.kernel_name!r} is also "
+                f"the kernel of stage {seen_kernel[kernel_key]!r}; give each stage its "
+                f"own kernel_name"
+            )
+        seen_env.setdefault(env_key, stage.name)
+        seen_kernel.setdefault(kernel_key, stage.name)
+    return problems
+
+
+def select(stages: dict[str, Stage], name: str) -> Stage:
+    """The stage called ``name``, also given as its spec path (the original design's
+    scripts pass ``env_specs/stage_<name>.yaml``)."""
+    key = Path(name.replace("\\", "/")).name
+    key = key.removeprefix("stage_").removesuffix(".yaml")
+    if key not in stages:
+        raise SpecError(
+            f"no stage {key!r}; stages: {', '.join(stages) or 'none'} "
+            f"(see `mlops stage list`)"
+        )
+    return stages[key]
+
+
+def load_stage(project: Project, name: str, *, machine: bool = True) -> Stage:
+    """One stage by name or spec path; every spec is validated."""
+    return select(load_stages(project, machine=machine), name)
+
+
+def schema_text() -> str:
+    """The JSON Schema shipped as ``env_specs/stage.schema.json``."""
+    import json
+
+    schema = StageSpec.model_json_schema()
+    return json.dumps(schema, indent=2, sort_keys=False) + "\n"

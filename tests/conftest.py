@@ -15,6 +15,8 @@ import yaml
 from pythons import find_python
 
 REPO = Path(__file__).resolve().parents[1]
+# The template's own tooling is plain Python, unit-tested in place.
+sys.path.insert(0, str(REPO / "template" / "src"))
 DEFAULTS = {
     name: spec["default"]
     for name, spec in yaml.safe_load(
@@ -110,6 +112,22 @@ def render(copie, template_dir):
         return result.project_dir
 
     return _render
+
+
+def copy_project(template_dir: Path, dest: Path, **answers) -> Path:
+    """Render the template with copier's API (for fixtures wider than a test)."""
+    from copier import run_copy
+
+    run_copy(
+        str(template_dir),
+        str(dest),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    return dest
 
 
 def python_for(version: str) -> str:

@@ -189,7 +189,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"{stage.name}: FAIL")
             for line in found:
                 print(f"  - {line}")
-            print(f"  fix: mlops stage create {stage.name}")
+            print(f"  fix: mlops stage create {stage.name} --force")
         else:
             print(f"{stage.name}: ok ({stage.env_dir}, kernel {stage.kernel_name})")
     return 1 if bad else 0

@@ -1,0 +1,308 @@
+"""Stage specs: valid ones load, each bad one is refused naming file, field and fix."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pytest
+
+from conftest import REPO
+from governed_mlops import locks, pythons, specs, venvs
+from governed_mlops.installers import redact, with_token
+from governed_mlops.project import find_project
+
+HERE = "%d.%d" % sys.version_info[:2]
+
+
+def spec_text(stage: str, **fields) -> str:
+    data = {
+        "name": stage,
+        "python": HERE,
+        "env_dir": f".venvs/{stage}",
+        "kernel_name": f"proj-{stage}",
+        "notebook": f"notebooks/{stage}.ipynb",
+        "packages": ["pandas>=2.1"],
+    }
+    data.update(fields)
+    return json.dumps({k: v for k, v in data.items() if v is not None})
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A minimal governed project with two stages, a and b."""
+
+    def make(stages=("a", "b"), requires=">=3.10", **overrides):
+        (tmp_path / "pyproject.toml").write_text(
+            textwrap.dedent(f"""
+                [project]
+                name = "proj"
+                requires-python = "{requires}"
+                dependencies = ["loguru>=0.7"]
+                [tool.governed-mlops]
+                package = "proj"
+                stages = {json.dumps(list(stages))}
+                """),
+            encoding="utf-8",
+        )
+        (tmp_path / "env_specs").mkdir(exist_ok=True)
+        (tmp_path / "notebooks").mkdir(exist_ok=True)
+        for name in stages:
+            (tmp_path / "notebooks" / f"{name}.ipynb").write_text("{}")
+            text = overrides.get(name, spec_text(name))
+            (tmp_path / "env_specs" / f"stage_{name}.yaml").write_text(text)
+        return find_project(tmp_path)
+
+    return make
+
+
+def refused(project, machine=True) -> str:
+    with pytest.raises(specs.SpecError) as caught:
+        specs.load_stages(project, machine=machine)
+    return str(caught.value)
+
+
+def test_valid_specs_load_in_pipeline_order(project):
+    stages = specs.load_stages(project(stages=("b", "a")))
+    assert list(stages) == ["b", "a"]
+    stage = stages["a"]
+    assert stage.interpreter.minor == HERE
+    assert stage.env_dir == stage.project.root / ".venvs" / "a"
+    assert stage.python == Path(venvs.venv_python(stage.env_dir))
+    assert stage.display_name == f"proj: a (Python {HERE})"
+
+
+def test_original_design_key_python_exe_still_works(project):
+    text = spec_text("a", python=None, python_exe=sys.executable)
+    stage = specs.load_stages(project(stages=("a",), a=text))["a"]
+    assert stage.spec.python == sys.executable
+    assert stage.interpreter.path == Path(sys.executable)
+
+
+BAD_SPECS = [
+    (
+        "a stdlib module listed as a package",
+        dict(packages=["pandas", "warnings"]),
+        "env_specs/stage_a.yaml: packages[1]: 'warnings' is part of the Python "
+        "standard library",
+    ),
+    (
+        "an unparsable requirement",
+        dict(packages=["pandas>>=2"]),
+        "env_specs/stage_a.yaml: packages[0]: 'pandas>>=2' is not a valid requirement",
+    ),
+    (
+        "a Python version not installed",
+        dict(python="3.99"),
+        "env_specs/stage_a.yaml: python: no Python 3.99 found on this machine",
+    ),
+    (
+        "an interpreter path that does not exist",
+        dict(python="/no/such/python3"),
+        "env_specs/stage_a.yaml: python: interpreter '/no/such/python3' does not exist",
+    ),
+    (
+        "a missing notebook",
+        dict(notebook="notebooks/missing.ipynb"),
+        "env_specs/stage_a.yaml: notebook: 'notebooks/missing.ipynb' does not exist",
+    ),
+    (
+        "an unknown key",
+        dict(pakages=["pandas"]),
+        "env_specs/stage_a.yaml: unknown key 'pakages' (did you mean 'packages'?)",
+    ),
+    (
+        "a version YAML reads as a number",
+        dict(python=3.1),
+        "env_specs/stage_a.yaml: python: YAML reads 3.1 as a number; quote the "
+        'version, e.g. python: "3.10"',
+    ),
+    (
+        "both interpreter keys",
+        dict(python_exe=sys.executable),
+        "env_specs/stage_a.yaml: give python or python_exe, not both",
+    ),
+    (
+        "a name that does not match the file",
+        dict(name="other"),
+        "env_specs/stage_a.yaml: name: 'other' does not match the file name",
+    ),
+    (
+        "a bad kernel name",
+        dict(kernel_name="my kernel"),
+        "env_specs/stage_a.yaml: kernel_name: 'my kernel' may only hold letters",
+    ),
+    (
+        "a missing required key",
+        dict(env_dir=None),
+        "env_specs/stage_a.yaml: missing required key 'env_dir'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [case[1:] for case in BAD_SPECS],
+    ids=[case[0] for case in BAD_SPECS],
+)
+def test_bad_spec_is_refused_with_file_field_and_fix(project, fields, message):
+    assert message in refused(project(a=spec_text("a", **fields)))
+
+
+def test_two_stages_sharing_an_env_dir_or_kernel(project):
+    shared = spec_text("b", env_dir=".venvs/a", kernel_name="PROJ-A")
+    message = refused(project(b=shared))
+    assert (
+        "env_specs/stage_b.yaml: env_dir: '.venvs/a' is also the env of stage 'a'"
+        in message
+    )
+    assert (
+        "env_specs/stage_b.yaml: kernel_name: 'PROJ-A' is also the kernel of stage 'a'"
+        in message
+    )
+
+
+def test_interpreter_outside_requires_python(project):
+    message = refused(project(requires=">=3.99"))
+    assert "python: Python " in message
+    assert "does not satisfy the project's requires-python '>=3.99'" in message
+
+
+def test_stage_list_and_spec_files_must_agree(project, tmp_path):
+    built = project(stages=("a",))
+    (tmp_path / "env_specs" / "stage_extra.yaml").write_text(spec_text("extra"))
+    message = refused(built)
+    assert "stage 'extra' is not listed in pyproject.toml" in message
+    (tmp_path / "env_specs" / "stage_a.yaml").unlink()
+    assert "stages lists 'a' but env_specs/stage_a.yaml does not exist" in refused(
+        built
+    )
+
+
+def test_every_problem_is_reported_at_once(project):
+    message = refused(
+        project(
+            a=spec_text("a", packages=["warnings"]),
+            b=spec_text("b", notebook="nope.ipynb"),
+        )
+    )
+    assert "stage_a.yaml: packages[0]" in message
+    assert "stage_b.yaml: notebook" in message
+
+
+def test_file_checks_without_the_machine(project):
+    """Under copier's Python the interpreter need not exist; files are still checked."""
+    built = project(a=spec_text("a", python="3.99"))
+    assert specs.load_stages(built, machine=False)["a"].interpreter is None
+    built = project(a=spec_text("a", python="3.99", notebook="x.ipynb"))
+    assert "notebook" in refused(built, machine=False)
+
+
+def test_select_by_name_or_spec_path(project):
+    stages = specs.load_stages(project())
+    assert specs.select(stages, "b").name == "b"
+    assert specs.select(stages, "env_specs/stage_b.yaml").name == "b"
+    assert specs.select(stages, r"env_specs\stage_a.yaml").name == "a"
+    with pytest.raises(specs.SpecError, match="no stage 'c'; stages: a, b"):
+        specs.select(stages, "c")
+
+
+def test_shipped_json_schema_matches_the_model():
+    shipped = REPO / "template" / "env_specs" / specs.SCHEMA_FILE
+    assert (
+        shipped.read_text(encoding="utf-8") == specs.schema_text()
+    ), "stale: run python tools/stage_schema.py"
+
+
+def test_template_specs_reference_the_schema():
+    for path in (REPO / "template" / "env_specs").glob("stage_*.yaml.jinja"):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first == f"# yaml-language-server: $schema={specs.SCHEMA_FILE}", path
+
+
+@pytest.mark.parametrize(
+    ("windows", "expected"),
+    [
+        (True, PureWindowsPath(r"C:\proj\.venvs\train\Scripts\python.exe")),
+        (False, PurePosixPath("/proj/.venvs/train/bin/python")),
+    ],
+)
+def test_venv_layouts(windows, expected):
+    root = PureWindowsPath(r"C:\proj") if windows else PurePosixPath("/proj")
+    env = venvs.portable_path(r".venvs\train", root, windows=windows)
+    assert venvs.venv_python(env, windows=windows) == expected
+    assert venvs.portable_path(".venvs/train", root, windows=windows) == env
+
+
+def test_absolute_spec_paths_stay_as_given():
+    assert venvs.portable_path(r"D:\envs\t", PureWindowsPath("C:/p"), True) == (
+        PureWindowsPath(r"D:\envs\t")
+    )
+    assert venvs.portable_path("/opt/t", PurePosixPath("/p"), False) == (
+        PurePosixPath("/opt/t")
+    )
+
+
+def test_windows_candidates_include_the_usual_install_folders(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "Local"))
+    monkeypatch.setattr(pythons, "_py_launcher", lambda version: [r"C:\py\3.12.exe"])
+    found = pythons.candidates("3.12", windows=True)
+    assert found[0] == r"C:\py\3.12.exe"
+    assert (
+        str(tmp_path / "Local" / "Programs" / "Python" / "Python312" / "python.exe")
+        in found
+    )
+    assert all(path.endswith("python.exe") for path in found[1:])
+
+
+def test_posix_candidates_look_in_pyenv_newest_first(monkeypatch, tmp_path):
+    for version in ("3.12.1", "3.12.10", "3.13.0"):
+        (tmp_path / "versions" / version / "bin").mkdir(parents=True)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    found = pythons.candidates("3.12", windows=False)
+    pyenv = [p for p in found if p.startswith(str(tmp_path))]
+    assert pyenv == [
+        str(tmp_path / "versions" / "3.12.10" / "bin" / "python3.12"),
+        str(tmp_path / "versions" / "3.12.1" / "bin" / "python3.12"),
+    ]
+
+
+def test_universal_lock_pins_follow_markers():
+    text = textwrap.dedent("""\
+        # header
+        colorama==0.4.6 ; sys_platform == 'win32' \\
+            --hash=sha256:abc
+        numpy==2.4.6 ; python_full_version < '3.12' \\
+            --hash=sha256:def
+        numpy==2.5.5 ; python_full_version >= '3.12'
+        pandas==3.1.1
+        """)
+    linux311 = {"sys_platform": "linux", "python_full_version": "3.11.7"}
+    assert locks.pins(text, linux311) == {"numpy": "2.4.6", "pandas": "3.1.1"}
+    win313 = {"sys_platform": "win32", "python_full_version": "3.13.0"}
+    assert locks.pins(text, win313) == {
+        "colorama": "0.4.6",
+        "numpy": "2.5.5",
+        "pandas": "3.1.1",
+    }
+
+
+def test_lock_digest_changes_with_what_the_env_is_resolved_from():
+    base = locks.input_digest(["pandas"], "3.11", None, {})
+    assert base == locks.input_digest(["pandas"], "3.11", None, {})
+    assert base != locks.input_digest(["pandas>=2"], "3.11", None, {})
+    assert base != locks.input_digest(["pandas"], "3.12", None, {})
+    assert base != locks.input_digest(["pandas"], "3.11", "numpy<2", {})
+    assert base != locks.input_digest(["pandas"], "3.11", None, {"index_url": "x"})
+
+
+def test_index_token_goes_in_the_url_only_and_is_redacted():
+    url = with_token("https://pypi.example.com/simple/", "t0ken")
+    assert url == "https://__token__:t0ken@pypi.example.com/simple/"
+    assert with_token("https://u:p@host/simple/", "t0ken") == "https://u:p@host/simple/"
+    assert with_token("https://host/simple/", "") == "https://host/simple/"
+    assert redact(f"failed for {url}", ["t0ken"]) == (
+        "failed for https://__token__:***@pypi.example.com/simple/"
+    )

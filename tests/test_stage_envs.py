@@ -20,6 +20,7 @@ pytestmark = pytest.mark.xdist_group("stage_envs")
 STAGES = ("data_prep", "feature_eng", "train", "eval")
 
 KERNEL_CLIENT = """
+import sys
 from jupyter_client.manager import start_new_kernel
 
 manager, client = start_new_kernel(kernel_name=sys.argv[1], startup_timeout=120)

@@ -1,0 +1,522 @@
+"""Benchmarks of governed-mlops, measured side by side in one run.
+
+Each benchmark renders (once per run) a fresh project from this repository's
+working tree, installs it with ``uv sync`` and times the generated ``mlops``
+command against the way the original design did the same job. Results go to
+stdout as a Markdown table and to ``benchmarks/results/<name>.json``
+(git-ignored); ``docs/benchmarks.md`` holds the numbers of a reference run.
+
+    python benchmarks/run.py stage-envs     # one benchmark
+    python benchmarks/run.py all            # every benchmark
+
+Only the standard library is used here; copier, uv and the generated
+project's tools are run as subprocesses. Progress lines go to stderr.
+A new benchmark is a function ``bench_<name>(workspace, args) -> dict``
+listed in ``BENCHMARKS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+WINDOWS = os.name == "nt"
+SCRIPTS = "Scripts" if WINDOWS else "bin"
+EXE = ".exe" if WINDOWS else ""
+STARTED = time.perf_counter()
+
+# Targets: the original design's time divided by ours, and the no-op bound.
+SPEEDUP_TARGET = 15.0
+NOOP_TARGET_S = 1.0
+
+# Reads the stage specs in pipeline order with the project's own pyyaml;
+# run by the project venv's python (run.py itself is stdlib only).
+READ_SPECS = """
+import json, sys
+from pathlib import Path
+import yaml
+try:
+    import tomllib
+except ImportError:
+    import tomli as tomllib
+root = Path(sys.argv[1])
+pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+order = pyproject["tool"]["governed-mlops"]["stages"]
+specs = []
+for name in order:
+    path = root / "env_specs" / f"stage_{name}.yaml"
+    specs.append(yaml.safe_load(path.read_text(encoding="utf-8")))
+print(json.dumps(specs))
+"""
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    """One progress line on stderr with the seconds since the run started."""
+    elapsed = time.perf_counter() - STARTED
+    print(f"[bench {elapsed:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+class StepFailed(RuntimeError):
+    """A command the benchmark needs exited non-zero."""
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment of every command: shared uv cache, no downloads."""
+    env = dict(os.environ)
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("UV_COMPILE_BYTECODE", None)  # measured explicitly, never inherited
+    env.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["UV_NO_PROGRESS"] = "1"
+    env.update(extra)
+    return env
+
+
+def sh(
+    cmd: Sequence[object],
+    cwd: Optional[Path] = None,
+    env: Optional[dict[str, str]] = None,
+    timeout: float = 1800,
+) -> str:
+    """Run ``cmd``; return its stdout, or raise :class:`StepFailed` with its tail."""
+    args = [str(part) for part in cmd]
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env or base_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).splitlines()[-25:])
+        raise StepFailed(f"{' '.join(args)} exited {result.returncode}:\n{tail}")
+    return result.stdout
+
+
+def timed(
+    cmd: Sequence[object],
+    cwd: Optional[Path] = None,
+    env: Optional[dict[str, str]] = None,
+) -> float:
+    """Wall-clock seconds of one successful run of ``cmd``."""
+    start = time.perf_counter()
+    sh(cmd, cwd=cwd, env=env)
+    return time.perf_counter() - start
+
+
+def venv_exe(env_dir: Path, name: str) -> Path:
+    return env_dir / SCRIPTS / f"{name}{EXE}"
+
+
+def remove(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def find_uv() -> list[str]:
+    """How to call uv: ``python -m uv`` when the package is installed, else PATH."""
+    probe = subprocess.run(
+        [sys.executable, "-m", "uv", "--version"], capture_output=True, text=True
+    )
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "uv"]
+    on_path = shutil.which("uv")
+    if on_path:
+        return [on_path]
+    raise SystemExit("uv not found: python -m pip install uv")
+
+
+def find_python(value: str) -> str:
+    """A spec's ``python``: a version such as ``"3.11"`` (found) or a path."""
+    if not value.replace(".", "").isdigit():
+        return value
+    if "%d.%d" % sys.version_info[:2] == value:
+        return getattr(sys, "_base_executable", "") or sys.executable
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = sorted(pyenv.glob(f"{value}.*/bin/python{value}"), reverse=True)
+    found += [Path(p) for p in [shutil.which(f"python{value}")] if p]
+    for exe in found:
+        if exe.is_file():
+            return str(exe)
+    raise SystemExit(f"no Python {value} on this machine")
+
+
+def count_pyc(venv: Path) -> int:
+    """Compiled files in the venv's site-packages (0: imports compile from source)."""
+    lib = venv / ("Lib" if WINDOWS else "lib")
+    return sum(1 for _ in lib.rglob("*.pyc")) if lib.is_dir() else 0
+
+
+def git_state() -> dict:
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True
+        )
+        return result.stdout.strip()
+
+    return {"head": git("rev-parse", "HEAD"), "dirty": bool(git("status", "-s"))}
+
+
+def machine() -> dict:
+    return {
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+    }
+
+
+# --- the generated project, shared by the benchmarks of one run -----------------
+
+
+class Workspace:
+    """A temp dir holding one project rendered from the working tree and synced."""
+
+    def __init__(self, root: Path, python_version: str):
+        self.root = root
+        self.uv = find_uv()
+        self.python_version = python_version
+        self.project = root / "project"
+        self.first_create_s = 0.0
+        self._ready = False
+
+    @property
+    def venv(self) -> Path:
+        return self.project / ".venv"
+
+    @property
+    def mlops(self) -> Path:
+        return venv_exe(self.venv, "mlops")
+
+    def snapshot(self) -> Path:
+        """A committed git copy of the working tree (tracked and untracked files).
+
+        Copier renders a git ref; committing a copy renders uncommitted work too.
+        """
+        dest = self.root / "template"
+        listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
+        for name in filter(None, listed.split("\0")):
+            source = REPO / name
+            if source.is_file():
+                target = dest / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        who = {
+            "GIT_AUTHOR_NAME": "bench",
+            "GIT_AUTHOR_EMAIL": "bench@example.com",
+            "GIT_COMMITTER_NAME": "bench",
+            "GIT_COMMITTER_EMAIL": "bench@example.com",
+        }
+        env = base_env(**who)
+        sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], dest, env)
+        sh(["git", "add", "-A"], dest, env)
+        sh(["git", "commit", "-q", "-m", "benchmark snapshot"], dest, env)
+        return dest
+
+    def sync(self, **extra_env: str) -> float:
+        cmd = [*self.uv, "sync", "--python", find_python(self.python_version)]
+        if extra_env:
+            cmd.append("--reinstall")
+        return timed(cmd, self.project, base_env(**extra_env))
+
+    def prepare(self) -> None:
+        """Render, ``uv sync`` and build every stage once (warm cache, locks)."""
+        if self._ready:
+            return
+        log(f"snapshot of {REPO} into {self.root}")
+        template = self.snapshot()
+        log("copier copy --defaults (the rendered project)")
+        sh(
+            [*self.uv, "tool", "run", "copier", "copy", "--trust", "--defaults"]
+            + ["--data", f"python_version={self.python_version}", "--quiet"]
+            + ["--vcs-ref", "HEAD", template, self.project]
+        )
+        log("uv sync (the project venv, bytecode not compiled)")
+        self.sync()
+        log("mlops stage create --all (locks the stages, warms the uv cache)")
+        self.first_create_s = timed(
+            [self.mlops, "stage", "create", "--all"], self.project
+        )
+        log(f"first create done in {self.first_create_s:.1f} s")
+        self._ready = True
+
+    def stage_specs(self) -> list[dict]:
+        python = venv_exe(self.venv, "python")
+        return json.loads(sh([python, "-c", READ_SPECS, self.project]))
+
+
+# --- benchmark: stage environments --------------------------------------------
+
+
+def original_pass(
+    workspace: Workspace, specs: list[dict], where: Path, pip_args
+) -> float:
+    """Build every stage the original design's way, sequentially; return seconds.
+
+    Per stage: ``python -m venv``, upgrade pip, ``pip install -r`` the stage's
+    lock (spec packages + ipykernel + project dependencies, same versions as
+    ours), ``ipykernel install --prefix`` and ``pip freeze`` to a file.
+    """
+    remove(where)
+    where.mkdir(parents=True)
+    start = time.perf_counter()
+    for spec in specs:
+        name = spec["name"]
+        env_dir = where / name
+        python = venv_exe(env_dir, "python")
+        lock = workspace.project / "env_specs" / "locks" / f"{name}.txt"
+        log(f"  original {name}: venv, pip upgrade, install, kernel, freeze")
+        sh([find_python(str(spec["python"])), "-m", "venv", env_dir])
+        sh([python, "-m", "pip", "install", "--upgrade", "pip", *pip_args])
+        sh([python, "-m", "pip", "install", *pip_args, "-r", lock])
+        sh(
+            [python, "-m", "ipykernel", "install", "--prefix", where / "jupyter"]
+            + ["--name", spec["kernel_name"]]
+        )
+        freeze = sh([python, "-m", "pip", "freeze"])
+        (env_dir / "freeze.txt").write_text(freeze, encoding="utf-8")
+    return time.perf_counter() - start
+
+
+def noop_runs(workspace: Workspace, repeat: int) -> list[float]:
+    cmd = [workspace.mlops, "stage", "create", "--all"]
+    return [timed(cmd, workspace.project) for _ in range(repeat)]
+
+
+def bench_stage_envs(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """The four stage envs: the original design's way vs ``mlops stage create``."""
+    workspace.prepare()
+    project = workspace.project
+    specs = workspace.stage_specs()
+    names = [spec["name"] for spec in specs]
+    log(f"stages: {', '.join(names)}")
+    mlops = [workspace.mlops, "stage", "create", "--all"]
+    times: dict[str, object] = {"first_create_with_locking": workspace.first_create_s}
+
+    original_dir = workspace.root / "original"
+    log("original way, warm-up pass (untimed: fills pip's cache)")
+    original_pass(workspace, specs, original_dir, [])
+    log("original way, timed pass")
+    times["original"] = original_pass(workspace, specs, original_dir, [])
+    log(f"original way: {times['original']:.1f} s")
+    if not args.quick:
+        log("original way with pip --no-compile (informational, no .pyc written)")
+        times["original_no_compile"] = original_pass(
+            workspace, specs, original_dir, ["--no-compile"]
+        )
+    remove(original_dir)
+
+    def fresh() -> None:
+        remove(project / ".venvs")
+        remove(project / ".mlops")
+
+    log("ours: delete .venvs/ and .mlops/, then mlops stage create --all")
+    fresh()
+    times["ours_fresh"] = timed(mlops, project)
+    log(f"ours, fresh envs: {times['ours_fresh']:.1f} s")
+    times["ours_force"] = timed([*mlops, "--force"], project)
+    log(f"ours, --force: {times['ours_force']:.1f} s")
+    if not args.quick:
+        log("ours with UV_COMPILE_BYTECODE=1 (informational, like pip's default)")
+        fresh()
+        times["ours_fresh_compiled"] = timed(
+            mlops, project, base_env(UV_COMPILE_BYTECODE="1")
+        )
+        fresh()
+        timed(mlops, project)  # back to the default build for the no-op runs
+
+    pyc_plain = count_pyc(workspace.venv)
+    log(f"no-op x{args.repeat} (project venv: {pyc_plain} .pyc files)")
+    times["noop"] = noop_runs(workspace, args.repeat)
+
+    log("uv sync --reinstall with UV_COMPILE_BYTECODE=1, compileall src/")
+    workspace.sync(UV_COMPILE_BYTECODE="1")
+    python = venv_exe(workspace.venv, "python")
+    sh([python, "-m", "compileall", "-q", project / "src"], project)
+    pyc_compiled = count_pyc(workspace.venv)
+    log(f"no-op x{args.repeat} (project venv: {pyc_compiled} .pyc files)")
+    times["noop_compiled"] = noop_runs(workspace, args.repeat)
+
+    original = float(times["original"])  # type: ignore[arg-type]
+
+    def row(what, seconds, target="", ok=None, ratio=True) -> dict:
+        return {
+            "what": what,
+            "seconds": round(seconds, 3),
+            "ratio": round(original / seconds, 1) if ratio else None,
+            "target": target,
+            "pass": ok,
+        }
+
+    def speed(what, seconds) -> dict:
+        ok = original / seconds >= SPEEDUP_TARGET
+        return row(what, seconds, f">= {SPEEDUP_TARGET:g}x", ok)
+
+    def noop(what, runs) -> list[dict]:
+        median, worst = statistics.median(runs), max(runs)
+        target = f"< {NOOP_TARGET_S:g} s"
+        return [
+            row(f"{what}, median of {len(runs)}", median, target, median < 1.0),
+            row(f"{what}, max of {len(runs)}", worst, target, worst < NOOP_TARGET_S),
+        ]
+
+    stages = f"{len(names)} stages"
+    rows = [row(f"original: venv + pip, sequential, {stages}", original)]
+    if "original_no_compile" in times:
+        rows.append(
+            row(
+                "original with `pip install --no-compile` (info)",
+                float(times["original_no_compile"]),  # type: ignore[arg-type]
+            )
+        )
+    rows += [
+        speed(
+            "`mlops stage create --all`, no envs, locks present", times["ours_fresh"]
+        ),
+        speed("`mlops stage create --all --force`, envs present", times["ours_force"]),
+    ]
+    if "ours_fresh_compiled" in times:
+        rows.append(
+            row(
+                "`mlops stage create --all`, UV_COMPILE_BYTECODE=1 (info)",
+                float(times["ours_fresh_compiled"]),  # type: ignore[arg-type]
+            )
+        )
+    rows += noop(
+        "no-op `mlops stage create --all`, project venv without .pyc", times["noop"]
+    )
+    rows += noop(
+        "no-op, project venv synced with UV_COMPILE_BYTECODE=1", times["noop_compiled"]
+    )
+    rows.append(
+        row(
+            "first `mlops stage create --all`, locking (info)",
+            workspace.first_create_s,
+            ratio=False,
+        )
+    )
+    return {
+        "benchmark": "stage-envs",
+        "stages": names,
+        "python": specs[0].get("python") if specs else None,
+        "jobs": min(4, os.cpu_count() or 1),
+        "cache": "warm: uv cache used by the first create, pip cache by a warm-up pass",
+        "project_venv_pyc": {"default": pyc_plain, "compiled": pyc_compiled},
+        "bytecode_note": (
+            "The main rows run with the project venv synced normally (uv does not "
+            "compile bytecode) on a machine with PYTHONDONTWRITEBYTECODE=1, so every "
+            "mlops start compiles its imports from source. The 'UV_COMPILE_BYTECODE=1' "
+            "no-op rows are what a normal machine sees after the first run."
+        ),
+        "times_s": times,
+        "rows": rows,
+    }
+
+
+# --- command line --------------------------------------------------------------
+
+BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
+    "stage-envs": bench_stage_envs,
+}
+
+
+def table(result: dict) -> str:
+    lines = [
+        "| what | seconds | ratio vs original | target | pass |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for row in result["rows"]:
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:g}x"
+        ok = {True: "pass", False: "FAIL", None: ""}[row["pass"]]
+        lines.append(
+            f"| {row['what']} | {row['seconds']:.2f} | {ratio} | {row['target']} "
+            f"| {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure governed-mlops against the original design, side by "
+        "side, on a project rendered from this working tree.",
+    )
+    parser.add_argument(
+        "benchmark",
+        choices=[*BENCHMARKS, "all"],
+        help="which benchmark to run (all: every one, sharing one project)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="runs of each no-op measurement (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--python",
+        default="3.11",
+        help="python_version answer of the rendered project (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the informational rows (pip --no-compile, UV_COMPILE_BYTECODE)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temp dir (its path is logged)"
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="folder of the JSON results (default: benchmarks/results/)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
+    root = Path(tempfile.mkdtemp(prefix="governed-mlops-bench-"))
+    workspace = Workspace(root, args.python)
+    today = datetime.date.today().isoformat()
+    try:
+        for name in names:
+            log(f"benchmark {name}")
+            result = BENCHMARKS[name](workspace, args)
+            result.update(date=today, machine=machine(), template=git_state())
+            args.results.mkdir(parents=True, exist_ok=True)
+            out = args.results / f"{name.replace('-', '_')}.json"
+            out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            print(f"## {name} ({today}, {os.cpu_count()} cores)\n")
+            print(table(result))
+            print(f"\n{result.get('bytecode_note', '')}\nJSON: {out}\n", flush=True)
+    except StepFailed as error:
+        log(f"failed: {error}")
+        return 1
+    finally:
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,6 +24,12 @@ BAD_ANSWERS = [
     ("author_email", "a@b", "author_email must be an address"),
     ("python_version", "3.9", "python_version"),
     ("license", "GPL-3.0", "license"),
+    ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
+    (
+        "package_index_url",
+        "https://user:secret@pypi.example.com/simple/",
+        "without credentials",
+    ),
 ]
 
 

@@ -27,11 +27,26 @@ EXPECTED_FILES = (
     "pyproject.toml",
     "src/governed_mlops/__init__.py",
     "src/governed_mlops/cli.py",
+    "env_specs/stage.schema.json",
+    "env_specs/stage_data_prep.yaml",
+    "env_specs/stage_feature_eng.yaml",
+    "env_specs/stage_train.yaml",
+    "env_specs/stage_eval.yaml",
+    "scripts/create_venv.sh",
+    "scripts/create_venv.bat",
+    ".gitattributes",
     "tests/conftest.py",
     "tests/test_config.py",
     "tests/test_logs.py",
 )
 UNRENDERED = re.compile(r"{{|}}|{%|%}|\.jinja\b")
+TEMPLATE = REPO / "template"
+# Files copied verbatim (not *.jinja): Python and JSON may hold "}}" legitimately.
+VERBATIM = {
+    path.relative_to(TEMPLATE).as_posix(): path.read_bytes()
+    for path in TEMPLATE.rglob("*")
+    if path.is_file() and path.suffix != ".jinja" and "{" not in str(path)
+}
 
 
 def test_defaults_render_expected_files(render):
@@ -51,6 +66,9 @@ def test_matrix_renders_clean(render, python_version, license):
     project = render(python_version=python_version, license=license)
     for path in project.rglob("*"):
         assert ".jinja" not in path.name, path
+        relative = path.relative_to(project).as_posix()
+        if VERBATIM.get(relative) == (path.read_bytes() if path.is_file() else None):
+            continue
         if path.is_file() and ".git" not in path.parts:
             text = path.read_text(encoding="utf-8")
             assert not UNRENDERED.search(text), f"unrendered Jinja in {path}"
@@ -99,3 +117,46 @@ def test_template_python_is_linted_in_place():
         p.relative_to(REPO) for p in (REPO / "template").rglob("*.py.jinja")
     ]
     assert jinja_python == []
+
+
+def test_copy_makes_a_git_repository(render):
+    """copier update needs git; the hook initializes a repository once."""
+    project = render()
+    assert (project / ".git").is_dir()
+    run(["git", "rev-parse", "--is-inside-work-tree"], cwd=project)
+
+
+def test_copy_into_an_existing_repository_adds_no_nested_git(template_dir, tmp_path):
+    from conftest import copy_project, git
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    git("init", "-q", cwd=existing)
+    project = copy_project(template_dir, existing / "ml")
+    assert not (project / ".git").exists()
+    assert (project / "pyproject.toml").is_file()
+
+
+def test_package_index_applies_to_project_and_stages(render):
+    url = "https://pypi.example.com/simple/"
+    project = render(package_index_url=url)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["tool"]["governed-mlops"]["index-url"] == url
+    assert pyproject["tool"]["uv"]["index"] == [
+        {"name": "private", "url": url, "default": True}
+    ]
+    assert pyproject["tool"]["poetry"]["source"][0]["url"] == url
+
+    from governed_mlops.project import find_project
+    from governed_mlops.specs import load_stages
+    from governed_mlops.stage_env import index_options
+
+    stages = load_stages(find_project(project), machine=False)
+    assert {index_options(s).index_url for s in stages.values()} == {url}
+    assert "--index-url" in index_options(stages["train"]).args()
+
+
+def test_no_package_index_means_the_installer_default(render):
+    pyproject = tomllib.loads((render() / "pyproject.toml").read_text())
+    assert pyproject["tool"]["governed-mlops"]["index-url"] == ""
+    assert "uv" not in pyproject["tool"]

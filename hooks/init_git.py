@@ -1,0 +1,44 @@
+"""Copier task after ``copier copy``: make the new project a git repository.
+
+``copier update`` needs the project under git, and the stage runner records
+the commit of every run. A destination already inside a work tree (the
+template adopted into an existing repository) is left as it is. Idempotent;
+copier runs it only for a real copy (``_copier_operation == 'copy'``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def inside_work_tree(folder: Path) -> bool:
+    result = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
+def main(folder: Path) -> int:
+    if shutil.which("git") is None:
+        print("git not found: run `git init` in the project before `copier update`")
+        return 0
+    if inside_work_tree(folder):
+        return 0
+    subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "init", "--quiet"],
+        cwd=folder,
+        check=True,
+    )
+    print(f"initialized a git repository in {folder}: commit the project with")
+    print("  git add -A && git commit -m 'Generated from governed-mlops'")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()))

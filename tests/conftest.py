@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from uv import find_uv_bin
 
 from pythons import find_python
 
 REPO = Path(__file__).resolve().parents[1]
+UV = find_uv_bin()
 # The template's own tooling is plain Python, unit-tested in place.
 sys.path.insert(0, str(REPO / "template" / "src"))
 DEFAULTS = {
@@ -140,7 +142,7 @@ def python_for(version: str) -> str:
 def install_project(project: Path, python_version: str) -> Path:
     """``uv sync`` the generated project into its own .venv; return its python."""
     exe = python_for(python_version)
-    run(["uv", "sync", "--python", exe], cwd=project)
+    run([UV, "sync", "--python", exe], cwd=project)
     scripts = "Scripts" if sys.platform == "win32" else "bin"
     suffix = ".exe" if sys.platform == "win32" else ""
     return project / ".venv" / scripts / f"python{suffix}"

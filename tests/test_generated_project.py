@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import install_project, python_for, run
+from conftest import UV, install_project, python_for, run
 
 INSTALLS = [
     ("3.10", "MIT"),
@@ -79,7 +79,7 @@ def test_poetry_install(render):
     explicit source, as an organisation with a private index does.
     """
     project = render()
-    poetry = ["uvx", "--from", "poetry>=2,<3", "poetry"]
+    poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry"]
     env = {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_NO_INTERACTION": "1"}
     run(
         [

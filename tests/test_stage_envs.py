@@ -320,9 +320,24 @@ def test_shell_wrapper_takes_the_original_designs_spec_path(tiny):
     assert "tiny: up to date" in result.stdout
 
 
-def test_windows_wrapper_calls_mlops_with_crlf_endings():
-    text = (REPO / "template" / "scripts" / "create_venv.bat").read_bytes()
-    assert text.count(b"\r\n") == text.count(b"\n"), "every line must end in CRLF"
-    assert b'cd /d "%~dp0.."' in text
-    assert b'".venv\\Scripts\\mlops.exe" stage create %*' in text
-    assert b"exit /b %ERRORLEVEL%" in text
+WRAPPERS = {
+    "create_venv": "stage create",
+    "run_stage": "stage run",
+    "mlflow_server": "tracking server",
+}
+
+
+def test_windows_wrappers_call_mlops_with_crlf_endings():
+    scripts = REPO / "template" / "scripts"
+    for path in scripts.glob("*.bat"):
+        text = path.read_bytes()
+        assert text.count(b"\r\n") == text.count(b"\n"), f"{path.name}: not CRLF"
+        assert text.rstrip().endswith(b"exit /b %ERRORLEVEL%"), path.name
+    mlops = (scripts / "mlops.bat").read_bytes()
+    assert b'cd /d "%~dp0.."' in mlops
+    assert b'".venv\\Scripts\\mlops.exe" %*' in mlops
+    for name, command in WRAPPERS.items():
+        bat = (scripts / f"{name}.bat").read_text()
+        assert f'call "%~dp0mlops.bat" {command} %*' in bat, name
+        sh = (scripts / f"{name}.sh").read_text()
+        assert f'exec "$(dirname "$0")/mlops.sh" {command} "$@"' in sh, name

@@ -4,8 +4,8 @@ Each sub-command group is a module ``governed_mlops/cli_<group>.py`` exposing
 ``register(subparsers)``, which adds its parser and sets ``handler``. Modules
 import heavy dependencies inside their handlers so ``mlops --help`` and
 ``mlops policy check`` start fast.
-Expected failures raise :class:`CommandError` and end with a one-line message
-and exit code 2, never a traceback.
+Expected failures raise :class:`CommandError` and end with a message and its
+exit code (2, or 1 for a failed stage), never a traceback.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args) or 0)
     except (CommandError, ProjectError) as error:
         print(f"mlops: error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)
     except KeyboardInterrupt:
         print("mlops: interrupted", file=sys.stderr)
         return 130

@@ -70,6 +70,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _installer(check)
     check.set_defaults(handler=run_check)
 
+    run = commands.add_parser(
+        "run",
+        help="run a stage's notebook in its kernel, recorded in MLflow",
+        description="Run the stage's notebook with papermill in the stage kernel. "
+        "Parameters are the spec's defaults overridden by -p; the run, its audit "
+        "tags and bundle (executed notebook, freeze, spec, diff, log) go to MLflow "
+        "and to artifacts/<run_id>/. Exits 1 when the notebook fails.",
+    )
+    run.add_argument("stage", metavar="STAGE", help=STAGE_HELP)
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="notebook parameter (YAML value: 7, 0.5, true, text); repeatable",
+    )
+    run.set_defaults(handler=run_stage)
+
     wheels = commands.add_parser(
         "wheels",
         help="download the stage locks' wheels into wheels/ for offline installs",
@@ -193,6 +212,22 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             print(f"{stage.name}: ok ({stage.env_dir}, kernel {stage.kernel_name})")
     return 1 if bad else 0
+
+
+def run_stage(args: argparse.Namespace) -> int:
+    from .notebook import parse_assignments
+    from .runner import Runner
+    from .specs import load_stage
+
+    project = find_project()
+    stage = load_stage(project, args.stage)
+    overrides = parse_assignments(args.param)
+    runner = Runner(project)
+    parameters = runner.prepare(stage, overrides)
+    result = runner.run_stage(stage, parameters)
+    print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
+    print(f"run {result.run_id}")
+    return 0
 
 
 def run_wheels(args: argparse.Namespace) -> int:

@@ -1,0 +1,38 @@
+"""``mlops tracking``: the project's MLflow tracking server."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+
+from .project import find_project
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    tracking = subparsers.add_parser(
+        "tracking",
+        help="the MLflow tracking server of the project",
+        description="The project's MLflow tracking server.",
+    )
+    commands = tracking.add_subparsers(title="commands", metavar="COMMAND")
+    tracking.set_defaults(handler=lambda args: tracking.print_help() or 0)
+    server = commands.add_parser(
+        "server",
+        help="serve the project's SQLite store and artifact folder",
+        description="Run `mlflow server` on the project's SQLite store "
+        "(<MLFLOW_DIR>/mlflow.db) with <MLFLOW_DIR>/artifacts as artifact "
+        "destination, on MLFLOW_HOST:MLFLOW_PORT from the settings (default "
+        "127.0.0.1:5000). Point runs at it with MLFLOW_TRACKING_URI="
+        "http://HOST:PORT. Stops on Ctrl-C.",
+    )
+    server.set_defaults(handler=run_server)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from .tracking import server_command
+
+    project = find_project()
+    config = project.import_module("config")
+    command = server_command(config.get_settings(), config.sqlite_uri)
+    print(" ".join(command), flush=True)
+    return subprocess.call(command)  # nosec B603: a fixed argument list

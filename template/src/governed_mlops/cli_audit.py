@@ -55,7 +55,7 @@ def run_drift(args: argparse.Namespace) -> int:
     from . import audit, locks, tracking
     from .gitinfo import git_state
     from .specs import load_stage
-    from .stage_env import freeze_path
+    from .stage_env import live_freeze, require_env
 
     project = find_project()
     stage = load_stage(project, args.stage, machine=False)
@@ -79,11 +79,8 @@ def run_drift(args: argparse.Namespace) -> int:
         )
     run = runs[0]
     recorded = _recorded_freeze(client, run.info.run_id, settings.artifacts_dir)
-    if not freeze_path(stage).is_file():
-        raise CommandError(
-            f"stage {stage.name} has no env: run `mlops stage create {stage.name}`"
-        )
-    current = freeze_path(stage).read_text(encoding="utf-8")
+    require_env(stage)
+    current = live_freeze(stage)
     commit = git_state(project.root).commit
     then = run.data.tags.get("env.fingerprint", "")
     now = audit.fingerprint(current, commit)

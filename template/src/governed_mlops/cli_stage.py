@@ -224,7 +224,7 @@ def run_stage(args: argparse.Namespace) -> int:
     overrides = parse_assignments(args.param)
     runner = Runner(project)
     parameters = runner.prepare(stage, overrides)
-    result = runner.run_stage(stage, parameters)
+    result = runner.run_stage(stage, parameters, parent_run_id=runner.outer_run())
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
     print(f"run {result.run_id}")
     return 0

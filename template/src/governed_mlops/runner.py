@@ -23,7 +23,7 @@ from .gitinfo import git_state
 from .progress import Progress
 from .project import Project
 from .specs import Stage
-from .stage_env import freeze_path, read_marker, require_env
+from .stage_env import live_freeze, read_marker, require_env
 
 
 @dataclass
@@ -69,6 +69,18 @@ class Runner:
         self.client = tracking.client(self.settings)
         self.experiment_id = tracking.experiment_id(self.client, self.settings)
 
+    def outer_run(self) -> str:
+        """The run of `mlflow run` when it launched us (``MLFLOW_RUN_ID``), if it
+        is in our store: stage and pipeline runs become its children."""
+        run_id = os.environ.get("MLFLOW_RUN_ID", "")
+        if not run_id:
+            return ""
+        try:
+            self.client.get_run(run_id)
+        except Exception:  # another store: do not nest under a run we cannot see
+            return ""
+        return run_id
+
     def prepare(self, stage: Stage, overrides: dict[str, Any]) -> dict[str, Any]:
         """Check the env and the parameters before anything runs."""
         require_env(stage)
@@ -90,7 +102,7 @@ class Runner:
         say = Progress(stage.name)
         started = time.perf_counter()
         git = git_state(self.project.root)
-        freeze = freeze_path(stage).read_text(encoding="utf-8")
+        freeze = live_freeze(stage)
         marker = read_marker(stage) or {}
         tags = audit.run_tags(stage, git, freeze, marker.get("python_version", ""))
         if parent_run_id:
@@ -234,7 +246,7 @@ def run_pipeline(
     prepared = {
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
-    outer = os.environ.get("MLFLOW_RUN_ID", "")  # set by `mlflow run`
+    outer = runner.outer_run()
     tags = {
         "mlflow.runName": "pipeline",
         "pipeline.stages": ",".join(stage.name for stage in stages),

@@ -266,6 +266,11 @@ def _package_drift(stage: Stage, lock: Path, installer) -> list[str]:
     return lines
 
 
+def live_freeze(stage: Stage) -> str:
+    """The stage env's packages as they are now (not as they were built)."""
+    return pick("auto").freeze(stage.python)
+
+
 def require_env(stage: Stage) -> None:
     """Raise a :class:`CommandError` naming the fix when the env is not ready."""
     missing = not stage.python.exists() or read_marker(stage) is None

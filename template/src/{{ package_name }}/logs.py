@@ -8,6 +8,7 @@ secret values of the settings are masked in every message.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from datetime import datetime, time, timedelta
@@ -52,8 +53,10 @@ class InterceptHandler(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        frame, depth = logging.currentframe(), 2
-        while frame and frame.f_code.co_filename == logging.__file__:
+        # Skip this handler's frame and the logging module's own frames, so the
+        # record points at the library call that logged it.
+        frame, depth = inspect.currentframe(), 0
+        while frame and (depth == 0 or frame.f_code.co_filename == logging.__file__):
             frame, depth = frame.f_back, depth + 1
         logger.opt(depth=depth, exception=record.exc_info).log(
             level, record.getMessage()

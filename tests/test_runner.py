@@ -1,0 +1,390 @@
+"""The notebook runner in a generated project: real kernels, papermill and MLflow.
+
+One project per module (one xdist worker): stage envs built once, then the
+sample pipeline, the fault cases, a real `mlflow server` and `mlflow run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project, git, install_project, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
+STAGES = ("data_prep", "feature_eng", "train", "eval")
+PREFIX = "MY_MLOPS_PROJECT_"
+
+RUNS = """
+import json, sys
+from mlflow.tracking import MlflowClient
+
+client = MlflowClient(sys.argv[1])
+experiment = client.get_experiment_by_name("my_mlops_project")
+out = []
+for run in client.search_runs([experiment.experiment_id]):
+    out.append({
+        "id": run.info.run_id,
+        "name": run.info.run_name,
+        "status": run.info.status,
+        "tags": run.data.tags,
+        "params": run.data.params,
+        "metrics": run.data.metrics,
+        "artifacts": [a.path for a in client.list_artifacts(run.info.run_id)]
+        + [a.path for a in client.list_artifacts(run.info.run_id, "audit")],
+    })
+print(json.dumps(out))
+"""
+
+
+def mlops(project: Path, *args, check=True, env=None):
+    return run(
+        [project / ".venv" / "bin" / "mlops", *args], cwd=project, check=check, env=env
+    )
+
+
+def store(project: Path) -> str:
+    return "sqlite:///" + (project / "mlruns" / "mlflow.db").as_posix()
+
+
+def runs(project: Path, uri: str | None = None) -> dict[str, dict]:
+    """Every run of the project's experiment, by run id."""
+    python = project / ".venv" / "bin" / "python"
+    out = run([python, "-c", RUNS, uri or store(project)], cwd=project).stdout
+    return {r["id"]: r for r in json.loads(out)}
+
+
+def head(project: Path) -> str:
+    return run(["git", "rev-parse", "HEAD"], cwd=project).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, template_dir):
+    """A default project, committed, with its stage envs and one pipeline run."""
+    root = copy_project(template_dir, tmp_path_factory.mktemp("r") / "proj")
+    install_project(root, "3.11")
+    mlops(root, "stage", "create", "--all")
+    git("add", "-A", cwd=root)  # the stage locks are committed too
+    git("commit", "-q", "-m", "generated", cwd=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipeline(project):
+    """`mlops pipeline run` of the sample pipeline, and what MLflow recorded."""
+    result = mlops(project, "pipeline", "run")
+    return result, runs(project)
+
+
+def test_pipeline_runs_every_stage_under_one_parent(project, pipeline):
+    result, recorded = pipeline
+    for stage in STAGES:
+        assert f"[pipeline] stage {STAGES.index(stage) + 1}/4: {stage}" in result.stderr
+    summary = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [row[:2] for row in summary] == [[s, "FINISHED"] for s in STAGES]
+    parents = [r for r in recorded.values() if r["name"] == "pipeline"]
+    assert len(parents) == 1 and parents[0]["status"] == "FINISHED"
+    assert result.stdout.splitlines()[0] == f"pipeline run {parents[0]['id']}"
+    children = {r["name"]: r for r in recorded.values() if r["name"] in STAGES}
+    assert set(children) == set(STAGES)
+    for stage, child in children.items():
+        assert child["status"] == "FINISHED"
+        assert child["tags"]["mlflow.parentRunId"] == parents[0]["id"]
+        assert [row[3] for row in summary if row[0] == stage] == [child["id"]]
+
+
+def test_every_stage_run_has_its_audit_trail(project, pipeline):
+    _, recorded = pipeline
+    commit = head(project)
+    for run_ in (r for r in recorded.values() if r["name"] in STAGES):
+        stage, tags = run_["name"], run_["tags"]
+        venv_python = project / ".venvs" / stage / "bin" / "python"
+        spec = f"env_specs/stage_{stage}.yaml"
+        notebook = tags["notebook.path"]
+        assert tags["mlflow.source.git.commit"] == commit
+        assert tags["mlflow.source.git.branch"] == "main"
+        assert tags["git.dirty"] == "false"
+        assert tags["stage"] == stage and tags["stage.spec"] == spec
+        assert tags["kernel.python"] == str(venv_python)
+        version = run(
+            [venv_python, "-c", "import platform; print(platform.python_version())"],
+            cwd=project,
+        )
+        assert tags["python.version"] == version.stdout.strip()
+        digest = hashlib.sha256((project / notebook).read_bytes()).hexdigest()
+        assert tags["notebook.sha256"] == digest
+        freeze = (project / "artifacts" / run_["id"] / "pip-freeze.txt").read_text()
+        expected = hashlib.sha256((freeze.strip() + "\n" + commit).encode()).hexdigest()
+        assert tags["env.fingerprint"] == "sha256:" + expected
+        assert tags["host"] and tags["mlflow.user"]
+        assert tags["run.start"] <= tags["run.end"]
+        name = Path(notebook).name
+        for artifact in (name, "pip-freeze.txt", f"stage_{stage}.yaml", "run.log"):
+            assert f"audit/{artifact}" in run_["artifacts"], (stage, artifact)
+            assert (project / "artifacts" / run_["id"] / artifact).is_file()
+        executed = json.loads((project / "artifacts" / run_["id"] / name).read_text())
+        tags_seen = [c["metadata"].get("tags", []) for c in executed["cells"]]
+        assert ["injected-parameters"] in tags_seen
+        assert "scikit-learn==" in freeze
+
+
+def test_eval_metrics_and_figure_are_in_its_run(pipeline):
+    _, recorded = pipeline
+    evaluation = next(r for r in recorded.values() if r["name"] == "eval")
+    assert evaluation["metrics"]["f1"] > evaluation["metrics"]["baseline_f1"] > 0
+    assert "confusion_matrix.png" in evaluation["artifacts"]
+    data_prep = next(r for r in recorded.values() if r["name"] == "data_prep")
+    assert data_prep["params"]["seed"] == "42"
+    assert data_prep["metrics"]["rows_train"] > data_prep["metrics"]["rows_test"]
+
+
+def test_sources_stay_clean_and_data_lands_under_settings_paths(project, pipeline):
+    for notebook in (project / "notebooks").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        assert all(not c.get("outputs") for c in cells), notebook
+    assert (
+        list((project / "notebooks").glob("*"))
+        == sorted((project / "notebooks").glob("*.ipynb"))
+        or len(list((project / "notebooks").iterdir())) == 4
+    )
+    for produced in (
+        "data/interim/train.csv",
+        "data/processed/test.csv",
+        "models/model.joblib",
+    ):
+        assert (project / produced).is_file(), produced
+    assert (project / "mlruns" / "mlflow.db").is_file()
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+def test_a_failing_cell_fails_the_run_and_keeps_its_record(project):
+    before = set(runs(project))
+    result = mlops(project, "stage", "run", "eval", "-p", "threshold=2.0", check=False)
+    assert result.returncode == 1
+    assert "stage eval failed at cell 4 of notebooks/04-eval.ipynb" in result.stderr
+    assert "AssertionError: the model does not beat the baseline" in result.stderr
+    assert "Traceback" not in result.stderr.split("mlops: error:")[-1]
+    new = [r for i, r in runs(project).items() if i not in before]
+    assert len(new) == 1 and new[0]["status"] == "FAILED"
+    assert new[0]["params"]["threshold"] == "2.0"
+    assert "audit/04-eval.ipynb" in new[0]["artifacts"]
+    executed = project / "artifacts" / new[0]["id"] / "04-eval.ipynb"
+    assert f"executed notebook: {executed}" in result.stderr
+    outputs = [
+        o
+        for c in json.loads(executed.read_text())["cells"]
+        for o in c.get("outputs", [])
+    ]
+    assert any(o.get("ename") == "AssertionError" for o in outputs)
+
+
+def test_parameters_are_checked_before_anything_runs(project):
+    before = set(runs(project))
+    unknown = mlops(project, "stage", "run", "data_prep", "-p", "sed=1", check=False)
+    assert unknown.returncode == 2
+    assert (
+        "stage data_prep: unknown parameter(s) sed for notebooks/01-data-prep.ipynb"
+        in unknown.stderr
+    )
+    assert "declares: sample_fraction, seed, test_size" in unknown.stderr
+    wrong_stage = mlops(project, "pipeline", "run", "-p", "nostage.seed=1", check=False)
+    assert "parameter 'nostage.seed' names stage 'nostage'" in wrong_stage.stderr
+    nobody = mlops(project, "pipeline", "run", "-p", "zzz=1", check=False)
+    assert "no stage's notebook declares parameter 'zzz'" in nobody.stderr
+    notebook = project / "notebooks" / "02-feature-eng.ipynb"
+    original = notebook.read_text()
+    notebook.write_text(original.replace('"parameters"\n', '"params"\n'))
+    try:
+        untagged = mlops(project, "stage", "run", "feature_eng", check=False)
+    finally:
+        notebook.write_text(original)
+    assert untagged.returncode == 2
+    assert (
+        "notebooks/02-feature-eng.ipynb has no cell tagged 'parameters'"
+        in untagged.stderr
+    )
+    assert set(runs(project)) == before, "a refused run must leave no record"
+
+
+def test_a_missing_stage_env_names_the_command(project):
+    kernel_dir = project / ".mlops" / "jupyter" / "kernels" / "my-mlops-project-train"
+    moved = kernel_dir.with_name("moved")
+    kernel_dir.rename(moved)
+    try:
+        result = mlops(project, "stage", "run", "train", check=False)
+    finally:
+        moved.rename(kernel_dir)
+    assert result.returncode == 2
+    assert "run `mlops stage create train`" in result.stderr
+
+
+def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
+    uri = f"http://127.0.0.1:{free_port()}"
+    bundles = set((project / "artifacts").iterdir())
+    result = mlops(
+        project,
+        "stage",
+        "run",
+        "data_prep",
+        check=False,
+        env={PREFIX + "MLFLOW_TRACKING_URI": uri},
+    )
+    assert result.returncode == 2
+    assert f"the MLflow tracking server {uri} is unreachable" in result.stderr
+    assert (
+        "nothing was run" in result.stderr and "mlops tracking server" in result.stderr
+    )
+    assert set((project / "artifacts").iterdir()) == bundles
+
+
+def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
+    before = set(runs(project))
+    process = subprocess.Popen(
+        [
+            project / ".venv" / "bin" / "mlops",
+            "stage",
+            "run",
+            "train",
+            "-p",
+            "n_estimators=200000",
+        ],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    seen = ""
+    while "Executing Cell 5" not in seen and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen += line
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=300)
+    assert process.returncode == 130, seen + rest
+    new = [r for i, r in runs(project).items() if i not in before]
+    assert len(new) == 1 and new[0]["status"] == "KILLED"
+    bundle = project / "artifacts" / new[0]["id"]
+    assert (bundle / "pip-freeze.txt").is_file() and (
+        bundle / "stage_train.yaml"
+    ).is_file()
+    assert "audit/pip-freeze.txt" in new[0]["artifacts"]
+
+
+def test_a_dirty_tree_is_recorded_with_its_diff(project):
+    readme = project / "README.md"
+    original = readme.read_text()
+    readme.write_text(original + "\nan uncommitted line\n")
+    try:
+        mlops(project, "stage", "run", "data_prep", "-p", "sample_fraction=0.5")
+    finally:
+        readme.write_text(original)
+    latest = max(
+        (r for r in runs(project).values() if r["name"] == "data_prep"),
+        key=lambda r: r["tags"]["run.start"] + r["id"],
+    )
+    assert latest["tags"]["git.dirty"] == "true"
+    assert "audit/git.diff" in latest["artifacts"]
+    diff = (project / "artifacts" / latest["id"] / "git.diff").read_text()
+    assert "+an uncommitted line" in diff
+
+
+def test_drift_lists_what_changed_since_the_last_good_run(project, pipeline):
+    same = mlops(project, "audit", "drift", "feature_eng")
+    assert "no drift" in same.stdout
+    python = project / ".venvs" / "feature_eng" / "bin" / "python"
+    uv = project / ".venv" / "bin" / "uv"
+    run([uv, "pip", "uninstall", "--python", python, "joblib"], cwd=project)
+    (project / "NOTES.md").write_text("a new commit\n")
+    git("add", "NOTES.md", cwd=project)
+    git("commit", "-q", "-m", "notes", cwd=project)
+    try:
+        drift = mlops(project, "audit", "drift", "feature_eng", check=False)
+    finally:
+        mlops(project, "stage", "create", "feature_eng", "--force")
+    assert drift.returncode == 1
+    assert "removed    joblib==" in drift.stdout
+    assert f"-> {head(project)[:12]}" in drift.stdout
+
+
+def test_a_real_mlflow_server_records_a_stage_run(project, tmp_path):
+    port = free_port()
+    env = {PREFIX + "MLFLOW_PORT": str(port)}
+    server = subprocess.Popen(
+        [project / "scripts" / "mlflow_server.sh"],
+        cwd=project,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "w"),
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(
+                "mlflow server did not start:\n" + (tmp_path / "server.log").read_text()
+            )
+        result = mlops(
+            project,
+            "stage",
+            "run",
+            "data_prep",
+            env={PREFIX + "MLFLOW_TRACKING_URI": uri},
+        )
+        run_id = result.stdout.split("run ")[-1].strip()
+        recorded = runs(project, uri)[run_id]
+        assert recorded["status"] == "FINISHED"
+        assert "audit/01-data-prep.ipynb" in recorded["artifacts"]
+        assert recorded["metrics"]["rows_train"] > 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert server.poll() is not None
+
+
+def test_mlflow_run_entry_point_nests_the_stage_run(project):
+    env = {
+        "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": store(project),
+    }
+    mlflow = project / ".venv" / "bin" / "mlflow"
+    result = run(
+        [mlflow, "run", ".", "-e", "train", "-P", "seed=7", "--env-manager", "local"],
+        cwd=project,
+        env=env,
+    )
+    assert "succeeded" in result.stderr
+    recorded = runs(project)
+    train = [
+        r
+        for r in recorded.values()
+        if r["name"] == "train" and r["params"].get("seed") == "7"
+    ]
+    assert len(train) == 1 and train[0]["status"] == "FINISHED"
+    outer = recorded[train[0]["tags"]["mlflow.parentRunId"]]
+    assert outer["tags"].get("mlflow.project.entryPoint") == "train"

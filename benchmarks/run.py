@@ -171,11 +171,15 @@ def git_state() -> dict:
         )
         return result.stdout.strip()
 
-    return {"head": git("rev-parse", "HEAD"), "dirty": bool(git("status", "-s"))}
-
-
-def machine() -> dict:
     return {
+        "head": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--short", "--untracked-files=no")),
+    }
+
+
+def machine(uv: list[str]) -> dict:
+    return {
+        "uv": sh([*uv, "--version"]).strip(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -195,6 +199,7 @@ class Workspace:
         self.python_version = python_version
         self.project = root / "project"
         self.first_create_s = 0.0
+        self.template_state: dict = {}
         self._ready = False
 
     @property
@@ -211,6 +216,7 @@ class Workspace:
         Copier renders a git ref; committing a copy renders uncommitted work too.
         """
         dest = self.root / "template"
+        self.template_state = git_state()
         listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
         for name in filter(None, listed.split("\0")):
             source = REPO / name
@@ -266,16 +272,25 @@ class Workspace:
 
 
 def original_pass(
-    workspace: Workspace, specs: list[dict], where: Path, pip_args
+    workspace: Workspace, specs: list[dict], where: Path, pip_args, steps=None
 ) -> float:
     """Build every stage the original design's way, sequentially; return seconds.
 
     Per stage: ``python -m venv``, upgrade pip, ``pip install -r`` the stage's
     lock (spec packages + ipykernel + project dependencies, same versions as
     ours), ``ipykernel install --prefix`` and ``pip freeze`` to a file.
+    ``steps`` (a dict), when given, gets the seconds of each step summed.
     """
     remove(where)
     where.mkdir(parents=True)
+    steps = {} if steps is None else steps
+
+    def step(what: str, cmd: list) -> str:
+        begin = time.perf_counter()
+        out = sh(cmd)
+        steps[what] = steps.get(what, 0.0) + time.perf_counter() - begin
+        return out
+
     start = time.perf_counter()
     for spec in specs:
         name = spec["name"]
@@ -283,14 +298,15 @@ def original_pass(
         python = venv_exe(env_dir, "python")
         lock = workspace.project / "env_specs" / "locks" / f"{name}.txt"
         log(f"  original {name}: venv, pip upgrade, install, kernel, freeze")
-        sh([find_python(str(spec["python"])), "-m", "venv", env_dir])
-        sh([python, "-m", "pip", "install", "--upgrade", "pip", *pip_args])
-        sh([python, "-m", "pip", "install", *pip_args, "-r", lock])
-        sh(
+        step("venv", [find_python(str(spec["python"])), "-m", "venv", env_dir])
+        step("pip upgrade", [python, "-m", "pip", "install", "-U", "pip", *pip_args])
+        step("install lock", [python, "-m", "pip", "install", *pip_args, "-r", lock])
+        step(
+            "kernel",
             [python, "-m", "ipykernel", "install", "--prefix", where / "jupyter"]
-            + ["--name", spec["kernel_name"]]
+            + ["--name", spec["kernel_name"]],
         )
-        freeze = sh([python, "-m", "pip", "freeze"])
+        freeze = step("freeze", [python, "-m", "pip", "freeze"])
         (env_dir / "freeze.txt").write_text(freeze, encoding="utf-8")
     return time.perf_counter() - start
 
@@ -314,7 +330,9 @@ def bench_stage_envs(workspace: Workspace, args: argparse.Namespace) -> dict:
     log("original way, warm-up pass (untimed: fills pip's cache)")
     original_pass(workspace, specs, original_dir, [])
     log("original way, timed pass")
-    times["original"] = original_pass(workspace, specs, original_dir, [])
+    steps: dict[str, float] = {}
+    times["original"] = original_pass(workspace, specs, original_dir, [], steps)
+    times["original_steps"] = {k: round(v, 2) for k, v in steps.items()}
     log(f"original way: {times['original']:.1f} s")
     if not args.quick:
         log("original way with pip --no-compile (informational, no .pyc written)")
@@ -500,7 +518,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name in names:
             log(f"benchmark {name}")
             result = BENCHMARKS[name](workspace, args)
-            result.update(date=today, machine=machine(), template=git_state())
+            result.update(date=today, machine=machine(workspace.uv))
+            result.update(template=workspace.template_state)
             args.results.mkdir(parents=True, exist_ok=True)
             out = args.results / f"{name.replace('-', '_')}.json"
             out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -138,8 +138,10 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
             assert f"audit/{artifact}" in run_["artifacts"], (stage, artifact)
             assert (project / "artifacts" / run_["id"] / artifact).is_file()
         executed = json.loads((project / "artifacts" / run_["id"] / name).read_text())
-        tags_seen = [c["metadata"].get("tags", []) for c in executed["cells"]]
-        assert ["injected-parameters"] in tags_seen
+        recorded_parameters = executed["metadata"]["papermill"]["parameters"]
+        assert recorded_parameters == {
+            k: json.loads(v) for k, v in run_["params"].items()
+        }
         assert "scikit-learn==" in freeze
 
 
@@ -374,7 +376,8 @@ def test_mlflow_run_entry_point_nests_the_stage_run(project):
     }
     mlflow = project / ".venv" / "bin" / "mlflow"
     result = run(
-        [mlflow, "run", ".", "-e", "train", "-P", "seed=7", "--env-manager", "local"],
+        [mlflow, "run", ".", "-e", "train", "-P", "seed=7", "--env-manager", "local"]
+        + ["--experiment-name", "my_mlops_project"],
         cwd=project,
         env=env,
     )

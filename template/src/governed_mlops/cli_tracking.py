@@ -26,6 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "http://HOST:PORT. Stops on Ctrl-C.",
     )
     server.set_defaults(handler=run_server)
+    uri = commands.add_parser(
+        "uri",
+        help="print the tracking URI the runner uses",
+        description="Print the MLflow tracking URI from the settings, e.g. for "
+        "MLFLOW_TRACKING_URI before `mlflow run` or `mlflow ui`.",
+    )
+    uri.set_defaults(handler=run_uri)
+
+
+def run_uri(args: argparse.Namespace) -> int:
+    settings = find_project().import_module("config").get_settings()
+    print(settings.mlflow_tracking_uri)
+    return 0
 
 
 def run_server(args: argparse.Namespace) -> int:

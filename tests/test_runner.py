@@ -369,7 +369,8 @@ def test_a_real_mlflow_server_records_a_stage_run(project, tmp_path):
     assert server.poll() is not None
 
 
-def test_mlflow_run_entry_point_nests_the_stage_run(project):
+def test_mlflow_run_entry_point_nests_the_stage_run(project, pipeline):
+    """Train needs the processed data of an earlier pipeline run."""
     env = {
         "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "MLFLOW_TRACKING_URI": store(project),

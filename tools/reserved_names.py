@@ -11,12 +11,13 @@ Usage: ``python tools/reserved_names.py [--check]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import generated
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "includes" / "reserved_names.yml"
@@ -118,25 +119,9 @@ def render(names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--check", action="store_true", help="fail if the file is stale"
-    )
-    args = parser.parse_args()
-    text = render(reserved())
-    if args.check:
-        if OUTPUT.read_text(encoding="utf-8") != text:
-            print(
-                f"{OUTPUT} is stale: run python tools/reserved_names.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT}")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(
+        generated.main(
+            OUTPUT, lambda: render(reserved()), __doc__, "tools/reserved_names.py"
+        )
+    )

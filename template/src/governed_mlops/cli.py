@@ -33,6 +33,14 @@ def command_modules() -> list[str]:
     )
 
 
+def add_group(subparsers, name: str, help: str, description: str):
+    """A command group (``mlops <name> COMMAND``) that prints its help when
+    called alone; returns the group's parser and its subparsers."""
+    group = subparsers.add_parser(name, help=help, description=description)
+    group.set_defaults(handler=lambda args: group.print_help() or 0)
+    return group, group.add_subparsers(title="commands", metavar="COMMAND")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops",

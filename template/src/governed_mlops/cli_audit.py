@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from .cli import add_group
 from .errors import CommandError
 from .project import find_project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    audit = subparsers.add_parser(
+    _, commands = add_group(
+        subparsers,
         "audit",
         help="compare environments with what past runs recorded",
         description="Audit stage environments against the MLflow record.",
     )
-    commands = audit.add_subparsers(title="commands", metavar="COMMAND")
-    audit.set_defaults(handler=lambda args: audit.print_help() or 0)
     drift = commands.add_parser(
         "drift",
         help="what changed since the stage's last successful run",
@@ -32,11 +32,10 @@ def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """Lines describing how the pins ``after`` differ from ``before``."""
     from packaging.version import InvalidVersion, Version
 
+    from .locks import differences
+
     lines = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old == new:
-            continue
+    for name, old, new in differences(before, after):
         if old is None:
             lines.append(f"added      {name}=={new}")
         elif new is None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from .cli import add_group
 from .errors import CommandError, StageFailed
 from .project import find_project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    pipeline = subparsers.add_parser(
+    _, commands = add_group(
+        subparsers,
         "pipeline",
         help="run the stage pipeline",
         description="Run the pipeline's stages in order.",
     )
-    commands = pipeline.add_subparsers(title="commands", metavar="COMMAND")
-    pipeline.set_defaults(handler=lambda args: pipeline.print_help() or 0)
     run = commands.add_parser(
         "run",
         help="run the stages in order, stopping at the first failure",

@@ -7,6 +7,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from .cli import add_group
 from .errors import CommandError
 from .project import find_project
 
@@ -14,14 +15,13 @@ STAGE_HELP = "stage name (or its spec file env_specs/stage_<name>.yaml)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    stage = subparsers.add_parser(
+    _, commands = add_group(
+        subparsers,
         "stage",
-        help="stage environments: list, create, check, wheels",
+        help="stage environments: list, create, check, run, wheels",
         description="Stage environments: one virtualenv and Jupyter kernel per "
-        "pipeline stage, built from env_specs/stage_<name>.yaml.",
+        "pipeline stage, built from env_specs/stage_<name>.yaml, and stage runs.",
     )
-    commands = stage.add_subparsers(title="commands", metavar="COMMAND")
-    stage.set_defaults(handler=lambda args: _help(stage))
 
     listing = commands.add_parser(
         "list",
@@ -99,11 +99,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _targets(wheels)
     _installer(wheels)
     wheels.set_defaults(handler=run_wheels)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
 
 
 def _targets(parser: argparse.ArgumentParser) -> None:

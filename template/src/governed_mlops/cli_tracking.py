@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import subprocess
 
+from .cli import add_group
 from .project import find_project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    tracking = subparsers.add_parser(
+    _, commands = add_group(
+        subparsers,
         "tracking",
         help="the MLflow tracking server of the project",
         description="The project's MLflow tracking server.",
     )
-    commands = tracking.add_subparsers(title="commands", metavar="COMMAND")
-    tracking.set_defaults(handler=lambda args: tracking.print_help() or 0)
     server = commands.add_parser(
         "server",
         help="serve the project's SQLite store and artifact folder",

@@ -89,6 +89,12 @@ def run(cmd: Sequence[str], what: str, secrets: Sequence[str] = (), env=None) ->
     return result.stdout
 
 
+def _download(pip: list, lock: Path, build: list[str], index: IndexOptions) -> None:
+    """The lock's files, and the project's build requirements, with ``pip download``."""
+    run(pip + ["-r", lock] + index.args(), "downloading wheels", [index.token])
+    run(pip + build + index.args(), "downloading build requirements", [index.token])
+
+
 def find_uv() -> Optional[str]:
     """The uv binary: ``$UV`` (set by ``uv run``), the ``uv`` package, or PATH."""
     candidates = [os.environ.get("UV", "")]
@@ -178,8 +184,7 @@ class UvInstaller:
     ) -> None:
         pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
         pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
-        run(pip + ["-r", lock] + index.args(), "downloading wheels", [index.token])
-        run(pip + build + index.args(), "downloading build requirements", [index.token])
+        _download(pip, lock, build, index)
 
 
 class PipInstaller:
@@ -231,8 +236,7 @@ class PipInstaller:
         index: IndexOptions,
     ) -> None:
         pip = [interpreter, "-m", "pip", "download", "--quiet", "--dest", dest]
-        run(pip + ["-r", lock] + index.args(), "downloading wheels", [index.token])
-        run(pip + build + index.args(), "downloading build requirements", [index.token])
+        _download(pip, lock, build, index)
 
 
 def pick(choice: str = "auto"):

@@ -110,3 +110,14 @@ print(json.dumps({
 
 def file_sha256(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def differences(
+    before: dict[str, str], after: dict[str, str]
+) -> list[tuple[str, str | None, str | None]]:
+    """``(name, before, after)`` for every package whose pin differs, by name."""
+    return [
+        (name, before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]

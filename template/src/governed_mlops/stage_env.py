@@ -253,10 +253,7 @@ def _package_drift(stage: Stage, lock: Path, installer) -> list[str]:
     wanted = locks.pins(lock.read_text(encoding="utf-8"), environment)
     installed = locks.pins(installer.freeze(stage.python))
     lines = []
-    for name in sorted(set(wanted) | set(installed)):
-        want, have = wanted.get(name), installed.get(name)
-        if want == have:
-            continue
+    for name, want, have in locks.differences(wanted, installed):
         if have is None:
             lines.append(f"{name}=={want} is locked but not installed")
         elif want is None:

@@ -362,7 +362,10 @@ RUNNER = REPO / "template" / "src" / "governed_mlops" / "cli_pipeline.py"
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A project (both providers) from its own template snapshot, installed."""
+    """A project (both providers) from its own template snapshot, installed.
+
+    The snapshot is this module's own: a test adds a newer version to it.
+    """
     template = snapshot_template(tmp_path_factory.mktemp("template"))
     project = copy_project(
         template, tmp_path_factory.mktemp("p") / "proj", ci_provider="both"
@@ -418,16 +421,14 @@ def test_template_update_step_fails_when_a_newer_version_exists(installed):
     template, project, bin_dir = installed
     current = run([bin_dir / "mlops", "ci", "template-update"], cwd=project)
     assert current.returncode == 0
+    git("commit", "-q", "--allow-empty", "-m", "newer policy", cwd=template)
     git("tag", "99.1.0", cwd=template)
-    try:
-        newer = run(
-            [bin_dir / "mlops", "ci", "template-update"],
-            cwd=project,
-            env={"GITHUB_ACTIONS": "true"},
-            check=False,
-        )
-    finally:
-        git("tag", "-d", "99.1.0", cwd=template)
+    newer = run(
+        [bin_dir / "mlops", "ci", "template-update"],
+        cwd=project,
+        env={"GITHUB_ACTIONS": "true"},
+        check=False,
+    )
     assert newer.returncode == 2, newer.stderr
     assert "::error title=mlops ci template-update::" in newer.stdout
     assert "copier update --trust" in newer.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, git, install_project, run, snapshot_template
+from conftest import REPO, copy_project, git, python_for, run, snapshot_template
 from test_copy import CI_ANSWERS, answers, param_id
 
 pytestmark = pytest.mark.xdist_group("ci_wiring")
@@ -362,18 +362,27 @@ RUNNER = REPO / "template" / "src" / "governed_mlops" / "cli_pipeline.py"
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A project (both providers) from its own template snapshot, installed.
+    """A project (both providers) installed by ``scripts/ci.sh setup``, committed.
 
-    The snapshot is this module's own: a test adds a newer version to it.
+    The template snapshot is this module's own: a test adds a newer version.
+    Setup runs with a fresh venv's Python (pip installs uv there, as on a CI
+    agent) and syncs the project's .venv with Python 3.11.
     """
     template = snapshot_template(tmp_path_factory.mktemp("template"))
     project = copy_project(
         template, tmp_path_factory.mktemp("p") / "proj", ci_provider="both"
     )
-    python = install_project(project, "3.11")
+    agent = tmp_path_factory.mktemp("agent") / "venv"
+    run([python_for("3.11"), "-m", "venv", agent], cwd=project)
+    run(
+        [project / "scripts" / "ci.sh", "setup"],
+        cwd=project,
+        env={"PYTHON": str(agent / "bin" / "python"), "UV_PYTHON": python_for("3.11")},
+    )
+    assert "version_info = 3.11." in (project / ".venv" / "pyvenv.cfg").read_text()
     git("add", "-A", cwd=project)
     git("commit", "-q", "-m", "generated", cwd=project)
-    return template, project, python.parent
+    return template, project, project / ".venv" / "bin"
 
 
 @pytest.mark.slow

@@ -38,6 +38,10 @@ def pytest_configure(config):
     os.environ.setdefault("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv"))
     os.environ["UV_PYTHON_DOWNLOADS"] = "never"
     os.environ["UV_NO_PROGRESS"] = "1"
+    # pre-commit hook environments are built once and shared by every test.
+    os.environ.setdefault(
+        "PRE_COMMIT_HOME", str(Path.home() / ".cache" / "pre-commit-tests")
+    )
     os.environ.pop("VIRTUAL_ENV", None)
     warnings.filterwarnings("ignore", message=".*DirtyLocalWarning.*")
 

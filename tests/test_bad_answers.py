@@ -24,6 +24,9 @@ BAD_ANSWERS = [
     ("author_email", "a@b", "author_email must be an address"),
     ("python_version", "3.9", "python_version"),
     ("license", "GPL-3.0", "license"),
+    ("ci_provider", "gitlab", "ci_provider"),
+    ("jenkins_agent", "macos", "jenkins_agent"),
+    ("precommit_source", "git", "precommit_source"),
     ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
     (
         "package_index_url",

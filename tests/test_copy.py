@@ -13,7 +13,20 @@ from conftest import REPO, run
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "Proprietary")
-MATRIX = list(itertools.product(PYTHONS, LICENSES))
+# Every combination of the CI answers, spread over the Python x license rows
+# (the CI answers change no Python file; test_ci_wiring checks the CI files).
+CI_ANSWERS = [
+    {"ci_provider": provider, "jenkins_agent": agent, "precommit_source": source}
+    for provider in ("github", "jenkins", "both", "none")
+    for agent in (("windows", "linux") if provider in ("jenkins", "both") else ("-",))
+    for source in ("package-index", "upstream")
+]
+MATRIX = [
+    (python_version, license, ci)
+    for (python_version, license), ci in zip(
+        itertools.product(PYTHONS, LICENSES), CI_ANSWERS, strict=True
+    )
+]
 
 EXPECTED_FILES = (
     ".copier-answers.yml",
@@ -34,6 +47,10 @@ EXPECTED_FILES = (
     "env_specs/stage_eval.yaml",
     "scripts/create_venv.sh",
     "scripts/create_venv.bat",
+    "scripts/ci.sh",
+    "scripts/ci.bat",
+    ".pre-commit-config.yaml",
+    "Jenkinsfile",
     ".gitattributes",
     "tests/conftest.py",
     "tests/test_config.py",
@@ -41,11 +58,12 @@ EXPECTED_FILES = (
 )
 UNRENDERED = re.compile(r"{{|}}|{%|%}|\.jinja\b")
 TEMPLATE = REPO / "template"
-# Files copied verbatim (not *.jinja): Python and JSON may hold "}}" legitimately.
+# Contents of files copied verbatim (not *.jinja): Python, JSON and GitHub
+# workflows may hold "}}" legitimately.
 VERBATIM = {
-    path.relative_to(TEMPLATE).as_posix(): path.read_bytes()
+    path.read_bytes()
     for path in TEMPLATE.rglob("*")
-    if path.is_file() and path.suffix != ".jinja" and "{" not in str(path)
+    if path.is_file() and path.suffix != ".jinja"
 }
 
 
@@ -61,15 +79,24 @@ def test_defaults_render_expected_files(render):
         assert (project / "src" / "my_mlops_project" / name).is_file()
 
 
-@pytest.mark.parametrize(("python_version", "license"), MATRIX)
-def test_matrix_renders_clean(render, python_version, license):
-    project = render(python_version=python_version, license=license)
+def answers(ci: dict) -> dict:
+    return {key: value for key, value in ci.items() if value != "-"}
+
+
+def param_id(value) -> str:
+    if isinstance(value, dict):
+        return "-".join(v for v in value.values() if v != "-")
+    return str(value)
+
+
+@pytest.mark.parametrize(("python_version", "license", "ci"), MATRIX, ids=param_id)
+def test_matrix_renders_clean(render, python_version, license, ci):
+    project = render(python_version=python_version, license=license, **answers(ci))
     for path in project.rglob("*"):
         assert ".jinja" not in path.name, path
-        relative = path.relative_to(project).as_posix()
-        if VERBATIM.get(relative) == (path.read_bytes() if path.is_file() else None):
+        if ".git" in path.parts or not path.is_file():
             continue
-        if path.is_file() and ".git" not in path.parts:
+        if path.read_bytes() not in VERBATIM:
             text = path.read_text(encoding="utf-8")
             assert not UNRENDERED.search(text), f"unrendered Jinja in {path}"
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
@@ -89,9 +116,9 @@ def test_matrix_renders_clean(render, python_version, license):
     assert pyproject["project"]["license"] == expected
 
 
-@pytest.mark.parametrize(("python_version", "license"), MATRIX)
-def test_matrix_passes_black_and_flake8(render, python_version, license):
-    project = render(python_version=python_version, license=license)
+@pytest.mark.parametrize(("python_version", "license", "ci"), MATRIX, ids=param_id)
+def test_matrix_passes_black_and_flake8(render, python_version, license, ci):
+    project = render(python_version=python_version, license=license, **answers(ci))
     run(["black", "--check", "--quiet", "."], cwd=project)
     run(["flake8"], cwd=project)
 

@@ -37,7 +37,9 @@ def lock_path(stage: Stage) -> Path:
     return stage.project.locks_dir / f"{stage.name}.txt"
 
 
-def index_options(stage: Stage, offline: bool = False, token: str = "") -> IndexOptions:
+def index_options(
+    stage: Stage, offline: bool = False, token: str = ""  # nosec B107: "" is no token
+) -> IndexOptions:
     """The stage's index settings: its own, else the project's."""
     spec = stage.spec
     return IndexOptions(
@@ -51,7 +53,7 @@ def index_options(stage: Stage, offline: bool = False, token: str = "") -> Index
 
 
 def lock_digest(stage: Stage) -> str:
-    assert stage.interpreter is not None
+    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
     constraints = stage.constraints
     return locks.input_digest(
         locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies),
@@ -63,7 +65,7 @@ def lock_digest(stage: Stage) -> str:
 
 def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict:
     """What an up-to-date env records; any difference means rebuild."""
-    assert stage.interpreter is not None
+    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
     return {
         "stage": stage.name,
         "interpreter": str(stage.interpreter.path),

@@ -1,0 +1,17 @@
+#!/usr/bin/env sh
+# CI entry point for shells and Linux agents: a thin wrapper over `mlops ci`.
+# Usage: scripts/ci.sh setup | STEP [args]   (`scripts/ci.sh --list` shows the steps)
+# setup installs uv into $PYTHON (default python3) and syncs the project's .venv.
+set -eu
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ "${1:-}" = setup ]; then
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check uv
+    exec "$PYTHON" -m uv sync
+fi
+for mlops in .venv/bin/mlops .venv/Scripts/mlops.exe; do
+    if [ -x "$mlops" ]; then
+        exec "$mlops" ci "$@"
+    fi
+done
+exec "$PYTHON" -m uv run mlops ci "$@"

@@ -306,3 +306,24 @@ def test_index_token_goes_in_the_url_only_and_is_redacted():
     assert redact(f"failed for {url}", ["t0ken"]) == (
         "failed for https://__token__:***@pypi.example.com/simple/"
     )
+
+
+def test_interpreter_probes_are_cached_until_the_file_changes(monkeypatch, tmp_path):
+    exe = tmp_path / "python3"
+    exe.symlink_to(sys.executable)
+    pythons.use_cache(tmp_path / "interpreters.json")
+    try:
+        first = pythons.probe(str(exe))
+        assert first.version == tuple(sys.version_info[:3])
+
+        def must_not_start(path):
+            raise AssertionError("an unchanged interpreter was started again")
+
+        monkeypatch.setattr(pythons, "_probe", must_not_start)
+        assert pythons.probe(str(exe)) == first
+        exe.unlink()
+        exe.write_text("#!/bin/sh\nexit 1\n")  # another file at the same path
+        monkeypatch.setattr(pythons, "_probe", lambda path: None)
+        assert pythons.probe(str(exe)) is None
+    finally:
+        pythons.use_cache(None)

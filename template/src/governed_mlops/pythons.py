@@ -47,9 +47,58 @@ class InterpreterNotFound(LookupError):
     """No interpreter matches; the message says where we looked."""
 
 
-@functools.lru_cache(maxsize=None)
+_cache_file: Path | None = None
+
+
+def use_cache(path: Path | None) -> None:
+    """Remember probes in ``path`` (keyed on the executable's size and mtime),
+    so that an unchanged interpreter is not started again on every command."""
+    global _cache_file
+    _cache_file = path
+
+
+def _stamp(exe: str) -> str:
+    try:
+        info = os.stat(exe)
+    except OSError:
+        return ""
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
+def _load_cache() -> dict:
+    try:
+        return (
+            json.loads(_cache_file.read_text(encoding="utf-8")) if _cache_file else {}
+        )
+    except (OSError, ValueError):
+        return {}
+
+
 def probe(exe: str) -> Interpreter | None:
-    """Ask ``exe`` for its real path and version; None if it does not run."""
+    """Ask ``exe`` for its version (cached while the file is unchanged)."""
+    stamp = _stamp(exe)
+    cached = _load_cache().get(exe)
+    if cached and stamp and cached["stamp"] == stamp:
+        return Interpreter(Path(cached["path"]), tuple(cached["version"]))
+    found = _probe(exe)
+    if found and stamp and _cache_file:
+        entries = _load_cache()
+        entries[exe] = {
+            "stamp": stamp,
+            "path": str(found.path),
+            "version": list(found.version),
+        }
+        try:
+            _cache_file.parent.mkdir(parents=True, exist_ok=True)
+            _cache_file.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+        except OSError:  # a read-only checkout still works, only slower
+            pass
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(exe: str) -> Interpreter | None:
+    """Start ``exe`` and ask for its version; None if it does not run."""
     try:
         out = subprocess.run(
             [exe, "-I", "-S", "-c", _PROBE],

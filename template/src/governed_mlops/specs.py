@@ -30,7 +30,7 @@ from pydantic import (
 
 from .errors import CommandError
 from .project import Project
-from .pythons import Interpreter, InterpreterNotFound, resolve
+from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
 from .venvs import portable_path, venv_python
 
 SCHEMA_FILE = "stage.schema.json"
@@ -265,6 +265,7 @@ def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
     finds each stage's interpreter and checks it against ``requires-python``.
     """
     order = stage_order(project)
+    use_cache(project.state_dir / "interpreters.json")
     files = {
         p.name.removeprefix("stage_").removesuffix(".yaml"): p
         for p in sorted(project.env_specs_dir.glob(SPEC_GLOB))

@@ -357,8 +357,6 @@ def test_ci_step_with_a_missing_tool_says_what_to_install(in_project, monkeypatc
 
 # Every command the CI files run works in an installed project.
 
-RUNNER = REPO / "template" / "src" / "governed_mlops" / "cli_pipeline.py"
-
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
@@ -386,20 +384,7 @@ def installed(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                name in ("pipeline", "smoke") and not RUNNER.is_file(),
-                reason="`mlops pipeline run` arrives with the runner issue",
-                strict=True,
-            ),
-        )
-        for name in ("envs", "pipeline", "smoke")
-    ],
-)
+@pytest.mark.parametrize("name", ["envs", "pipeline", "smoke"])
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed
     step = steps()[name]

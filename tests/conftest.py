@@ -65,6 +65,12 @@ def run(cmd, cwd, env=None, check=True, timeout=900):
     return result
 
 
+def mlops(project: Path, *args, check=True, env=None):
+    """Run the generated project's ``mlops`` from its .venv, in the project."""
+    exe = project / ".venv" / "bin" / "mlops"
+    return run([exe, *args], cwd=project, check=check, env=env)
+
+
 def git(*args, cwd):
     env = {
         "GIT_AUTHOR_NAME": "Test",

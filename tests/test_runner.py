@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, git, install_project, run
+from conftest import copy_project, git, install_project, mlops, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 STAGES = ("data_prep", "feature_eng", "train", "eval")
@@ -44,12 +44,6 @@ for run in client.search_runs([experiment.experiment_id]):
     })
 print(json.dumps(out))
 """
-
-
-def mlops(project: Path, *args, check=True, env=None):
-    return run(
-        [project / ".venv" / "bin" / "mlops", *args], cwd=project, check=check, env=env
-    )
 
 
 def store(project: Path) -> str:

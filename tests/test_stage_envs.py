@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_project, install_project, run
+from conftest import REPO, copy_project, install_project, mlops, run
 from pythons import SUPPORTED, find_python
 
 pytestmark = pytest.mark.xdist_group("stage_envs")
@@ -40,11 +40,6 @@ finally:
     client.stop_channels()
     manager.shutdown_kernel(now=True)
 """
-
-
-def mlops(project: Path, *args, check=True, env=None):
-    exe = project / ".venv" / "bin" / "mlops"
-    return run([exe, *args], cwd=project, check=check, env=env)
 
 
 def stage_python(project: Path, stage: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -26,8 +27,10 @@ def has_parameters_cell(path: Path) -> bool:
     )
 
 
-def declared_parameters(path: Path, relative: str) -> set[str]:
-    """Names assigned in the notebook's ``parameters``-tagged cell."""
+@functools.lru_cache(maxsize=None)
+def declared_parameters(path: Path, relative: str) -> frozenset[str]:
+    """Names assigned in the notebook's ``parameters``-tagged cell (read once
+    per command: the pipeline asks for each notebook more than once)."""
     if not has_parameters_cell(path):
         raise CommandError(
             f"{relative} has no cell tagged 'parameters': tag the cell that holds "
@@ -35,7 +38,7 @@ def declared_parameters(path: Path, relative: str) -> set[str]:
         )
     import papermill
 
-    return set(papermill.inspect_notebook(str(path)))
+    return frozenset(papermill.inspect_notebook(str(path)))
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
@@ -53,7 +56,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
 
 
 def check_parameters(
-    parameters: dict[str, Any], declared: set[str], stage: str, relative: str
+    parameters: dict[str, Any], declared: frozenset[str], stage: str, relative: str
 ) -> None:
     unknown = sorted(set(parameters) - declared)
     if unknown:

@@ -57,7 +57,6 @@ class Runner:
         self.project = project
         config = project.import_module("config")
         self.settings = config.get_settings()
-        self.sqlite_uri = config.sqlite_uri
         project.import_module("logs").configure_logging(self.settings)
         prefix = config.ENV_PREFIX
         tracking.check_reachable(

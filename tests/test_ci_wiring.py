@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ JENKINS_STAGES = [
     "Checkout",
     "Setup",
     "Lint",
+    "Policy",
     "Test",
     "Create stage envs",
     "Run pipeline",
@@ -195,7 +197,12 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         assert "workflow_dispatch" in triggers
         assert workflow["permissions"] == {"contents": "read"}
         assert workflow["concurrency"]["cancel-in-progress"] is True
-    assert set(ci["jobs"]) == {"lint", "test", "smoke"}
+    assert set(ci["jobs"]) == {"lint", "policy", "test", "smoke"}
+    # Only the policy job may write: its SARIF report goes to code scanning.
+    assert ci["jobs"]["policy"]["permissions"] == {
+        "contents": "read",
+        "security-events": "write",
+    }
     assert ci["jobs"]["test"]["strategy"]["matrix"]["os"] == [
         "ubuntu-latest",
         "windows-latest",
@@ -203,6 +210,7 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
     assert "schedule" in update[True]
     assert run_lines(ci) == [
         "scripts/ci.sh lint",
+        "scripts/ci.sh policy --format sarif --output reports/policy.sarif",
         "scripts/ci.sh test",
         "scripts/ci.sh envs",
         "scripts/ci.sh smoke",
@@ -247,7 +255,7 @@ def test_jenkinsfile(projects, agent):
     wrapper = r"scripts\\ci.bat" if agent == "windows" else "scripts/ci.sh"
     assert f'{shell} "{wrapper} ${{step}}"' in text
     post = text[text.index("post {") :]
-    assert "junit" in post and "reports/junit.xml" in post
+    assert "junit" in post and "reports/junit.xml, reports/policy.xml" in post
     assert "archiveArtifacts" in post and "artifacts/**" in post
     # MLflow server and credentials come from Jenkins, never from the file.
     assert "MY_MLOPS_PROJECT_MLFLOW_TRACKING_PASSWORD" in text
@@ -272,6 +280,7 @@ def test_ci_files_call_only_mlops_ci_steps(projects):
         "setup",
         "lint",
         "test",
+        "policy",
         "envs",
         "pipeline",
         "smoke",
@@ -384,7 +393,7 @@ def installed(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["envs", "pipeline", "smoke"])
+@pytest.mark.parametrize("name", ["policy", "envs", "pipeline", "smoke"])
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed
     step = steps()[name]
@@ -405,8 +414,12 @@ def test_ci_steps_run_in_the_installed_project(installed):
     assert "Failed" not in lint.stdout
     test = run([bin_dir / "mlops", "ci", "test", "-q"], cwd=project)
     assert "passed" in test.stdout
-    for report in ("junit.xml", "coverage.xml"):
+    policy = run([bin_dir / "mlops", "ci", "policy"], cwd=project)
+    assert "0 error(s)" in policy.stdout
+    for report in ("junit.xml", "coverage.xml", "policy.xml"):
         assert (project / "reports" / report).is_file(), report
+    suite = ET.parse(project / "reports" / "policy.xml").find("testsuite")
+    assert suite.get("failures") == "0" and int(suite.get("tests")) >= 14
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
 
 

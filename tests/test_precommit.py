@@ -37,23 +37,32 @@ NOTEBOOK = {
     "nbformat": 4,
     "nbformat_minor": 5,
 }
-# file, contents, the hooks that must fail (and only they).
+# file, contents, the hooks that must fail (and only they); the governance
+# hook checks the whole project, so it joins in wherever a policy rule applies.
 PLANTED = {
     "unformatted": ("src/planted.py", "x = 'a'\n", {"black"}),
     "flake8 error": ("src/planted.py", "import os\n", {"flake8"}),
     "insecure call": ("src/planted.py", "value = eval(input())\n", {"bandit"}),
-    "private key": ("secrets/id_rsa", PRIVATE_KEY, {"detect-private-key"}),
+    "private key": (
+        "secrets/id_rsa",
+        PRIVATE_KEY,
+        {"detect-private-key", "governance"},
+    ),
     "conflict marker": (
         "notes.txt",
         "<<<<<<< before updating\na\n=======\nb\n>>>>>>> after updating\n",
-        {"check-merge-conflict"},
+        {"check-merge-conflict", "governance"},
     ),
     "notebook with outputs": (
         "notebooks/planted.ipynb",
         json.dumps(NOTEBOOK, indent=1) + "\n",
-        {"nbstripout"},
+        {"nbstripout", "governance"},
     ),
-    "rej file": ("pyproject.toml.rej", "@@ -1 +1 @@\n", {"no-rej-files"}),
+    "rej file": (
+        "pyproject.toml.rej",
+        "@@ -1 +1 @@\n",
+        {"no-rej-files", "governance"},
+    ),
     "trailing whitespace": ("notes.txt", "a  \n", {"trailing-whitespace"}),
     "no final newline": ("notes.txt", "a", {"end-of-file-fixer"}),
     "bad yaml": ("config.yaml", "a: [\n", {"check-yaml"}),
@@ -115,3 +124,19 @@ def test_planted_violation_is_caught(project, violation):
         path.unlink()
     assert result.returncode != 0
     assert failed_hooks(result.stdout) == expected, result.stdout
+
+
+def test_governance_hook_fails_on_an_expired_waiver(project):
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_bytes()
+    pyproject.write_bytes(
+        original
+        + b"\n[[tool.governance.waivers]]\nrule = 'GOV105'\n"
+        + b"reason = 'train needs 3.12'\nexpires = 2020-01-31\n"
+    )
+    try:
+        result = pre_commit(project, "--files", "pyproject.toml")
+    finally:
+        pyproject.write_bytes(original)
+    assert failed_hooks(result.stdout) == {"governance"}, result.stdout
+    assert "the waiver of GOV105 expired on 2020-01-31" in result.stdout

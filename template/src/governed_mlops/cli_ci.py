@@ -47,6 +47,12 @@ STEPS: dict[str, Step] = {
         "pytest",
         ("--junitxml=reports/junit.xml", "--cov-report=xml:reports/coverage.xml"),
     ),
+    "policy": Step(
+        "governance policy check; JUnit XML in reports/ (GitHub: --format sarif)",
+        "governed_mlops",
+        ("policy", "check", "--format", "junit", "--output", "reports/policy.xml"),
+        {1: "the project violates the governance policy: see the report above"},
+    ),
     "envs": Step(
         "create or update every stage env and kernel",
         "governed_mlops",

@@ -1,0 +1,97 @@
+"""The governance policy as code: rules ``GOVnnn``, waivers and reports.
+
+Runs wherever the policy is checked: ``mlops policy check``, the pre-commit
+hook, CI, and copier's own Python after ``copier copy`` / ``update``; so it
+imports only the standard library, pyyaml, pydantic and packaging.
+Run it as ``python -m governed_mlops.policy [PROJECT_DIR]`` (``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .engine import PolicyInputError, Report, check
+from .reports import FORMATS, terminal
+from .versions import OLDEST_SUPPORTED, POLICY_VERSION
+
+__all__ = [
+    "OLDEST_SUPPORTED",
+    "POLICY_VERSION",
+    "Report",
+    "add_check_arguments",
+    "check",
+    "main",
+    "run_check",
+]
+
+EXIT_CODES = (
+    "exit codes: 0 no errors (warnings and waived rules allowed), 1 at least one "
+    "rule failed as an error, 2 invalid input (a refused waiver, not a project)"
+)
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a policy check (shared by ``mlops policy check``)."""
+    parser.add_argument(
+        "project",
+        nargs="?",
+        type=Path,
+        help="project root (default: the governed project around the current "
+        "directory)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default="terminal",
+        help="report format (default: terminal)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write the report to this file; the terminal report still goes to "
+        "stdout",
+    )
+    parser.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 even when rules fail (reports only, e.g. after copier update)",
+    )
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check, write the report, and return the exit code."""
+    try:
+        report = check(args.project or _project_root())
+    except PolicyInputError as error:
+        print(f"policy check: {error}", file=sys.stderr)
+        return 2
+    text = FORMATS[args.format](report)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        if args.format != "terminal":
+            text = terminal(report)
+    sys.stdout.write(text)
+    return 0 if args.exit_zero else report.exit_code
+
+
+def _project_root() -> Path:
+    from ..project import ProjectError, find_project
+
+    try:
+        return find_project().root
+    except ProjectError:
+        return Path.cwd()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m governed_mlops.policy",
+        description=f"Check a project against governance policy {POLICY_VERSION}.",
+        epilog=EXIT_CODES,
+    )
+    add_check_arguments(parser)
+    return run_check(parser.parse_args(argv))

@@ -1,0 +1,136 @@
+"""What the rules look at, read once per check: files, pyproject, answers."""
+
+from __future__ import annotations
+
+import configparser
+import datetime as dt
+import functools
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+
+from .._toml import toml
+
+# Never part of the project's sources, with or without git.
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    ".venvs",
+    ".mlops",
+    "mlruns",
+    "artifacts",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    "build",
+    "dist",
+    "reports",
+}
+# Larger files are data, not configuration or code: content rules skip them.
+MAX_TEXT_BYTES = 1_000_000
+
+
+class Facts:
+    """A project directory as the rules see it."""
+
+    def __init__(self, root: Path, today: dt.date, waivers: Sequence[Any] = ()):
+        self.root = root
+        self.today = today
+        self.waivers = list(waivers)  # every waiver, expired ones included
+        self.problems: dict[str, str] = {}  # file -> why it could not be read
+
+    @functools.cached_property
+    def files(self) -> list[str]:
+        """Files that are or would be committed (``/``-separated, sorted)."""
+        try:
+            listed = subprocess.run(
+                ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            listed = None
+        if listed is not None and listed.returncode == 0:
+            names = {name for name in listed.stdout.split("\0") if name}
+            return sorted(n for n in names if (self.root / n).is_file())
+        return self._walk()
+
+    def _walk(self) -> list[str]:
+        found = []
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+            base = Path(folder).relative_to(self.root)
+            found += [(base / name).as_posix() for name in names]
+        return sorted(found)
+
+    def exists(self, relative: str) -> bool:
+        return (self.root / relative).is_file()
+
+    @functools.lru_cache(maxsize=None)
+    def text(self, relative: str) -> Optional[str]:
+        """A file's text, or None when it is missing, too big or not UTF-8 text."""
+        path = self.root / relative
+        try:
+            if path.stat().st_size > MAX_TEXT_BYTES:
+                return None
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _parsed(self, relative: str, parse) -> Any:
+        text = self.text(relative)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except Exception as error:  # each parser has its own error type
+            self.problems[relative] = str(error).splitlines()[0]
+            return None
+
+    @functools.cached_property
+    def pyproject(self) -> dict[str, Any]:
+        return self._parsed("pyproject.toml", toml.loads) or {}
+
+    def tool(self, name: str) -> dict[str, Any]:
+        """``[tool.<name>]`` of pyproject.toml (empty when absent)."""
+        table = self.pyproject.get("tool", {}).get(name, {})
+        return table if isinstance(table, dict) else {}
+
+    @functools.cached_property
+    def precommit(self) -> dict[str, Any]:
+        data = self._parsed(".pre-commit-config.yaml", yaml.safe_load)
+        return data if isinstance(data, dict) else {}
+
+    @functools.cached_property
+    def hooks(self) -> dict[str, dict[str, Any]]:
+        """Pre-commit hooks by id (the last one wins when an id repeats)."""
+        found = {}
+        for repo in self.precommit.get("repos") or []:
+            for hook in (repo or {}).get("hooks") or []:
+                if isinstance(hook, dict) and "id" in hook:
+                    found[str(hook["id"])] = hook
+        return found
+
+    @functools.cached_property
+    def answers(self) -> Optional[dict[str, Any]]:
+        data = self._parsed(".copier-answers.yml", yaml.safe_load)
+        return data if isinstance(data, dict) else None
+
+    def ini_section(self, relative: str, section: str) -> Optional[dict[str, str]]:
+        """A section of an INI file such as ``.flake8``, or None."""
+        text = self.text(relative)
+        if text is None:
+            return None
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text, source=relative)
+        except configparser.Error as error:
+            self.problems[relative] = str(error).splitlines()[0]
+            return None
+        return dict(parser[section]) if parser.has_section(section) else None

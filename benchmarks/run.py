@@ -41,6 +41,7 @@ STARTED = time.perf_counter()
 # Targets: the original design's time divided by ours, and the no-op bound.
 SPEEDUP_TARGET = 15.0
 NOOP_TARGET_S = 1.0
+POLICY_TARGET_S = 0.3
 
 # Reads the stage specs in pipeline order with the project's own pyyaml;
 # run by the project venv's python (run.py itself is stdlib only).
@@ -234,6 +235,8 @@ class Workspace:
         sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], dest, env)
         sh(["git", "add", "-A"], dest, env)
         sh(["git", "commit", "-q", "-m", "benchmark snapshot"], dest, env)
+        # A release tag, as projects are copied from (policy rule GOV401).
+        sh(["git", "tag", "99.0.0"], dest, env)
         return dest
 
     def sync(self, **extra_env: str) -> float:
@@ -242,9 +245,9 @@ class Workspace:
             cmd.append("--reinstall")
         return timed(cmd, self.project, base_env(**extra_env))
 
-    def prepare(self) -> None:
-        """Render, ``uv sync`` and build every stage once (warm cache, locks)."""
-        if self._ready:
+    def render(self) -> None:
+        """Render the working tree and ``uv sync`` the project (once per run)."""
+        if self.venv.is_dir():
             return
         log(f"snapshot of {REPO} into {self.root}")
         template = self.snapshot()
@@ -256,6 +259,12 @@ class Workspace:
         )
         log("uv sync (the project venv, bytecode not compiled)")
         self.sync()
+
+    def prepare(self) -> None:
+        """Render, ``uv sync`` and build every stage once (warm cache, locks)."""
+        if self._ready:
+            return
+        self.render()
         log("mlops stage create --all (locks the stages, warms the uv cache)")
         self.first_create_s = timed(
             [self.mlops, "stage", "create", "--all"], self.project
@@ -546,9 +555,71 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+# --- benchmark: policy check ------------------------------------------------
+
+
+def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """Whole-process time of the policy check on a freshly generated project.
+
+    The hook's command (``python scripts/policy_check.py``) and ``mlops policy
+    check`` in the project venv, alternated ``--repeat`` times with the bare
+    interpreter start (``python -c pass``) as the reference; first without
+    ``.pyc`` (this machine's default), then with the project compiled.
+    """
+    workspace.render()
+    project = workspace.project
+    python = venv_exe(workspace.venv, "python")
+    commands = {
+        "python -c pass": [python, "-c", "pass"],
+        "python scripts/policy_check.py": [python, "scripts/policy_check.py"],
+        "mlops policy check": [workspace.mlops, "policy", "check"],
+    }
+    timed([*workspace.uv, "lock", "--quiet"], project)  # the policy wants it
+
+    def rounds(label: str, env: dict) -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for number in range(args.repeat):
+            log(f"  round {number + 1}/{args.repeat} ({label})")
+            for name, command in commands.items():
+                times[name].append(timed(command, project, env))
+        return times
+
+    plain = rounds("no .pyc", base_env())
+    log("compile the project venv and its sources (what pip and a first run leave)")
+    workspace.sync(UV_COMPILE_BYTECODE="1")
+    compiled_env = {
+        k: v for k, v in base_env().items() if k != "PYTHONDONTWRITEBYTECODE"
+    }
+    sh([python, "-m", "compileall", "-q", "src"], project, compiled_env)
+    compiled = rounds(".pyc", compiled_env)
+    rows = []
+    for label, times in (("no .pyc", plain), (".pyc", compiled)):
+        start = statistics.median(times["python -c pass"])
+        for name, values in times.items():
+            median = statistics.median(values)
+            is_check = name != "python -c pass"
+            rows.append(
+                {
+                    "what": f"`{name}`, {label}, median",
+                    "seconds": round(median, 3),
+                    "ratio": round(median / start, 2),
+                    "target": f"< {POLICY_TARGET_S:g} s" if is_check else "",
+                    "pass": median < POLICY_TARGET_S if is_check else None,
+                }
+            )
+    return {
+        "benchmark": "policy",
+        "times_s": {"no_pyc": plain, "pyc": compiled},
+        "bytecode_note": "Ratios are against the bare interpreter start of the "
+        "same venv in the same round.",
+        "rows": rows,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "stage-envs": bench_stage_envs,
     "runner": bench_runner,
+    "policy": bench_policy,
 }
 
 

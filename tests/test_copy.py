@@ -11,6 +11,8 @@ import yaml
 
 from conftest import REPO, run
 
+from governed_mlops import policy
+
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "Proprietary")
 # Every combination of the CI answers, spread over the Python x license rows
@@ -114,6 +116,10 @@ def test_matrix_renders_clean(render, python_version, license, ci):
     }[license] in license_text
     expected = "LicenseRef-Proprietary" if license == "Proprietary" else license
     assert pyproject["project"]["license"] == expected
+    # The policy holds as generated; only uv.lock waits for the first `uv lock`.
+    report = policy.check(project)
+    failed = {o.rule.id: o.findings for o in report.outcomes if o.status == "failed"}
+    assert set(failed) <= {"GOV106"}, failed
 
 
 @pytest.mark.parametrize(("python_version", "license", "ci"), MATRIX, ids=param_id)

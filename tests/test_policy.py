@@ -437,4 +437,21 @@ def test_policy_docs_are_current():
     assert result.returncode == 0, result.stderr
     text = (REPO / "docs" / "policies.md").read_text()
     for rule in all_rules():
-        assert f"## {rule.id}" in text and rule.fix in text
+        assert f"### {rule.id}" in text and rule.fix in text
+
+
+def test_mlops_policy_commands(project, capsys, monkeypatch):
+    from governed_mlops.cli import main
+
+    monkeypatch.chdir(project / "src")  # the project is found from a subfolder
+    assert main(["policy", "check"]) == 0
+    assert f"0 error(s), 0 warning(s), 0 waived, {len(RULES)} passed" in (
+        capsys.readouterr().out
+    )
+    edit(project, "README.md", "\n", "\n>>>>>>> after updating\n")
+    assert main(["policy", "check", "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["summary"]["errors"] == 1
+    assert main(["policy", "rules"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == sorted(RULES)
+    assert listed[0].split()[1:3] == ["E", "1.1.0"]

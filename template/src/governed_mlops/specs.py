@@ -38,6 +38,10 @@ SPEC_GLOB = "stage_*.yaml"
 STDLIB = {canonicalize_name(name) for name in sys.stdlib_module_names}
 
 
+# libyaml's safe loader when PyYAML was built with it (the same documents).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class SpecError(CommandError):
     """One or more stage specs are invalid; the message lists every problem."""
 
@@ -229,7 +233,7 @@ def describe(error: ValidationError, source: str) -> list[str]:
 def parse_spec(path: Path, relative: str) -> StageSpec:
     """Read and validate one spec file (no cross-stage or machine checks)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), YAML_LOADER)
     except yaml.YAMLError as error:
         raise SpecError(f"{relative}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

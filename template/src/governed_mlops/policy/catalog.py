@@ -22,9 +22,55 @@ def markdown() -> str:
         "     edit. Regenerate with `python tools/policy_docs.py`. -->",
         "",
         f"Policy version {POLICY_VERSION}; oldest supported template version "
-        f"{OLDEST_SUPPORTED}. `mlops policy check` runs every rule; an error "
-        "fails the check, a warning is reported only. Waive a rule in "
-        "`[tool.governance]` of `pyproject.toml` (see the updating guide).",
+        f"{OLDEST_SUPPORTED}.",
+        "",
+        "## Running the check",
+        "",
+        "The same checker runs as `mlops policy check`, as the `governance` "
+        "pre-commit hook (`python scripts/policy_check.py`), in CI "
+        "(`mlops ci policy`) and after `copier copy` / `copier update`.",
+        "",
+        "| option | effect |",
+        "| --- | --- |",
+        "| `--format terminal` | failed rules grouped by severity, each finding "
+        "with its file and line and the rule's fix (default) |",
+        "| `--format json` | every rule with its status and findings |",
+        "| `--format junit` | one test case per rule (Jenkins `junit` step): "
+        "errors fail, warnings pass with their findings in `system-out`, waived "
+        "rules are skipped |",
+        "| `--format sarif` | SARIF 2.1.0 for GitHub code scanning; waived "
+        "findings carry a suppression |",
+        "| `--output FILE` | write the report to FILE; the terminal report still "
+        "goes to stdout |",
+        "| `--exit-zero` | report only, exit 0 |",
+        "",
+        "Exit codes: 0 no errors (warnings and waived rules allowed), 1 at least "
+        "one rule failed as an error, 2 invalid input (a refused waiver, not a "
+        "project).",
+        "",
+        "## Waivers",
+        "",
+        "A project may waive a rule for a while, in `pyproject.toml`:",
+        "",
+        "```toml",
+        "[[tool.governance.waivers]]",
+        'rule = "GOV105"',
+        'reason = "train needs Python 3.12 for library X (ML lead, 2026-11)"',
+        "expires = 2027-06-30",
+        "```",
+        "",
+        "All three keys are required: a waiver without a reason or an expiry date, "
+        "or of an unknown rule, is refused (exit 2). A waived rule is reported as "
+        "waived; once the date has passed the waiver no longer applies and GOV001 "
+        "fails until it is removed or renewed.",
+        "",
+        "## Grace periods",
+        "",
+        "A rule introduced by a new policy version can start as a warning: its "
+        "severity below reads `error (a warning until DATE)`. Until that date its "
+        "findings are warnings, so projects can update first and fix after.",
+        "",
+        "## Rules",
         "",
         "| id | rule | severity | since |",
         "| --- | --- | --- | --- |",
@@ -36,7 +82,7 @@ def markdown() -> str:
     for rule in rules:
         lines += [
             "",
-            f"## {rule.id}",
+            f"### {rule.id}",
             "",
             f"**{rule.title}** ({_severity(rule)}, since {rule.since})",
             "",

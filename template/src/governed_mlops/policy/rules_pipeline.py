@@ -6,8 +6,6 @@ import json
 import re
 from typing import Iterator
 
-import yaml
-
 from ..notebook import PARAMETERS_TAG
 from ..project import TOOL_TABLE, Project
 from .facts import Facts
@@ -53,10 +51,7 @@ def _stage_notebooks(facts: Facts) -> set[str]:
     found = set()
     for name in facts.files:
         if SPEC.fullmatch(name):
-            try:
-                data = yaml.safe_load(facts.text(name) or "")
-            except yaml.YAMLError:
-                continue  # GOV301 reports it
+            data = facts.yaml(name)  # None when invalid: GOV301 reports it
             notebook = data.get("notebook") if isinstance(data, dict) else None
             if isinstance(notebook, str):
                 found.add(notebook.replace("\\", "/").removeprefix("./"))

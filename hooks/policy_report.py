@@ -56,17 +56,18 @@ def print_changes(changelog: Path, old: str, new: str) -> None:
 
 def report(project: Path) -> int:
     """Print the policy report; always 0 (a report, not a gate)."""
+    print(f"Policy report of {project}:", flush=True)
     sys.path.insert(0, str(project / "src"))
     try:
         from governed_mlops import policy
     except ImportError as error:
-        print(f"Policy report skipped: {project}/src has no checker ({error}).")
+        print(f"  skipped: {project}/src has no policy checker ({error}).")
         return 0
     try:
         policy.main(["--exit-zero", str(project)])
     except (Exception, SystemExit) as error:  # a report never undoes the copy
-        print(f"Policy report failed: {type(error).__name__}: {error}")
-        print("Run `mlops policy check` in the project to see the report.")
+        print(f"  failed: {type(error).__name__}: {error}")
+        print("  Run `mlops policy check` in the project to see the report.")
     return 0
 
 

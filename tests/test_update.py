@@ -98,8 +98,14 @@ def make_user_changes(project: Path) -> None:
     (project / "scripts/mlflow_server.bat").unlink()
     replace(project / "env_specs/stage_train.yaml", "seed: 42", "seed: 7")
     spec = (project / "env_specs/stage_eval.yaml").read_text(encoding="utf-8")
-    spec = spec.replace("name: eval", "name: report").replace("-eval", "-report")
-    spec = spec.replace("notebooks/04-eval.ipynb", "notebooks/05-report.ipynb")
+    for old, new in (
+        ("notebooks/04-eval.ipynb", "notebooks/05-report.ipynb"),
+        ("name: eval", "name: report"),
+        (".venvs/eval", ".venvs/report"),
+        ("-eval", "-report"),
+    ):
+        assert old in spec, old
+        spec = spec.replace(old, new)
     spec += "params:\n  threshold: 0.5  # our cut-off\n"
     (project / "env_specs/stage_report.yaml").write_text(
         "# Our own stage.\n" + spec, encoding="utf-8"
@@ -245,7 +251,8 @@ def test_adopting_into_an_existing_repository(template, tmp_path):
     copy_at(template, project, CURRENT, "--overwrite", "--data", "package_name=churn")
     assert (project / ".git").is_dir() and git("log", "--oneline", cwd=project).stdout
     changed = git("diff", "--name-only", cwd=project).stdout.split()
-    assert changed == ["README.md", "pyproject.toml"]  # the overwritten ones
+    # The files on both sides, overwritten (docs/updating.md says which).
+    assert changed == ["README.md", "pyproject.toml", "src/churn/__init__.py"]
     features = project / "src/churn/features.py"
     assert "def ratio" in features.read_text()
     assert (project / "tests/test_features.py").is_file()

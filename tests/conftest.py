@@ -81,12 +81,8 @@ def git(*args, cwd):
     return run(["git", "-c", "init.defaultBranch=main", *args], cwd=cwd, env=env)
 
 
-def snapshot_template(dest: Path, tag: str | None = "99.0.0") -> Path:
-    """A committed git copy of the template's working tree (tracked + untracked).
-
-    pytest-copie and ``copier update`` render a git ref, so tests render this
-    snapshot to see uncommitted work too.
-    """
+def copy_working_tree(dest: Path) -> Path:
+    """Copy the repository's working tree (tracked + untracked files) to dest."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -100,6 +96,16 @@ def snapshot_template(dest: Path, tag: str | None = "99.0.0") -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    return dest
+
+
+def snapshot_template(dest: Path, tag: str | None = "99.0.0") -> Path:
+    """A committed git copy of the template's working tree (tracked + untracked).
+
+    pytest-copie and ``copier update`` render a git ref, so tests render this
+    snapshot to see uncommitted work too.
+    """
+    copy_working_tree(dest)
     git("init", "-q", cwd=dest)
     git("add", "-A", cwd=dest)
     git("commit", "-q", "-m", "snapshot", cwd=dest)

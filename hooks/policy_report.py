@@ -1,0 +1,87 @@
+"""Copier hook: what changed in the policy, then the project's policy report.
+
+Runs with copier's own Python in the real destination: as a task after
+``copier copy`` (and ``recopy``), and as an unversioned ``after`` migration
+after ``copier update``, once the merge and the migrations are done (copier's
+``_tasks`` run during an update before the user's changes are merged back,
+and again in temporary renders). Read-only, so it is idempotent; it never
+fails the copy or update: the report is for the user to act on.
+
+    policy_report.py [--changes-from V --changes-to V --changelog FILE] [PROJECT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+HEADING = re.compile(r"^## +(\S+)", re.MULTILINE)
+
+
+def changelog_entries(text: str, old: str, new: str) -> list[str]:
+    """The ``## <version>`` entries with old < version <= new, newest first."""
+    low, high = Version(old), Version(new)
+    heads = list(HEADING.finditer(text))
+    entries = []
+    for i, head in enumerate(heads):
+        try:
+            version = Version(head.group(1))
+        except InvalidVersion:
+            continue
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        if low < version <= high:
+            entries.append(text[head.start() : end].strip())
+    return entries
+
+
+def print_changes(changelog: Path, old: str, new: str) -> None:
+    if not changelog.is_file():
+        print(f"policy changelog not found at {changelog}")
+        return
+    try:
+        entries = changelog_entries(changelog.read_text(encoding="utf-8"), old, new)
+    except InvalidVersion as error:
+        print(f"policy changelog: not a PEP 440 version ({error})")
+        return
+    if not entries:
+        print(f"No policy change between {old} and {new}.")
+        return
+    print(f"Policy changes from {old} to {new} (docs/changelog.md):\n")
+    print("\n\n".join(entries) + "\n")
+
+
+def report(project: Path) -> int:
+    """Print the policy report; always 0 (a report, not a gate)."""
+    print(f"Policy report of {project}:", flush=True)
+    sys.path.insert(0, str(project / "src"))
+    try:
+        from governed_mlops import policy
+    except ImportError as error:
+        print(f"  skipped: {project}/src has no policy checker ({error}).")
+        return 0
+    try:
+        policy.main(["--exit-zero", str(project)])
+    except (Exception, SystemExit) as error:  # a report never undoes the copy
+        print(f"  failed: {type(error).__name__}: {error}")
+        print("  Run `mlops policy check` in the project to see the report.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("project", nargs="?", default=".", type=Path)
+    parser.add_argument("--changes-from", metavar="VERSION")
+    parser.add_argument("--changes-to", metavar="VERSION")
+    parser.add_argument("--changelog", type=Path)
+    args = parser.parse_args(argv)
+    if args.changes_from and args.changes_to and args.changelog:
+        print_changes(args.changelog, args.changes_from, args.changes_to)
+    return report(args.project.resolve())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,6 @@ The template repository has tags 1.0.0 (rebuilt by template_versions.py) and
 from __future__ import annotations
 
 import filecmp
-import importlib.util
 import json
 import re
 import sys
@@ -17,13 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, install_project, mlops, run
+from conftest import UV, git, install_project, mlops, run
 from template_versions import CURRENT, PREVIOUS, versioned_template
 
 PACKAGE = "my_mlops_project"
 MARKER = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
-# needs policy checker: remove once governed_mlops.policy is merged.
-HAS_CHECKER = importlib.util.find_spec("governed_mlops.policy") is not None
 
 
 def copier(*args, cwd):
@@ -190,12 +187,16 @@ def test_updated_project_installs_tests_and_loads_its_stages(updated):
     assert "report" in stages and "train" in stages
 
 
-@pytest.mark.skipif(not HAS_CHECKER, reason="needs policy checker (not merged yet)")
 @pytest.mark.xdist_group("updated")
-def test_updated_project_passes_the_policy_check(updated):  # needs policy checker
-    project, _ = updated
-    env = {"PYTHONPATH": str(project / "src")}
-    run([sys.executable, "-m", "governed_mlops.policy", project], cwd=project, env=env)
+def test_updated_project_passes_the_policy_check(updated):
+    project, output = updated
+    # The report printed by the update names what is left: only the lock file,
+    # which the user creates with `uv lock` (as the message after update says).
+    assert "1 warning(s)" in output and "GOV106" in output
+    assert "0 error(s)" in output
+    run([UV, "lock", "--quiet"], cwd=project)
+    check = run([sys.executable, "scripts/policy_check.py"], cwd=project)
+    assert "0 error(s), 0 warning(s), 0 waived" in check.stdout
 
 
 def test_untouched_project_updated_equals_a_fresh_copy(template, tmp_path):
@@ -268,3 +269,5 @@ def test_adopting_into_an_existing_repository(template, tmp_path):
     tests = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
     assert "test_features.py" in tests.stdout or "passed" in tests.stdout
     assert "info" in mlops(project, "--help").stdout
+    check = mlops(project, "policy", "check")
+    assert "0 error(s), 0 warning(s), 0 waived" in check.stdout

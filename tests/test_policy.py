@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from sarif_pydantic import Sarif
 
 from conftest import REPO, UV, copy_project, git, run
@@ -455,3 +457,22 @@ def test_mlops_policy_commands(project, capsys, monkeypatch):
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == sorted(RULES)
     assert listed[0].split()[1:3] == ["E", "1.1.0"]
+
+
+def test_versions_agree_with_the_changelog_and_migrations():
+    from packaging.version import Version
+
+    from governed_mlops.policy import OLDEST_SUPPORTED, POLICY_VERSION
+
+    changelog = (REPO / "docs" / "changelog.md").read_text()
+    versions = re.findall(r"(?m)^## (\S+)$", changelog)
+    assert versions[0] == POLICY_VERSION, "newest changelog entry is the policy"
+    assert [Version(v) for v in versions] == sorted(map(Version, versions))[::-1]
+    assert OLDEST_SUPPORTED in versions
+    copier = yaml.safe_load((REPO / "copier.yml").read_text().split("---\n", 1)[1])
+    for migration in copier["_migrations"]:
+        if "version" in migration:
+            assert migration["version"] in versions, migration
+            assert Version(migration["version"]) <= Version(POLICY_VERSION)
+    for rule in all_rules():
+        assert rule.since in versions, rule.id

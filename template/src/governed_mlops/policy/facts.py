@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import datetime as dt
 import functools
 import os
@@ -132,6 +131,8 @@ class Facts:
 
     def ini_section(self, relative: str, section: str) -> Optional[dict[str, str]]:
         """A section of an INI file such as ``.flake8``, or None."""
+        import configparser  # only .flake8 is read this way
+
         text = self.text(relative)
         if text is None:
             return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from typing import Callable
 
 from .engine import FAILED, PASSED, SKIPPED, WAIVED, Outcome, Report
@@ -92,6 +91,8 @@ def to_json(report: Report) -> str:
 def junit(report: Report) -> str:
     """One test case per rule: errors fail, waived and inapplicable rules are
     skipped, warnings pass with their findings in system-out (Jenkins ``junit``)."""
+    import xml.etree.ElementTree as ET  # only this format needs it
+
     counts = _summary(report)
     suites = ET.Element("testsuites", name="governance")
     suite = ET.SubElement(

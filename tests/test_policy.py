@@ -476,3 +476,27 @@ def test_versions_agree_with_the_changelog_and_migrations():
             assert Version(migration["version"]) <= Version(POLICY_VERSION)
     for rule in all_rules():
         assert rule.since in versions, rule.id
+
+
+def imports_pydantic(project: Path) -> bool:
+    """Run the check as the hook does; True when it validated with pydantic."""
+    traced = run(
+        [sys.executable, "-X", "importtime", "scripts/policy_check.py"], cwd=project
+    )
+    return bool(re.search(r"\| +pydantic$", traced.stderr, re.MULTILINE))
+
+
+def test_stage_spec_results_are_reused_until_an_input_changes(project):
+    cache = project / ".mlops" / "policy-gov301.json"
+    cache.unlink(missing_ok=True)
+    assert imports_pydantic(project)  # validates, then remembers
+    assert cache.is_file()
+    assert not imports_pydantic(project)  # nothing changed: no validation
+    edit(project, "env_specs/stage_eval.yaml", "packages:", "pakages:")
+    assert "unknown key 'pakages'" in "".join(failures(project)["GOV301"])
+    edit(project, "env_specs/stage_eval.yaml", "pakages:", "packages:")
+    assert failures(project) == {}
+    (project / "notebooks" / "04-eval.ipynb").unlink()
+    assert "notebooks/04-eval.ipynb' does not exist" in "".join(
+        failures(project)["GOV301"]
+    )

@@ -500,3 +500,17 @@ def test_stage_spec_results_are_reused_until_an_input_changes(project):
     assert "notebooks/04-eval.ipynb' does not exist" in "".join(
         failures(project)["GOV301"]
     )
+
+
+def test_mlops_help_does_not_load_the_checker():
+    from governed_mlops.policy import FORMATS
+    from governed_mlops.policy.reports import RENDERERS
+
+    assert set(RENDERERS) == set(FORMATS)
+    code = "import sys; from governed_mlops.cli import build_parser; build_parser()"
+    traced = run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        cwd=REPO / "template" / "src",
+    )
+    loaded = re.findall(r"\| +(governed_mlops\.policy\.\w+)$", traced.stderr, re.M)
+    assert loaded == ["governed_mlops.policy.versions"]

@@ -56,7 +56,7 @@ PLANTED = {
     "notebook with outputs": (
         "notebooks/planted.ipynb",
         json.dumps(NOTEBOOK, indent=1) + "\n",
-        {"nbstripout", "governance"},
+        {"nbstripout"},  # it strips the outputs before the governance hook runs
     ),
     "rej file": (
         "pyproject.toml.rej",

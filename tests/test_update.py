@@ -81,7 +81,7 @@ def make_user_changes(project: Path) -> None:
     replace(
         project / "pyproject.toml",
         '"pyyaml>=6.0",',
-        '"pyyaml>=6.0",\n    "packaging>=23",',
+        '"pyyaml>=6.0",\n    "tabulate>=0.9",',
     )
     replace(
         project / "pyproject.toml",
@@ -144,7 +144,7 @@ def test_update_keeps_every_user_change(updated):
     project, _ = updated
     assert "Field(90, ge=1)" in (project / f"src/{PACKAGE}/config.py").read_text()
     pyproject = (project / "pyproject.toml").read_text()
-    assert '"packaging>=23",' in pyproject
+    assert '"tabulate>=0.9",' in pyproject
     assert "[tool.mlops]" not in pyproject
     assert "[tool.governed-mlops]" in pyproject
     assert '"eval", "report"]' in pyproject
@@ -230,7 +230,7 @@ def existing_repository(root: Path) -> Path:
     """A team's repository from before the template: own pyproject and code."""
     files = {
         "pyproject.toml": '[project]\nname = "churn"\nversion = "2.3.0"\n'
-        'dependencies = ["packaging>=23"]\n',
+        'dependencies = ["tabulate>=0.9"]\n',
         "README.md": "# Churn\n\nOur model.\n",
         "src/churn/__init__.py": "",
         "src/churn/features.py": "def ratio(a, b):\n    return a / b if b else 0.0\n",
@@ -262,7 +262,7 @@ def test_adopting_into_an_existing_repository(template, tmp_path):
     replace(
         project / "pyproject.toml",
         '"pyyaml>=6.0",',
-        '"pyyaml>=6.0",\n    "packaging>=23",',
+        '"pyyaml>=6.0",\n    "tabulate>=0.9",',
     )
     commit(project, "Adopt governed-mlops")
     python = install_project(project, "3.11")

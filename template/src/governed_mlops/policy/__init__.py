@@ -4,33 +4,45 @@ Runs wherever the policy is checked: ``mlops policy check``, the pre-commit
 hook, CI, and copier's own Python after ``copier copy`` / ``update``; so it
 imports only the standard library, pyyaml, pydantic and packaging.
 Run it as ``python -m governed_mlops.policy [PROJECT_DIR]`` (``--help``).
+This module stays light (the checker loads on use): ``mlops --help`` imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
-from .engine import PolicyInputError, Report, check
-from .reports import FORMATS, terminal
 from .versions import OLDEST_SUPPORTED, POLICY_VERSION
 
+if TYPE_CHECKING:
+    from .engine import Report
+
 __all__ = [
+    "EXIT_CODES",
+    "FORMATS",
     "OLDEST_SUPPORTED",
     "POLICY_VERSION",
-    "Report",
     "add_check_arguments",
     "check",
     "main",
     "run_check",
 ]
 
+FORMATS = ("terminal", "json", "junit", "sarif")
 EXIT_CODES = (
     "exit codes: 0 no errors (warnings and waived rules allowed), 1 at least one "
     "rule failed as an error, 2 invalid input (a refused waiver, not a project)"
 )
+
+
+def check(root: Path, today: Optional[dt.date] = None) -> "Report":
+    """Check the project in ``root`` against every rule of the policy."""
+    from .engine import check as run_rules
+
+    return run_rules(root, today)
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,12 +75,15 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Check, write the report, and return the exit code."""
+    from .engine import PolicyInputError
+    from .reports import RENDERERS, terminal
+
     try:
         report = check(args.project or _project_root())
     except PolicyInputError as error:
         print(f"policy check: {error}", file=sys.stderr)
         return 2
-    text = FORMATS[args.format](report)
+    text = RENDERERS[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")

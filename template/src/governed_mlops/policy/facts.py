@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -47,9 +48,12 @@ class Facts:
     @functools.cached_property
     def files(self) -> list[str]:
         """Files that are or would be committed (``/``-separated, sorted)."""
+        git = shutil.which("git")
+        if git is None:
+            return self._walk()
         try:
             listed = subprocess.run(
-                ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+                [git, "ls-files", "-co", "--exclude-standard", "-z"],
                 cwd=self.root,
                 capture_output=True,
                 text=True,

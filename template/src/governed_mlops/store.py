@@ -5,7 +5,7 @@ create a run with tags, log parameters, set a tag, upload the bundle, mark
 the end and (for ``mlflow run``) ask whether a run exists. Importing the
 ``mlflow`` package for them costs seconds per stage run (it imports pandas,
 SQLAlchemy, alembic and the GenAI modules, then checks the database schema),
-so two stores do them without it:
+so two stores do them without it, and :func:`open_store` picks one:
 
 - :class:`SqliteStore`: the project's embedded SQLite store, written with the
   standard library's ``sqlite3`` in the same rows MLflow writes. Used only
@@ -14,26 +14,44 @@ so two stores do them without it:
   still at the schema revision MLflow accepted then (:func:`open_store`
   records both in ``.mlops/tracking-store.json``). The bundle is copied into
   the run's ``file:`` artifact folder, as MLflow's local artifact store does.
-- :class:`MlflowStore`: ``MlflowClient`` itself, for everything else (a
-  tracking server, the first run on a new database, a new mlflow version, an
-  experiment that does not exist yet or keeps its artifacts elsewhere).
+- :class:`RestStore`: a tracking server (``http(s)://``), through MLflow's
+  REST API (JSON over HTTP, the calls ``MlflowClient`` makes) with basic-auth
+  credentials; the bundle goes to the server's artifact proxy
+  (``mlflow-artifacts:``) or, for a ``file:`` artifact location, is copied
+  there as MLflow's client does.
+- :class:`MlflowStore`: ``MlflowClient`` itself, for everything else: the
+  first run on a new SQLite database or with a new mlflow version, an
+  experiment that does not exist yet or keeps its artifacts elsewhere (s3,
+  ...), servers needing a token, TLS settings or another auth scheme.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import shutil
 import sqlite3
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
+from urllib.parse import quote, unquote, urlencode, urlparse
 
 from . import tracking
 
 RECORD_NAME = "tracking-store.json"
+# Client settings only MlflowClient honours: with any of them set, it is used.
+MLFLOW_ONLY_ENV = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_TRACKING_AWS_SIGV4",
+    "MLFLOW_TRACKING_AUTH",
+)
 
 
 def _millis() -> int:
@@ -134,8 +152,8 @@ class SqliteStore:
         )
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
-        root = file_uri_path(f"{self.artifact_location}/{run_id}/artifacts")
-        shutil.copytree(folder, root / artifact_path, dirs_exist_ok=True)
+        root = f"{self.artifact_location}/{run_id}/artifacts"
+        copy_to_file_uri(folder, root, artifact_path)
 
     def set_terminated(self, run_id: str, status: str) -> None:
         self._write(
@@ -154,9 +172,104 @@ class SqliteStore:
         return found is not None
 
 
-def file_uri_path(uri: str) -> Path:
-    """The local path of a ``file:`` URI (``file:///C:/x`` on Windows too)."""
-    return Path(url2pathname(unquote(urlparse(uri).path)))
+class RestStore:
+    """A tracking server through MLflow's REST API (see the module docstring)."""
+
+    def __init__(self, uri: str, settings: Any, experiment: dict):
+        self.uri = uri.rstrip("/")
+        self.headers = {"Content-Type": "application/json"}
+        self.headers.update(basic_auth(settings))
+        self.experiment_id = experiment["experiment_id"]
+        self.artifact_uris: dict[str, str] = {}
+
+    def call(self, method: str, endpoint: str, body: Optional[dict] = None) -> dict:
+        return http_json(self.uri, method, endpoint, self.headers, body)
+
+    def create_run(self, tags: dict[str, str]) -> str:
+        run = self.call(
+            "POST",
+            "runs/create",
+            {
+                "experiment_id": self.experiment_id,
+                "user_id": tags.get("mlflow.user", "unknown"),
+                "start_time": _millis(),
+                "tags": [{"key": k, "value": str(v)} for k, v in tags.items()],
+            },
+        )["run"]["info"]
+        self.artifact_uris[run["run_id"]] = run["artifact_uri"]
+        return run["run_id"]
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        items = [{"key": key, "value": value} for key, value in params.items()]
+        for start in range(0, len(items), 100):  # the server's batch limit
+            body = {"run_id": run_id, "params": items[start : start + 100]}
+            self.call("POST", "runs/log-batch", body)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        body = {"run_id": run_id, "run_uuid": run_id, "key": key, "value": value}
+        self.call("POST", "runs/set-tag", body)
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        root = self.artifact_uris[run_id]
+        if root.startswith("file:"):  # the client writes there itself
+            copy_to_file_uri(folder, root, artifact_path)
+            return
+        # mlflow-artifacts:/<experiment>/<run>/artifacts, proxied by the server
+        prefix = root[len("mlflow-artifacts:") :].strip("/")
+        headers = {**self.headers, "Content-Type": "application/octet-stream"}
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = "/".join(
+                [prefix, artifact_path, path.relative_to(folder).as_posix()]
+            )
+            url = f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{quote(name)}"
+            request = urllib.request.Request(
+                url, data=path.read_bytes(), headers=headers, method="PUT"
+            )
+            with urllib.request.urlopen(request, timeout=120):  # nosec B310
+                pass
+
+    def set_terminated(self, run_id: str, status: str) -> None:
+        body = {"run_id": run_id, "run_uuid": run_id, "status": status}
+        self.call("POST", "runs/update", {**body, "end_time": _millis()})
+
+    def has_run(self, run_id: str) -> bool:
+        try:
+            self.call("GET", "runs/get?" + urlencode({"run_id": run_id}))
+        except urllib.error.HTTPError:
+            return False
+        return True
+
+
+def http_json(uri: str, method: str, endpoint: str, headers: dict, body=None) -> dict:
+    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``)."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    request = urllib.request.Request(
+        f"{uri}/api/2.0/mlflow/{endpoint}", data=data, headers=headers, method=method
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:  # nosec B310
+        return json.loads(response.read() or b"{}")
+
+
+def basic_auth(settings: Any) -> dict[str, str]:
+    """The Authorization header MLflow sends for a username and password."""
+    env = tracking.credentials_env(settings)
+    user = env.get("MLFLOW_TRACKING_USERNAME") or os.environ.get(
+        "MLFLOW_TRACKING_USERNAME", ""
+    )
+    password = env.get("MLFLOW_TRACKING_PASSWORD") or os.environ.get(
+        "MLFLOW_TRACKING_PASSWORD", ""
+    )
+    if not (user and password):
+        return {}
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+def copy_to_file_uri(folder: Path, root_uri: str, artifact_path: str) -> None:
+    """Copy a folder under a ``file:`` artifact URI, as MLflow's local
+    artifact repository does (``file:///C:/x`` on Windows too)."""
+    root = Path(urllib.request.url2pathname(unquote(urlparse(root_uri).path)))
+    shutil.copytree(folder, root / artifact_path, dirs_exist_ok=True)
 
 
 def mlflow_version() -> str:
@@ -232,10 +345,37 @@ def _remember(settings: Any, record: Path) -> None:
     record.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
 
 
+def _rest_store(settings: Any) -> Optional[RestStore]:
+    """A tracking server through its REST API, when MlflowClient would make
+    the same plain calls (no special client settings, a known experiment
+    whose artifacts go through the server or to a local folder)."""
+    uri = settings.mlflow_tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return None
+    if any(os.environ.get(name) for name in MLFLOW_ONLY_ENV):
+        return None
+    headers = {"Content-Type": "application/json", **basic_auth(settings)}
+    query = urlencode({"experiment_name": settings.mlflow_experiment})
+    try:
+        found = http_json(
+            uri.rstrip("/"), "GET", "experiments/get-by-name?" + query, headers
+        )
+    except (urllib.error.URLError, OSError, ValueError):
+        return None  # not there yet, or an answer MlflowClient should handle
+    experiment = found.get("experiment") or {}
+    location = experiment.get("artifact_location", "")
+    if experiment.get("lifecycle_stage") != "active" or not (
+        location.startswith("file:")
+        or (location.startswith("mlflow-artifacts:/") and "://" not in location)
+    ):
+        return None
+    return RestStore(uri, settings, experiment)
+
+
 def open_store(settings: Any, state_dir: Path):
     """The fastest store that records runs exactly as MlflowClient would."""
     record = state_dir / RECORD_NAME
-    fast = _fast_store(settings, record)
+    fast = _fast_store(settings, record) or _rest_store(settings)
     if fast is not None:
         return fast
     slow = MlflowStore(settings)

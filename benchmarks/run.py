@@ -321,6 +321,15 @@ def bench_stage_envs(workspace: Workspace, args: argparse.Namespace) -> dict:
     workspace.prepare()
     project = workspace.project
     specs = workspace.stage_specs()
+    # A user's project is a git repository: the runner records commit and diff.
+    who = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com"}
+    who.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
+    sh(["git", "add", "-A"], project, base_env(**who))
+    sh(
+        ["git", "commit", "-q", "--allow-empty", "-m", "project"],
+        project,
+        base_env(**who),
+    )
     names = [spec["name"] for spec in specs]
     log(f"stages: {', '.join(names)}")
     mlops = [workspace.mlops, "stage", "create", "--all"]
@@ -509,6 +518,15 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     workspace.prepare()
     project = workspace.project
     specs = workspace.stage_specs()
+    # A user's project is a git repository: the runner records commit and diff.
+    who = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com"}
+    who.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
+    sh(["git", "add", "-A"], project, base_env(**who))
+    sh(
+        ["git", "commit", "-q", "--allow-empty", "-m", "project"],
+        project,
+        base_env(**who),
+    )
     spec = next(s for s in specs if s["name"] == "data_prep")
     store = (project / "mlruns" / "mlflow.db").as_posix()
     env = base_env(

@@ -479,30 +479,58 @@ def bare_papermill(workspace: Workspace, spec: dict) -> list[object]:
     ]
 
 
-def runner_rounds(workspace, bare, ours, env, repeat, label) -> tuple[list, list]:
-    """``repeat`` alternated rounds: bare papermill, then ``mlops stage run``."""
+def children_cpu() -> Optional[float]:
+    """User + system CPU seconds of this process's finished descendants (None
+    where the ``resource`` module is missing, as on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def runner_rounds(workspace, bare, ours, env, repeat, label, cpu) -> tuple:
+    """``repeat`` alternated rounds: bare papermill, then ``mlops stage run``;
+    ``cpu`` gets each command tree's CPU seconds (kernel included), which a
+    busy machine disturbs less than wall time."""
     papermill_s, runner_s = [], []
     for number in range(repeat):
         log(f"  round {number + 1}/{repeat} ({label}): papermill, mlops stage run")
-        papermill_s.append(timed(bare, workspace.project, env))
-        runner_s.append(timed(ours, workspace.project, env))
+        for times, cmd, side in ((papermill_s, bare, "bare"), (runner_s, ours, "ours")):
+            before = children_cpu()
+            times.append(timed(cmd, workspace.project, env))
+            after = children_cpu()
+            if before is not None and after is not None:
+                cpu.setdefault(side, []).append(after - before)
     return papermill_s, runner_s
 
 
 def pipeline_overhead(workspace, specs, env, label) -> dict:
     """Each stage by bare papermill, then ``mlops pipeline run`` of them all:
-    the pipeline's wall time minus the sum of the bare runs, per stage."""
+    the pipeline's wall time (and CPU seconds) minus the sum of the bare
+    runs', per stage."""
     log(f"bare papermill of each stage, then mlops pipeline run ({label})")
-    bare = {
-        s["name"]: timed(bare_papermill(workspace, s), workspace.project, env)
-        for s in specs
+    cmds = {s["name"]: bare_papermill(workspace, s) for s in specs}
+    cmds["pipeline"] = [workspace.mlops, "pipeline", "run"]
+    wall, cpu = {}, {}
+    for name, cmd in cmds.items():
+        before = children_cpu()
+        wall[name] = timed(cmd, workspace.project, env)
+        after = children_cpu()
+        cpu[name] = None if before is None or after is None else after - before
+    pipeline_s, pipeline_cpu = wall.pop("pipeline"), cpu.pop("pipeline")
+    result = {
+        "bare_s": wall,
+        "pipeline_s": pipeline_s,
+        "overhead_per_stage_s": (pipeline_s - sum(wall.values())) / len(specs),
+        "bare_cpu_s": cpu,
+        "pipeline_cpu_s": pipeline_cpu,
     }
-    wall = timed([workspace.mlops, "pipeline", "run"], workspace.project, env)
-    return {
-        "bare_s": bare,
-        "pipeline_s": wall,
-        "overhead_per_stage_s": (wall - sum(bare.values())) / len(specs),
-    }
+    if pipeline_cpu is not None:
+        extra = pipeline_cpu - sum(cpu.values())  # type: ignore[arg-type]
+        result["cpu_per_stage_s"] = extra / len(specs)
+    return result
 
 
 def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
@@ -538,14 +566,16 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     log("warm-up: one run of each (creates the store's tables)")
     timed(bare, project, env)
     first_s = timed(ours, project, env)  # MlflowClient: a new store
+    cpu: dict[str, list[float]] = {}
+    cpu_pyc: dict[str, list[float]] = {}
     papermill_s, runner_s = runner_rounds(
-        workspace, bare, ours, env, args.repeat, "no .pyc"
+        workspace, bare, ours, env, args.repeat, "no .pyc", cpu
     )
     pipeline = pipeline_overhead(workspace, specs, env, "no .pyc")
     log("again with the project venv compiled (UV_COMPILE_BYTECODE=1)")
     workspace.sync(UV_COMPILE_BYTECODE="1")
     papermill_pyc, runner_pyc = runner_rounds(
-        workspace, bare, ours, env, args.repeat, ".pyc"
+        workspace, bare, ours, env, args.repeat, ".pyc", cpu_pyc
     )
     pipeline_pyc = pipeline_overhead(workspace, specs, env, ".pyc")
 
@@ -564,9 +594,9 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
         }
 
     rows = [row("first `mlops stage run` on a new store (MlflowClient, info)", first_s)]
-    for label, bare_s, ours_s, pipe in (
-        ("without .pyc", papermill_s, runner_s, pipeline),
-        ("with .pyc", papermill_pyc, runner_pyc, pipeline_pyc),
+    for label, bare_s, ours_s, pipe, used in (
+        ("without .pyc", papermill_s, runner_s, pipeline, cpu),
+        ("with .pyc", papermill_pyc, runner_pyc, pipeline_pyc, cpu_pyc),
     ):
         ratio = round(statistics.median(ours_s) / statistics.median(bare_s), 2)
         rows += [
@@ -579,6 +609,16 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
                 median(ours_s) - median(bare_s),
                 target=True,
             ),
+        ]
+        if used:
+            rows.append(
+                row(
+                    f"`mlops stage run` extra CPU seconds, difference of medians "
+                    f"({label}, info)",
+                    median(used["ours"]) - median(used["bare"]),
+                )
+            )
+        rows += [
             row(
                 f"`mlops pipeline run`, four stages, wall ({label}, info)",
                 pipe["pipeline_s"],
@@ -589,6 +629,13 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
                 target=True,
             ),
         ]
+        if "cpu_per_stage_s" in pipe:
+            rows.append(
+                row(
+                    f"`mlops pipeline run` extra CPU seconds per stage ({label}, info)",
+                    pipe["cpu_per_stage_s"],
+                )
+            )
     return {
         "benchmark": "runner",
         "times_s": {
@@ -600,6 +647,7 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
             "mlops_stage_run_pyc": runner_pyc,
             "pipeline_pyc": pipeline_pyc,
         },
+        "cpu_s": {"without_pyc": cpu, "with_pyc": cpu_pyc},
         "bytecode_note": "Both sides start Python processes whose imports compile "
         "from source on this machine (PYTHONDONTWRITEBYTECODE=1) unless the "
         "project venv was synced with UV_COMPILE_BYTECODE=1; stage envs (the "

@@ -490,19 +490,40 @@ def children_cpu() -> Optional[float]:
     return usage.ru_utime + usage.ru_stime
 
 
-def runner_rounds(workspace, bare, ours, env, repeat, label, cpu) -> tuple:
-    """``repeat`` alternated rounds: bare papermill, then ``mlops stage run``;
-    ``cpu`` gets each command tree's CPU seconds (kernel included), which a
-    busy machine disturbs less than wall time."""
+def executed_seconds(notebook: Path) -> float:
+    """papermill's own ``duration`` of an executed notebook: kernel start,
+    every cell, kernel shutdown."""
+    metadata = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]
+    return float(metadata["papermill"]["duration"])
+
+
+def runner_rounds(workspace, bare, ours, env, repeat, label, cpu, outside) -> tuple:
+    """``repeat`` alternated rounds: bare papermill, then ``mlops stage run``.
+
+    ``cpu`` gets each command tree's CPU seconds (kernel included); ``outside``
+    each command's wall time minus papermill's execution of the notebook (the
+    notebook's ``metadata.papermill.duration``): the process start, imports
+    and everything around the execution, without the kernel's run-to-run
+    variation of several seconds on a shared machine.
+    """
     papermill_s, runner_s = [], []
+    bare_output = Path(bare[4])
     for number in range(repeat):
         log(f"  round {number + 1}/{repeat} ({label}): papermill, mlops stage run")
         for times, cmd, side in ((papermill_s, bare, "bare"), (runner_s, ours, "ours")):
             before = children_cpu()
-            times.append(timed(cmd, workspace.project, env))
+            start = time.perf_counter()
+            stdout = sh(cmd, cwd=workspace.project, env=env)
+            times.append(time.perf_counter() - start)
             after = children_cpu()
             if before is not None and after is not None:
                 cpu.setdefault(side, []).append(after - before)
+            executed = bare_output
+            if side == "ours":  # artifacts/<run id>/<notebook>, id on the last line
+                run_id = stdout.split()[-1]
+                name = Path(bare[3]).name
+                executed = workspace.project / "artifacts" / run_id / name
+            outside.setdefault(side, []).append(times[-1] - executed_seconds(executed))
     return papermill_s, runner_s
 
 
@@ -568,14 +589,16 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     first_s = timed(ours, project, env)  # MlflowClient: a new store
     cpu: dict[str, list[float]] = {}
     cpu_pyc: dict[str, list[float]] = {}
+    outside: dict[str, list[float]] = {}
+    outside_pyc: dict[str, list[float]] = {}
     papermill_s, runner_s = runner_rounds(
-        workspace, bare, ours, env, args.repeat, "no .pyc", cpu
+        workspace, bare, ours, env, args.repeat, "no .pyc", cpu, outside
     )
     pipeline = pipeline_overhead(workspace, specs, env, "no .pyc")
     log("again with the project venv compiled (UV_COMPILE_BYTECODE=1)")
     workspace.sync(UV_COMPILE_BYTECODE="1")
     papermill_pyc, runner_pyc = runner_rounds(
-        workspace, bare, ours, env, args.repeat, ".pyc", cpu_pyc
+        workspace, bare, ours, env, args.repeat, ".pyc", cpu_pyc, outside_pyc
     )
     pipeline_pyc = pipeline_overhead(workspace, specs, env, ".pyc")
 
@@ -594,9 +617,9 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
         }
 
     rows = [row("first `mlops stage run` on a new store (MlflowClient, info)", first_s)]
-    for label, bare_s, ours_s, pipe, used in (
-        ("without .pyc", papermill_s, runner_s, pipeline, cpu),
-        ("with .pyc", papermill_pyc, runner_pyc, pipeline_pyc, cpu_pyc),
+    for label, bare_s, ours_s, pipe, used, out in (
+        ("without .pyc", papermill_s, runner_s, pipeline, cpu, outside),
+        ("with .pyc", papermill_pyc, runner_pyc, pipeline_pyc, cpu_pyc, outside_pyc),
     ):
         ratio = round(statistics.median(ours_s) / statistics.median(bare_s), 2)
         rows += [
@@ -607,6 +630,22 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
             row(
                 f"`mlops stage run` overhead per stage ({label})",
                 median(ours_s) - median(bare_s),
+                target=True,
+            ),
+        ]
+        rows += [
+            row(
+                f"bare papermill, outside the notebook's execution, median ({label})",
+                median(out["bare"]),
+            ),
+            row(
+                f"`mlops stage run`, outside the notebook's execution, median "
+                f"({label})",
+                median(out["ours"]),
+            ),
+            row(
+                f"`mlops stage run` overhead outside the execution ({label})",
+                median(out["ours"]) - median(out["bare"]),
                 target=True,
             ),
         ]
@@ -648,6 +687,7 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
             "pipeline_pyc": pipeline_pyc,
         },
         "cpu_s": {"without_pyc": cpu, "with_pyc": cpu_pyc},
+        "outside_execution_s": {"without_pyc": outside, "with_pyc": outside_pyc},
         "bytecode_note": "Both sides start Python processes whose imports compile "
         "from source on this machine (PYTHONDONTWRITEBYTECODE=1) unless the "
         "project venv was synced with UV_COMPILE_BYTECODE=1; stage envs (the "

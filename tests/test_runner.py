@@ -36,6 +36,9 @@ for run in client.search_runs([experiment.experiment_id]):
         "id": run.info.run_id,
         "name": run.info.run_name,
         "status": run.info.status,
+        "user": run.info.user_id,
+        "artifact_uri": run.info.artifact_uri,
+        "times": [run.info.start_time, run.info.end_time],
         "tags": run.data.tags,
         "params": run.data.params,
         "metrics": run.data.metrics,
@@ -166,6 +169,30 @@ def test_sources_stay_clean_and_data_lands_under_settings_paths(project, pipelin
         assert (project / produced).is_file(), produced
     assert (project / "mlruns" / "mlflow.db").is_file()
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+def test_a_run_on_the_known_sqlite_store_is_recorded_as_mlflow_records_it(
+    project, pipeline
+):
+    """The pipeline opened the new store with MlflowClient; later runs write
+    MLflow's rows with sqlite3 (no mlflow import): same record either way."""
+    _, recorded = pipeline
+    known = json.loads((project / ".mlops" / "tracking-store.json").read_text())
+    assert known["database"] == str((project / "mlruns" / "mlflow.db").resolve())
+    assert known["revision"] and known["mlflow"]
+    before = set(runs(project))
+    result = mlops(project, "stage", "run", "data_prep", "-p", "seed=5")
+    new = [r for i, r in runs(project).items() if i not in before]
+    assert len(new) == 1 and result.stdout.split()[-1] == new[0]["id"]
+    fast = new[0]
+    slow = next(r for r in recorded.values() if r["name"] == "data_prep")
+    assert fast["status"] == "FINISHED" and fast["user"] == slow["user"]
+    assert set(fast["tags"]) == set(slow["tags"]) - {"mlflow.parentRunId"}
+    assert fast["params"] == {**slow["params"], "seed": "5"}
+    assert sorted(fast["artifacts"]) == sorted(slow["artifacts"])
+    assert set(fast["metrics"]) == set(slow["metrics"])
+    assert fast["artifact_uri"] == slow["artifact_uri"].replace(slow["id"], fast["id"])
+    assert 0 < fast["times"][0] < fast["times"][1]
 
 
 def test_a_failing_cell_fails_the_run_and_keeps_its_record(project):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import audit, kernels, notebook, tracking
+from . import audit, kernels, notebook, store, tracking
 from .errors import CommandError, StageFailed
 from .gitinfo import git_state
 from .progress import Progress
@@ -65,20 +65,15 @@ class Runner:
             f".bat), or set {prefix}MLFLOW_TRACKING_URI to a reachable server or "
             f"leave it empty for the project's SQLite store.",
         )
-        self.client = tracking.client(self.settings)
-        self.experiment_id = tracking.experiment_id(self.client, self.settings)
+        self.store = store.open_store(self.settings, project.state_dir)
+        self.experiment_id = self.store.experiment_id
 
     def outer_run(self) -> str:
         """The run of `mlflow run` when it launched us (``MLFLOW_RUN_ID``), if it
         is in our store: stage and pipeline runs become its children."""
         run_id = os.environ.get("MLFLOW_RUN_ID", "")
-        if not run_id:
-            return ""
-        try:
-            self.client.get_run(run_id)
-        except Exception:  # another store: do not nest under a run we cannot see
-            return ""
-        return run_id
+        # Another store's run: do not nest under a run we cannot see.
+        return run_id if run_id and self.store.has_run(run_id) else ""
 
     def prepare(self, stage: Stage, overrides: dict[str, Any]) -> dict[str, Any]:
         """Check the env and the parameters before anything runs."""
@@ -106,13 +101,13 @@ class Runner:
         tags = audit.run_tags(stage, git, freeze, marker.get("python_version", ""))
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(self.experiment_id, tags=tags)
-        run_id = run.info.run_id
+        run_id = self.store.create_run(tags)
         bundle = self.settings.artifacts_dir / run_id
         audit.start_bundle(bundle, stage, git, freeze)
         sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
-        for key, value in parameters.items():
-            self.client.log_param(run_id, key, json.dumps(value)[:6000])
+        self.store.log_params(
+            run_id, {key: json.dumps(value)[:6000] for key, value in parameters.items()}
+        )
         output = bundle / stage.notebook.name
         say(f"running {stage.spec.notebook} in {stage.kernel_name}, run {run_id}")
         status, message = "FAILED", ""
@@ -162,14 +157,14 @@ class Runner:
         """Tag the end, upload the bundle, set the status (FINISHED/FAILED/KILLED)."""
         from loguru import logger
 
-        self.client.set_tag(run_id, "run.end", audit.now())
+        self.store.set_tag(run_id, "run.end", audit.now())
         try:
-            self.client.log_artifacts(run_id, str(bundle), artifact_path="audit")
+            self.store.log_artifacts(run_id, bundle, artifact_path="audit")
         except Exception as error:  # keep the local bundle; say where it is
             logger.warning(
                 "could not upload {}: {}; it stays in {}", run_id, error, bundle
             )
-        self.client.set_terminated(run_id, status)
+        self.store.set_terminated(run_id, status)
 
 
 def describe_failure(error: Exception, stage: Stage, output: Path) -> str:
@@ -253,7 +248,7 @@ def run_pipeline(
     }
     if outer:
         tags["mlflow.parentRunId"] = outer
-    parent = runner.client.create_run(runner.experiment_id, tags=tags).info.run_id
+    parent = runner.store.create_run(tags)
     results: list[StageResult] = []
     status = "FAILED"
     try:
@@ -276,5 +271,5 @@ def run_pipeline(
         results += [
             StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
         ]
-        runner.client.set_terminated(parent, status)
+        runner.store.set_terminated(parent, status)
     return parent, results

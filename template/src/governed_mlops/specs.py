@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._yaml import safe_load
 from .errors import CommandError
 from .project import Project
 from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
@@ -36,10 +37,6 @@ from .venvs import portable_path, venv_python
 SCHEMA_FILE = "stage.schema.json"
 SPEC_GLOB = "stage_*.yaml"
 STDLIB = {canonicalize_name(name) for name in sys.stdlib_module_names}
-
-
-# libyaml's safe loader when PyYAML was built with it (the same documents).
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SpecError(CommandError):
@@ -233,7 +230,7 @@ def describe(error: ValidationError, source: str) -> list[str]:
 def parse_spec(path: Path, relative: str) -> StageSpec:
     """Read and validate one spec file (no cross-stage or machine checks)."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), YAML_LOADER)
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise SpecError(f"{relative}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

@@ -10,9 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import yaml
-
 from .._toml import toml
+from .._yaml import safe_load
 
 # Never part of the project's sources, with or without git.
 SKIPPED_DIRS = {
@@ -30,8 +29,6 @@ SKIPPED_DIRS = {
     "dist",
     "reports",
 }
-# libyaml's loader when PyYAML has it: several times faster on big files.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Larger files are data, not configuration or code: content rules skip them.
 MAX_TEXT_BYTES = 1_000_000
 
@@ -111,7 +108,7 @@ class Facts:
     @functools.lru_cache(maxsize=None)
     def yaml(self, relative: str) -> Any:
         """A YAML file's data (None when missing or invalid: see ``problems``)."""
-        return self._parsed(relative, lambda text: yaml.load(text, YAML_LOADER))
+        return self._parsed(relative, safe_load)
 
     @functools.cached_property
     def precommit(self) -> dict[str, Any]:

@@ -188,6 +188,15 @@ def machine(uv: list[str]) -> dict:
     }
 
 
+# Author and committer of the benchmark's commits.
+GIT_WHO = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+
+
 # --- the generated project, shared by the benchmarks of one run -----------------
 
 
@@ -225,13 +234,7 @@ class Workspace:
                 target = dest / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
-        who = {
-            "GIT_AUTHOR_NAME": "bench",
-            "GIT_AUTHOR_EMAIL": "bench@example.com",
-            "GIT_COMMITTER_NAME": "bench",
-            "GIT_COMMITTER_EMAIL": "bench@example.com",
-        }
-        env = base_env(**who)
+        env = base_env(**GIT_WHO)
         sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], dest, env)
         sh(["git", "add", "-A"], dest, env)
         sh(["git", "commit", "-q", "-m", "benchmark snapshot"], dest, env)
@@ -270,6 +273,10 @@ class Workspace:
             [self.mlops, "stage", "create", "--all"], self.project
         )
         log(f"first create done in {self.first_create_s:.1f} s")
+        # A user's project is a git repository: the runner records commit and diff.
+        sh(["git", "add", "-A"], self.project, base_env(**GIT_WHO))
+        commit = ["git", "commit", "-q", "--allow-empty", "-m", "project"]
+        sh(commit, self.project, base_env(**GIT_WHO))
         self._ready = True
 
     def stage_specs(self) -> list[dict]:
@@ -330,15 +337,6 @@ def bench_stage_envs(workspace: Workspace, args: argparse.Namespace) -> dict:
     workspace.prepare()
     project = workspace.project
     specs = workspace.stage_specs()
-    # A user's project is a git repository: the runner records commit and diff.
-    who = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com"}
-    who.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
-    sh(["git", "add", "-A"], project, base_env(**who))
-    sh(
-        ["git", "commit", "-q", "--allow-empty", "-m", "project"],
-        project,
-        base_env(**who),
-    )
     names = [spec["name"] for spec in specs]
     log(f"stages: {', '.join(names)}")
     mlops = [workspace.mlops, "stage", "create", "--all"]
@@ -576,15 +574,6 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     workspace.prepare()
     project = workspace.project
     specs = workspace.stage_specs()
-    # A user's project is a git repository: the runner records commit and diff.
-    who = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com"}
-    who.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.com")
-    sh(["git", "add", "-A"], project, base_env(**who))
-    sh(
-        ["git", "commit", "-q", "--allow-empty", "-m", "project"],
-        project,
-        base_env(**who),
-    )
     spec = next(s for s in specs if s["name"] == "data_prep")
     store = (project / "mlruns" / "mlflow.db").as_posix()
     env = base_env(

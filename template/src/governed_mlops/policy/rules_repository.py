@@ -332,11 +332,10 @@ def template_version_supported(facts: Facts) -> Iterator[Finding]:
     commit = answers.get("_commit")
     version = template_version(commit)
     if version is None:
-        yield Finding(
-            f"_commit {commit!r} is not a release tag of the template",
-            ".copier-answers.yml",
-        )
-    elif version < Version(OLDEST_SUPPORTED):
+        # A development copy (e.g. from a template clone without tags): there
+        # is no version to compare, and `copier update` still works.
+        raise NotApplicable(f"_commit {commit!r} is not a release tag of the template")
+    if version < Version(OLDEST_SUPPORTED):
         yield Finding(
             f"template version {version} is older than the oldest supported "
             f"policy version {OLDEST_SUPPORTED}",

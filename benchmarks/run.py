@@ -94,8 +94,10 @@ def sh(
     cwd: Optional[Path] = None,
     env: Optional[dict[str, str]] = None,
     timeout: float = 1800,
+    returncode: int = 0,
 ) -> str:
-    """Run ``cmd``; return its stdout, or raise :class:`StepFailed` with its tail."""
+    """Run ``cmd``; return its stdout, or raise :class:`StepFailed` with its tail
+    when it exits other than ``returncode``."""
     args = [str(part) for part in cmd]
     result = subprocess.run(
         args,
@@ -105,7 +107,7 @@ def sh(
         text=True,
         timeout=timeout,
     )
-    if result.returncode != 0:
+    if result.returncode != returncode:
         tail = "\n".join((result.stderr or result.stdout).splitlines()[-25:])
         raise StepFailed(f"{' '.join(args)} exited {result.returncode}:\n{tail}")
     return result.stdout
@@ -115,10 +117,11 @@ def timed(
     cmd: Sequence[object],
     cwd: Optional[Path] = None,
     env: Optional[dict[str, str]] = None,
+    returncode: int = 0,
 ) -> float:
-    """Wall-clock seconds of one successful run of ``cmd``."""
+    """Wall-clock seconds of one run of ``cmd`` that exits ``returncode``."""
     start = time.perf_counter()
-    sh(cmd, cwd=cwd, env=env)
+    sh(cmd, cwd=cwd, env=env, returncode=returncode)
     return time.perf_counter() - start
 
 
@@ -703,20 +706,22 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     The hook's command (``python scripts/policy_check.py``) and ``mlops policy
     check`` in the project venv, alternated ``--repeat`` times with the bare
     interpreter start (``python -c pass``) as the reference; the hook's command
-    also as a first run (no stored GOV301 result: the stage specs validated
-    with pydantic). First without ``.pyc`` (this machine's default), then with
-    the project compiled.
+    also with a misspelt key in a stage spec, where the pydantic model words
+    the error (information, no target). First without ``.pyc`` (this machine's
+    default), then with the project compiled.
     """
     workspace.render()
     project = workspace.project
     python = venv_exe(workspace.venv, "python")
     check = [python, "scripts/policy_check.py"]
-    cache = project / ".mlops" / "policy-gov301.json"
+    spec = project / "env_specs" / "stage_train.yaml"
+    valid = spec.read_text(encoding="utf-8")
+    misspelt = "python scripts/policy_check.py, a spec error"
     commands = {
         "python -c pass": [python, "-c", "pass"],
-        "python scripts/policy_check.py, first run": check,
         "python scripts/policy_check.py": check,
         "mlops policy check": [workspace.mlops, "policy", "check"],
+        misspelt: check,
     }
     timed([*workspace.uv, "lock", "--quiet"], project)  # the policy wants it
 
@@ -725,9 +730,11 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
         for number in range(args.repeat):
             log(f"  round {number + 1}/{args.repeat} ({label})")
             for name, command in commands.items():
-                if name.endswith("first run"):
-                    cache.unlink(missing_ok=True)  # stage specs validated again
-                times[name].append(timed(command, project, env))
+                if name == misspelt:
+                    spec.write_text(valid.replace("packages:", "pakages:"), "utf-8")
+                code = 1 if name == misspelt else 0  # 1: policy errors
+                times[name].append(timed(command, project, env, code))
+                spec.write_text(valid, encoding="utf-8")
         return times
 
     plain = rounds("no .pyc", base_env())
@@ -743,7 +750,7 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
         start = statistics.median(times["python -c pass"])
         for name, values in times.items():
             median = statistics.median(values)
-            is_check = name != "python -c pass"
+            is_check = name not in ("python -c pass", misspelt)
             rows.append(
                 {
                     "what": f"`{name}`, {label}, median",

@@ -479,20 +479,21 @@ def test_versions_agree_with_the_changelog_and_migrations():
 
 
 def imports_pydantic(project: Path) -> bool:
-    """Run the check as the hook does; True when it validated with pydantic."""
+    """Run the check as the hook does; True when it imported pydantic."""
     traced = run(
-        [sys.executable, "-X", "importtime", "scripts/policy_check.py"], cwd=project
+        [sys.executable, "-X", "importtime", "scripts/policy_check.py"],
+        cwd=project,
+        check=False,
     )
+    assert traced.returncode in (0, 1), traced.stderr[-2000:]
     return bool(re.search(r"\| +pydantic$", traced.stderr, re.MULTILINE))
 
 
-def test_stage_spec_results_are_reused_until_an_input_changes(project):
-    cache = project / ".mlops" / "policy-gov301.json"
-    cache.unlink(missing_ok=True)
-    assert imports_pydantic(project)  # validates, then remembers
-    assert cache.is_file()
-    assert not imports_pydantic(project)  # nothing changed: no validation
+def test_valid_stage_specs_are_checked_without_pydantic(project):
+    assert failures(project) == {}
+    assert not imports_pydantic(project)  # plainly valid: vouched for without it
     edit(project, "env_specs/stage_eval.yaml", "packages:", "pakages:")
+    assert imports_pydantic(project)  # the model words the problem
     assert "unknown key 'pakages'" in "".join(failures(project)["GOV301"])
     edit(project, "env_specs/stage_eval.yaml", "pakages:", "packages:")
     assert failures(project) == {}

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from conftest import REPO
-from governed_mlops import locks, pythons, specs, venvs
+from governed_mlops import locks, pythons, spec_checks, specs, venvs
 from governed_mlops.installers import redact, with_token
 from governed_mlops.project import find_project
 
@@ -149,6 +149,59 @@ BAD_SPECS = [
 )
 def test_bad_spec_is_refused_with_file_field_and_fix(project, fields, message):
     assert message in refused(project(a=spec_text("a", **fields)))
+
+
+ODD_SHAPES = [
+    dict(packages="pandas"),
+    dict(packages=None),
+    dict(notes=None),
+    dict(parameters={1: "one"}),
+    dict(parameters=["a"]),
+    dict(display_name=5),
+    dict(extra_index_urls=[1]),
+    dict(kernel_name="k\n"),
+    dict(name="A"),
+    dict(constraints="missing.txt"),
+    dict(python=""),
+    dict(python=None),
+]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [case[1] for case in BAD_SPECS] + ODD_SHAPES + [{}],
+    ids=[case[0] for case in BAD_SPECS] + list(map(str, ODD_SHAPES)) + ["valid"],
+)
+def test_quick_check_vouches_exactly_for_what_the_model_accepts(project, fields):
+    """The policy check skips the model when quick_check vouches for the specs."""
+    built = project(a=spec_text("a", **fields))
+    try:
+        specs.load_stages(built, machine=False)
+    except specs.SpecError:
+        accepted = False
+    else:
+        accepted = True
+    assert spec_checks.quick_check(built) == accepted
+
+
+def test_quick_check_knows_every_field_of_the_model():
+    model = specs.StageSpec.model_fields
+    assert set(spec_checks.FIELDS) == set(model)
+    assert {k for k, f in model.items() if f.is_required()} == set(spec_checks.REQUIRED)
+    assert set(spec_checks.NULLABLE) == {
+        k for k, f in model.items() if not f.is_required() and f.default is None
+    }
+
+
+def test_quick_check_sees_problems_across_files(project, tmp_path):
+    built = project(stages=("a",))
+    assert spec_checks.quick_check(built)
+    (tmp_path / "env_specs" / "stage_extra.yaml").write_text(spec_text("extra"))
+    assert not spec_checks.quick_check(built)
+    (tmp_path / "env_specs" / "stage_extra.yaml").unlink()
+    assert spec_checks.quick_check(project())
+    assert not spec_checks.quick_check(project(b=spec_text("b", env_dir=".venvs/a")))
+    assert not spec_checks.quick_check(project(b=spec_text("b", kernel_name="PROJ-A")))
 
 
 def test_two_stages_sharing_an_env_dir_or_kernel(project):

@@ -8,16 +8,12 @@ needs. Every error names the file, the field and the fix.
 from __future__ import annotations
 
 import difflib
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -32,11 +28,19 @@ from ._yaml import safe_load
 from .errors import CommandError
 from .project import Project
 from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
+from .spec_checks import (
+    KERNEL_PATTERN,
+    NAME_PATTERN,
+    Declared,
+    file_problems,
+    order_problems,
+    requirement_problem,
+    shared_problems,
+    spec_files,
+)
 from .venvs import portable_path, venv_python
 
 SCHEMA_FILE = "stage.schema.json"
-SPEC_GLOB = "stage_*.yaml"
-STDLIB = {canonicalize_name(name) for name in sys.stdlib_module_names}
 
 
 class SpecError(CommandError):
@@ -44,18 +48,9 @@ class SpecError(CommandError):
 
 
 def _requirement(text: str) -> str:
-    try:
-        requirement = Requirement(text)
-    except InvalidRequirement as error:
-        raise ValueError(
-            f"{text!r} is not a valid requirement ({error}); write it as PEP 508, "
-            f"e.g. 'pandas>=2.1' or 'scikit-learn==1.5.2'"
-        ) from None
-    if canonicalize_name(requirement.name) in STDLIB:
-        raise ValueError(
-            f"{requirement.name!r} is part of the Python standard library and is "
-            f"not installed from an index; remove it from packages"
-        )
+    problem = requirement_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
@@ -75,7 +70,7 @@ class StageSpec(BaseModel):
     )
 
     name: str = Field(
-        pattern=r"^[a-z][a-z0-9_]*$",
+        pattern=NAME_PATTERN,
         description="Stage name; the file is env_specs/stage_<name>.yaml.",
     )
     python: Optional[str] = Field(
@@ -92,7 +87,7 @@ class StageSpec(BaseModel):
         description="Folder of the stage's virtualenv, relative to the project root."
     )
     kernel_name: str = Field(
-        pattern=r"^[A-Za-z0-9._-]+$",
+        pattern=KERNEL_PATTERN,
         description="Name of the Jupyter kernel registered for this stage.",
     )
     display_name: Optional[str] = Field(
@@ -267,24 +262,8 @@ def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
     """
     order = stage_order(project)
     use_cache(project.state_dir / "interpreters.json")
-    files = {
-        p.name.removeprefix("stage_").removesuffix(".yaml"): p
-        for p in sorted(project.env_specs_dir.glob(SPEC_GLOB))
-    }
-    problems: list[str] = []
-    for name in order:
-        if name not in files:
-            problems.append(
-                f"pyproject.toml: [tool.governed-mlops] stages lists {name!r} but "
-                f"env_specs/stage_{name}.yaml does not exist; add the spec or "
-                f"remove the name"
-            )
-    for name in files:
-        if name not in order:
-            problems.append(
-                f"env_specs/stage_{name}.yaml: stage {name!r} is not listed in "
-                f"pyproject.toml [tool.governed-mlops] stages; add it in run order"
-            )
+    files = spec_files(project)
+    problems = order_problems(order, files)
     stages: dict[str, Stage] = {}
     for name in order:
         if name not in files:
@@ -296,30 +275,22 @@ def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
             problems.append(str(error))
             continue
         stage = Stage(spec=spec, source=files[name], project=project)
-        problems += _file_problems(stage)
+        problems += file_problems(
+            relative, spec.notebook, spec.constraints, project.root
+        )
         if machine:
             problems += _machine_problems(stage)
         stages[name] = stage
-    problems += _shared(stages)
+    problems += shared_problems(
+        (
+            Declared(s.name, s.relative_source, s.spec.env_dir, s.kernel_name)
+            for s in stages.values()
+        ),
+        project.root,
+    )
     if problems:
         raise SpecError("\n".join(problems))
     return stages
-
-
-def _file_problems(stage: Stage) -> list[str]:
-    problems = []
-    where = stage.relative_source
-    if not stage.notebook.is_file():
-        problems.append(
-            f"{where}: notebook: {stage.spec.notebook!r} does not exist; give the "
-            f"path of the stage's notebook relative to the project root"
-        )
-    if stage.constraints and not stage.constraints.is_file():
-        problems.append(
-            f"{where}: constraints: {stage.spec.constraints!r} does not exist; give "
-            f"a constraints file relative to the project root or remove the key"
-        )
-    return problems
 
 
 def _machine_problems(stage: Stage) -> list[str]:
@@ -337,30 +308,6 @@ def _machine_problems(stage: Stage) -> list[str]:
             f"env installs the project; choose a version it allows"
         ]
     return []
-
-
-def _shared(stages: dict[str, Stage]) -> list[str]:
-    problems = []
-    seen_env: dict[str, str] = {}
-    seen_kernel: dict[str, str] = {}
-    for stage in stages.values():
-        env_key = os.path.normcase(str(stage.env_dir))
-        kernel_key = stage.kernel_name.lower()
-        if env_key in seen_env:
-            problems.append(
-                f"{stage.relative_source}: env_dir: {stage.spec.env_dir!r} is also "
-                f"the env of stage {seen_env[env_key]!r}; give each stage its own "
-                f"env_dir, e.g. .venvs/{stage.name}"
-            )
-        if kernel_key in seen_kernel:
-            problems.append(
-                f"{stage.relative_source}: kernel_name: {stage.kernel_name!r} is also "
-                f"the kernel of stage {seen_kernel[kernel_key]!r}; give each stage its "
-                f"own kernel_name"
-            )
-        seen_env.setdefault(env_key, stage.name)
-        seen_kernel.setdefault(kernel_key, stage.name)
-    return problems
 
 
 def select(stages: dict[str, Stage], name: str) -> Stage:

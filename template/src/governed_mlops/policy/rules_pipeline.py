@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import sys
-from pathlib import Path
 from typing import Iterator
 
 from ..notebook import PARAMETERS_TAG
 from ..project import TOOL_TABLE, Project
+from ..spec_checks import quick_check
 from .facts import Facts
 from .model import Finding, rule
 
 SPEC = re.compile(r"env_specs/stage_[^/]+\.yaml")
-SPECS_SOURCE = Path(__file__).resolve().parents[1] / "specs.py"
-CACHE_FILE = "policy-gov301.json"
 
 
 @rule(
@@ -30,50 +25,7 @@ CACHE_FILE = "policy-gov301.json"
     "env_specs/stage.schema.json; guide: docs/stages.md), then run "
     "`mlops stage check --all`.",
 )
-def stage_specs(facts: Facts) -> list[Finding]:
-    # Validating imports pydantic (about half of the check's time), so the
-    # result is kept in .mlops/ under a digest of everything it depends on.
-    cache = facts.root / ".mlops" / CACHE_FILE
-    digest = _inputs_digest(facts)
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("digest") == digest:
-            return [Finding(**finding) for finding in cached["findings"]]
-    except (OSError, ValueError, TypeError, AttributeError, KeyError):
-        pass
-    findings = list(_validate_specs(facts))
-    try:
-        cache.parent.mkdir(exist_ok=True)
-        data = {"digest": digest, "findings": [vars(f) for f in findings]}
-        cache.write_text(json.dumps(data), encoding="utf-8")
-    except OSError:
-        pass  # a read-only checkout: validate every time
-    return findings
-
-
-def _inputs_digest(facts: Facts) -> str:
-    """What load_stages(machine=False) reads: its own code, pyproject.toml,
-    each spec and whether the files a spec names exist."""
-    digest = hashlib.sha256()
-    digest.update(sys.version.encode())
-    digest.update(SPECS_SOURCE.read_bytes())
-    digest.update((facts.text("pyproject.toml") or "").encode())
-    for name in facts.files:
-        if not SPEC.fullmatch(name):
-            continue
-        digest.update(f"\0{name}\0{facts.text(name)}".encode())
-        data = facts.yaml(name)
-        for key in ("notebook", "constraints"):
-            value = data.get(key) if isinstance(data, dict) else None
-            if isinstance(value, str):
-                exists = os.path.isfile(os.path.join(facts.root, value))
-                digest.update(f"\0{value}={exists}".encode())
-    return digest.hexdigest()
-
-
-def _validate_specs(facts: Facts) -> Iterator[Finding]:
-    from ..specs import SpecError, load_stages
-
+def stage_specs(facts: Facts) -> Iterator[Finding]:
     table = facts.tool(TOOL_TABLE)
     package = table.get("package")
     if not isinstance(package, str) or not package.isidentifier():
@@ -83,6 +35,12 @@ def _validate_specs(facts: Facts) -> Iterator[Finding]:
         )
         return
     project = Project(root=facts.root, package=package, pyproject=facts.pyproject)
+    # The model imports pydantic, about half of a first run's time; specs that
+    # are plainly valid are vouched for without it.
+    if quick_check(project):
+        return
+    from ..specs import SpecError, load_stages
+
     try:
         load_stages(project, machine=False)
     except SpecError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -347,9 +348,14 @@ def test_drift_lists_what_changed_since_the_last_good_run(project, pipeline):
     assert f"-> {head(project)[:12]}" in drift.stdout
 
 
-def test_a_real_mlflow_server_records_a_stage_run(project, tmp_path):
+def test_a_real_mlflow_server_records_stage_runs_through_its_artifact_proxy(
+    project, tmp_path
+):
+    """A fresh server store: the first run creates the experiment through
+    MlflowClient, the second speaks REST and uploads through the proxy."""
     port = free_port()
-    env = {PREFIX + "MLFLOW_PORT": str(port)}
+    served = tmp_path / "served"  # the server's own store and artifact folder
+    env = {PREFIX + "MLFLOW_PORT": str(port), PREFIX + "MLFLOW_DIR": str(served)}
     server = subprocess.Popen(
         [project / "scripts" / "mlflow_server.sh"],
         cwd=project,
@@ -359,6 +365,7 @@ def test_a_real_mlflow_server_records_a_stage_run(project, tmp_path):
         start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
+    tracked = {PREFIX + "MLFLOW_TRACKING_URI": uri}
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -372,18 +379,24 @@ def test_a_real_mlflow_server_records_a_stage_run(project, tmp_path):
             pytest.fail(
                 "mlflow server did not start:\n" + (tmp_path / "server.log").read_text()
             )
-        result = mlops(
-            project,
-            "stage",
-            "run",
-            "data_prep",
-            env={PREFIX + "MLFLOW_TRACKING_URI": uri},
+        first = mlops(project, "stage", "run", "data_prep", env=tracked)
+        python = project / ".venv" / "bin" / "python"
+        second = run(
+            [python, "-X", "importtime", "-m", "governed_mlops"]
+            + ["stage", "run", "data_prep"],
+            cwd=project,
+            env=tracked,
         )
-        run_id = result.stdout.split("run ")[-1].strip()
-        recorded = runs(project, uri)[run_id]
-        assert recorded["status"] == "FINISHED"
-        assert "audit/01-data-prep.ipynb" in recorded["artifacts"]
-        assert recorded["metrics"]["rows_train"] > 0
+        assert not re.search(r"\| +mlflow$", second.stderr, re.M), "not REST"
+        recorded = runs(project, uri)
+        for result in (first, second):
+            run_id = result.stdout.split("run ")[-1].strip()
+            assert recorded[run_id]["status"] == "FINISHED"
+            assert recorded[run_id]["artifact_uri"].startswith("mlflow-artifacts:/")
+            assert "audit/01-data-prep.ipynb" in recorded[run_id]["artifacts"]
+            assert recorded[run_id]["metrics"]["rows_train"] > 0
+            uploaded = list(served.rglob(f"{run_id}/artifacts/audit/*.ipynb"))
+            assert [p.name for p in uploaded] == ["01-data-prep.ipynb"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)

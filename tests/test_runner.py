@@ -291,6 +291,9 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a terminal starts it: a suite run in the background (nohup, `&`)
+        # passes SIGINT down as ignored, and the interrupt would never arrive.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     seen = ""

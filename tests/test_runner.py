@@ -32,7 +32,8 @@ from mlflow.tracking import MlflowClient
 client = MlflowClient(sys.argv[1])
 experiment = client.get_experiment_by_name("my_mlops_project")
 out = []
-for run in client.search_runs([experiment.experiment_id]):
+found = client.search_runs([experiment.experiment_id]) if experiment else []
+for run in found:
     out.append({
         "id": run.info.run_id,
         "name": run.info.run_name,

@@ -67,6 +67,15 @@ def requirement_problem(text: str) -> Optional[str]:
     return None
 
 
+def declared_order(project: Project) -> Optional[list[str]]:
+    """``[tool.governed-mlops] stages``, the pipeline order; None when it is
+    not a list of stage names."""
+    stages = project.table.get("stages", [])
+    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+        return None
+    return stages
+
+
 def spec_files(project: Project) -> dict[str, Path]:
     """Each spec file by the stage name its file name gives."""
     return {
@@ -182,8 +191,8 @@ def quick_check(project: Project) -> bool:
 
     False only means the model must look: it finds and words the problems.
     """
-    order = project.table.get("stages", [])
-    if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
+    order = declared_order(project)
+    if order is None:
         return False
     files = spec_files(project)
     if order_problems(order, files):

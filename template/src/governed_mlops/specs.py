@@ -32,6 +32,7 @@ from .spec_checks import (
     KERNEL_PATTERN,
     NAME_PATTERN,
     Declared,
+    declared_order,
     file_problems,
     order_problems,
     requirement_problem,
@@ -245,8 +246,8 @@ def parse_spec(path: Path, relative: str) -> StageSpec:
 
 def stage_order(project: Project) -> list[str]:
     """Stage names in pipeline order, from ``[tool.governed-mlops] stages``."""
-    stages = project.table.get("stages", [])
-    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+    stages = declared_order(project)
+    if stages is None:
         raise SpecError(
             "pyproject.toml: [tool.governed-mlops] stages must be a list of stage "
             'names in run order, e.g. ["data_prep", "train"]'

@@ -50,7 +50,7 @@ def print_changes(changelog: Path, old: str, new: str) -> None:
     if not entries:
         print(f"No policy change between {old} and {new}.")
         return
-    print(f"Policy changes from {old} to {new} (docs/changelog.md):\n")
+    print(f"Policy changes from {old} to {new} (the template's changelog):\n")
     print("\n\n".join(entries) + "\n")
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "hooks" / "migrations"))
 
 from flake8_config import FLAKE8_1_0_0  # noqa: E402
 
-PREVIOUS, CURRENT = "1.0.0", "1.1.0"
+PREVIOUS, CURRENT = "1.0.0", "1.2.0"
 
 
 def flake8_in_setup_cfg(root: Path) -> None:

@@ -20,7 +20,7 @@ from sarif_pydantic import Sarif
 
 from conftest import REPO, UV, copy_project, git, run
 
-from governed_mlops.policy import check
+from governed_mlops.policy import POLICY_VERSION, check
 from governed_mlops.policy.engine import FAILED, SKIPPED, WAIVED
 from governed_mlops.policy.model import RULES, all_rules
 
@@ -69,6 +69,12 @@ def notebook_with_output(project: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     data["cells"][2]["execution_count"] = 1
     path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def template_source(project: Path, source: str) -> None:
+    path = project / ".copier-answers.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^_src_path: .*$", f"_src_path: {source}", text))
 
 
 def untag_parameters(project: Path) -> None:
@@ -172,6 +178,16 @@ PLANTED = {
         lambda p: edit(p, ".copier-answers.yml", "_commit: 99.0.0", "_commit: 0.9.0"),
         "template version 0.9.0 is older than the oldest supported policy version",
     ),
+    "GOV402": (
+        "a relative template source (`copier copy . ../p`)",
+        lambda p: template_source(p, "."),
+        "_src_path '.' is relative",
+    ),
+    "GOV403": (
+        "a template source on another machine",
+        lambda p: template_source(p, "/home/alice/governed-mlops"),
+        "_src_path '/home/alice/governed-mlops' is not a folder on this machine",
+    ),
 }
 
 
@@ -213,6 +229,17 @@ def test_grace_period_turns_into_an_error(project):
     after = check(project, today=grace_end + dt.timedelta(days=1))
     assert during.exit_code == 0 and during.count("warning") == 1
     assert after.exit_code == 1 and after.count("error") == 1
+
+
+def test_lock_file_must_be_committed_not_only_present(project):
+    """GOV106: `uv lock` without `git add uv.lock` is not enough."""
+    git("rm", "-q", "--cached", "uv.lock", cwd=project)
+    assert (project / "uv.lock").is_file()
+    assert failures(project) == {
+        "GOV106": ["uv.lock: uv.lock exists but is not committed (git add uv.lock)"]
+    }
+    git("add", "uv.lock", cwd=project)  # staged counts: the hook runs then
+    assert failures(project) == {}
 
 
 def test_git_ignored_secrets_are_not_findings(project):
@@ -311,7 +338,7 @@ def test_terminal_report_groups_findings_with_fixes(violating):
     assert result.returncode == 1
     out = result.stdout
     assert out.startswith(
-        "governed-mlops policy 1.1.0: 1 error(s), 1 warning(s), 1 waived"
+        f"governed-mlops policy {POLICY_VERSION}: 1 error(s), 1 warning(s), 1 waived"
     )
     error, warning = out.index("ERROR GOV202"), out.index("WARNING GOV105")
     assert error < warning < out.index("waived GOV302")
@@ -334,7 +361,7 @@ def test_json_report(violating, tmp_path):
         "passed": len(RULES) - 3,
         "not_applicable": 0,
     }
-    assert data["exit_code"] == 1 and data["policy_version"] == "1.1.0"
+    assert data["exit_code"] == 1 and data["policy_version"] == POLICY_VERSION
     rules = {rule["id"]: rule for rule in data["rules"]}
     assert rules["GOV202"]["findings"] == [
         {"message": "conflict marker", "path": "README.md", "line": 2}
@@ -456,7 +483,7 @@ def test_mlops_policy_commands(project, capsys, monkeypatch):
     assert main(["policy", "rules"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == sorted(RULES)
-    assert listed[0].split()[1:3] == ["E", "1.1.0"]
+    assert listed[0].split()[1:3] == ["E", RULES["GOV001"].since]
 
 
 def test_versions_agree_with_the_changelog_and_migrations():

@@ -195,6 +195,7 @@ def test_updated_project_passes_the_policy_check(updated):
     assert "1 warning(s)" in output and "GOV106" in output
     assert "0 error(s)" in output
     run([UV, "lock", "--quiet"], cwd=project)
+    git("add", "uv.lock", cwd=project)
     check = run([sys.executable, "scripts/policy_check.py"], cwd=project)
     assert "0 error(s), 0 warning(s), 0 waived" in check.stdout
 

@@ -45,24 +45,41 @@ class Facts:
     @functools.cached_property
     def files(self) -> list[str]:
         """Files that are or would be committed (``/``-separated, sorted)."""
+        listed = self._git_files()
+        if listed is None:
+            return self._walk()
+        root = str(self.root)
+        return sorted(n for n in listed if os.path.isfile(os.path.join(root, n)))
+
+    @property
+    def tracked(self) -> Optional[set[str]]:
+        """Files git tracks (committed or staged); None outside a git work tree."""
+        listed = self._git_files()
+        if listed is None:
+            return None
+        return {name for name, tag in listed.items() if tag != "?"}
+
+    @functools.lru_cache(maxsize=None)
+    def _git_files(self) -> Optional[dict[str, str]]:
+        """``{name: tag}`` of tracked and untracked, not ignored, files
+        (``git ls-files -t``: ``?`` for untracked); None without git."""
         git = shutil.which("git")
         if git is None:
-            return self._walk()
+            return None
         try:
             listed = subprocess.run(
-                [git, "ls-files", "-co", "--exclude-standard", "-z"],
+                [git, "ls-files", "-t", "-co", "--exclude-standard", "-z"],
                 cwd=self.root,
                 capture_output=True,
                 text=True,
                 timeout=60,
             )
         except (OSError, subprocess.TimeoutExpired):
-            listed = None
-        if listed is not None and listed.returncode == 0:
-            names = {name for name in listed.stdout.split("\0") if name}
-            root = str(self.root)
-            return sorted(n for n in names if os.path.isfile(os.path.join(root, n)))
-        return self._walk()
+            return None
+        if listed.returncode != 0:
+            return None
+        entries = (entry for entry in listed.stdout.split("\0") if entry)
+        return {entry[2:]: entry[0] for entry in entries}
 
     def _walk(self) -> list[str]:
         found = []

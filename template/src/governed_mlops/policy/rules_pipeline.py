@@ -22,7 +22,7 @@ SPEC = re.compile(r"env_specs/stage_[^/]+\.yaml")
     rationale="Each stage's environment, kernel and notebook are declared in "
     "one checked file, so every run can be rebuilt and audited.",
     fix="Correct the field named in the message (schema: "
-    "env_specs/stage.schema.json; guide: docs/stages.md), then run "
+    "env_specs/stage.schema.json; guide: README.md, 'Stage environments'), then run "
     "`mlops stage check --all`.",
 )
 def stage_specs(facts: Facts) -> Iterator[Finding]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Optional
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from ..template_source import is_relative, is_remote
 from .facts import Facts
 from .model import WARNING, Finding, NotApplicable, rule
 from .versions import OLDEST_SUPPORTED, template_version
@@ -218,11 +220,16 @@ def stage_python(facts: Facts) -> Iterator[Finding]:
     grace_until=dt.date(2027, 3, 31),
     rationale="uv.lock pins every dependency with hashes, so CI, colleagues "
     "and the pipeline install exactly what was tested.",
-    fix="Run `uv lock` (or `uv sync`) and commit uv.lock.",
+    fix="Run `uv lock` (or `uv sync`) and commit uv.lock: `git add uv.lock`.",
 )
 def lock_file(facts: Facts) -> Iterator[Finding]:
+    tracked = facts.tracked
     if "uv.lock" not in facts.files:
         yield Finding("uv.lock is missing or git-ignored", "uv.lock")
+    elif tracked is not None and "uv.lock" not in tracked:
+        yield Finding(
+            "uv.lock exists but is not committed (git add uv.lock)", "uv.lock"
+        )
 
 
 @rule(
@@ -339,5 +346,52 @@ def template_version_supported(facts: Facts) -> Iterator[Finding]:
         yield Finding(
             f"template version {version} is older than the oldest supported "
             f"policy version {OLDEST_SUPPORTED}",
+            ".copier-answers.yml",
+        )
+
+
+def _local_source(facts: Facts) -> Optional[str]:
+    """``_src_path`` when it names a local folder (None for URLs or no answers)."""
+    source = str((facts.answers or {}).get("_src_path") or "")
+    return None if not source or is_remote(source) else source
+
+
+@rule(
+    "GOV402",
+    "The template source is not a relative path",
+    since="1.2.0",
+    rationale="Copier resolves _src_path again on every update, from the "
+    "directory it runs in: a relative path (`copier copy . ../project`) "
+    "points at the wrong folder and `copier update` fails.",
+    fix="Set _src_path in .copier-answers.yml to the template's git URL (or "
+    "its absolute path), commit, then run `copier update --trust`.",
+)
+def source_not_relative(facts: Facts) -> Iterator[Finding]:
+    source = _local_source(facts)
+    if source is not None and is_relative(source):
+        yield Finding(
+            f"_src_path {source!r} is relative: copier resolves it from where "
+            f"it runs, not from the template",
+            ".copier-answers.yml",
+        )
+
+
+@rule(
+    "GOV403",
+    "The template source can be reached from this machine",
+    severity=WARNING,
+    since="1.2.0",
+    rationale="`copier update` and `mlops ci template-update` read the "
+    "template from _src_path; a folder on another machine cannot be read here.",
+    fix="Set _src_path in .copier-answers.yml to the template's git URL, which "
+    "every machine (and CI) can reach.",
+)
+def source_reachable(facts: Facts) -> Iterator[Finding]:
+    source = _local_source(facts)
+    if source is None or is_relative(source):
+        raise NotApplicable("_src_path is a URL, relative (GOV402) or absent")
+    if not Path(source).expanduser().is_dir():
+        yield Finding(
+            f"_src_path {source!r} is not a folder on this machine",
             ".copier-answers.yml",
         )

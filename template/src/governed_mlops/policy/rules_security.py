@@ -78,7 +78,7 @@ def no_secrets(facts: Facts) -> Iterator[Finding]:
     "policy changes.",
     fix="Merge each conflict by hand (keep the lines you need, delete the "
     "markers), apply each .rej file to the file beside it and delete it; "
-    "docs: 'Resolving conflicts' in the updating guide.",
+    "README.md, 'Updating to a new policy version'.",
 )
 def no_conflicts(facts: Facts) -> Iterator[Finding]:
     for name in facts.files:

@@ -9,7 +9,7 @@ from packaging.version import InvalidVersion, Version
 
 # The policy this copy of governed_mlops enforces (docs/changelog.md), and the
 # oldest template version a project may still be generated from.
-POLICY_VERSION = "1.1.0"
+POLICY_VERSION = "1.2.0"
 OLDEST_SUPPORTED = "1.0.0"
 
 

@@ -193,3 +193,61 @@ def test_no_package_index_means_the_installer_default(render):
     pyproject = tomllib.loads((render() / "pyproject.toml").read_text())
     assert pyproject["tool"]["governed-mlops"]["index-url"] == ""
     assert "uv" not in pyproject["tool"]
+
+
+DOC_REFERENCE = re.compile(
+    r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b(?:, ['\"]([^'\"]+)['\"])?"
+)
+
+
+def message_strings(path) -> list[str]:
+    """String constants of a module that are not docstrings (what it prints)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_messages_point_only_to_documents_the_user_has(render):
+    """Every document a message, rule fix or copier message names is in the
+    project; every README section named is a heading of its README."""
+    project = render()
+    texts = [
+        text
+        for module in (project / "src").rglob("*.py")
+        for text in message_strings(module)
+    ]
+    texts += [
+        text
+        for hook in (REPO / "hooks").rglob("*.py")
+        for text in message_strings(hook)
+    ]
+    config = yaml.safe_load((REPO / "copier.yml").read_text().split("---\n", 1)[1])
+    texts += [config[key] for key in config if key.startswith("_message_")]
+    headings = set(
+        re.findall(
+            r"(?m)^#+ (.+)$", (project / "README.md").read_text(encoding="utf-8")
+        )
+    )
+    found = 0
+    for text in texts:
+        for document, section in DOC_REFERENCE.findall(text):
+            found += 1
+            assert (project / document).is_file(), f"{document!r} named in {text!r}"
+            if section:
+                assert section in headings, f"{document}, {section!r} in {text!r}"
+    assert found >= 3  # the rule fixes and copier's messages name README sections

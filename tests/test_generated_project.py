@@ -59,15 +59,27 @@ def test_bad_setting_stops_mlops_with_a_message(render):
 
 
 @pytest.mark.slow
-def test_pip_install_editable(render, tmp_path):
+def test_pip_route_as_the_readme_says(render, tmp_path):
+    """README, "Set up", pip row: a venv, pip 25.1+, the project with its dev
+    group; then copier and mlops are there."""
     project = render()
     venv = tmp_path / "venv"
     run([python_for("3.11"), "-m", "venv", venv], cwd=tmp_path)
     scripts = venv / ("Scripts" if sys.platform == "win32" else "bin")
-    run([scripts / "python", "-m", "pip", "install", "-q", "-e", "."], cwd=project)
-    run([scripts / "python", "-c", "import my_mlops_project.config"], cwd=tmp_path)
+    pip = [scripts / "python", "-m", "pip"]
+    old = run([*pip, "install", "-e", ".", "--group", "dev"], cwd=project, check=False)
+    if old.returncode != 0:  # a venv's bundled pip before 25.1
+        assert "no such option: --group" in old.stderr
+    run([*pip, "install", "-q", "--upgrade", "pip>=25.1"], cwd=project)
+    run([*pip, "install", "-q", "-e", ".", "--group", "dev"], cwd=project)
+    assert "copier" in run([scripts / "copier", "--version"], cwd=project).stdout
     info = run([scripts / "mlops", "info"], cwd=project).stdout
     assert "package      : my_mlops_project" in info
+    tests = run(
+        [scripts / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+    )
+    assert "passed" in tests.stdout
 
 
 @pytest.mark.slow
@@ -97,3 +109,6 @@ def test_poetry_install(render):
     python = project / ".venv" / "bin" / "python"
     result = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
     assert "passed" in result.stdout
+    # README, "Updating": `poetry run copier update --trust ...` has its copier.
+    copier = run([*poetry, "run", "copier", "--version"], cwd=project, env=env)
+    assert "copier" in copier.stdout

@@ -70,11 +70,11 @@ STEPS: dict[str, Step] = {
     ),
     "template-update": Step(
         "fail when a newer version of the project's template exists",
-        "uv",
-        ("tool", "run", "--from", "copier>=9.15", "copier", "check-update", "-q"),
+        "copier",
+        ("check-update", "--quiet"),
         {
             2: "a newer governed-mlops template version exists: run "
-            "`copier update --trust`, resolve conflicts, commit (docs: README.md, "
+            "`uv run copier update --trust`, resolve conflicts, commit (README.md, "
             "'Updating to a new policy version')"
         },
     ),

@@ -3,23 +3,33 @@
 A package named like a stdlib module or like a module the generated project
 depends on would shadow it on import (``import logging`` would load the
 project's package). The list is the union of ``sys.stdlib_module_names`` of
-every supported Python (3.10 to 3.13) found on this machine, plus the
-top-level modules of the generated project's dependencies.
+every supported Python (3.10 to 3.13) plus the top-level modules of the
+generated project's dependencies. Interpreters are found the way ``mlops``
+finds a stage's (``governed_mlops.pythons``).
+
+Writing the file needs every supported Python, so that no version's names are
+dropped. ``--check`` works on any machine: it compares the committed file with
+the names of the interpreters found here and the dependency modules, and
+names the versions it could not check.
 
 Usage: ``python tools/reserved_names.py [--check]``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import generated
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "template" / "src"))
+
+from governed_mlops.pythons import InterpreterNotFound, find_version  # noqa: E402
+
 OUTPUT = ROOT / "includes" / "reserved_names.yml"
 SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
 
@@ -28,18 +38,24 @@ SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
 DEPENDENCY_MODULES = (
     "black",
     "bandit",
+    "colorama",
+    "copier",
     "coverage",
     "dotenv",
+    "dunamai",
     "flake8",
+    "funcy",
     "governed_mlops",
     "ipykernel",
     "IPython",
     "jinja2",
+    "jinja2_ansible_filters",
     "joblib",
     "jupyter",
     "jupyter_client",
     "jupyter_core",
     "loguru",
+    "markupsafe",
     "matplotlib",
     "mlflow",
     "nbclient",
@@ -49,13 +65,19 @@ DEPENDENCY_MODULES = (
     "packaging",
     "pandas",
     "papermill",
+    "pathspec",
     "pip",
+    "platformdirs",
+    "plumbum",
     "pre_commit",
+    "prompt_toolkit",
     "pydantic",
     "pydantic_core",
     "pydantic_settings",
+    "pygments",
     "pytest",
     "pytest_cov",
+    "questionary",
     "scipy",
     "setuptools",
     "sklearn",
@@ -76,33 +98,53 @@ def stdlib_names(python: str) -> set[str]:
     return set(json.loads(out.stdout))
 
 
-def interpreters() -> list[str]:
-    """One working interpreter per supported version (pyenv shims may not run)."""
-    found = []
-    pyenv = Path.home() / ".pyenv" / "versions"
+def interpreters() -> dict[str, str]:
+    """``{version: interpreter}`` of the supported versions found here."""
+    found = {}
     for version in SUPPORTED:
-        candidates = sorted(
-            pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True
-        )
-        candidates += [
-            Path(p) for p in filter(None, [shutil.which(f"python{version}")])
-        ]
-        for exe in candidates:
-            probe = subprocess.run([str(exe), "-c", "pass"], capture_output=True)
-            if probe.returncode == 0:
-                found.append(str(exe))
-                break
-    return found or [sys.executable]
+        try:
+            found[version] = str(find_version(version).path)
+        except InterpreterNotFound:
+            continue
+    return found
 
 
-def reserved() -> list[str]:
-    names: set[str] = set()
-    for exe in interpreters():
-        names |= stdlib_names(exe)
-    names |= {n.lower() for n in DEPENDENCY_MODULES}
+def public(names: set[str]) -> list[str]:
     # Private stdlib modules cannot be answered anyway (a package name starts
     # with a letter), so they only make the list longer.
     return sorted(n for n in names if not n.startswith("_"))
+
+
+def reserved(found: dict[str, str]) -> list[str]:
+    names = {n.lower() for n in DEPENDENCY_MODULES}
+    for exe in found.values():
+        names |= stdlib_names(exe)
+    return public(names)
+
+
+def committed() -> list[str]:
+    """The names in the committed include file."""
+    data = yaml.safe_load(OUTPUT.read_text(encoding="utf-8"))
+    return list(data["reserved_names"]["default"])
+
+
+def check(found: dict[str, str], names: list[str]) -> list[str]:
+    """Why ``names`` (the committed list) is stale; empty when it is current.
+
+    With every supported Python found the list must be exactly what they and
+    the dependencies give; otherwise what the found ones give must be in it
+    (the names of the missing versions cannot be checked here).
+    """
+    expected = reserved(found)
+    missing = sorted(set(expected) - set(names))
+    problems = [f"missing names: {', '.join(missing)}"] if missing else []
+    if set(found) == set(SUPPORTED):
+        extra = sorted(set(names) - set(expected))
+        if extra:
+            problems.append(f"names no supported Python or dependency has: {extra}")
+    if names != sorted(names):
+        problems.append("the names are not sorted")
+    return problems
 
 
 def render(names: list[str]) -> str:
@@ -119,9 +161,34 @@ def render(names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    raise SystemExit(
-        generated.main(
-            OUTPUT, lambda: render(reserved()), __doc__, "tools/reserved_names.py"
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if stale")
+    args = parser.parse_args(argv)
+    found = interpreters()
+    absent = [v for v in SUPPORTED if v not in found]
+    if args.check:
+        problems = check(found, committed())
+        if absent:
+            print(
+                f"Python {', '.join(absent)} not found here: their standard-library "
+                f"names are taken as committed"
+            )
+        for problem in problems:
+            print(f"{OUTPUT} is stale: {problem}; run python tools/reserved_names.py")
+        return 1 if problems else 0
+    if absent:
+        print(
+            f"refusing to write {OUTPUT}: Python {', '.join(absent)} not found, "
+            f"and their standard-library names would be dropped; install them "
+            f"(e.g. pyenv install {absent[0]}) and run this again",
+            file=sys.stderr,
         )
-    )
+        return 2
+    OUTPUT.write_text(render(reserved(found)), encoding="utf-8")
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

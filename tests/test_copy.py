@@ -129,6 +129,44 @@ def test_matrix_passes_black_and_flake8(render, python_version, license, ci):
     run(["flake8"], cwd=project)
 
 
+@pytest.mark.parametrize(
+    ("project_name", "slug"),
+    [
+        ("Análisis Ñ de Datos", "analisis-n-de-datos"),
+        ("Données & Modèles (v2)", "donnees-modeles-v2"),
+        ("Straße Œuvre Þór Ðóra", "strasse-oeuvre-thor-dora"),
+        ("Łódź Ærø Đặng Ça", "lodz-aero-dang-ca"),
+        ("O'Brien's Model", "obriens-model"),
+    ],
+)
+def test_accented_names_suggest_ascii_slugs(render, project_name, slug):
+    project = render(project_name=project_name)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert answers["project_slug"] == slug
+    assert answers["package_name"] == slug.replace("-", "_")
+    assert answers["project_name"] == project_name
+    assert (project / "src" / slug.replace("-", "_") / "__init__.py").is_file()
+
+
+def test_latin_letters_have_ascii_spellings():
+    """Every Latin-1 Supplement and Latin Extended-A letter spells as a-z."""
+    import unicodedata
+
+    table = yaml.safe_load(
+        (REPO / "includes" / "transliteration.yml").read_text(encoding="utf-8")
+    )["transliteration"]["default"]
+    letters = [
+        chr(point)
+        for point in range(0x00C0, 0x0180)
+        if unicodedata.category(chr(point)).startswith("L")
+    ]
+    for letter in letters:
+        assert re.fullmatch("[A-Za-z]+", table.get(letter, "")), letter
+    expected = {"à": "a", "ñ": "n", "ç": "c", "ß": "ss", "æ": "ae", "œ": "oe"}
+    expected |= {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "Æ": "AE"}
+    assert {char: table[char] for char in expected} == expected
+
+
 def test_answers_with_special_characters_render_valid_toml(render):
     project = render(
         project_name="Données & Modèles (v2)",
@@ -136,7 +174,7 @@ def test_answers_with_special_characters_render_valid_toml(render):
         author_name="O'Brien Team",
     )
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["name"] == "donn-es-mod-les-v2"
+    assert pyproject["project"]["name"] == "donnees-modeles-v2"
     assert (
         pyproject["project"]["description"] == "Churn model: it's 'quoted' & <tagged>"
     )

@@ -40,6 +40,10 @@ def test_reserved_names_are_current():
     run([sys.executable, "tools/reserved_names.py", "--check"], cwd=REPO)
 
 
+def test_transliteration_is_current():
+    run([sys.executable, "tools/transliteration.py", "--check"], cwd=REPO)
+
+
 def test_every_question_has_help_and_is_documented():
     documented = (REPO / "docs" / "questions.md").read_text(encoding="utf-8")
     for name, spec in questions().items():

@@ -46,6 +46,8 @@ BAD_ANSWERS = [
     ("jenkins_agent", "macos", "jenkins_agent"),
     ("precommit_source", "git", "precommit_source"),
     ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
+    ("package_index_url", 'https://pypi.example.com/"x', "must be empty or"),
+    ("package_index_url", "https://pypi.example.com/simple/?x", "query"),
     (
         "package_index_url",
         "https://user:secret@pypi.example.com/simple/",
@@ -88,3 +90,51 @@ def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
     assert result.returncode != 0
     assert "would shadow the module" in result.stdout + result.stderr
     assert not dest.exists() or not any(dest.iterdir())
+
+
+# Secrets in a URL: a password, a token as the user name, a password without
+# a scheme, a password broken by a newline and holding @, a query's token.
+CREDENTIAL_URLS = [
+    ("https://user:secret@pypi.example.com/simple/", "https://user:***@pypi"),
+    ("https://s3cr3t@pypi.example.com/simple/", "https://***@pypi"),
+    ("user:s3cr3t@pypi.example.com", "user:***@pypi"),
+    ("https://user:s3c\nr3t@x@pypi.example.com/simple/", "https://user:***@pypi"),
+    ("https://pypi.example.com/simple/?token=s3cr3t", "/simple/?***"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), CREDENTIAL_URLS)
+def test_no_message_echoes_a_secret(copie, template_dir, url, shown):
+    result = copie.copy(
+        extra_answers={"package_index_url": url}, template_dir=template_dir
+    )
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "package_index_url must be" in message
+    assert shown in message
+    for secret in ("secret", "s3c", "r3t"):
+        assert secret not in message
+
+
+def test_credentials_are_masked_on_the_command_line(template_dir, tmp_path):
+    from conftest import run
+
+    dest = tmp_path / "project"
+    result = run(
+        [
+            "copier",
+            "copy",
+            "--defaults",
+            "--trust",
+            "--data",
+            "package_index_url=https://user:secret@pypi.example.com/simple/",
+            str(template_dir),
+            str(dest),
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "https://user:***@pypi.example.com/simple/" in output
+    assert "secret" not in output

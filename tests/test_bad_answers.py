@@ -4,30 +4,50 @@ from __future__ import annotations
 
 import pytest
 
+ONE_LINE = "must be one line of 1 to"
 BAD_ANSWERS = [
-    ("project_name", "", "project_name must start with a letter or digit"),
-    ("project_name", "-lead", "project_name must start with a letter or digit"),
+    ("project_name", "", f"project_name {ONE_LINE} 80 characters"),
+    ("project_name", "   ", f"project_name {ONE_LINE} 80 characters"),
+    ("project_name", "x" * 81, f"project_name {ONE_LINE} 80 characters"),
+    ("project_name", "Churn\nModel", "without control characters such as newlines"),
+    # A trailing newline, which a regular expression's $ would let through.
+    ("project_name", "Churn Model\n", '(got "Churn Model\\n")'),
+    ("project_name", "Churn\tModel", '(got "Churn\\tModel")'),
+    ("project_name", "Churn\u202eModel", f"project_name {ONE_LINE} 80 characters"),
+    ("project_name", "日本語", "has no Latin letters or digits to suggest one"),
     ("project_slug", "My Project", "project_slug must be lowercase letters"),
     ("project_slug", "proj--x", "joined by single"),
+    ("project_slug", "churn\n", "project_slug must be lowercase letters"),
     ("package_name", "1model", "package_name must be a Python identifier"),
     ("package_name", "my-model", "package_name must be a Python identifier"),
     ("package_name", "Model", "package_name must be a Python identifier"),
+    ("package_name", "churn\n", "package_name must be a Python identifier"),
     ("package_name", "class", "is a Python keyword"),
     ("package_name", "logging", "would shadow the module"),
     ("package_name", "test", "would shadow the module"),
     ("package_name", "mlflow", "would shadow the module"),
     ("package_name", "papermill", "would shadow the module"),
     ("package_name", "governed_mlops", "would shadow the module"),
-    ("description", 'say "hi"', "description must be one line"),
-    ("author_name", "", "author_name must be one line"),
+    ("description", "", f"description {ONE_LINE} 200 characters"),
+    ("description", "x" * 201, f"description {ONE_LINE} 200 characters"),
+    ("description", "one\ntwo", '(got "one\\ntwo")'),
+    # The value is shown as typed, its control characters escaped.
+    ("description", "Análisis\tÑ", '(got "Análisis\\tÑ")'),
+    ("description", "one\r\n", "without control characters such as newlines"),
+    ("author_name", "", f"author_name {ONE_LINE} 100 characters"),
+    ("author_name", "Team\nEvil: header", "without control characters"),
+    ("author_name", "Team <t@example.com>", "without < or >"),
     ("author_email", "not-an-email", "author_email must be an address"),
     ("author_email", "a@b", "author_email must be an address"),
+    ("author_email", "a@example.com\n", "author_email must be an address"),
     ("python_version", "3.9", "python_version"),
     ("license", "GPL-3.0", "license"),
     ("ci_provider", "gitlab", "ci_provider"),
     ("jenkins_agent", "macos", "jenkins_agent"),
     ("precommit_source", "git", "precommit_source"),
     ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
+    ("package_index_url", 'https://pypi.example.com/"x', "must be empty or"),
+    ("package_index_url", "https://pypi.example.com/simple/?x", "query"),
     (
         "package_index_url",
         "https://user:secret@pypi.example.com/simple/",
@@ -70,3 +90,51 @@ def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
     assert result.returncode != 0
     assert "would shadow the module" in result.stdout + result.stderr
     assert not dest.exists() or not any(dest.iterdir())
+
+
+# Secrets in a URL: a password, a token as the user name, a password without
+# a scheme, a password broken by a newline and holding @, a query's token.
+CREDENTIAL_URLS = [
+    ("https://user:secret@pypi.example.com/simple/", "https://user:***@pypi"),
+    ("https://s3cr3t@pypi.example.com/simple/", "https://***@pypi"),
+    ("user:s3cr3t@pypi.example.com", "user:***@pypi"),
+    ("https://user:s3c\nr3t@x@pypi.example.com/simple/", "https://user:***@pypi"),
+    ("https://pypi.example.com/simple/?token=s3cr3t", "/simple/?***"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), CREDENTIAL_URLS)
+def test_no_message_echoes_a_secret(copie, template_dir, url, shown):
+    result = copie.copy(
+        extra_answers={"package_index_url": url}, template_dir=template_dir
+    )
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "package_index_url must be" in message
+    assert shown in message
+    for secret in ("secret", "s3c", "r3t"):
+        assert secret not in message
+
+
+def test_credentials_are_masked_on_the_command_line(template_dir, tmp_path):
+    from conftest import run
+
+    dest = tmp_path / "project"
+    result = run(
+        [
+            "copier",
+            "copy",
+            "--defaults",
+            "--trust",
+            "--data",
+            "package_index_url=https://user:secret@pypi.example.com/simple/",
+            str(template_dir),
+            str(dest),
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "https://user:***@pypi.example.com/simple/" in output
+    assert "secret" not in output

@@ -129,19 +129,110 @@ def test_matrix_passes_black_and_flake8(render, python_version, license, ci):
     run(["flake8"], cwd=project)
 
 
-def test_answers_with_special_characters_render_valid_toml(render):
-    project = render(
-        project_name="Données & Modèles (v2)",
-        description="Churn model: it's 'quoted' & <tagged>",
-        author_name="O'Brien Team",
+# Answers with quotes, backslashes, markup characters and accents: each file
+# must hold them as typed.
+TYPED = {
+    "project_name": 'Análisis "Ñ" de Datos <v2> & O\'Brien',
+    "description": 'Churn model: it\'s "quoted" & <tagged>, C:\\new\\table ünïcode',
+    "author_name": 'O\'Brien "Team" \\ Ærø, Łódź',
+}
+
+
+@pytest.mark.parametrize(
+    ("project_name", "slug"),
+    [
+        ("Análisis Ñ de Datos", "analisis-n-de-datos"),
+        ("Données & Modèles (v2)", "donnees-modeles-v2"),
+        ("Straße Œuvre Þór Ðóra", "strasse-oeuvre-thor-dora"),
+        ("Łódź Ærø Đặng Ça", "lodz-aero-dang-ca"),
+        ("O'Brien's Model", "obriens-model"),
+        # Accents typed decomposed (combining marks), a typographic apostrophe.
+        ("Cafe\u0301 Mu\u0308ller O'Brien’s", "cafe-muller-obriens"),
+    ],
+)
+def test_accented_names_suggest_ascii_slugs(render, project_name, slug):
+    project = render(project_name=project_name)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert answers["project_slug"] == slug
+    assert answers["package_name"] == slug.replace("-", "_")
+    assert answers["project_name"] == project_name
+    assert (project / "src" / slug.replace("-", "_") / "__init__.py").is_file()
+
+
+def test_latin_letters_have_ascii_spellings():
+    """Every Latin-1 Supplement and Latin Extended-A letter spells as a-z."""
+    import unicodedata
+
+    table = yaml.safe_load(
+        (REPO / "includes" / "transliteration.yml").read_text(encoding="utf-8")
+    )["transliteration"]["default"]
+    letters = [
+        chr(point)
+        for point in range(0x00C0, 0x0180)
+        if unicodedata.category(chr(point)).startswith("L")
+    ]
+    for letter in letters:
+        assert re.fullmatch("[A-Za-z]+", table.get(letter, "")), letter
+    expected = {"à": "a", "ñ": "n", "ç": "c", "ß": "ss", "æ": "ae", "œ": "oe"}
+    expected |= {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "Æ": "AE"}
+    assert {char: table[char] for char in expected} == expected
+
+
+def test_answers_are_written_as_typed(render):
+    project = render(**TYPED)
+    name, description, author = (
+        TYPED["project_name"],
+        TYPED["description"],
+        TYPED["author_name"],
     )
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["name"] == "donn-es-mod-les-v2"
-    assert (
-        pyproject["project"]["description"] == "Churn model: it's 'quoted' & <tagged>"
-    )
-    assert pyproject["project"]["authors"][0]["name"] == "O'Brien Team"
+    pyproject_text = (project / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = tomllib.loads(pyproject_text)
+    assert pyproject["project"]["name"] == "analisis-n-de-datos-v2-obrien"
+    assert pyproject["project"]["description"] == description
+    assert pyproject["project"]["authors"] == [
+        {"name": author, "email": "data-science@example.com"}
+    ]
+    # Characters as typed (UTF-8), not JSON escapes such as \u00e1 or \u0027.
+    assert "it's" in pyproject_text and "ünïcode" in pyproject_text
+    assert "O'Brien" in pyproject_text and "Ærø, Łódź" in pyproject_text
+    readme = (project / "README.md").read_text(encoding="utf-8").splitlines()
+    assert readme[0] == f"# {name}"
+    assert readme[2] == description
+    license_text = (project / "LICENSE").read_text(encoding="utf-8")
+    assert f" {author}. All rights reserved." in license_text
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text("utf-8"))
+    assert {key: answers[key] for key in TYPED} == TYPED
+    for path in project.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        if path.read_bytes() not in VERBATIM:
+            assert "\\u" not in path.read_text(encoding="utf-8"), path
+    run(["black", "--check", "--quiet", "."], cwd=project)
     run(["flake8"], cwd=project)
+    report = policy.check(project)
+    failed = {o.rule.id: o.findings for o in report.outcomes if o.status == "failed"}
+    assert set(failed) <= {"GOV106"}, failed
+
+
+@pytest.mark.slow
+def test_answers_as_typed_build_a_valid_wheel(render, tmp_path):
+    """Core metadata holds the name, description and author exactly."""
+    import zipfile
+
+    from packaging.metadata import Metadata
+
+    from conftest import UV
+
+    project = render(**TYPED)
+    run([UV, "build", "--wheel", "--out-dir", tmp_path], cwd=project)
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = Metadata.from_email(archive.read(name), validate=True)
+    assert metadata.name == "analisis-n-de-datos-v2-obrien"
+    assert metadata.summary == TYPED["description"]
+    assert metadata.author == TYPED["author_name"]
+    assert metadata.author_email == "data-science@example.com"
 
 
 def test_template_python_is_linted_in_place():

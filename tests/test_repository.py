@@ -66,6 +66,10 @@ def test_reserved_names_check_does_not_depend_on_the_machine(monkeypatch, capsys
     assert "refusing to write" in capsys.readouterr().err
 
 
+def test_transliteration_is_current():
+    run([sys.executable, "tools/transliteration.py", "--check"], cwd=REPO)
+
+
 def test_every_question_has_help_and_is_documented():
     documented = (REPO / "docs" / "questions.md").read_text(encoding="utf-8")
     for name, spec in questions().items():

@@ -251,12 +251,16 @@ def test_bad_spec_is_refused_by_the_command(built, old, new, message):
     spec.write_text(original.replace(old, new, 1))
     try:
         result = mlops(project, "stage", "create", "--all", check=False)
+        # Another stage's commands go on, warning about the bad spec.
+        other = mlops(project, "stage", "create", "train")
     finally:
         spec.write_text(original)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / ".venvs" / "feature_eng.new").exists()
+    assert other.stdout == "train: up to date\n"
+    assert re.search(f"(?m)^mlops: warning: .*{re.escape(message)}", other.stderr)
 
 
 @pytest.mark.slow

@@ -60,15 +60,14 @@ def chosen(names: list[str], start: str | None, end: str | None, only: list[str]
 def run_pipeline(args: argparse.Namespace) -> int:
     from .notebook import parse_assignments
     from .runner import Runner, run_pipeline
-    from .specs import load_stages
+    from .specs import survey
 
     project = find_project()
-    stages = load_stages(project)
-    names = chosen(list(stages), args.start, args.end, args.only)
+    found = survey(project)
+    # Only the stages that run must be valid; a bad spec of another is a warning.
+    stages = found.require(chosen(found.order, args.start, args.end, args.only))
     runner = Runner(project)
-    parent, results = run_pipeline(
-        runner, [stages[name] for name in names], parse_assignments(args.param)
-    )
+    parent, results = run_pipeline(runner, stages, parse_assignments(args.param))
     print(f"pipeline run {parent}")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:

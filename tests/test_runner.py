@@ -258,6 +258,36 @@ def test_a_missing_stage_env_names_the_command(project):
     assert "run `mlops stage create train`" in result.stderr
 
 
+def test_a_drifted_env_is_refused_unless_drift_is_allowed(project):
+    python = project / ".venvs" / "data_prep" / "bin" / "python"
+    uv = project / ".venv" / "bin" / "uv"
+    bundles = set((project / "artifacts").iterdir())
+    run([uv, "pip", "install", "--python", python, "iniconfig==2.0.0"], cwd=project)
+    difference = "iniconfig==2.0.0 is installed but not in the lock"
+    try:
+        refused = mlops(project, "stage", "run", "data_prep", check=False)
+        piped = mlops(project, "pipeline", "run", "--only", "data_prep", check=False)
+        allowed = mlops(project, "stage", "run", "data_prep", "--allow-drift")
+    finally:  # the env is as it was built again: the same distributions
+        run([uv, "pip", "uninstall", "--python", python, "iniconfig"], cwd=project)
+    for result in (refused, piped):
+        assert result.returncode == 2
+        assert (
+            f"stage data_prep: its env differs from its lock: {difference}; rebuild "
+            f"it with `mlops stage create data_prep`, or pass --allow-drift"
+        ) in result.stderr
+    assert re.search(r"WARNING .*differs from its lock \(--allow-drift", allowed.stderr)
+    run_id = allowed.stdout.split()[-1]
+    assert set((project / "artifacts").iterdir()) - bundles == {
+        project / "artifacts" / run_id
+    }, "a refused run must leave no record"
+    assert runs(project)[run_id]["tags"]["env.drift"] == difference
+    assert "WARNING" in (project / "artifacts" / run_id / "run.log").read_text()
+    assert mlops(project, "stage", "create", "data_prep").stdout == (
+        "data_prep: up to date\n"
+    )
+
+
 def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
     uri = f"http://127.0.0.1:{free_port()}"
     bundles = set((project / "artifacts").iterdir())

@@ -264,6 +264,27 @@ def test_bad_spec_is_refused_by_the_command(built, old, new, message):
 
 
 @pytest.mark.slow
+def test_create_rebuilds_an_env_changed_by_hand(tiny):
+    python = stage_python(tiny, "tiny")
+    uv = tiny / ".venv" / "bin" / "uv"
+    run([uv, "pip", "install", "--python", python, "iniconfig==2.0.0"], cwd=tiny)
+    difference = "iniconfig==2.0.0 is installed but not in the lock"
+    assert difference in mlops(tiny, "stage", "check", "tiny", check=False).stdout
+    result = mlops(tiny, "stage", "create", "tiny")
+    assert result.stdout == "tiny: built\n"
+    assert (
+        f"[tiny] env differs from its lock: {difference}; rebuilding" in result.stderr
+    )
+    assert "tiny: ok" in mlops(tiny, "stage", "check", "tiny").stdout
+    # A marker from before the digest: one freeze finds nothing and notes it.
+    marker = tiny / ".venvs" / "tiny" / "mlops-stage.json"
+    recorded = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**recorded, "installed": None}))
+    assert mlops(tiny, "stage", "create", "tiny").stdout == "tiny: up to date\n"
+    assert json.loads(marker.read_text()) == recorded
+
+
+@pytest.mark.slow
 def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
     mlops(tiny, "stage", "wheels", "tiny")
     assert list((tiny / "wheels").glob("ipykernel-*.whl"))

@@ -459,6 +459,27 @@ def test_venv_layouts(windows, expected):
     assert venvs.portable_path(".venvs/train", root, windows=windows) == env
 
 
+@pytest.mark.parametrize(
+    "site", ["lib/python3.11/site-packages", "Lib/site-packages"], ids=["posix", "nt"]
+)
+def test_installed_digest_follows_the_dist_info_folders(tmp_path, site):
+    from governed_mlops import stage_env
+
+    packages = tmp_path / site
+    (packages / "pandas-2.2.3.dist-info").mkdir(parents=True)
+    (packages / "proj-0.1.0.dist-info").mkdir()
+    (packages / "pandas").mkdir()
+    assert stage_env.distributions(tmp_path) == [
+        "pandas-2.2.3.dist-info",
+        "proj-0.1.0.dist-info",
+    ]
+    before = stage_env.installed_digest(tmp_path)
+    (packages / "rich-13.9.4.dist-info").mkdir()
+    assert stage_env.installed_digest(tmp_path) != before
+    (packages / "rich-13.9.4.dist-info").rmdir()
+    assert stage_env.installed_digest(tmp_path) == before
+
+
 def test_absolute_spec_paths_stay_as_given():
     assert venvs.portable_path(r"D:\envs\t", PureWindowsPath("C:/p"), True) == (
         PureWindowsPath(r"D:\envs\t")

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Create each stage's venv with its interpreter, install its "
         "lock (writing env_specs/locks/<stage>.txt when the spec changed), save "
         "the freeze and register its kernel. Does nothing when spec, lock and "
-        "interpreter are unchanged; a failed build keeps the previous env.",
+        "interpreter are unchanged and the env's packages are still its lock's; "
+        "a failed build keeps the previous env.",
     )
     _targets(create)
     create.add_argument("--force", action="store_true", help="rebuild even if current")
@@ -76,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the stage's notebook with papermill in the stage kernel. "
         "Parameters are the spec's defaults overridden by -p; the run, its audit "
         "tags and bundle (executed notebook, freeze, spec, diff, log) go to MLflow "
-        "and to artifacts/<run_id>/. Exits 1 when the notebook fails.",
+        "and to artifacts/<run_id>/. Refuses an env that differs from its lock "
+        "unless --allow-drift. Exits 1 when the notebook fails.",
     )
     run.add_argument("stage", metavar="STAGE", help=STAGE_HELP)
     run.add_argument(
@@ -86,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="notebook parameter (YAML value: 7, 0.5, true, text); repeatable",
+    )
+    run.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="run even when the stage env differs from its lock (recorded on the "
+        "run as tag env.drift)",
     )
     run.set_defaults(handler=run_stage)
 
@@ -244,7 +252,7 @@ def run_stage(args: argparse.Namespace) -> int:
     project = find_project()
     (stage,) = survey(project).require([args.stage])
     overrides = parse_assignments(args.param)
-    runner = Runner(project)
+    runner = Runner(project, allow_drift=args.allow_drift)
     parameters = runner.prepare(stage, overrides)
     result = runner.run_stage(stage, parameters, parent_run_id=runner.outer_run())
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -256,6 +257,43 @@ def test_a_missing_stage_env_names_the_command(project):
         moved.rename(kernel_dir)
     assert result.returncode == 2
     assert "run `mlops stage create train`" in result.stderr
+
+
+def test_a_drifted_env_is_refused_unless_drift_is_allowed(project):
+    python = project / ".venvs" / "data_prep" / "bin" / "python"
+    uv = project / ".venv" / "bin" / "uv"
+    artifacts = project / "artifacts"  # absent when this test runs alone (-k)
+    bundles = set(artifacts.glob("*"))
+    run([uv, "pip", "install", "--python", python, "iniconfig==2.0.0"], cwd=project)
+    difference = "iniconfig==2.0.0 is installed but not in the lock"
+    try:
+        refused = mlops(project, "stage", "run", "data_prep", check=False)
+        piped = mlops(project, "pipeline", "run", "--only", "data_prep", check=False)
+        allowed = mlops(project, "stage", "run", "data_prep", "--allow-drift")
+    finally:  # the env is as it was built again: the same distributions
+        run([uv, "pip", "uninstall", "--python", python, "iniconfig"], cwd=project)
+    for result in (refused, piped):
+        assert result.returncode == 2
+        assert (
+            f"stage data_prep: its env differs from its lock: {difference}; rebuild "
+            f"it with `mlops stage create data_prep`, or pass --allow-drift"
+        ) in result.stderr
+    assert re.search(r"WARNING .*differs from its lock \(--allow-drift", allowed.stderr)
+    run_id = allowed.stdout.split()[-1]
+    assert set(artifacts.glob("*")) - bundles == {
+        artifacts / run_id
+    }, "a refused run must leave no record"
+    # Read from the store directly: listing the runs imports mlflow (seconds).
+    with sqlite3.connect(project / "mlruns" / "mlflow.db") as database:
+        tag = database.execute(
+            "SELECT value FROM tags WHERE run_uuid = ? AND key = 'env.drift'",
+            (run_id,),
+        ).fetchall()
+    assert tag == [(difference,)]
+    assert "WARNING" in (project / "artifacts" / run_id / "run.log").read_text()
+    assert mlops(project, "stage", "create", "data_prep").stdout == (
+        "data_prep: up to date\n"
+    )
 
 
 def test_an_unreachable_tracking_server_stops_before_the_notebook(project):

@@ -251,12 +251,37 @@ def test_bad_spec_is_refused_by_the_command(built, old, new, message):
     spec.write_text(original.replace(old, new, 1))
     try:
         result = mlops(project, "stage", "create", "--all", check=False)
+        # Another stage's commands go on, warning about the bad spec.
+        other = mlops(project, "stage", "create", "train")
     finally:
         spec.write_text(original)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / ".venvs" / "feature_eng.new").exists()
+    assert other.stdout == "train: up to date\n"
+    assert re.search(f"(?m)^mlops: warning: .*{re.escape(message)}", other.stderr)
+
+
+@pytest.mark.slow
+def test_create_rebuilds_an_env_changed_by_hand(tiny):
+    python = stage_python(tiny, "tiny")
+    uv = tiny / ".venv" / "bin" / "uv"
+    run([uv, "pip", "install", "--python", python, "iniconfig==2.0.0"], cwd=tiny)
+    difference = "iniconfig==2.0.0 is installed but not in the lock"
+    assert difference in mlops(tiny, "stage", "check", "tiny", check=False).stdout
+    result = mlops(tiny, "stage", "create", "tiny")
+    assert result.stdout == "tiny: built\n"
+    assert (
+        f"[tiny] env differs from its lock: {difference}; rebuilding" in result.stderr
+    )
+    assert "tiny: ok" in mlops(tiny, "stage", "check", "tiny").stdout
+    # A marker from before the digest: one freeze finds nothing and notes it.
+    marker = tiny / ".venvs" / "tiny" / "mlops-stage.json"
+    recorded = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**recorded, "installed": None}))
+    assert mlops(tiny, "stage", "create", "tiny").stdout == "tiny: up to date\n"
+    assert json.loads(marker.read_text()) == recorded
 
 
 @pytest.mark.slow

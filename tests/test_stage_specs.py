@@ -245,6 +245,176 @@ def test_every_problem_is_reported_at_once(project):
     assert "stage_b.yaml: notebook" in message
 
 
+STDLIB_LINE = (
+    "env_specs/stage_a.yaml: packages[0]: 'warnings' is part of the Python standard "
+    "library and is not installed from an index; remove it from packages"
+)
+
+
+def test_a_bad_spec_concerns_only_its_own_stage(project, capsys):
+    found = specs.survey(project(a=spec_text("a", packages=["warnings"])))
+    assert found.order == ["a", "b"] and list(found.stages) == ["b"]
+    assert found.invalid() == {"a": [STDLIB_LINE]}
+    assert [s.name for s in found.require(["env_specs/stage_b.yaml"])] == ["b"]
+    assert capsys.readouterr().err == f"mlops: warning: {STDLIB_LINE}\n"
+    for wanted in (["a"], ["b", "a"], found.order):
+        with pytest.raises(specs.SpecError) as caught:
+            found.require(wanted)
+        assert str(caught.value) == STDLIB_LINE
+    with pytest.raises(specs.SpecError, match="no stage 'c'; stages: a, b"):
+        found.require(["c"])
+    # The strict loaders still refuse every problem (the policy check's GOV301).
+    with pytest.raises(specs.SpecError, match="packages"):
+        specs.load_stage(found.stages["b"].project, "b")
+
+
+def test_a_conflict_across_stages_concerns_both(project):
+    shared = spec_text("c", env_dir=".venvs/a", kernel_name="PROJ-B")
+    found = specs.survey(project(stages=("a", "b", "c"), c=shared))
+    assert found.stages == {} and list(found.parsed) == ["a", "b", "c"]
+    env_dir, kernel = found.problems
+    assert env_dir.stages == ("a", "c") and kernel.stages == ("b", "c")
+    assert env_dir.message.startswith(
+        "env_specs/stage_c.yaml: env_dir: '.venvs/a' is also the env of stage 'a'"
+    )
+    assert found.invalid() == {
+        "a": [env_dir.message],
+        "b": [kernel.message],
+        "c": [env_dir.message, kernel.message],
+    }
+    found = specs.survey(
+        project(stages=("a", "b", "c"), c=spec_text("c", env_dir=".venvs/a"))
+    )
+    assert list(found.stages) == ["b"]
+    assert found.require(["b"])
+    with pytest.raises(specs.SpecError, match="is also the env of stage 'a'"):
+        found.require(["a"])
+
+
+def test_order_problems_concern_a_name_or_nothing(project, tmp_path, capsys):
+    built = project(stages=("a", "b"))
+    (tmp_path / "env_specs" / "stage_b.yaml").unlink()
+    (tmp_path / "env_specs" / "stage_extra.yaml").write_text(spec_text("extra"))
+    found = specs.survey(built)
+    assert list(found.stages) == ["a"]
+    missing = (
+        "pyproject.toml: [tool.governed-mlops] stages lists 'b' but "
+        "env_specs/stage_b.yaml does not exist; add the spec or remove the name"
+    )
+    unlisted = (
+        "env_specs/stage_extra.yaml: stage 'extra' is not listed in pyproject.toml "
+        "[tool.governed-mlops] stages; add it in run order"
+    )
+    assert found.invalid() == {"b": [missing]}
+    assert found.require(["a"])
+    warned = capsys.readouterr().err.splitlines()
+    assert warned == [f"mlops: warning: {missing}", f"mlops: warning: {unlisted}"]
+    with pytest.raises(specs.SpecError) as caught:
+        found.require(found.order)
+    assert str(caught.value) == missing
+    assert capsys.readouterr().err == f"mlops: warning: {unlisted}\n"
+
+
+def test_a_broken_stage_list_fails_everything(project, tmp_path):
+    built = project()
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('stages = ["a", "b"]', 'stages = "a"')
+    )
+    with pytest.raises(specs.SpecError, match="stages must be a list of stage names"):
+        specs.survey(find_project(built.root))
+
+
+class FakeRunner:
+    """Stands in for the MLflow runner: records the stages it would run."""
+
+    ran: list[str] = []
+
+    def __init__(self, project, **options):
+        pass
+
+    def outer_run(self) -> str:
+        return ""
+
+    def prepare(self, stage, overrides):
+        return {}
+
+    def run_stage(self, stage, parameters, parent_run_id=""):
+        from governed_mlops.runner import StageResult
+
+        FakeRunner.ran.append(stage.name)
+        return StageResult(stage.name, "FINISHED", 0.1, "run-" + stage.name)
+
+
+def fake_pipeline(runner, stages, values):
+    return "parent", [runner.run_stage(stage, {}) for stage in stages]
+
+
+# (command, exit code, stages built or run); stage a's spec is invalid.
+COMMANDS = [
+    ("stage list", 0, []),
+    ("stage check a", 1, []),
+    ("stage check --all", 1, []),
+    ("stage create b", 0, ["b"]),
+    ("stage create env_specs/stage_b.yaml", 0, ["b"]),
+    ("stage create --all", 2, []),
+    ("stage create a b", 2, []),
+    ("stage run b", 0, ["b"]),
+    ("stage run a", 2, []),
+    ("pipeline run --only b", 0, ["b"]),
+    ("pipeline run --from b", 0, ["b"]),
+    ("pipeline run", 2, []),
+    ("pipeline run --only a", 2, []),
+]
+
+
+@pytest.mark.parametrize(("command", "code", "done"), COMMANDS)
+def test_commands_fail_only_when_they_need_the_bad_stage(
+    project, monkeypatch, capsys, command, code, done
+):
+    from governed_mlops import cli, runner, stage_env
+
+    built = project(a=spec_text("a", packages=["warnings"]))
+    monkeypatch.chdir(built.root)
+    monkeypatch.setattr(FakeRunner, "ran", [])
+    monkeypatch.setattr(runner, "Runner", FakeRunner)
+    monkeypatch.setattr(runner, "run_pipeline", fake_pipeline)
+    monkeypatch.setattr(
+        stage_env, "create", lambda stage, options: FakeRunner.ran.append(stage.name)
+    )
+    assert cli.main(command.split()) == code
+    out, err = capsys.readouterr()
+    assert FakeRunner.ran == done
+    if code == 0:
+        assert f"mlops: warning: {STDLIB_LINE}\n" in err
+    elif code == 2:
+        assert err.endswith(f"mlops: error: {STDLIB_LINE}\n")
+    else:  # stage check: the invalid spec is one of the stages that failed
+        assert f"a: FAIL (invalid spec)\n  - {STDLIB_LINE}\n" in out
+    assert "Traceback" not in err
+    if command == "stage list":
+        rows = [line.split() for line in out.splitlines()]
+        assert [row[0] for row in rows] == ["stage", "a", "b"]
+        assert rows[1][1:] == ["-", "-", "(invalid", "spec)", "-", "-"]
+        assert rows[2][2:4] == [".venvs/b", "(missing)"]
+    if command == "stage check --all":
+        assert "b: FAIL\n  - no lock env_specs/locks/b.txt" in out
+
+
+def test_stage_list_shows_what_an_invalid_spec_says(project, monkeypatch, capsys):
+    from governed_mlops import cli
+
+    built = project(b=spec_text("b", notebook="nope.ipynb"))
+    monkeypatch.chdir(built.root)
+    assert cli.main(["stage", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[2:4] for line in out.splitlines()[1:]] == [
+        [".venvs/a", "(missing)"],
+        [".venvs/b", "(invalid"],
+    ]
+    assert err.startswith("mlops: warning: env_specs/stage_b.yaml: notebook: ")
+
+
 def test_file_checks_without_the_machine(project):
     """Under copier's Python the interpreter need not exist; files are still checked."""
     built = project(a=spec_text("a", python="3.99"))
@@ -287,6 +457,27 @@ def test_venv_layouts(windows, expected):
     env = venvs.portable_path(r".venvs\train", root, windows=windows)
     assert venvs.venv_python(env, windows=windows) == expected
     assert venvs.portable_path(".venvs/train", root, windows=windows) == env
+
+
+@pytest.mark.parametrize(
+    "site", ["lib/python3.11/site-packages", "Lib/site-packages"], ids=["posix", "nt"]
+)
+def test_installed_digest_follows_the_dist_info_folders(tmp_path, site):
+    from governed_mlops import stage_env
+
+    packages = tmp_path / site
+    (packages / "pandas-2.2.3.dist-info").mkdir(parents=True)
+    (packages / "proj-0.1.0.dist-info").mkdir()
+    (packages / "pandas").mkdir()
+    assert stage_env.distributions(tmp_path) == [
+        "pandas-2.2.3.dist-info",
+        "proj-0.1.0.dist-info",
+    ]
+    before = stage_env.installed_digest(tmp_path)
+    (packages / "rich-13.9.4.dist-info").mkdir()
+    assert stage_env.installed_digest(tmp_path) != before
+    (packages / "rich-13.9.4.dist-info").rmdir()
+    assert stage_env.installed_digest(tmp_path) == before
 
 
 def test_absolute_spec_paths_stay_as_given():

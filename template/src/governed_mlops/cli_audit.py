@@ -53,11 +53,11 @@ def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
 def run_drift(args: argparse.Namespace) -> int:
     from . import audit, locks, tracking
     from .gitinfo import git_state
-    from .specs import load_stage
+    from .specs import survey
     from .stage_env import live_freeze, require_env
 
     project = find_project()
-    stage = load_stage(project, args.stage, machine=False)
+    (stage,) = survey(project, machine=False).require([args.stage])
     settings = project.import_module("config").get_settings()
     client = tracking.client(settings)
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a parameter for one stage (train.seed=7) or for every stage whose "
         "notebook declares it (seed=7); repeatable",
     )
+    run.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="run stages whose env differs from its lock (recorded on each such "
+        "run as tag env.drift)",
+    )
     run.set_defaults(handler=run_pipeline)
 
 
@@ -60,15 +66,14 @@ def chosen(names: list[str], start: str | None, end: str | None, only: list[str]
 def run_pipeline(args: argparse.Namespace) -> int:
     from .notebook import parse_assignments
     from .runner import Runner, run_pipeline
-    from .specs import load_stages
+    from .specs import survey
 
     project = find_project()
-    stages = load_stages(project)
-    names = chosen(list(stages), args.start, args.end, args.only)
-    runner = Runner(project)
-    parent, results = run_pipeline(
-        runner, [stages[name] for name in names], parse_assignments(args.param)
-    )
+    found = survey(project)
+    # Only the stages that run must be valid; a bad spec of another is a warning.
+    stages = found.require(chosen(found.order, args.start, args.end, args.only))
+    runner = Runner(project, allow_drift=args.allow_drift)
+    parent, results = run_pipeline(runner, stages, parse_assignments(args.param))
     print(f"pipeline run {parent}")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:

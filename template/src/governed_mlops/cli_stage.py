@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Create each stage's venv with its interpreter, install its "
         "lock (writing env_specs/locks/<stage>.txt when the spec changed), save "
         "the freeze and register its kernel. Does nothing when spec, lock and "
-        "interpreter are unchanged; a failed build keeps the previous env.",
+        "interpreter are unchanged and the env's packages are still its lock's; "
+        "a failed build keeps the previous env.",
     )
     _targets(create)
     create.add_argument("--force", action="store_true", help="rebuild even if current")
@@ -76,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the stage's notebook with papermill in the stage kernel. "
         "Parameters are the spec's defaults overridden by -p; the run, its audit "
         "tags and bundle (executed notebook, freeze, spec, diff, log) go to MLflow "
-        "and to artifacts/<run_id>/. Exits 1 when the notebook fails.",
+        "and to artifacts/<run_id>/. Refuses an env that differs from its lock "
+        "unless --allow-drift. Exits 1 when the notebook fails.",
     )
     run.add_argument("stage", metavar="STAGE", help=STAGE_HELP)
     run.add_argument(
@@ -86,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="notebook parameter (YAML value: 7, 0.5, true, text); repeatable",
+    )
+    run.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="run even when the stage env differs from its lock (recorded on the "
+        "run as tag env.drift)",
     )
     run.set_defaults(handler=run_stage)
 
@@ -115,28 +123,45 @@ def _installer(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _selected(args: argparse.Namespace, machine: bool = True):
-    from .specs import load_stages, select
+def _survey(args: argparse.Namespace, machine: bool = True):
+    """The project, its spec survey and the stage names the arguments select."""
+    from .specs import survey
 
-    project = find_project()
-    stages = load_stages(project, machine=machine)
     if args.all == bool(args.stages):
         raise CommandError("name one or more stages, or pass --all")
-    if args.all:
-        return project, list(stages.values())
-    return project, [select(stages, name) for name in args.stages]
+    project = find_project()
+    found = survey(project, machine=machine)
+    names = found.order if args.all else found.lookup(args.stages)
+    return project, found, names
+
+
+def _selected(args: argparse.Namespace, machine: bool = True):
+    """The project and the selected stages, each valid: a bad spec of another
+    stage is only a warning."""
+    project, found, names = _survey(args, machine)
+    return project, found.require(names)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from .specs import load_stages
+    from .specs import survey
     from .stage_env import read_marker
 
     project = find_project()
-    stages = load_stages(project, machine=False)
+    found = survey(project, machine=False)
+    found.warn([])
+    invalid = found.invalid()
     rows = [("stage", "python", "env", "kernel", "notebook")]
-    for stage in stages.values():
-        marker = read_marker(stage)
-        state = "built" if marker and stage.python.exists() else "missing"
+    for name in found.order:
+        stage = found.parsed.get(name)
+        if name in invalid:
+            state = "invalid spec"
+        elif stage is not None and read_marker(stage) and stage.python.exists():
+            state = "built"
+        else:
+            state = "missing"
+        if stage is None:
+            rows.append((name, "-", f"- ({state})", "-", "-"))
+            continue
         rows.append(
             (
                 stage.name,
@@ -194,14 +219,24 @@ def run_create(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from .stage_env import problems
 
-    project, stages = _selected(args)
+    project, found, names = _survey(args)
+    found.warn(names)
+    invalid = found.invalid()
     bad = 0
-    for stage in stages:
-        found = problems(stage, args.installer)
-        if found:
+    for name in names:
+        if name in invalid:
+            bad += 1
+            print(f"{name}: FAIL (invalid spec)")
+            for line in invalid[name]:
+                print(f"  - {line}")
+            print("  fix: change the spec as each line says")
+            continue
+        stage = found.stages[name]
+        found_problems = problems(stage, args.installer)
+        if found_problems:
             bad += 1
             print(f"{stage.name}: FAIL")
-            for line in found:
+            for line in found_problems:
                 print(f"  - {line}")
             print(f"  fix: mlops stage create {stage.name} --force")
         else:
@@ -212,12 +247,12 @@ def run_check(args: argparse.Namespace) -> int:
 def run_stage(args: argparse.Namespace) -> int:
     from .notebook import parse_assignments
     from .runner import Runner
-    from .specs import load_stage
+    from .specs import survey
 
     project = find_project()
-    stage = load_stage(project, args.stage)
+    (stage,) = survey(project).require([args.stage])
     overrides = parse_assignments(args.param)
-    runner = Runner(project)
+    runner = Runner(project, allow_drift=args.allow_drift)
     parameters = runner.prepare(stage, overrides)
     result = runner.run_stage(stage, parameters, parent_run_id=runner.outer_run())
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")

@@ -23,7 +23,9 @@ from .gitinfo import git_state
 from .progress import Progress
 from .project import Project
 from .specs import Stage
-from .stage_env import live_freeze, read_marker, require_env
+from .stage_env import drift, live_freeze, read_marker, require_env
+
+DRIFT_TAG = "env.drift"
 
 
 @dataclass
@@ -51,10 +53,16 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 class Runner:
-    """Runs stages of one project against its MLflow store."""
+    """Runs stages of one project against its MLflow store.
 
-    def __init__(self, project: Project):
+    A stage whose env differs from its lock is refused, unless ``allow_drift``:
+    then its run records the differences (tag ``env.drift``) and a warning.
+    """
+
+    def __init__(self, project: Project, *, allow_drift: bool = False):
         self.project = project
+        self.allow_drift = allow_drift
+        self.drift: dict[str, list[str]] = {}  # by stage, found by prepare()
         config = project.import_module("config")
         self.settings = config.get_settings()
         project.import_module("logs").configure_logging(self.settings)
@@ -76,8 +84,17 @@ class Runner:
         return run_id if run_id and self.store.has_run(run_id) else ""
 
     def prepare(self, stage: Stage, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Check the env and the parameters before anything runs."""
+        """Check the env, its packages and the parameters before anything runs."""
         require_env(stage)
+        differences = drift(stage)
+        if differences and not self.allow_drift:
+            raise CommandError(
+                f"stage {stage.name}: its env differs from its lock: "
+                f"{', '.join(differences)}; rebuild it with `mlops stage create "
+                f"{stage.name}`, or pass --allow-drift to run anyway (recorded on "
+                f"the run as tag {DRIFT_TAG})"
+            )
+        self.drift[stage.name] = differences
         relative = stage.spec.notebook
         declared = notebook.declared_parameters(stage.notebook, relative)
         notebook.check_parameters(
@@ -101,10 +118,21 @@ class Runner:
         tags = audit.run_tags(stage, git, freeze, marker.get("python_version", ""))
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
+        differences = self.drift.get(stage.name, [])
+        if differences:  # MLflow takes tag values up to 5000 characters
+            tags[DRIFT_TAG] = "; ".join(differences)[:5000]
         run_id = self.store.create_run(tags)
         bundle = self.settings.artifacts_dir / run_id
         audit.start_bundle(bundle, stage, git, freeze)
         sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
+        if differences:
+            logger.warning(
+                "stage {} runs in an env that differs from its lock (--allow-drift, "
+                "tag {}): {}",
+                stage.name,
+                DRIFT_TAG,
+                ", ".join(differences),
+            )
         self.store.log_params(
             run_id, {key: json.dumps(value)[:6000] for key, value in parameters.items()}
         )

@@ -84,22 +84,39 @@ def spec_files(project: Project) -> dict[str, Path]:
     }
 
 
-def order_problems(order: list[str], files: Iterable[str]) -> list[str]:
-    """The pipeline order in pyproject.toml and the spec files must agree."""
+def order_conflicts(
+    order: list[str], files: Iterable[str]
+) -> list[tuple[str, str, bool]]:
+    """Where the pipeline order and the spec files disagree: ``(message, name,
+    listed)``, ``listed`` False for a spec file the order does not list."""
     files = list(files)
-    problems = [
-        f"pyproject.toml: [tool.governed-mlops] stages lists {name!r} but "
-        f"env_specs/stage_{name}.yaml does not exist; add the spec or remove the name"
+    conflicts = [
+        (
+            f"pyproject.toml: [tool.governed-mlops] stages lists {name!r} but "
+            f"env_specs/stage_{name}.yaml does not exist; add the spec or remove "
+            f"the name",
+            name,
+            True,
+        )
         for name in order
         if name not in files
     ]
-    problems += [
-        f"env_specs/stage_{name}.yaml: stage {name!r} is not listed in "
-        f"pyproject.toml [tool.governed-mlops] stages; add it in run order"
+    conflicts += [
+        (
+            f"env_specs/stage_{name}.yaml: stage {name!r} is not listed in "
+            f"pyproject.toml [tool.governed-mlops] stages; add it in run order",
+            name,
+            False,
+        )
         for name in files
         if name not in order
     ]
-    return problems
+    return conflicts
+
+
+def order_problems(order: list[str], files: Iterable[str]) -> list[str]:
+    """The pipeline order in pyproject.toml and the spec files must agree."""
+    return [message for message, _, _ in order_conflicts(order, files)]
 
 
 def file_problems(
@@ -120,29 +137,43 @@ def file_problems(
     return problems
 
 
-def shared_problems(stages: Iterable[Declared], root: Path) -> list[str]:
-    """No two stages may share an env dir or a kernel name."""
-    problems = []
+def shared_conflicts(
+    stages: Iterable[Declared], root: Path
+) -> list[tuple[str, tuple[str, str]]]:
+    """Env dirs and kernel names two stages share: ``(message, (first, second))``
+    for each, the message on the second stage's spec."""
+    conflicts = []
     seen_env: dict[str, str] = {}
     seen_kernel: dict[str, str] = {}
     for stage in stages:
         env_key = os.path.normcase(str(portable_path(stage.env_dir, root)))
         kernel_key = stage.kernel_name.lower()
         if env_key in seen_env:
-            problems.append(
-                f"{stage.source}: env_dir: {stage.env_dir!r} is also the env of "
-                f"stage {seen_env[env_key]!r}; give each stage its own env_dir, "
-                f"e.g. .venvs/{stage.name}"
+            conflicts.append(
+                (
+                    f"{stage.source}: env_dir: {stage.env_dir!r} is also the env of "
+                    f"stage {seen_env[env_key]!r}; give each stage its own env_dir, "
+                    f"e.g. .venvs/{stage.name}",
+                    (seen_env[env_key], stage.name),
+                )
             )
         if kernel_key in seen_kernel:
-            problems.append(
-                f"{stage.source}: kernel_name: {stage.kernel_name!r} is also the "
-                f"kernel of stage {seen_kernel[kernel_key]!r}; give each stage its "
-                f"own kernel_name"
+            conflicts.append(
+                (
+                    f"{stage.source}: kernel_name: {stage.kernel_name!r} is also the "
+                    f"kernel of stage {seen_kernel[kernel_key]!r}; give each stage "
+                    f"its own kernel_name",
+                    (seen_kernel[kernel_key], stage.name),
+                )
             )
         seen_env.setdefault(env_key, stage.name)
         seen_kernel.setdefault(kernel_key, stage.name)
-    return problems
+    return conflicts
+
+
+def shared_problems(stages: Iterable[Declared], root: Path) -> list[str]:
+    """No two stages may share an env dir or a kernel name."""
+    return [message for message, _ in shared_conflicts(stages, root)]
 
 
 def _matches(pattern: str, value: Any) -> bool:

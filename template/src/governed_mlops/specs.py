@@ -8,6 +8,7 @@ needs. Every error names the file, the field and the fix.
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -34,9 +35,9 @@ from .spec_checks import (
     Declared,
     declared_order,
     file_problems,
-    order_problems,
+    order_conflicts,
     requirement_problem,
-    shared_problems,
+    shared_conflicts,
     spec_files,
 )
 from .venvs import portable_path, venv_python
@@ -225,23 +226,31 @@ def describe(error: ValidationError, source: str) -> list[str]:
 
 def parse_spec(path: Path, relative: str) -> StageSpec:
     """Read and validate one spec file (no cross-stage or machine checks)."""
+    spec, problems = _parse(path, relative)
+    if spec is None:
+        raise SpecError("\n".join(problems))
+    return spec
+
+
+def _parse(path: Path, relative: str) -> tuple[Optional[StageSpec], list[str]]:
+    """The spec, or None and one line per problem."""
     try:
         data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise SpecError(f"{relative}: not valid YAML: {error}") from None
+        return None, [f"{relative}: not valid YAML: {error}"]
     if not isinstance(data, dict):
-        raise SpecError(f"{relative}: must be a mapping of keys such as name, python")
+        return None, [f"{relative}: must be a mapping of keys such as name, python"]
     try:
         spec = StageSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError("\n".join(describe(error, relative))) from None
+        return None, describe(error, relative)
     expected = path.name.removeprefix("stage_").removesuffix(".yaml")
     if spec.name != expected:
-        raise SpecError(
+        return None, [
             f"{relative}: name: {spec.name!r} does not match the file name; "
             f"name it {expected!r} or rename the file to stage_{spec.name}.yaml"
-        )
-    return spec
+        ]
+    return spec, []
 
 
 def stage_order(project: Project) -> list[str]:
@@ -255,43 +264,131 @@ def stage_order(project: Project) -> list[str]:
     return stages
 
 
-def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
-    """Every stage in pipeline order, validated.
+@dataclass(frozen=True)
+class Problem:
+    """One line of a spec problem and the stages it concerns (none: a warning
+    for every command, such as a spec file the pipeline does not list)."""
 
-    ``machine=False`` checks only what the files say; ``machine=True`` also
-    finds each stage's interpreter and checks it against ``requires-python``.
+    message: str
+    stages: tuple[str, ...] = ()
+
+
+@dataclass
+class Survey:
+    """Every listed stage's verdict: the valid stages and what is wrong with the
+    others, so that one bad spec fails only the commands that need its stage."""
+
+    order: list[str]  # every name in [tool.governed-mlops] stages
+    stages: dict[str, Stage]  # the valid ones, in pipeline order
+    parsed: dict[str, Stage]  # every spec that parsed, valid or not
+    problems: list[Problem]
+
+    def invalid(self) -> dict[str, list[str]]:
+        """The problem lines of each invalid stage, in pipeline order."""
+        found: dict[str, list[str]] = {}
+        for name in self.order:
+            lines = [p.message for p in self.problems if name in p.stages]
+            if lines:
+                found[name] = lines
+        return found
+
+    def concerning(self, names: list[str]) -> list[str]:
+        """The problem lines of the stages ``names``."""
+        wanted = set(names)
+        return [p.message for p in self.problems if wanted & set(p.stages)]
+
+    def others(self, names: list[str]) -> list[str]:
+        """The problem lines that concern none of the stages ``names``."""
+        wanted = set(names)
+        return [p.message for p in self.problems if not wanted & set(p.stages)]
+
+    def strict(self) -> dict[str, Stage]:
+        """Every stage; raise :class:`SpecError` listing every problem."""
+        if self.problems:
+            raise SpecError("\n".join(p.message for p in self.problems))
+        return self.stages
+
+    def lookup(self, wanted: list[str]) -> list[str]:
+        """Stage names for names or spec paths; :class:`SpecError` for a name
+        that is not a stage."""
+        keys = [stage_key(name) for name in wanted]
+        for key in keys:
+            if key not in self.order:
+                raise SpecError(
+                    f"no stage {key!r}; stages: {', '.join(self.order) or 'none'} "
+                    f"(see `mlops stage list`)"
+                )
+        return list(dict.fromkeys(keys))
+
+    def require(self, names: list[str]) -> list[Stage]:
+        """The stages ``names`` (names or spec paths), each valid, else
+        :class:`SpecError` with their problems; first prints the problems of
+        other stages as warnings (:meth:`warn`)."""
+        keys = self.lookup(names)
+        self.warn(keys)
+        lines = self.concerning(keys)
+        if lines:
+            raise SpecError("\n".join(lines))
+        return [self.stages[key] for key in keys]
+
+    def warn(self, names: list[str]) -> None:
+        """Print the problems concerning none of ``names`` on stderr, one
+        ``mlops: warning:`` line each."""
+        for line in self.others(names):
+            print(f"mlops: warning: {line}", file=sys.stderr)
+
+
+def survey(project: Project, *, machine: bool = True) -> Survey:
+    """Validate every spec without stopping at the first bad one.
+
+    Raises :class:`SpecError` only when ``[tool.governed-mlops] stages`` is not
+    a list of names; ``machine`` as in :func:`load_stages`.
     """
     order = stage_order(project)
     use_cache(project.state_dir / "interpreters.json")
     files = spec_files(project)
-    problems = order_problems(order, files)
-    stages: dict[str, Stage] = {}
+    problems = [
+        Problem(message, (name,) if listed else ())
+        for message, name, listed in order_conflicts(order, files)
+    ]
+    parsed: dict[str, Stage] = {}
     for name in order:
         if name not in files:
             continue
         relative = f"env_specs/{files[name].name}"
-        try:
-            spec = parse_spec(files[name], relative)
-        except SpecError as error:
-            problems.append(str(error))
-            continue
-        stage = Stage(spec=spec, source=files[name], project=project)
-        problems += file_problems(
-            relative, spec.notebook, spec.constraints, project.root
+        spec, lines = _parse(files[name], relative)
+        if spec is not None:
+            stage = Stage(spec=spec, source=files[name], project=project)
+            lines = file_problems(
+                relative, spec.notebook, spec.constraints, project.root
+            )
+            if machine:
+                lines += _machine_problems(stage)
+            parsed[name] = stage
+        problems += [Problem(line, (name,)) for line in lines]
+    problems += [
+        Problem(message, pair)
+        for message, pair in shared_conflicts(
+            (
+                Declared(s.name, s.relative_source, s.spec.env_dir, s.kernel_name)
+                for s in parsed.values()
+            ),
+            project.root,
         )
-        if machine:
-            problems += _machine_problems(stage)
-        stages[name] = stage
-    problems += shared_problems(
-        (
-            Declared(s.name, s.relative_source, s.spec.env_dir, s.kernel_name)
-            for s in stages.values()
-        ),
-        project.root,
-    )
-    if problems:
-        raise SpecError("\n".join(problems))
-    return stages
+    ]
+    bad = {name for problem in problems for name in problem.stages}
+    stages = {name: stage for name, stage in parsed.items() if name not in bad}
+    return Survey(order=order, stages=stages, parsed=parsed, problems=problems)
+
+
+def load_stages(project: Project, *, machine: bool = True) -> dict[str, Stage]:
+    """Every stage in pipeline order, validated; :class:`SpecError` lists every
+    problem of every spec.
+
+    ``machine=False`` checks only what the files say; ``machine=True`` also
+    finds each stage's interpreter and checks it against ``requires-python``.
+    """
+    return survey(project, machine=machine).strict()
 
 
 def _machine_problems(stage: Stage) -> list[str]:
@@ -311,11 +408,16 @@ def _machine_problems(stage: Stage) -> list[str]:
     return []
 
 
-def select(stages: dict[str, Stage], name: str) -> Stage:
-    """The stage called ``name``, also given as its spec path (the original design's
-    scripts pass ``env_specs/stage_<name>.yaml``)."""
+def stage_key(name: str) -> str:
+    """The stage name in ``name``, also given as its spec path (the original
+    design's scripts pass ``env_specs/stage_<name>.yaml``)."""
     key = Path(name.replace("\\", "/")).name
-    key = key.removeprefix("stage_").removesuffix(".yaml")
+    return key.removeprefix("stage_").removesuffix(".yaml")
+
+
+def select(stages: dict[str, Stage], name: str) -> Stage:
+    """The stage called ``name`` (or given by its spec path)."""
+    key = stage_key(name)
     if key not in stages:
         raise SpecError(
             f"no stage {key!r}; stages: {', '.join(stages) or 'none'} "

@@ -1,13 +1,19 @@
 """Build, check and require stage environments.
 
-``create`` is idempotent: when spec, lock and interpreter are unchanged it
-does nothing. Otherwise the new env is built beside the old one
-(``<env_dir>.new``) and swapped in only when everything succeeded, so a failed
-install leaves the previous env and kernel working.
+``create`` is idempotent: when spec, lock and interpreter are unchanged and
+the env still holds what it was built with, it does nothing. Otherwise the new
+env is built beside the old one (``<env_dir>.new``) and swapped in only when
+everything succeeded, so a failed install leaves the previous env and kernel
+working.
+
+The marker ``<env_dir>/mlops-stage.json`` records what was built, including a
+digest of the env's installed distributions (its ``*.dist-info`` folders), so
+a package installed or removed by hand is noticed without starting the env.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
+
+from packaging.utils import canonicalize_name
 
 from . import kernels, locks
 from .errors import CommandError
@@ -26,6 +34,8 @@ from .venvs import venv_python
 
 MARKER = "mlops-stage.json"
 FREEZE = "mlops-freeze.txt"
+# Where a venv keeps its distributions: POSIX, then Windows.
+DIST_INFO = ("lib/python*/site-packages/*.dist-info", "Lib/site-packages/*.dist-info")
 
 
 def freeze_path(stage: Stage) -> Path:
@@ -83,6 +93,19 @@ def read_marker(stage: Stage) -> Optional[dict]:
         return None
 
 
+def distributions(env_dir: Path) -> list[str]:
+    """The sorted names of the ``*.dist-info`` folders in the env's site-packages
+    (one per installed distribution, the editable project's included)."""
+    return sorted({path.name for glob in DIST_INFO for path in env_dir.glob(glob)})
+
+
+def installed_digest(env_dir: Path) -> str:
+    """A digest of :func:`distributions`: it changes when a package is
+    installed, removed or changes version, and costs no process."""
+    text = "\n".join(distributions(env_dir))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def expected_kernel(stage: Stage) -> dict:
     return kernels.kernel_spec(stage.python, stage.display_name, stage.name)
 
@@ -121,8 +144,17 @@ def create(stage: Stage, options: Options) -> str:
             and kernel == expected_kernel(stage)
             and stage.python.exists()
         ):
-            say("up to date")
-            return "up to date"
+            # Only a changed digest costs a freeze (the no-op must stay fast).
+            installed = installed_digest(stage.env_dir)
+            differences: list[str] = []
+            if marker.get("installed") != installed:
+                differences = package_drift(stage, installer)
+                if not differences:  # the same packages after all: note them
+                    _write_marker(stage, {**marker, "installed": installed})
+            if not differences:
+                say("up to date")
+                return "up to date"
+            say(f"env differs from its lock: {', '.join(differences)}; rebuilding")
 
     index = index_options(stage, options.offline, options.token())
     building = stage.env_dir.with_name(stage.env_dir.name + ".new")
@@ -157,9 +189,13 @@ def create(stage: Stage, options: Options) -> str:
     shutil.rmtree(workdir, ignore_errors=True)
     kernels.write_kernel(stage.project, stage.kernel_name, expected_kernel(stage))
     marker = expected_marker(stage, locks.file_sha256(lock), installer.name)
-    (stage.env_dir / MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+    _write_marker(stage, {**marker, "installed": installed_digest(stage.env_dir)})
     say(f"ready: {stage.env_dir}, kernel {stage.kernel_name}")
     return "built"
+
+
+def _write_marker(stage: Stage, marker: dict) -> None:
+    (stage.env_dir / MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
 
 
 def _lock(stage, installer, new_python, new_lock, index, options, digest, say):
@@ -239,11 +275,31 @@ def problems(stage: Stage, installer: str = "auto") -> list[str]:
             f"kernel {stage.kernel_name} runs {kernel['argv'][0]}, not the stage "
             f"venv's {stage.python}"
         )
-    found += _package_drift(stage, lock, pick(installer))
+    found += package_drift(stage, pick(installer))
     return found
 
 
-def _package_drift(stage: Stage, lock: Path, installer) -> list[str]:
+def drift(stage: Stage, installer: str = "auto") -> list[str]:
+    """How the built env's packages differ from its lock (empty: as locked).
+
+    Starts nothing while the env's distributions are those it was built with
+    (the marker's digest); otherwise compares a freeze by the installer that
+    built the env (else ``installer``) with the lock.
+    """
+    marker = read_marker(stage) or {}
+    if marker.get("installed") == installed_digest(stage.env_dir):
+        return []
+    return package_drift(stage, pick(marker.get("installer") or installer))
+
+
+def package_drift(stage: Stage, installer) -> list[str]:
+    """Each difference between the env's freeze (by ``installer``) and its lock,
+    and a missing editable install of the project, one line each."""
+    lines = []
+    names = {canonicalize_name(d.split("-")[0]) for d in distributions(stage.env_dir)}
+    if canonicalize_name(stage.project.name) not in names:
+        lines.append(f"the project {stage.project.name} is not installed (editable)")
+    lock = lock_path(stage)
     environment = json.loads(
         subprocess.run(
             [str(stage.python), "-I", "-S", "-c", locks.MARKER_ENV_CODE],
@@ -254,7 +310,6 @@ def _package_drift(stage: Stage, lock: Path, installer) -> list[str]:
     )
     wanted = locks.pins(lock.read_text(encoding="utf-8"), environment)
     installed = locks.pins(installer.freeze(stage.python))
-    lines = []
     for name, want, have in locks.differences(wanted, installed):
         if have is None:
             lines.append(f"{name}=={want} is locked but not installed")

@@ -54,14 +54,19 @@ def print_changes(changelog: Path, old: str, new: str) -> None:
     print("\n\n".join(entries) + "\n")
 
 
+# The checker of the template checkout being applied: no network, no project
+# code (copier's Python has pyyaml, pydantic and packaging).
+TOOLS = Path(__file__).resolve().parents[1] / "governed-mlops-tools" / "src"
+
+
 def report(project: Path) -> int:
     """Print the policy report; always 0 (a report, not a gate)."""
     print(f"Policy report of {project}:", flush=True)
-    sys.path.insert(0, str(project / "src"))
+    sys.path.insert(0, str(TOOLS))
     try:
         from governed_mlops import policy
     except ImportError as error:
-        print(f"  skipped: {project}/src has no policy checker ({error}).")
+        print(f"  skipped: the template has no policy checker at {TOOLS} ({error}).")
         return 0
     try:
         policy.main(["--exit-zero", str(project)])

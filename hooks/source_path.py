@@ -3,7 +3,9 @@
 Copier stores the template path exactly as given (``_src_path: .``) and
 resolves it again on every ``copier update``, from wherever that runs, so a
 relative path breaks updates. This task rewrites a relative ``_src_path`` in
-the answers file to the template's absolute path. Idempotent; URLs and
+the answers file to the template's absolute path, and completes the tools
+requirement rendered from it (``git+file://<relative>@...`` in
+``pyproject.toml`` and ``.pre-commit-config.yaml``). Idempotent; URLs and
 absolute paths are left as they are.
 
     source_path.py [ANSWERS_FILE]
@@ -25,12 +27,19 @@ import yaml
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 # The template's own reading of source kinds (plain Python, no project code).
-sys.path.insert(0, str(CHECKOUT / "template" / "src"))
+sys.path.insert(0, str(CHECKOUT / "governed-mlops-tools" / "src"))
 
-from governed_mlops.template_source import is_relative, is_remote  # noqa: E402
+from governed_mlops.template_source import (  # noqa: E402
+    file_url,
+    is_relative,
+    is_remote,
+)
 
 ANSWERS = ".copier-answers.yml"
 LINE = re.compile(r"(?m)^_src_path:.*$")
+# Files holding the tools requirement rendered from _src_path (copier.yml's
+# tools_pin): a local source renders as git+file://<source>@<ref>.
+PINNED = ("pyproject.toml", ".pre-commit-config.yaml")
 
 
 def template_path(checkout: Path) -> Path:
@@ -50,13 +59,21 @@ def repair(answers_file: Path, checkout: Path) -> str | None:
     text = answers_file.read_text(encoding="utf-8")
     answers = yaml.safe_load(text) or {}
     source = str(answers.get("_src_path", ""))
-    if not is_relative(source):
+    # `~/...` works for copier on this machine, but not inside a requirement.
+    if not (is_relative(source) or source.startswith("~")):
         return None
     absolute = template_path(checkout).as_posix()
     line = yaml.safe_dump(
         {"_src_path": absolute}, allow_unicode=True, default_flow_style=False
     ).strip()
     answers_file.write_text(LINE.sub(lambda _: line, text, count=1), "utf-8")
+    for name in PINNED:
+        pinned = answers_file.parent / name
+        if pinned.is_file():
+            old = pinned.read_text(encoding="utf-8")
+            new = old.replace(f"git+file://{source}@", f"git+{file_url(absolute)}@")
+            if new != old:
+                pinned.write_text(new, encoding="utf-8")
     print(
         f"recorded the template source as {absolute} (given as {source!r}), so "
         f"`copier update` works from the project; to let colleagues and CI "

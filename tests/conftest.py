@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -17,8 +18,12 @@ from pythons import find_python
 
 REPO = Path(__file__).resolve().parents[1]
 UV = find_uv_bin()
-# The template's own tooling is plain Python, unit-tested in place.
-sys.path.insert(0, str(REPO / "template" / "src"))
+# The tools package, tested in place (from its source, not an install).
+TOOLS = REPO / "governed-mlops-tools"
+sys.path.insert(0, str(TOOLS / "src"))
+TOOLS_VERSION = tomllib.loads((TOOLS / "pyproject.toml").read_text("utf-8"))["project"][
+    "version"
+]
 DEFAULTS = {
     name: spec["default"]
     for name, spec in yaml.safe_load(
@@ -99,11 +104,12 @@ def copy_working_tree(dest: Path) -> Path:
     return dest
 
 
-def snapshot_template(dest: Path, tag: str | None = "99.0.0") -> Path:
+def snapshot_template(dest: Path, tag: str | None = TOOLS_VERSION) -> Path:
     """A committed git copy of the template's working tree (tracked + untracked).
 
     pytest-copie and ``copier update`` render a git ref, so tests render this
-    snapshot to see uncommitted work too.
+    snapshot to see uncommitted work too. It is tagged with the tools version,
+    as a release is: projects pin the tools at that tag of this repository.
     """
     copy_working_tree(dest)
     git("init", "-q", cwd=dest)

@@ -1,7 +1,7 @@
 """Find installed CPython interpreters by version, the way ``mlops`` does.
 
 Tests look interpreters up with the product's own finder
-(``governed_mlops.pythons``: PATH, pyenv and uv installs, no shims), so they
+(``governed_mlops.stages.pythons``: PATH, pyenv and uv installs, no shims), so they
 find what a user's stage specs would find, whatever HOME holds; a test that
 needs a missing version skips saying so.
 """
@@ -12,9 +12,14 @@ import functools
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "template" / "src"))
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1] / "governed-mlops-tools" / "src")
+)
 
-from governed_mlops.pythons import InterpreterNotFound, find_version  # noqa: E402
+from governed_mlops.stages.pythons import (  # noqa: E402
+    InterpreterNotFound,
+    find_version,
+)
 
 SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
 

@@ -55,7 +55,7 @@ def with_github(projects):
 
 
 def steps() -> dict:
-    from governed_mlops.cli_ci import STEPS
+    from governed_mlops.cli.ci import STEPS
 
     return STEPS
 
@@ -117,9 +117,12 @@ def test_precommit_modes_have_the_same_hooks_and_versions(projects):
         }
     )
     for hook_id, (repo, hook) in up.items():
-        if hook_id == "governance":  # the project's own checker, in both modes
+        if hook_id == "governance":  # the pinned tools' checker, in both modes
             assert repo["repo"] == "local" and hook == down[hook_id][1]
-            assert hook["entry"] == "python scripts/policy_check.py"
+            assert hook["entry"] == "mlops policy check"
+            (pin,) = hook["additional_dependencies"]
+            assert pin.startswith("governed-mlops-tools @ git+"), pin
+            assert pin.endswith("#subdirectory=governed-mlops-tools"), pin
             continue
         if repo["repo"] == "local":
             assert hook["language"] == "fail" and hook["files"] == r"\.rej$"
@@ -314,7 +317,7 @@ def in_project(projects, monkeypatch):
 
 
 def fake_step(tmp_path, monkeypatch, code: int, meaning=None):
-    from governed_mlops import cli_ci
+    from governed_mlops.cli import ci as cli_ci
 
     (tmp_path / "fake_tool.py").write_text(
         f"import sys\nprint('ran', sys.argv[1:])\nraise SystemExit({code})\n"
@@ -338,7 +341,7 @@ def test_ci_list_prints_every_step(in_project, capsys):
 
 
 def test_ci_step_exit_code_propagates(in_project, tmp_path, monkeypatch, capfd):
-    from governed_mlops.cli_ci import run_step
+    from governed_mlops.cli.ci import run_step
 
     fake_step(tmp_path, monkeypatch, 3)
     assert run_step("fake", ["more"]) == 3
@@ -361,7 +364,7 @@ def test_ci_step_known_exit_code_is_explained(in_project, tmp_path, monkeypatch,
 
 
 def test_ci_step_with_a_missing_tool_says_what_to_install(in_project, monkeypatch):
-    from governed_mlops import cli_ci
+    from governed_mlops.cli import ci as cli_ci
     from governed_mlops.errors import CommandError
 
     monkeypatch.setitem(cli_ci.STEPS, "fake", cli_ci.Step("x", "no_such_tool", ()))

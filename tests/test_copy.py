@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import REPO, run
+from conftest import REPO, TOOLS_VERSION, run
 
 from governed_mlops import policy
 
@@ -40,8 +40,6 @@ EXPECTED_FILES = (
     "LICENSE",
     "README.md",
     "pyproject.toml",
-    "src/governed_mlops/__init__.py",
-    "src/governed_mlops/cli.py",
     "env_specs/stage.schema.json",
     "env_specs/stage_data_prep.yaml",
     "env_specs/stage_feature_eng.yaml",
@@ -79,6 +77,21 @@ def test_defaults_render_expected_files(render):
         assert (project / name).is_file(), name
     for name in ("config.py", "logs.py", "__init__.py"):
         assert (project / "src" / "my_mlops_project" / name).is_file()
+    # The tools are a pinned dependency, never a copy in the project.
+    assert [p.name for p in (project / "src").iterdir()] == ["my_mlops_project"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert "scripts" not in pyproject["project"]
+    assert pyproject["tool"]["poetry"]["packages"] == [
+        {"include": "my_mlops_project", "from": "src"}
+    ]
+    template = answers["_src_path"]
+    assert pyproject["dependency-groups"]["pipeline"] == [
+        f"governed-mlops-tools[pipeline] @ git+file://{template}@{TOOLS_VERSION}"
+        "#subdirectory=governed-mlops-tools"
+    ]
+    notebook = (project / "notebooks" / "03-train.ipynb").read_text()
+    assert "from my_mlops_project.config import get_settings" in notebook
+    assert "governed_mlops" not in notebook
 
 
 def answers(ci: dict) -> dict:
@@ -270,14 +283,26 @@ def test_package_index_applies_to_project_and_stages(render):
         {"name": "private", "url": url, "default": True}
     ]
     assert pyproject["tool"]["poetry"]["source"][0]["url"] == url
+    # The tools come from the organisation's index too, at the exact release.
+    assert pyproject["dependency-groups"]["pipeline"] == [
+        f"governed-mlops-tools[pipeline]=={TOOLS_VERSION}"
+    ]
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    governance = [
+        h for r in hooks["repos"] for h in r["hooks"] if h["id"] == "governance"
+    ]
+    assert governance[0]["additional_dependencies"] == [
+        f"governed-mlops-tools=={TOOLS_VERSION}"
+    ]
 
     from governed_mlops.project import find_project
-    from governed_mlops.specs import load_stages
-    from governed_mlops.stage_env import index_options
+    from governed_mlops.stages.specs import load_stages
+    from governed_mlops.stages.env import index_options
 
     stages = load_stages(find_project(project), machine=False)
     assert {index_options(s).index_url for s in stages.values()} == {url}
-    assert "--index-url" in index_options(stages["train"]).args()
+    assert index_options(stages["train"]).env()["UV_DEFAULT_INDEX"] == url
+    assert url not in " ".join(index_options(stages["train"]).args())
 
 
 def test_no_package_index_means_the_installer_default(render):

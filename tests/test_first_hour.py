@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, UV, git, run
+from conftest import REPO, TOOLS, UV, git, run
 
 PROJECT = "my-mlops-project"
 
@@ -101,9 +101,9 @@ def test_readme_copy_records_a_source_that_copier_update_can_use(copied, user):
     assert answers["_src_path"] == clone.as_posix()  # not "."
     shell('git add -A && git commit -qm "Generated from governed-mlops"', project, user)
     newer_template(clone)
-    # `mlops ci template-update` as CI runs it (the project's own tooling).
+    # `mlops ci template-update` as CI runs it (the tools at this version).
     mlops = [sys.executable, "-m", "governed_mlops", "ci", "template-update"]
-    tooling = {**user, "PYTHONPATH": str(project / "src")}
+    tooling = {**user, "PYTHONPATH": str(TOOLS / "src")}
     stale = run(mlops, cwd=project, env=tooling, check=False)
     assert stale.returncode == 2, stale.stdout + stale.stderr
     assert "a newer governed-mlops template version exists" in stale.stderr

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from sarif_pydantic import Sarif
 
-from conftest import REPO, UV, copy_project, git, run
+from conftest import REPO, TOOLS, TOOLS_VERSION, UV, copy_project, git, run
 
 from governed_mlops.policy import POLICY_VERSION, check
 from governed_mlops.policy.engine import FAILED, SKIPPED, WAIVED
@@ -153,6 +153,11 @@ PLANTED = {
         lambda p: edit(p, ".pre-commit-config.yaml", "args: [-c, pyproject.toml]", ""),
         "the bandit hook does not read pyproject.toml",
     ),
+    "GOV110": (
+        "a copy of the tools kept in the project",
+        lambda p: write(p, "src/governed_mlops/policy/rules.py", "MIN_COVERAGE = 70\n"),
+        "src/governed_mlops: a copy of the tools (1 files)",
+    ),
     "GOV201": (
         "a password in a URL",
         lambda p: write(p, "src/deploy.py", f"INDEX = '{PASSWORD_URL}'\n"),
@@ -175,7 +180,9 @@ PLANTED = {
     ),
     "GOV401": (
         "a template version older than supported",
-        lambda p: edit(p, ".copier-answers.yml", "_commit: 99.0.0", "_commit: 0.9.0"),
+        lambda p: edit(
+            p, ".copier-answers.yml", f"_commit: {TOOLS_VERSION}", "_commit: 0.9.0"
+        ),
         "template version 0.9.0 is older than the oldest supported policy version",
     ),
     "GOV402": (
@@ -283,7 +290,9 @@ def test_ci_rule_does_not_apply_without_ci(project):
 
 def test_untagged_template_commit_is_not_a_violation(project):
     # A copy of a template clone without tags, as the template's README does.
-    edit(project, ".copier-answers.yml", "_commit: 99.0.0", "_commit: 4f3c2a1")
+    edit(
+        project, ".copier-answers.yml", f"_commit: {TOOLS_VERSION}", "_commit: 4f3c2a1"
+    )
     report = check(project, today=TODAY)
     outcome = next(o for o in report.outcomes if o.rule.id == "GOV401")
     assert outcome.status == SKIPPED
@@ -307,16 +316,14 @@ def test_valid_waiver_waives_the_rule(project):
     assert failures(project) == {}
 
 
-# Reports and the command line: `python scripts/policy_check.py`, as the
-# pre-commit hook and copier's Python run it.
+# Reports and the command line: `mlops policy check`, as the pre-commit hook
+# runs it, from the tools' source.
+TOOLS_ENV = {"PYTHONPATH": str(TOOLS / "src")}
+POLICY_CHECK = [sys.executable, "-m", "governed_mlops", "policy", "check"]
 
 
 def policy_check(project: Path, *args, check=False):
-    return run(
-        [sys.executable, project / "scripts" / "policy_check.py", *args],
-        cwd=project,
-        check=check,
-    )
+    return run([*POLICY_CHECK, *args], cwd=project, check=check, env=TOOLS_ENV)
 
 
 @pytest.fixture
@@ -447,8 +454,7 @@ def test_bad_waiver_is_refused(project, waiver, message):
 
 
 def test_not_a_project_is_refused(tmp_path, generated):
-    script = generated / "scripts" / "policy_check.py"
-    result = run([sys.executable, script, tmp_path], cwd=tmp_path, check=False)
+    result = run([*POLICY_CHECK, tmp_path], cwd=tmp_path, check=False, env=TOOLS_ENV)
     assert result.returncode == 2
     assert "is not a governed-mlops project" in result.stderr
 
@@ -508,9 +514,10 @@ def test_versions_agree_with_the_changelog_and_migrations():
 def imports_pydantic(project: Path) -> bool:
     """Run the check as the hook does; True when it imported pydantic."""
     traced = run(
-        [sys.executable, "-X", "importtime", "scripts/policy_check.py"],
+        [sys.executable, "-X", "importtime", *POLICY_CHECK[1:]],
         cwd=project,
         check=False,
+        env=TOOLS_ENV,
     )
     assert traced.returncode in (0, 1), traced.stderr[-2000:]
     return bool(re.search(r"\| +pydantic$", traced.stderr, re.MULTILINE))
@@ -538,7 +545,7 @@ def test_mlops_help_does_not_load_the_checker():
     code = "import sys; from governed_mlops.cli import build_parser; build_parser()"
     traced = run(
         [sys.executable, "-X", "importtime", "-c", code],
-        cwd=REPO / "template" / "src",
+        cwd=TOOLS / "src",
     )
     loaded = re.findall(r"\| +(governed_mlops\.policy\.\w+)$", traced.stderr, re.M)
     assert loaded == ["governed_mlops.policy.versions"]

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO, run
 
-LINTED = ["template/src", "template/tests", "tests", "tools"]
+LINTED = ["governed-mlops-tools", "template/src", "template/tests", "tests", "tools"]
 LINTED += [p for p in ("hooks", "benchmarks") if (REPO / p).is_dir()]
 
 
@@ -64,6 +64,11 @@ def test_reserved_names_check_does_not_depend_on_the_machine(monkeypatch, capsys
     assert "Python 3.10, 3.12, 3.13 not found here" in capsys.readouterr().out
     assert tool.main([]) == 2  # writing would drop the missing versions' names
     assert "refusing to write" in capsys.readouterr().err
+
+
+def test_tools_pin_is_current():
+    """includes/tools.yml carries the one version, from the tools' pyproject."""
+    run([sys.executable, "tools/tools_pin.py", "--check"], cwd=REPO)
 
 
 def test_transliteration_is_current():

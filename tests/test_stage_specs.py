@@ -10,8 +10,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from conftest import REPO
-from governed_mlops import locks, pythons, spec_checks, specs, venvs
-from governed_mlops.installers import redact, with_token
+from governed_mlops.stages import locks, pythons, spec_checks, specs, venvs
+from governed_mlops.stages.installers import redact, with_token
 from governed_mlops.project import find_project
 
 HERE = "%d.%d" % sys.version_info[:2]
@@ -340,7 +340,7 @@ class FakeRunner:
         return {}
 
     def run_stage(self, stage, parameters, parent_run_id=""):
-        from governed_mlops.runner import StageResult
+        from governed_mlops.runner.execute import StageResult
 
         FakeRunner.ran.append(stage.name)
         return StageResult(stage.name, "FINISHED", 0.1, "run-" + stage.name)
@@ -372,7 +372,9 @@ COMMANDS = [
 def test_commands_fail_only_when_they_need_the_bad_stage(
     project, monkeypatch, capsys, command, code, done
 ):
-    from governed_mlops import cli, runner, stage_env
+    from governed_mlops import cli
+    from governed_mlops.runner import execute as runner
+    from governed_mlops.stages import env as stage_env
 
     built = project(a=spec_text("a", packages=["warnings"]))
     monkeypatch.chdir(built.root)
@@ -463,7 +465,7 @@ def test_venv_layouts(windows, expected):
     "site", ["lib/python3.11/site-packages", "Lib/site-packages"], ids=["posix", "nt"]
 )
 def test_installed_digest_follows_the_dist_info_folders(tmp_path, site):
-    from governed_mlops import stage_env
+    from governed_mlops.stages import env as stage_env
 
     packages = tmp_path / site
     (packages / "pandas-2.2.3.dist-info").mkdir(parents=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import generated
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "template" / "src"))
+sys.path.insert(0, str(ROOT / "governed-mlops-tools" / "src"))
 
 from governed_mlops.policy.catalog import markdown  # noqa: E402
 

@@ -5,7 +5,7 @@ depends on would shadow it on import (``import logging`` would load the
 project's package). The list is the union of ``sys.stdlib_module_names`` of
 every supported Python (3.10 to 3.13) plus the top-level modules of the
 generated project's dependencies. Interpreters are found the way ``mlops``
-finds a stage's (``governed_mlops.pythons``).
+finds a stage's (``governed_mlops.stages.pythons``).
 
 Writing the file needs every supported Python, so that no version's names are
 dropped. ``--check`` works on any machine: it compares the committed file with
@@ -26,9 +26,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "template" / "src"))
+sys.path.insert(0, str(ROOT / "governed-mlops-tools" / "src"))
 
-from governed_mlops.pythons import InterpreterNotFound, find_version  # noqa: E402
+from governed_mlops.stages.pythons import (  # noqa: E402
+    InterpreterNotFound,
+    find_version,
+)
 
 OUTPUT = ROOT / "includes" / "reserved_names.yml"
 SUPPORTED = ("3.10", "3.11", "3.12", "3.13")

@@ -11,9 +11,9 @@ from pathlib import Path
 import generated
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "template" / "src"))
+sys.path.insert(0, str(ROOT / "governed-mlops-tools" / "src"))
 
-from governed_mlops.specs import SCHEMA_FILE, schema_text  # noqa: E402
+from governed_mlops.stages.specs import SCHEMA_FILE, schema_text  # noqa: E402
 
 OUTPUT = ROOT / "template" / "env_specs" / SCHEMA_FILE
 

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from loguru import logger
 
-from governed_mlops.project import find_project
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
-PROJECT = find_project(Path(__file__).parent)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Project:
+    """The project's own package, named in pyproject.toml."""
+
+    def __init__(self, root: Path):
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
+        self.root = root
+        self.package = pyproject["tool"]["governed-mlops"]["package"]
+
+    def import_module(self, name: str) -> ModuleType:
+        return importlib.import_module(f"{self.package}.{name}")
+
+
+PROJECT = Project(ROOT)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""ACME's policy rules (a governed-mlops policy plugin)."""

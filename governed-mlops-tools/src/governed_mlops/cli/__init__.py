@@ -1,0 +1,78 @@
+"""The ``mlops`` command: one entry point for stages, pipelines and policy.
+
+Each sub-command group is a module of this package (``cli/<group>.py``)
+exposing ``register(subparsers)``, which adds its parser and sets
+``handler``. Modules import heavy dependencies inside their handlers so
+``mlops --help`` and ``mlops policy check`` start fast.
+Expected failures raise :class:`CommandError` and end with a message and its
+exit code (2, or 1 for a failed stage), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .. import __version__
+from ..errors import CommandError
+from ..project import ProjectError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def command_modules() -> list[str]:
+    """The command group modules of this package, in name order."""
+    return sorted(
+        f"{__name__}.{info.name}"
+        for info in pkgutil.iter_modules([str(_PACKAGE_DIR)])
+        if not info.name.startswith("_")
+    )
+
+
+def add_group(subparsers, name: str, help: str, description: str):
+    """A command group (``mlops <name> COMMAND``) that prints its help when
+    called alone; returns the group's parser and its subparsers."""
+    group = subparsers.add_parser(name, help=help, description=description)
+    group.set_defaults(handler=lambda args: group.print_help() or 0)
+    return group, group.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="Governed MLOps project tooling: stage environments, "
+        "notebook pipelines with an MLflow audit trail, and policy checks.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module_name in command_modules():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mlops``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except (CommandError, ProjectError) as error:
+        print(f"mlops: error: {error}", file=sys.stderr)
+        return getattr(error, "exit_code", 2)
+    except KeyboardInterrupt:
+        print("mlops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""``mlops ci``: the CI steps, defined once for developers, tests and CI systems.
+
+Jenkins, GitHub Actions and ``scripts/ci.sh`` / ``scripts/ci.bat`` only call
+``mlops ci <step>``; what a step runs lives in :data:`STEPS`. A step runs with
+this interpreter's environment in the project root, streams its output and
+exits with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..errors import CommandError
+from ..project import find_project
+
+
+@dataclass(frozen=True)
+class Step:
+    """A CI step: ``python -m <module> <args>``, and what known exit codes mean."""
+
+    help: str
+    module: str
+    args: tuple[str, ...]
+    meaning: dict[int, str] = field(default_factory=dict)
+
+    def command(self, extra: Sequence[str] = ()) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args, *extra]
+
+    def shown(self) -> str:
+        """The command as a developer would type it."""
+        tool = {"governed_mlops": "mlops", "pre_commit": "pre-commit"}
+        return " ".join([tool.get(self.module, self.module), *self.args])
+
+
+STEPS: dict[str, Step] = {
+    "lint": Step(
+        "every pre-commit hook on every file",
+        "pre_commit",
+        ("run", "--all-files", "--show-diff-on-failure"),
+    ),
+    "test": Step(
+        "tests with coverage; JUnit XML and coverage XML in reports/",
+        "pytest",
+        ("--junitxml=reports/junit.xml", "--cov-report=xml:reports/coverage.xml"),
+    ),
+    "policy": Step(
+        "governance policy check; JUnit XML in reports/ (GitHub: --format sarif)",
+        "governed_mlops",
+        ("policy", "check", "--format", "junit", "--output", "reports/policy.xml"),
+        {1: "the project violates the governance policy: see the report above"},
+    ),
+    "envs": Step(
+        "create or update every stage env and kernel",
+        "governed_mlops",
+        ("stage", "create", "--all"),
+    ),
+    "pipeline": Step(
+        "run every stage of the pipeline",
+        "governed_mlops",
+        ("pipeline", "run"),
+    ),
+    "smoke": Step(
+        "run the pipeline on a quarter of the data",
+        "governed_mlops",
+        ("pipeline", "run", "-p", "data_prep.sample_fraction=0.25"),
+    ),
+    "template-update": Step(
+        "fail when a newer version of the project's template exists",
+        "copier",
+        ("check-update", "--quiet"),
+        {
+            2: "a newer governed-mlops template version exists: run "
+            "`uv run copier update --trust`, resolve conflicts, commit (README.md, "
+            "'Updating to a new policy version')"
+        },
+    ),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ci",
+        help="run a CI step (the same steps in Jenkins, GitHub Actions and locally)",
+        description="Run one CI step in the project root. With no step or "
+        "--list, print the steps and the commands they run.",
+    )
+    parser.add_argument(
+        "step", nargs="?", choices=sorted(STEPS), metavar="STEP", help="step to run"
+    )
+    parser.add_argument(
+        "extra",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="more arguments for the step's command",
+    )
+    parser.add_argument("--list", action="store_true", help="print the steps")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list or args.step is None:
+        width = max(map(len, STEPS))
+        for name, step in STEPS.items():
+            print(f"{name:<{width}}  {step.shown()}")
+            print(f"{'':<{width}}  ({step.help})")
+        return 0
+    return run_step(args.step, list(args.extra))
+
+
+def run_step(name: str, extra: list[str]) -> int:
+    """Run step ``name`` in the project root; returns its exit code."""
+    import importlib.util
+    import subprocess
+
+    step = STEPS[name]
+    if importlib.util.find_spec(step.module) is None:
+        raise CommandError(
+            f"step {name}: Python module {step.module} is not installed in "
+            f"{sys.prefix}: run `uv sync` (its dev group has the CI tools)"
+        )
+    project = find_project()
+    print(f"mlops ci {name}: {step.shown()}", file=sys.stderr, flush=True)
+    code = subprocess.run(step.command(extra), cwd=project.root).returncode
+    if code in step.meaning:
+        message = f"step {name}: {step.meaning[code]}"
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            print(f"::error title=mlops ci {name}::{message}", flush=True)
+        raise CommandError(message)
+    return code

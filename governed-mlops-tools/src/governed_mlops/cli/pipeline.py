@@ -1,0 +1,85 @@
+"""``mlops pipeline run``: the stages in order under one MLflow parent run."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import add_group
+from ..errors import CommandError, StageFailed
+from ..project import find_project
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _, commands = add_group(
+        subparsers,
+        "pipeline",
+        help="run the stage pipeline",
+        description="Run the pipeline's stages in order.",
+    )
+    run = commands.add_parser(
+        "run",
+        help="run the stages in order, stopping at the first failure",
+        description="Run the stages in pipeline order ([tool.governed-mlops] "
+        "stages) under one MLflow parent run with a child run per stage, "
+        "stopping at the first failure, and print a summary. Exits 1 when a "
+        "stage fails.",
+    )
+    run.add_argument("--from", dest="start", metavar="STAGE", help="first stage")
+    run.add_argument("--to", dest="end", metavar="STAGE", help="last stage")
+    run.add_argument(
+        "--only", action="append", default=[], metavar="STAGE", help="just this stage"
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="[STAGE.]KEY=VALUE",
+        help="a parameter for one stage (train.seed=7) or for every stage whose "
+        "notebook declares it (seed=7); repeatable",
+    )
+    run.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="run stages whose env differs from its lock (recorded on each such "
+        "run as tag env.drift)",
+    )
+    run.set_defaults(handler=run_pipeline)
+
+
+def chosen(names: list[str], start: str | None, end: str | None, only: list[str]):
+    """The stage names to run, in pipeline order."""
+    for name in [start, end, *only]:
+        if name and name not in names:
+            raise CommandError(f"no stage {name!r}; stages: {', '.join(names)}")
+    if only:
+        if start or end:
+            raise CommandError("--only cannot be combined with --from or --to")
+        return [name for name in names if name in only]
+    first = names.index(start) if start else 0
+    last = names.index(end) if end else len(names) - 1
+    if first > last:
+        raise CommandError(f"--from {start} comes after --to {end} in the pipeline")
+    return names[first : last + 1]
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from ..runner.notebook import parse_assignments
+    from ..runner.execute import Runner, run_pipeline
+    from ..stages.specs import survey
+
+    project = find_project()
+    found = survey(project)
+    # Only the stages that run must be valid; a bad spec of another is a warning.
+    stages = found.require(chosen(found.order, args.start, args.end, args.only))
+    runner = Runner(project, allow_drift=args.allow_drift)
+    parent, results = run_pipeline(runner, stages, parse_assignments(args.param))
+    print(f"pipeline run {parent}")
+    print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
+    for result in results:
+        seconds = f"{result.seconds:.1f}" if result.run_id else "-"
+        print(f"{result.stage:<14}{result.status:<10}{seconds:>9}  {result.run_id}")
+    failed = [result for result in results if result.status == "FAILED"]
+    if failed:
+        raise StageFailed(failed[0].message)
+    return 0

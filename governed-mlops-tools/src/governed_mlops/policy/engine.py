@@ -1,0 +1,101 @@
+"""Run every rule on a project and collect the outcome of each."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from . import waivers as waivers_module
+from .facts import Facts
+from .model import (
+    ERROR,
+    WARNING,
+    Finding,
+    NotApplicable,
+    PluginError,
+    Rule,
+    all_rules,
+)
+from .versions import POLICY_VERSION
+
+PASSED, FAILED, WAIVED, SKIPPED = "passed", "failed", "waived", "not applicable"
+
+
+class PolicyInputError(Exception):
+    """The check cannot run on this input (exit code 2)."""
+
+
+@dataclass
+class Outcome:
+    """What one rule found on the project."""
+
+    rule: Rule
+    severity: str
+    status: str
+    findings: list[Finding] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    root: Path
+    today: dt.date
+    outcomes: list[Outcome]
+    policy_version: str = POLICY_VERSION
+
+    def count(self, severity: str) -> int:
+        return sum(
+            1 for o in self.outcomes if o.status == FAILED and o.severity == severity
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0: no errors (warnings allowed); 1: at least one rule failed as an error."""
+        return 1 if self.count(ERROR) else 0
+
+
+def check(root: Path, today: Optional[dt.date] = None) -> Report:
+    """Check the project in ``root`` against every rule of the policy."""
+    root = root.resolve()
+    if (
+        not (root / "pyproject.toml").is_file()
+        and not (root / ".copier-answers.yml").is_file()
+    ):
+        raise PolicyInputError(
+            f"{root} is not a governed-mlops project (no pyproject.toml or "
+            f".copier-answers.yml); run the check in the project's root"
+        )
+    try:
+        rules = list(all_rules())
+    except PluginError as error:
+        raise PolicyInputError(str(error)) from None
+    facts = Facts(root, today or dt.date.today())
+    try:
+        facts.waivers = waivers_module.parse(
+            facts.tool("governance"), (r.id for r in rules)
+        )
+    except waivers_module.WaiverError as error:
+        raise PolicyInputError(str(error)) from None
+    waived = {w.rule: w for w in facts.waivers if not w.expired(facts.today)}
+    outcomes = [_outcome(rule, facts, waived.get(rule.id)) for rule in rules]
+    return Report(root, facts.today, outcomes)
+
+
+def _outcome(rule: Rule, facts: Facts, waiver) -> Outcome:
+    severity = rule.severity_on(facts.today)
+    note = ""
+    if severity != rule.severity:
+        note = f"warning until {rule.grace_until}, an error after"
+    try:
+        findings = list(rule.check(facts))
+    except NotApplicable as reason:
+        return Outcome(rule, severity, SKIPPED, note=str(reason))
+    except Exception as error:  # a broken check must not hide the others
+        findings = [Finding(f"the check failed: {type(error).__name__}: {error}")]
+        severity = ERROR
+    if waiver is not None:
+        note = f"waived until {waiver.expires}: {waiver.reason}"
+        return Outcome(rule, WARNING, WAIVED, findings, note)
+    return Outcome(rule, severity, FAILED if findings else PASSED, findings, note)

@@ -1,0 +1,134 @@
+"""MLflow wiring: the store from the project's settings, checked before a run."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import contextmanager
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import CommandError
+
+
+def credentials_env(settings: Any) -> dict[str, str]:
+    """MLflow's credential variables from the settings (empty ones left out)."""
+    env = {}
+    if settings.mlflow_tracking_username:
+        env["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_tracking_username
+    password = settings.mlflow_tracking_password.get_secret_value()
+    if password:
+        env["MLFLOW_TRACKING_PASSWORD"] = password
+    return env
+
+
+def check_reachable(uri: str, fix: str) -> None:
+    """Fail before anything runs when the tracking store cannot be reached."""
+    if uri.startswith(("http://", "https://")):
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # nosec B310
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as error:
+            problem = str(getattr(error, "reason", error))
+        raise CommandError(
+            f"the MLflow tracking server {uri} is unreachable ({problem}); nothing "
+            f"was run. {fix}"
+        )
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set variables for the duration of a block, then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class ScopedClient:
+    """An ``MlflowClient`` whose calls see the tracking credentials, which the
+    rest of the process (and every child it starts) does not."""
+
+    def __init__(self, mlflow_client: Any, env: dict[str, str]):
+        self._client = mlflow_client
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with environment(self._env):
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+def client(settings: Any) -> Any:
+    """An ``MlflowClient`` on the settings' tracking URI; MLflow reads the
+    credentials from the environment, which is set for each call only."""
+    env = credentials_env(settings)
+    with environment(env):
+        from mlflow.tracking import MlflowClient
+
+        mlflow_client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    return ScopedClient(mlflow_client, env)
+
+
+def experiment_id(mlflow_client: Any, settings: Any) -> str:
+    """The project's experiment, created on first use.
+
+    With the embedded store its artifacts go to ``<mlflow_dir>/artifacts``; a
+    tracking server decides for itself (``--artifacts-destination``).
+    """
+    name = settings.mlflow_experiment
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if settings.mlflow_tracking_uri.startswith("sqlite:"):
+        settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+        location = settings.mlflow_artifacts_dir.as_uri()
+    return mlflow_client.create_experiment(name, artifact_location=location)
+
+
+def sqlite_uri(path: Path) -> str:
+    """An absolute SQLAlchemy SQLite URI, on POSIX (``sqlite:////srv/x.db``)
+    and Windows (``sqlite:///C:/x.db``)."""
+    return "sqlite:///" + path.resolve().as_posix()
+
+
+def server_command(settings: Any) -> list[str]:
+    """``mlflow server`` on the project's SQLite store and artifact folder."""
+    backend = sqlite_uri(settings.mlflow_dir / "mlflow.db")
+    settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(settings.mlflow_artifacts_dir),
+        "--host",
+        settings.mlflow_host,
+        "--port",
+        str(settings.mlflow_port),
+    ]

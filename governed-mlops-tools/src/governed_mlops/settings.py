@@ -1,0 +1,82 @@
+"""The contract between the tools and a project's settings.
+
+A project's ``src/<package>/config.py`` provides ``get_settings()``, returning
+an object with the fields of :class:`ProjectSettings`, and ``ENV_PREFIX``,
+the prefix of its environment variables; ``<package>.logs`` provides
+``configure_logging(settings)``. The generated ``Settings`` (pydantic-settings)
+has all of them: a project may add fields, not remove these. The tools read
+settings only through :func:`load`, which names any missing field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import CommandError
+from .project import Project
+
+
+class Secret(Protocol):
+    """A secret value (pydantic's ``SecretStr``): shown as ``***``."""
+
+    def get_secret_value(self) -> str: ...
+
+
+class ProjectSettings(Protocol):
+    """What the tools read from a project's settings."""
+
+    project_root: Path
+    data_dir: Path
+    models_dir: Path
+    logs_dir: Path
+    artifacts_dir: Path
+    mlflow_dir: Path
+    mlflow_tracking_uri: str
+    mlflow_experiment: str
+    mlflow_host: str
+    mlflow_port: int
+    mlflow_tracking_username: str
+    mlflow_tracking_password: Secret
+    package_index_token: Secret
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        """Artifact root of the embedded store and of `mlops tracking server`."""
+        ...
+
+    def secret_values(self) -> list[str]:
+        """Every non-empty secret value, for redaction."""
+        ...
+
+
+# Every member of the contract, checked by name when settings are loaded.
+FIELDS = tuple(ProjectSettings.__annotations__) + (
+    "mlflow_artifacts_dir",
+    "secret_values",
+)
+
+
+def missing_fields(settings: Any) -> list[str]:
+    """The members of :class:`ProjectSettings` that ``settings`` lacks."""
+    return [name for name in FIELDS if not hasattr(settings, name)]
+
+
+def load(project: Project) -> ProjectSettings:
+    """The project's settings (``<package>.config.get_settings()``), checked
+    against the contract."""
+    config = project.import_module("config")
+    settings = config.get_settings()
+    missing = missing_fields(settings)
+    if missing:
+        raise CommandError(
+            f"src/{project.package}/config.py: the settings lack "
+            f"{', '.join(missing)}, which the governed-mlops tools read; keep "
+            f"them in Settings (see the template's config.py)"
+        )
+    return settings  # type: ignore[no-any-return]
+
+
+def env_prefix(project: Project) -> str:
+    """The prefix of the project's environment variables (``MYPKG_``)."""
+    return str(getattr(project.import_module("config"), "ENV_PREFIX", ""))

@@ -1,0 +1,376 @@
+"""Build, check and require stage environments.
+
+``create`` is idempotent: when spec, lock and interpreter are unchanged and
+the env still holds what it was built with, it does nothing. Otherwise the new
+env is built beside the old one (``<env_dir>.new``) and swapped in only when
+everything succeeded, so a failed install leaves the previous env and kernel
+working.
+
+The marker ``<env_dir>/mlops-stage.json`` records what was built, including a
+digest of the env's installed distributions (its ``*.dist-info`` folders), so
+a package installed or removed by hand is noticed without starting the env.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from packaging.utils import canonicalize_name
+
+from . import kernels, locks
+from ..errors import CommandError
+from .installers import IndexOptions, InstallError, pick
+from ..progress import Progress
+from .specs import Stage
+from .venvs import venv_python
+
+MARKER = "mlops-stage.json"
+FREEZE = "mlops-freeze.txt"
+# Where a venv keeps its distributions: POSIX, then Windows.
+DIST_INFO = ("lib/python*/site-packages/*.dist-info", "Lib/site-packages/*.dist-info")
+
+
+def freeze_path(stage: Stage) -> Path:
+    """The stage env's ``pip freeze``, saved at creation for the audit trail."""
+    return stage.env_dir / FREEZE
+
+
+def lock_path(stage: Stage) -> Path:
+    return stage.project.locks_dir / f"{stage.name}.txt"
+
+
+def index_options(
+    stage: Stage, offline: bool = False, token: str = ""  # nosec B107: "" is no token
+) -> IndexOptions:
+    """The stage's index settings: its own, else the project's."""
+    spec = stage.spec
+    return IndexOptions(
+        index_url=spec.index_url or stage.project.index_url,
+        extra_index_urls=tuple(spec.extra_index_urls),
+        find_links=tuple(spec.find_links),
+        offline=offline,
+        wheelhouse=stage.project.wheels_dir,
+        token=token,
+    )
+
+
+def lock_digest(stage: Stage) -> str:
+    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
+    constraints = stage.constraints
+    return locks.input_digest(
+        locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies),
+        stage.interpreter.minor,
+        constraints.read_text(encoding="utf-8") if constraints else None,
+        index_options(stage).digest_fields(),
+    )
+
+
+def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict:
+    """What an up-to-date env records; any difference means rebuild."""
+    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
+    return {
+        "stage": stage.name,
+        "interpreter": str(stage.interpreter.path),
+        "python_version": stage.interpreter.full,
+        "lock": lock_sha,
+        "project_root": str(stage.project.root),
+        "installer": installer,
+    }
+
+
+def read_marker(stage: Stage) -> Optional[dict]:
+    try:
+        return json.loads((stage.env_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def distributions(env_dir: Path) -> list[str]:
+    """The sorted names of the ``*.dist-info`` folders in the env's site-packages
+    (one per installed distribution, the editable project's included)."""
+    return sorted({path.name for glob in DIST_INFO for path in env_dir.glob(glob)})
+
+
+def installed_digest(env_dir: Path) -> str:
+    """A digest of :func:`distributions`: it changes when a package is
+    installed, removed or changes version, and costs no process."""
+    text = "\n".join(distributions(env_dir))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def expected_kernel(stage: Stage) -> dict:
+    return kernels.kernel_spec(stage.python, stage.display_name, stage.name)
+
+
+@dataclass
+class Options:
+    force: bool = False
+    offline: bool = False
+    upgrade: bool = False
+    installer: str = "auto"
+    # Read only when something is built: importing settings costs start-up time.
+    token: Callable[[], str] = lambda: ""
+
+
+def create(stage: Stage, options: Options) -> str:
+    """Make the stage env current; returns ``"up to date"`` or ``"built"``."""
+    say = Progress(stage.name)
+    _recover(stage)
+    installer = pick(options.installer)
+    index = index_options(stage, options.offline)
+    if options.offline and not any(index.wheelhouse.glob("*")):
+        raise CommandError(
+            f"{stage.name}: --offline needs wheels in {index.wheelhouse}: run "
+            f"`mlops stage wheels {stage.name}` where the index is reachable"
+        )
+    lock = lock_path(stage)
+    digest = lock_digest(stage)
+    relock = options.upgrade or locks.read_digest(lock) != digest
+    marker = read_marker(stage)
+    if not relock and not options.force:
+        wanted = expected_marker(stage, locks.file_sha256(lock), installer.name)
+        kernel = kernels.read_kernel(stage.project, stage.kernel_name)
+        if (
+            marker is not None
+            and {k: marker.get(k) for k in wanted} == wanted
+            and kernel == expected_kernel(stage)
+            and stage.python.exists()
+        ):
+            # Only a changed digest costs a freeze (the no-op must stay fast).
+            installed = installed_digest(stage.env_dir)
+            differences: list[str] = []
+            if marker.get("installed") != installed:
+                differences = package_drift(stage, installer)
+                if not differences:  # the same packages after all: note them
+                    _write_marker(stage, {**marker, "installed": installed})
+            if not differences:
+                say("up to date")
+                return "up to date"
+            say(f"env differs from its lock: {', '.join(differences)}; rebuilding")
+
+    index = index_options(stage, options.offline, options.token())
+    building = _start_build(stage.env_dir, installer.relocatable)
+    stage.project.locks_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"mlops-{stage.name}-"))
+    try:
+        say(f"Python {stage.interpreter.full} at {stage.interpreter.path}")
+        installer.create_venv(stage.interpreter.path, building, stage.name)
+        new_python = Path(venv_python(building))
+        new_lock = workdir / "lock.txt"
+        if relock:
+            _lock(stage, installer, new_python, new_lock, index, options, digest, say)
+        else:
+            shutil.copyfile(lock, new_lock)
+        say(
+            f"installing {len(locks.pins(new_lock.read_text('utf-8')))} locked "
+            f"packages with {installer.name}"
+        )
+        installer.install(new_python, new_lock, stage.project.root, index)
+        (building / FREEZE).write_text(installer.freeze(new_python), encoding="utf-8")
+    except BaseException as error:
+        _abandon_build(building, stage.env_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(error, InstallError):
+            kept = " (the previous env is kept)" if stage.env_dir.exists() else ""
+            raise InstallError(f"{stage.name}: {error}{kept}") from None
+        raise
+    _finish_build(building, stage.env_dir)
+    if relock:
+        os.replace(new_lock, lock)
+    shutil.rmtree(workdir, ignore_errors=True)
+    kernels.write_kernel(stage.project, stage.kernel_name, expected_kernel(stage))
+    marker = expected_marker(stage, locks.file_sha256(lock), installer.name)
+    _write_marker(stage, {**marker, "installed": installed_digest(stage.env_dir)})
+    say(f"ready: {stage.env_dir}, kernel {stage.kernel_name}")
+    return "built"
+
+
+def _write_marker(stage: Stage, marker: dict) -> None:
+    (stage.env_dir / MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+
+
+def _lock(stage, installer, new_python, new_lock, index, options, digest, say):
+    inputs = locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies)
+    requirements = new_lock.with_name("requirements.in")
+    requirements.write_text("\n".join(inputs) + "\n", encoding="utf-8")
+    say(f"locking {len(inputs)} requirements")
+    if installer.lock is not None:
+        installer.lock(
+            requirements,
+            new_lock,
+            stage.interpreter.minor,
+            stage.constraints,
+            index,
+            options.upgrade,
+        )
+        body = new_lock.read_text(encoding="utf-8")
+    else:  # pip: install what the spec asks, and its freeze becomes the lock
+        installer.install_inputs(new_python, requirements, stage.constraints, index)
+        body = installer.freeze(new_python)
+    new_lock.write_text(locks.header(stage.name, digest) + body, encoding="utf-8")
+
+
+def _remove(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def _aside(env_dir: Path) -> Path:
+    """Where the previous env waits while a new one is built (``<env>.old``)."""
+    return env_dir.with_name(env_dir.name + ".old")
+
+
+def _recover(stage: Stage) -> None:
+    """Finish or undo a build an interrupted ``create`` left half done.
+
+    An env counts as complete once its marker is written, which is the last
+    step of a build; a folder without one is discarded in favour of the
+    previous env kept aside.
+    """
+    previous = _aside(stage.env_dir)
+    if not previous.exists():
+        return
+    if stage.env_dir.exists() and (stage.env_dir / MARKER).is_file():
+        _remove(previous)
+        return
+    _remove(stage.env_dir)
+    os.replace(previous, stage.env_dir)
+
+
+def _start_build(env_dir: Path, relocatable: bool) -> Path:
+    """The folder to build the new env in.
+
+    A relocatable venv (uv) is built beside the old one (``<env>.new``) and
+    moved in. One made by ``python -m venv`` holds its own path (script
+    shebangs, ``activate``), so it is built where it will live, with the
+    previous env moved aside to ``<env>.old`` until the build succeeds.
+    """
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    if relocatable:
+        building = env_dir.with_name(env_dir.name + ".new")
+        _remove(building)
+        return building
+    previous = _aside(env_dir)
+    _remove(previous)
+    if env_dir.exists():
+        os.replace(env_dir, previous)
+    return env_dir
+
+
+def _abandon_build(building: Path, env_dir: Path) -> None:
+    """A failed build: remove it and bring the previous env back."""
+    _remove(building)
+    previous = _aside(env_dir)
+    if building == env_dir and previous.exists():
+        os.replace(previous, env_dir)
+
+
+def _finish_build(building: Path, env_dir: Path) -> None:
+    """A finished build takes the env's place; the previous env goes."""
+    previous = _aside(env_dir)
+    if building != env_dir:
+        _remove(previous)
+        if env_dir.exists():
+            os.replace(env_dir, previous)
+        try:
+            os.replace(building, env_dir)
+        except OSError:
+            if previous.exists():
+                os.replace(previous, env_dir)
+            raise
+    _remove(previous)
+
+
+def problems(stage: Stage, installer: str = "auto") -> list[str]:
+    """What is wrong with the stage's env, kernel and lock (empty: all good)."""
+    found: list[str] = []
+    lock = lock_path(stage)
+    if not lock.is_file():
+        return [f"no lock {lock.relative_to(stage.project.root).as_posix()}"]
+    if locks.read_digest(lock) != lock_digest(stage):
+        found.append("the lock is stale (the spec, constraints or Python changed)")
+    if not stage.python.exists():
+        return found + [f"no venv at {stage.env_dir}"]
+    marker = read_marker(stage)
+    if marker is None:
+        found.append(f"{stage.env_dir} was not built by `mlops stage create`")
+    elif marker.get("interpreter") != str(stage.interpreter.path):
+        found.append(
+            f"the venv was built with {marker.get('interpreter')}, the spec now "
+            f"gives {stage.interpreter.path}"
+        )
+    kernel = kernels.read_kernel(stage.project, stage.kernel_name)
+    if kernel is None:
+        found.append(f"kernel {stage.kernel_name} is not registered")
+    elif Path(kernel["argv"][0]) != stage.python:
+        found.append(
+            f"kernel {stage.kernel_name} runs {kernel['argv'][0]}, not the stage "
+            f"venv's {stage.python}"
+        )
+    found += package_drift(stage, pick(installer))
+    return found
+
+
+def drift(stage: Stage, installer: str = "auto") -> list[str]:
+    """How the built env's packages differ from its lock (empty: as locked).
+
+    Starts nothing while the env's distributions are those it was built with
+    (the marker's digest); otherwise compares a freeze by the installer that
+    built the env (else ``installer``) with the lock.
+    """
+    marker = read_marker(stage) or {}
+    if marker.get("installed") == installed_digest(stage.env_dir):
+        return []
+    return package_drift(stage, pick(marker.get("installer") or installer))
+
+
+def package_drift(stage: Stage, installer) -> list[str]:
+    """Each difference between the env's freeze (by ``installer``) and its lock,
+    and a missing editable install of the project, one line each."""
+    lines = []
+    names = {canonicalize_name(d.split("-")[0]) for d in distributions(stage.env_dir)}
+    if canonicalize_name(stage.project.name) not in names:
+        lines.append(f"the project {stage.project.name} is not installed (editable)")
+    lock = lock_path(stage)
+    environment = json.loads(
+        subprocess.run(
+            [str(stage.python), "-I", "-S", "-c", locks.MARKER_ENV_CODE],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    wanted = locks.pins(lock.read_text(encoding="utf-8"), environment)
+    installed = locks.pins(installer.freeze(stage.python))
+    for name, want, have in locks.differences(wanted, installed):
+        if have is None:
+            lines.append(f"{name}=={want} is locked but not installed")
+        elif want is None:
+            lines.append(f"{name}=={have} is installed but not in the lock")
+        else:
+            lines.append(f"{name} is {have}, the lock says {want}")
+    return lines
+
+
+def live_freeze(stage: Stage) -> str:
+    """The stage env's packages as they are now (not as they were built)."""
+    return pick("auto").freeze(stage.python)
+
+
+def require_env(stage: Stage) -> None:
+    """Raise a :class:`CommandError` naming the fix when the env is not ready."""
+    missing = not stage.python.exists() or read_marker(stage) is None
+    kernel = kernels.read_kernel(stage.project, stage.kernel_name)
+    if missing or kernel is None or Path(kernel["argv"][0]) != stage.python:
+        raise CommandError(
+            f"stage {stage.name} has no working env or kernel: run "
+            f"`mlops stage create {stage.name}`"
+        )

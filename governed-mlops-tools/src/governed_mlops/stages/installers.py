@@ -1,0 +1,287 @@
+"""The two ways to build a stage env: uv (default when found) or venv + pip.
+
+Both take the same inputs (interpreter, lock, index options) and leave the
+same result: a venv holding exactly the lock plus the project, editable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import CommandError
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where packages come from. ``offline`` means the wheelhouse only."""
+
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    offline: bool = False
+    wheelhouse: Optional[Path] = None
+    token: str = field(default="", repr=False)
+
+    def digest_fields(self) -> dict:
+        """What changes a resolution (never the token)."""
+        return {
+            "index_url": self.index_url,
+            "extra_index_urls": list(self.extra_index_urls),
+            "find_links": list(self.find_links),
+        }
+
+    def args(self) -> list[str]:
+        """Installer arguments, never credentials (pip and uv spell them alike)."""
+        if self.offline:
+            return ["--no-index", "--find-links", str(self.wheelhouse)]
+        args: list[str] = []
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
+
+    def env(self) -> dict[str, str]:
+        """The indexes, with the token, for the installer's environment only:
+        a process listing shows argv, so URLs with credentials never go there."""
+        if self.offline:
+            return {}
+        env = {}
+        if self.index_url:
+            url = with_token(self.index_url, self.token)
+            env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"] = url
+        extras = " ".join(with_token(url, self.token) for url in self.extra_index_urls)
+        if extras:
+            env["UV_INDEX"] = env["PIP_EXTRA_INDEX_URL"] = extras
+        return env
+
+
+def with_token(url: str, token: str) -> str:
+    """``url`` with ``token`` as its password, unless it has credentials already."""
+    parts = urlsplit(url)
+    if not token or "@" in parts.netloc or parts.scheme not in ("http", "https"):
+        return url
+    return urlunsplit(parts._replace(netloc=f"__token__:{token}@{parts.netloc}"))
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class InstallError(CommandError):
+    """An installer command failed; the message holds the end of its output."""
+
+
+def run(cmd: Sequence[str], what: str, secrets: Sequence[str] = (), env=None) -> str:
+    """Run an installer step; raise :class:`InstallError` saying what failed."""
+    shown = redact(" ".join(str(c) for c in cmd), secrets)
+    try:
+        result = subprocess.run(
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+    except OSError as error:
+        raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
+    if result.returncode != 0:
+        output = redact((result.stderr or result.stdout).strip(), secrets)
+        tail = "\n".join(output.splitlines()[-15:])
+        raise InstallError(f"{what} failed ({shown}):\n{tail}")
+    return result.stdout
+
+
+def _download(pip: list, lock: Path, build: list[str], index: IndexOptions) -> None:
+    """The lock's files, and the project's build requirements, with ``pip download``."""
+    run(
+        pip + ["-r", lock] + index.args(),
+        "downloading wheels",
+        [index.token],
+        env=index.env(),
+    )
+    run(
+        pip + build + index.args(),
+        "downloading build requirements",
+        [index.token],
+        env=index.env(),
+    )
+
+
+def find_uv() -> Optional[str]:
+    """The uv binary: ``$UV`` (set by ``uv run``), the ``uv`` package, or PATH."""
+    candidates = [os.environ.get("UV", "")]
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found]
+
+        candidates.append(find_uv_bin())
+    except Exception:  # nosec B110: the uv package is optional
+        pass
+    scripts = Path(sys.executable).parent
+    candidates += [
+        str(scripts / ("uv.exe" if os.name == "nt" else "uv")),
+        shutil.which("uv") or "",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+class UvInstaller:
+    """uv: fast, hashes in the lock, a relocatable venv (built beside, then moved)."""
+
+    name = "uv"
+    relocatable = True  # `uv venv --relocatable`: built beside, then moved
+
+    def __init__(self, uv: str):
+        self.uv = uv
+
+    def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
+        run(
+            [self.uv, "venv", "--quiet", "--relocatable", "--no-project"]
+            + ["--python", interpreter, "--prompt", prompt, path],
+            "creating the venv",
+        )
+
+    def lock(
+        self,
+        requirements: Path,
+        output: Path,
+        python_minor: str,
+        constraints: Optional[Path],
+        index: IndexOptions,
+        upgrade: bool,
+    ) -> None:
+        cmd = [self.uv, "pip", "compile", "--quiet", requirements, "-o", output]
+        cmd += ["--universal", "--python-version", python_minor]
+        cmd += ["--generate-hashes", "--no-header", "--no-annotate"]
+        if constraints:
+            cmd += ["--constraint", constraints]
+        if upgrade:
+            cmd += ["--upgrade"]
+        if index.offline:
+            cmd += ["--offline"]
+        run(cmd + index.args(), "locking", [index.token], env=index.env())
+
+    def install(
+        self, python: Path, lock: Path, root: Path, index: IndexOptions
+    ) -> None:
+        # One sync: exactly the lock, plus the project editable (without deps:
+        # they are in the lock).
+        spec = lock.with_name(lock.name + ".install")
+        spec.write_text(
+            lock.read_text(encoding="utf-8") + f"-e {root.as_posix()}\n",
+            encoding="utf-8",
+        )
+        try:
+            cmd = [self.uv, "pip", "sync", "--quiet", "--python", python, spec]
+            if index.offline:
+                cmd += ["--offline"]
+            run(
+                cmd + index.args(),
+                "installing the lock",
+                [index.token],
+                env=index.env(),
+            )
+        finally:
+            spec.unlink(missing_ok=True)
+
+    def freeze(self, python: Path) -> str:
+        return run(
+            [self.uv, "pip", "freeze", "--exclude-editable", "--python", python],
+            "freezing",
+        )
+
+    def download(
+        self,
+        interpreter: Path,
+        lock: Path,
+        build: list[str],
+        dest: Path,
+        index: IndexOptions,
+    ) -> None:
+        pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
+        pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
+        _download(pip, lock, build, index)
+
+
+class PipInstaller:
+    """Standard library venv + pip, for machines without uv."""
+
+    name = "pip"
+    relocatable = False  # venv scripts hold the venv's path: built in place
+
+    def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
+        run([interpreter, "-m", "venv", "--prompt", prompt, path], "creating the venv")
+
+    lock = None  # pip cannot resolve a lock with hashes: the freeze becomes it
+
+    def install(
+        self, python: Path, lock: Path, root: Path, index: IndexOptions
+    ) -> None:
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        run(
+            pip + ["-r", lock] + index.args(),
+            "installing the lock",
+            [index.token],
+            env=index.env(),
+        )
+        run(
+            pip + ["--no-deps", "-e", root] + index.args(),
+            "installing the project",
+            [index.token],
+            env=index.env(),
+        )
+
+    def install_inputs(
+        self,
+        python: Path,
+        requirements: Path,
+        constraints: Optional[Path],
+        index: IndexOptions,
+    ) -> None:
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        if constraints:
+            pip += ["-c", constraints]
+        run(
+            pip + ["-r", requirements] + index.args(),
+            "installing the packages",
+            [index.token],
+            env=index.env(),
+        )
+
+    def freeze(self, python: Path) -> str:
+        return run([python, "-m", "pip", "freeze", "--exclude-editable"], "freezing")
+
+    def download(
+        self,
+        interpreter: Path,
+        lock: Path,
+        build: list[str],
+        dest: Path,
+        index: IndexOptions,
+    ) -> None:
+        pip = [interpreter, "-m", "pip", "download", "--quiet", "--dest", dest]
+        _download(pip, lock, build, index)
+
+
+def pick(choice: str = "auto"):
+    """The installer for ``choice``: ``auto`` (uv when found), ``uv`` or ``pip``."""
+    if choice == "pip":
+        return PipInstaller()
+    uv = find_uv()
+    if uv:
+        return UvInstaller(uv)
+    if choice == "uv":
+        raise CommandError(
+            "uv is not installed: `python -m pip install uv`, or use --installer pip"
+        )
+    return PipInstaller()

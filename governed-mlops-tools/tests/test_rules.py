@@ -1,0 +1,250 @@
+"""Every policy rule on a temporary folder: a minimal compliant project passes,
+and each violation is found (the unit tier; the template's suite runs the same
+rules on generated projects)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.policy.model import RULES, all_rules
+from governed_mlops.policy.testing import NotApplicable, check_rule, write_files
+
+TODAY = dt.date(2026, 12, 1)
+HOOKS = "\n".join(
+    f"      - id: {hook}" + (f"\n        args: [{args}]" if args else "")
+    for hook, args in (
+        ("black", ""),
+        ("flake8", ""),
+        ("check-merge-conflict", "--assume-in-merge"),
+        ("detect-private-key", ""),
+        ("check-added-large-files", ""),
+        ("nbstripout", ""),
+        ("bandit", "-c, pyproject.toml"),
+        ("no-rej-files", ""),
+        ("governance", ""),
+    )
+)
+NOTEBOOK = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {"tags": ["parameters"]},
+                "outputs": [],
+                "source": ["seed = 42\n"],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)
+PROJECT = {
+    "README.md": "# Churn\n",
+    ".gitignore": ".venv/\n",
+    ".python-version": "3.11\n",
+    "MLproject": "name: churn\n",
+    ".flake8": "[flake8]\nmax-line-length = 88\nextend-ignore = E203\n",
+    ".pre-commit-config.yaml": f"repos:\n  - repo: local\n    hooks:\n{HOOKS}\n",
+    "pyproject.toml": """\
+[project]
+name = "churn"
+requires-python = ">=3.11"
+
+[tool.governed-mlops]
+package = "churn"
+stages = ["train"]
+
+[tool.black]
+target-version = ["py311"]
+
+[tool.bandit]
+exclude_dirs = ["tests"]
+
+[tool.pytest.ini_options]
+addopts = ["--cov"]
+
+[tool.coverage.report]
+fail_under = 80
+""",
+    "env_specs/stage.schema.json": "{}\n",
+    "env_specs/stage_train.yaml": """\
+name: train
+python: "3.11"
+env_dir: .venvs/train
+kernel_name: churn-train
+notebook: notebooks/train.ipynb
+packages: [pandas>=2.1]
+parameters: {seed: 42}
+""",
+    "notebooks/train.ipynb": NOTEBOOK,
+    "tests/test_churn.py": "def test_x():\n    assert True\n",
+    "Jenkinsfile": "mlops('lint')\nmlops('test')\n",
+    ".copier-answers.yml": "_commit: 1.2.0\n_src_path: gh:acme/governed-mlops\n"
+    "ci_provider: jenkins\n",
+    "uv.lock": "version = 1\n",
+    "src/churn/__init__.py": "",
+}
+
+
+def findings(rule_id: str, changes: dict | None = None, drop=(), **options):
+    """Messages of ``rule_id`` on the project with ``changes`` (None deletes)."""
+    files = {**PROJECT, **(changes or {})}
+    for name in drop:
+        files.pop(name)
+    return [
+        f"{f.where}: {f.message}"
+        for f in check_rule(rule_id, files, today=TODAY, **options)
+    ]
+
+
+def edited(name: str, old: str, new: str) -> dict[str, str]:
+    assert old in PROJECT[name], (name, old)
+    return {name: PROJECT[name].replace(old, new, 1)}
+
+
+def test_the_minimal_project_passes_every_rule_that_applies():
+    failed = {}
+    for rule in all_rules():
+        try:
+            found = findings(rule.id, git=rule.id == "GOV106")
+        except NotApplicable:
+            continue
+        if found:
+            failed[rule.id] = found
+    assert failed == {}
+
+
+# rule id -> (changes to the project, a finding expected)
+VIOLATIONS = {
+    "GOV001": (
+        {
+            "pyproject.toml": PROJECT["pyproject.toml"]
+            + "\n[[tool.governance.waivers]]\nrule = 'GOV105'\nreason = 'r'\n"
+            "expires = 2026-01-31\n"
+        },
+        "pyproject.toml: the waiver of GOV105 expired on 2026-01-31",
+    ),
+    "GOV101": ({"MLproject": None}, "MLproject: MLproject is missing"),
+    "GOV102": (
+        edited(".flake8", "max-line-length = 88", "max-line-length = 100"),
+        ".flake8: flake8 max-line-length is 100, black's line-length is 88",
+    ),
+    "GOV103": (
+        edited(".pre-commit-config.yaml", "      - id: governance\n", ""),
+        ".pre-commit-config.yaml: pre-commit hook 'governance' is missing",
+    ),
+    "GOV104": (
+        edited("pyproject.toml", '">=3.11"', '">=3.10"'),
+        "pyproject.toml: requires-python is '>=3.10', expected '>=3.11'",
+    ),
+    "GOV105": (
+        edited("env_specs/stage_train.yaml", '"3.11"', '"3.12"'),
+        "env_specs/stage_train.yaml:2: stage Python 3.12, project Python 3.11",
+    ),
+    "GOV106": ({"uv.lock": None}, "uv.lock: uv.lock is missing or git-ignored"),
+    "GOV107": (
+        edited("pyproject.toml", "fail_under = 80", "fail_under = 50"),
+        "pyproject.toml: [tool.coverage.report] fail_under is 50, at least 80",
+    ),
+    "GOV108": (
+        edited("Jenkinsfile", "mlops('test')", "echo 'no tests'"),
+        "Jenkinsfile: Jenkinsfile does not run the 'test' step",
+    ),
+    "GOV109": (
+        edited("pyproject.toml", "[tool.bandit]", "[tool.nobandit]"),
+        "pyproject.toml: pyproject.toml has no [tool.bandit] table",
+    ),
+    "GOV110": (
+        {"src/governed_mlops/cli.py": "MIN_COVERAGE = 70\n"},
+        "src/governed_mlops: a copy of the tools (1 files)",
+    ),
+    "GOV201": (
+        {"src/churn/deploy.py": "URL = 'https://ci:" + "hunter2@pypi.example.com'\n"},
+        "src/churn/deploy.py:1: looks like a URL with a password",
+    ),
+    "GOV202": (
+        {"README.md": "# Churn\n<<<<<<< before updating\n"},
+        "README.md:2: conflict marker",
+    ),
+    "GOV301": (
+        edited("env_specs/stage_train.yaml", "packages:", "pakages:"),
+        "env_specs/stage_train.yaml: unknown key 'pakages' (did you mean 'packages'?)",
+    ),
+    "GOV302": (
+        {
+            "notebooks/train.ipynb": NOTEBOOK.replace(
+                '"execution_count": null', '"execution_count": 3'
+            )
+        },
+        "notebooks/train.ipynb: stored outputs in cell(s) 1",
+    ),
+    "GOV401": (
+        edited(".copier-answers.yml", "_commit: 1.2.0", "_commit: 0.9.0"),
+        "template version 0.9.0 is older than the oldest supported policy version",
+    ),
+    "GOV402": (
+        edited(".copier-answers.yml", "gh:acme/governed-mlops", "../governed-mlops"),
+        "_src_path '../governed-mlops' is relative",
+    ),
+    "GOV403": (
+        edited(
+            ".copier-answers.yml", "gh:acme/governed-mlops", "/nowhere/governed-mlops"
+        ),
+        "_src_path '/nowhere/governed-mlops' is not a folder on this machine",
+    ),
+}
+
+
+def test_every_rule_has_a_unit_test():
+    assert set(VIOLATIONS) == {rule.id for rule in all_rules()}
+
+
+@pytest.mark.parametrize("rule_id", sorted(VIOLATIONS))
+def test_rule_finds_its_violation(rule_id):
+    changes, expected = VIOLATIONS[rule_id]
+    drop = [name for name, value in changes.items() if value is None]
+    kept = {name: value for name, value in changes.items() if value is not None}
+    found = findings(rule_id, kept, drop=drop, git=rule_id == "GOV106")
+    assert any(expected in line for line in found), found
+
+
+def test_an_untracked_lock_file_is_not_committed(tmp_path):
+    root = write_files(tmp_path, {k: v for k, v in PROJECT.items() if k != "uv.lock"})
+    check_rule("GOV106", root, git=True)  # commits everything there is
+    (root / "uv.lock").write_text("version = 1\n")
+    found = check_rule("GOV106", root, today=TODAY)
+    assert [f.message for f in found] == [
+        "uv.lock exists but is not committed (git add uv.lock)"
+    ]
+
+
+def test_rules_that_do_not_apply_say_why():
+    with pytest.raises(NotApplicable, match="ci_provider is none"):
+        findings("GOV108", edited(".copier-answers.yml", "jenkins", "none"))
+    with pytest.raises(NotApplicable, match="not a release tag"):
+        findings("GOV401", edited(".copier-answers.yml", "1.2.0", "4f3c2a1"))
+    with pytest.raises(NotApplicable):
+        findings("GOV403")  # a URL: nothing local to reach
+
+
+def test_grace_period_rules_warn_until_their_date():
+    rule = RULES["GOV106"]
+    assert rule.grace_until is not None
+    assert rule.severity_on(rule.grace_until) == "warning"
+    assert rule.severity_on(rule.grace_until + dt.timedelta(days=1)) == "error"
+
+
+def test_check_rule_names_unknown_rules():
+    with pytest.raises(KeyError, match="no rule GOV999"):
+        check_rule("GOV999", {})
+
+
+def test_check_rule_takes_a_folder_as_it_is(tmp_path: Path):
+    write_files(tmp_path, PROJECT)
+    assert check_rule("GOV101", tmp_path) == []

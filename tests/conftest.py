@@ -168,3 +168,17 @@ def install_project(project: Path, python_version: str) -> Path:
     scripts = "Scripts" if sys.platform == "win32" else "bin"
     suffix = ".exe" if sys.platform == "win32" else ""
     return project / ".venv" / scripts / f"python{suffix}"
+
+
+@pytest.fixture(scope="session")
+def package_index(tmp_path_factory):
+    """A package index on 127.0.0.1 serving the tools wheel of the work tree
+    (the organisation's private index in tests); stopped after the session."""
+    from package_index import build_tools_wheel, serve
+
+    folder = tmp_path_factory.mktemp("index")
+    packages = folder / "packages"
+    packages.mkdir()
+    build_tools_wheel(TOOLS, UV, packages)
+    with serve(packages, folder) as index:
+        yield index

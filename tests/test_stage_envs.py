@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_project, install_project, mlops, run
+from conftest import (
+    REPO,
+    TOOLS_VERSION,
+    copy_project,
+    install_project,
+    mlops,
+    python_for,
+    run,
+)
 from pythons import SUPPORTED, find_python
 
 pytestmark = pytest.mark.xdist_group("stage_envs")
@@ -295,6 +303,29 @@ def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
     result = mlops(tiny, "stage", "create", "tiny", "--offline", env=env)
     assert "tiny: built" in result.stdout
     assert "tiny: ok" in mlops(tiny, "stage", "check", "tiny").stdout
+    # The pinned tools are there too: an agent with no index installs them.
+    assert list((tiny / "wheels").glob(f"governed_mlops_tools-{TOOLS_VERSION}-*.whl"))
+    agent = tmp_path / "agent"
+    run([python_for("3.11"), "-m", "venv", agent], cwd=tmp_path)
+    run(
+        [
+            agent / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            tiny / "wheels",
+            "governed-mlops-tools",
+        ],
+        cwd=tmp_path,
+        env={"PIP_CONFIG_FILE": "/dev/null"},
+    )
+    version = run([agent / "bin" / "mlops", "--version"], cwd=tmp_path).stdout
+    assert version.strip() == f"mlops {TOOLS_VERSION}"
+    check = run([agent / "bin" / "mlops", "policy", "check", "--exit-zero"], cwd=tiny)
+    assert "governed-mlops policy" in check.stdout
 
 
 @pytest.mark.slow
@@ -306,9 +337,27 @@ def test_pip_installer_when_uv_is_not_wanted(tiny):
         result = mlops(tiny, "stage", "create", "tiny", "--installer", "pip")
         assert "installing" in result.stderr and "with pip" in result.stderr
         assert "ipykernel==" in lock.read_text()
-        assert (tiny / ".venvs" / "tiny" / "bin" / "pip").exists()
+        env = tiny / ".venvs" / "tiny"
+        # venv's scripts hold the env's own path: it must be the final one.
+        pip = run([env / "bin" / "pip", "--version"], cwd=tiny).stdout
+        assert str(env) in pip and ".new" not in pip
+        assert str(env) in (env / "bin" / "activate").read_text()
+        assert ".new" not in (env / "bin" / "activate").read_text()
         check = mlops(tiny, "stage", "check", "tiny", "--installer", "pip")
         assert "tiny: ok" in check.stdout
+        # A rebuild that fails keeps the env that was there.
+        spec = tiny / "env_specs" / "stage_tiny.yaml"
+        text = spec.read_text()
+        spec.write_text(text.replace("packages: []", "packages: [no-such-pkg-xyz==1]"))
+        try:
+            failed = mlops(
+                tiny, "stage", "create", "tiny", "--installer", "pip", check=False
+            )
+            assert failed.returncode == 2 and "previous env is kept" in failed.stderr
+            assert run([env / "bin" / "pip", "--version"], cwd=tiny).returncode == 0
+            assert not env.with_name("tiny.old").exists()
+        finally:
+            spec.write_text(text)
     finally:
         lock.write_text(hashed)
         mlops(tiny, "stage", "create", "tiny", "--force")

@@ -73,6 +73,27 @@ class Project:
         """Project-local Jupyter data dir holding the stage kernels (JUPYTER_PATH)."""
         return self.state_dir / "jupyter"
 
+    def tools_requirement(self) -> str:
+        """The project's pin of the tools, without extras (what the governance
+        hook installs), from its dependency groups; the running version when
+        it has none."""
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        from . import __version__
+        from ._version import DISTRIBUTION
+
+        groups = self.pyproject.get("dependency-groups", {})
+        for entries in groups.values() if isinstance(groups, dict) else ():
+            for entry in entries if isinstance(entries, list) else ():
+                try:
+                    requirement = Requirement(str(entry))
+                except InvalidRequirement:
+                    continue
+                if requirement.name == DISTRIBUTION:
+                    requirement.extras = set()
+                    return str(requirement)
+        return f"{DISTRIBUTION}=={__version__}"
+
     def import_module(self, name: str) -> ModuleType:
         """Import ``<package>.<name>``, e.g. ``config`` or ``logs``."""
         return importlib.import_module(f"{self.package}.{name}")

@@ -100,9 +100,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     wheels = commands.add_parser(
         "wheels",
         help="download the stage locks' wheels into wheels/ for offline installs",
-        description="Download every package of the stages' locks, and the "
-        "project's build requirements, into wheels/ so that `mlops stage create "
-        "--offline` works with no index.",
+        description="Download every package of the stages' locks and the "
+        "project's build requirements into wheels/, so that `mlops stage create "
+        "--offline` works with no index, and the project's pinned tools with "
+        "their dependencies, so that an agent without an index installs them "
+        "with `pip install --no-index --find-links wheels governed-mlops-tools`.",
     )
     _targets(wheels)
     _installer(wheels)
@@ -262,8 +264,8 @@ def run_stage(args: argparse.Namespace) -> int:
 
 
 def run_wheels(args: argparse.Namespace) -> int:
-    from ..stages.installers import pick
     from ..progress import Progress
+    from ..stages.installers import IndexOptions, pick
     from ..stages.env import index_options, lock_path
 
     project, stages = _selected(args)
@@ -287,6 +289,16 @@ def run_wheels(args: argparse.Namespace) -> int:
             index_options(stage, token=_token(project)),
         )
         say("done")
+    tools = project.tools_requirement()
+    say = Progress("tools")
+    say(f"building {tools} and its dependencies into {project.wheels_dir}")
+    installer.wheel(
+        stages[0].interpreter.path,
+        tools,
+        project.wheels_dir,
+        IndexOptions(index_url=project.index_url, token=_token(project)),
+    )
+    say("done")
     count = len(list(project.wheels_dir.iterdir()))
     print(f"{project.wheels_dir}: {count} files", file=sys.stdout)
     return 0

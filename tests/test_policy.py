@@ -185,6 +185,13 @@ PLANTED = {
         ),
         "template version 0.9.0 is older than the oldest supported policy version",
     ),
+    "GOV404": (
+        "a copy of a commit between releases",
+        lambda p: edit(
+            p, ".copier-answers.yml", f"_commit: {TOOLS_VERSION}", "_commit: 4f3c2a1"
+        ),
+        "_commit '4f3c2a1' is not a release: migrations will not run until you",
+    ),
     "GOV402": (
         "a relative template source (`copier copy . ../p`)",
         lambda p: template_source(p, "."),
@@ -288,8 +295,10 @@ def test_ci_rule_does_not_apply_without_ci(project):
     assert report.exit_code == 0
 
 
-def test_untagged_template_commit_is_not_a_violation(project):
-    # A copy of a template clone without tags, as the template's README does.
+def test_untagged_template_commit_is_a_warning_not_an_error(project):
+    # A copy of a template clone between releases (the template README's
+    # copy from a clone of main): GOV401 has no version to judge, and
+    # GOV404 warns that migrations wait for a release.
     edit(
         project, ".copier-answers.yml", f"_commit: {TOOLS_VERSION}", "_commit: 4f3c2a1"
     )
@@ -297,7 +306,8 @@ def test_untagged_template_commit_is_not_a_violation(project):
     outcome = next(o for o in report.outcomes if o.rule.id == "GOV401")
     assert outcome.status == SKIPPED
     assert outcome.note == "_commit '4f3c2a1' is not a release tag of the template"
-    assert failures(project) == {}
+    assert set(failures(project)) == {"GOV404"}
+    assert report.exit_code == 0
 
 
 def test_valid_waiver_waives_the_rule(project):

@@ -188,6 +188,10 @@ VIOLATIONS = {
         edited(".copier-answers.yml", "_commit: 1.2.0", "_commit: 0.9.0"),
         "template version 0.9.0 is older than the oldest supported policy version",
     ),
+    "GOV404": (
+        edited(".copier-answers.yml", "_commit: 1.2.0", "_commit: 1.2.0-3-gabc1234"),
+        "_commit '1.2.0-3-gabc1234' is not a release: migrations will not run",
+    ),
     "GOV402": (
         edited(".copier-answers.yml", "gh:acme/governed-mlops", "../governed-mlops"),
         "_src_path '../governed-mlops' is relative",

@@ -351,6 +351,31 @@ def template_version_supported(facts: Facts) -> Iterator[Finding]:
 
 
 @rule(
+    "GOV404",
+    "The project follows a release of the template",
+    severity=WARNING,
+    since="1.2.0",
+    rationale="An update runs the migrations of the versions it crosses, "
+    "counted from the project's _commit: a copy of a commit between releases "
+    "(a hash, or 1.2.0-3-gabc1234) skips those up to its base release.",
+    fix="Update to a release: `uv run copier update --trust --skip-answered` "
+    "(the newest) or with `--vcs-ref <version>`.",
+)
+def release_followed(facts: Facts) -> Iterator[Finding]:
+    answers = facts.answers
+    if answers is None:
+        raise NotApplicable(".copier-answers.yml is missing (GOV401 reports it)")
+    commit = str(answers.get("_commit") or "")
+    version = template_version(commit)
+    if version is None or commit.lstrip("v") != str(version):
+        yield Finding(
+            f"_commit {commit!r} is not a release: migrations will not run until "
+            f"you update to a release",
+            ".copier-answers.yml",
+        )
+
+
+@rule(
     "GOV110",
     "The project holds no copy of the tools",
     since="1.2.0",

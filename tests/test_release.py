@@ -36,7 +36,7 @@ def clone(tmp_path) -> Path:
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     copy_working_tree(dest)
     git("add", "-A", cwd=dest)
-    git("commit", "-q", "-m", "The work tree", cwd=dest)
+    git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
     releases.make_tags(dest)
     return dest
 

@@ -103,7 +103,9 @@ def template(tmp_path_factory) -> Path:
         if child.name != ".git":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     copy_working_tree(dest)
-    commit(dest, "The work tree")
+    git("add", "-A", cwd=dest)
+    # Empty when every change is committed: the work tree is HEAD then.
+    git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
     made = make_tags(dest)
     assert set(RELEASED) <= set(made) | set(git("tag", cwd=dest).stdout.split())
     git("tag", "-f", CURRENT, cwd=dest)

@@ -32,6 +32,17 @@ def test_repository_is_flake8_clean():
     run([sys.executable, "-m", "flake8", *LINTED], cwd=REPO)
 
 
+def test_tools_pass_mypy_strict():
+    """mypy --strict on the tools (configured in their pyproject.toml): the
+    command of the `mypy` pre-commit hook; .mypy_cache keeps reruns quick."""
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text("utf-8"))
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    entry = hooks["mypy"]["entry"].split()
+    assert entry[:3] == ["python", "-m", "mypy"], entry
+    result = run([sys.executable, *entry[1:]], cwd=REPO)
+    assert result.stdout.startswith("Success: no issues found"), result.stdout
+
+
 def test_precommit_config_is_valid():
     run(["pre-commit", "validate-config", ".pre-commit-config.yaml"], cwd=REPO)
 

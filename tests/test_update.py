@@ -104,6 +104,7 @@ def template(tmp_path_factory) -> Path:
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     copy_working_tree(dest)
     git("add", "-A", cwd=dest)
+    # Empty when every change is committed: the work tree is HEAD then.
     git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
     made = make_tags(dest)
     assert set(RELEASED) <= set(made) | set(git("tag", cwd=dest).stdout.split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import Optional, TextIO
 
 _lock = threading.Lock()
 
@@ -12,7 +13,7 @@ _lock = threading.Lock()
 class Progress:
     """Prints ``[label] message (elapsed)`` lines; safe across threads."""
 
-    def __init__(self, label: str, stream=None):
+    def __init__(self, label: str, stream: Optional[TextIO] = None):
         self.label = label
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()

@@ -28,7 +28,8 @@ class Project:
     @property
     def table(self) -> dict[str, Any]:
         """The ``[tool.governed-mlops]`` table of ``pyproject.toml``."""
-        return self.pyproject.get("tool", {}).get(TOOL_TABLE, {})
+        table = self.pyproject.get("tool", {}).get(TOOL_TABLE, {})
+        return table if isinstance(table, dict) else {}
 
     @property
     def name(self) -> str:

@@ -15,13 +15,15 @@ import importlib
 import pkgutil
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeAlias
 
 from .. import __version__
 from ..errors import CommandError
 from ..project import ProjectError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# What ``register`` receives; generic only to type checkers, hence the string.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def command_modules() -> list[str]:
@@ -33,11 +35,18 @@ def command_modules() -> list[str]:
     )
 
 
-def add_group(subparsers, name: str, help: str, description: str):
+def add_group(
+    subparsers: Subparsers, name: str, help: str, description: str
+) -> tuple[argparse.ArgumentParser, Subparsers]:
     """A command group (``mlops <name> COMMAND``) that prints its help when
     called alone; returns the group's parser and its subparsers."""
     group = subparsers.add_parser(name, help=help, description=description)
-    group.set_defaults(handler=lambda args: group.print_help() or 0)
+
+    def show_help(args: argparse.Namespace) -> int:
+        group.print_help()
+        return 0
+
+    group.set_defaults(handler=show_help)
     return group, group.add_subparsers(title="commands", metavar="COMMAND")
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
-from . import add_group
+from . import Subparsers, add_group
 from ..errors import CommandError
 from ..project import find_project
 from ..settings import load as load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     _, commands = add_group(
         subparsers,
         "audit",
@@ -100,13 +102,13 @@ def run_drift(args: argparse.Namespace) -> int:
     return 1
 
 
-def _recorded_freeze(client, run_id: str, artifacts_dir) -> str:
+def _recorded_freeze(client: Any, run_id: str, artifacts_dir: Path) -> str:
     """The freeze a run recorded: from its local bundle, else from MLflow."""
     from ..runner.audit import FREEZE_NAME
 
     local = artifacts_dir / run_id / FREEZE_NAME
     if local.is_file():
         return local.read_text(encoding="utf-8")
-    path = client.download_artifacts(run_id, f"audit/{FREEZE_NAME}")
+    path: str = client.download_artifacts(run_id, f"audit/{FREEZE_NAME}")
     with open(path, encoding="utf-8") as handle:
         return handle.read()

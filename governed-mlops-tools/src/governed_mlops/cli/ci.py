@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from . import Subparsers
 from ..errors import CommandError
 from ..project import find_project
 
@@ -81,7 +82,7 @@ STEPS: dict[str, Step] = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "ci",
         help="run a CI step (the same steps in Jenkins, GitHub Actions and locally)",

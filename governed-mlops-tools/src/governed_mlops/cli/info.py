@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from . import Subparsers
 from ..project import find_project
 from ..settings import load
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "info",
         help="show the project root, package and resolved settings paths",

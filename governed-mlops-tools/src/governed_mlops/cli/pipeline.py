@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_group
+from . import Subparsers, add_group
 from ..errors import CommandError, StageFailed
 from ..project import find_project
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     _, commands = add_group(
         subparsers,
         "pipeline",
@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_pipeline)
 
 
-def chosen(names: list[str], start: str | None, end: str | None, only: list[str]):
+def chosen(
+    names: list[str], start: str | None, end: str | None, only: list[str]
+) -> list[str]:
     """The stage names to run, in pipeline order."""
     for name in [start, end, *only]:
         if name and name not in names:

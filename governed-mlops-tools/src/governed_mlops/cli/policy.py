@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_group
+from . import Subparsers, add_group
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     from ..policy import EXIT_CODES, POLICY_VERSION, add_check_arguments, run_check
 
     _, commands = add_group(

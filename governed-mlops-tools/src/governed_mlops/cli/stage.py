@@ -6,15 +6,19 @@ import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from . import add_group
+from . import Subparsers, add_group
 from ..errors import CommandError
-from ..project import find_project
+from ..project import Project, find_project
+
+if TYPE_CHECKING:  # imported by the handlers that use them (start-up time)
+    from ..stages.specs import Stage, Survey
 
 STAGE_HELP = "stage name (or its spec file env_specs/stage_<name>.yaml)"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     _, commands = add_group(
         subparsers,
         "stage",
@@ -125,7 +129,9 @@ def _installer(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _survey(args: argparse.Namespace, machine: bool = True):
+def _survey(
+    args: argparse.Namespace, machine: bool = True
+) -> tuple[Project, Survey, list[str]]:
     """The project, its spec survey and the stage names the arguments select."""
     from ..stages.specs import survey
 
@@ -137,7 +143,9 @@ def _survey(args: argparse.Namespace, machine: bool = True):
     return project, found, names
 
 
-def _selected(args: argparse.Namespace, machine: bool = True):
+def _selected(
+    args: argparse.Namespace, machine: bool = True
+) -> tuple[Project, list[Stage]]:
     """The project and the selected stages, each valid: a bad spec of another
     stage is only a warning."""
     project, found, names = _survey(args, machine)
@@ -179,7 +187,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token(project) -> str:
+def _token(project: Project) -> str:
     """The package index token from the project's settings, if any."""
     from .. import settings
 
@@ -203,7 +211,7 @@ def run_create(args: argparse.Namespace) -> int:
     )
     failures: list[str] = []
 
-    def build(stage):
+    def build(stage: Stage) -> tuple[str, str]:
         try:
             return stage.name, create(stage, options)
         except CommandError as error:
@@ -281,6 +289,7 @@ def run_wheels(args: argparse.Namespace) -> int:
             )
         say = Progress(stage.name)
         say(f"downloading into {project.wheels_dir}")
+        assert stage.interpreter is not None  # nosec B101: machine=True survey
         installer.download(
             stage.interpreter.path,
             lock,
@@ -292,8 +301,10 @@ def run_wheels(args: argparse.Namespace) -> int:
     tools = project.tools_requirement()
     say = Progress("tools")
     say(f"building {tools} and its dependencies into {project.wheels_dir}")
+    first = stages[0].interpreter
+    assert first is not None  # nosec B101: machine=True survey
     installer.wheel(
-        stages[0].interpreter.path,
+        first.path,
         tools,
         project.wheels_dir,
         IndexOptions(index_url=project.index_url, token=_token(project)),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 
-from . import add_group
+from . import Subparsers, add_group
 from ..project import find_project
 from ..settings import load
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     _, commands = add_group(
         subparsers,
         "tracking",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .model import ERROR, PLUGIN_GROUP, all_rules, builtin_rules
+from .model import ERROR, PLUGIN_GROUP, Rule, all_rules, builtin_rules
 from .versions import OLDEST_SUPPORTED, POLICY_VERSION
 
 
-def _severity(rule) -> str:
+def _severity(rule: Rule) -> str:
     if rule.grace_until is not None:
         return f"{rule.severity} (a warning until {rule.grace_until})"
     return rule.severity

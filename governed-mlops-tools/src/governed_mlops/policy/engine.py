@@ -83,7 +83,9 @@ def check(root: Path, today: Optional[dt.date] = None) -> Report:
     return Report(root, facts.today, outcomes)
 
 
-def _outcome(rule: Rule, facts: Facts, waiver) -> Outcome:
+def _outcome(
+    rule: Rule, facts: Facts, waiver: Optional[waivers_module.Waiver]
+) -> Outcome:
     severity = rule.severity_on(facts.today)
     note = ""
     if severity != rule.severity:

@@ -8,10 +8,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .._toml import toml
 from .._yaml import safe_load
+
+if TYPE_CHECKING:
+    from .waivers import Waiver
 
 # Never part of the project's sources, with or without git.
 SKIPPED_DIRS = {
@@ -36,7 +39,7 @@ MAX_TEXT_BYTES = 1_000_000
 class Facts:
     """A project directory as the rules see it."""
 
-    def __init__(self, root: Path, today: dt.date, waivers: Sequence[Any] = ()):
+    def __init__(self, root: Path, today: dt.date, waivers: Sequence[Waiver] = ()):
         self.root = root
         self.today = today
         self.waivers = list(waivers)  # every waiver, expired ones included
@@ -103,7 +106,7 @@ class Facts:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def _parsed(self, relative: str, parse) -> Any:
+    def _parsed(self, relative: str, parse: Callable[[str], Any]) -> Any:
         text = self.text(relative)
         if text is None:
             return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Any, Callable
 
 from .engine import FAILED, PASSED, SKIPPED, WAIVED, Outcome, Report
 from .model import ERROR, WARNING
@@ -54,7 +54,7 @@ def terminal(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rule_data(outcome: Outcome) -> dict:
+def _rule_data(outcome: Outcome) -> dict[str, Any]:
     rule = outcome.rule
     return {
         "id": rule.id,
@@ -154,7 +154,7 @@ def sarif(report: Report) -> str:
         if outcome.status not in (FAILED, WAIVED):
             continue
         for finding in outcome.findings:
-            location = {
+            location: dict[str, Any] = {
                 "artifactLocation": {
                     "uri": finding.path or DEFAULT_PATH,
                     "uriBaseId": "PROJECTROOT",
@@ -162,7 +162,7 @@ def sarif(report: Report) -> str:
             }
             if finding.line:
                 location["region"] = {"startLine": finding.line}
-            result = {
+            result: dict[str, Any] = {
                 "ruleId": outcome.rule.id,
                 "ruleIndex": index,
                 "level": "error" if outcome.severity == ERROR else "warning",

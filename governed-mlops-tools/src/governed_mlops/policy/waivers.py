@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .facts import Facts
 from .model import Finding, rule
 
 WHERE = "pyproject.toml: [tool.governance] waivers"
@@ -90,7 +91,7 @@ def parse(table: dict[str, Any], known: Iterable[str]) -> list[Waiver]:
     fix="Fix what the waived rule reports and delete the waiver, or renew it "
     "with a new reason and expiry date in [tool.governance] of pyproject.toml.",
 )
-def waivers_current(facts) -> list[Finding]:
+def waivers_current(facts: Facts) -> list[Finding]:
     return [
         Finding(
             f"the waiver of {waiver.rule} expired on {waiver.expires} "

@@ -36,7 +36,9 @@ def user() -> str:
         return "unknown"
 
 
-def run_tags(stage: Stage, git: GitState, freeze: str, python_version: str) -> dict:
+def run_tags(
+    stage: Stage, git: GitState, freeze: str, python_version: str
+) -> dict[str, str]:
     """Every audit field of a stage run, as MLflow tags."""
     tags = {
         "mlflow.runName": stage.name,

@@ -145,7 +145,9 @@ class Runner:
             raise failure
         return result
 
-    def _execute(self, stage: Stage, parameters: dict, output: Path, run_id: str):
+    def _execute(
+        self, stage: Stage, parameters: dict[str, Any], output: Path, run_id: str
+    ) -> None:
         import papermill
 
         env = {

@@ -37,10 +37,11 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 from urllib.parse import quote, unquote, urlencode, urlparse
 
 from . import tracking
+from ..settings import ProjectSettings
 
 RECORD_NAME = "tracking-store.json"
 # Client settings only MlflowClient honours: with any of them set, it is used.
@@ -54,6 +55,24 @@ MLFLOW_ONLY_ENV = (
 )
 
 
+class Store(Protocol):
+    """The store calls of a stage run; :func:`open_store` picks the store."""
+
+    experiment_id: str
+
+    def create_run(self, tags: dict[str, str]) -> str: ...
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None: ...
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None: ...
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None: ...
+
+    def set_terminated(self, run_id: str, status: str) -> None: ...
+
+    def has_run(self, run_id: str) -> bool: ...
+
+
 def _millis() -> int:
     return int(time.time() * 1000)
 
@@ -61,12 +80,12 @@ def _millis() -> int:
 class MlflowStore:
     """The runner's store calls through ``MlflowClient`` (imports mlflow)."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: ProjectSettings):
         self.client = tracking.client(settings)
         self.experiment_id = tracking.experiment_id(self.client, settings)
 
     def create_run(self, tags: dict[str, str]) -> str:
-        return self.client.create_run(self.experiment_id, tags=tags).info.run_id
+        return str(self.client.create_run(self.experiment_id, tags=tags).info.run_id)
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
         for key, value in params.items():
@@ -101,7 +120,7 @@ class SqliteStore:
         # The kernel's mlflow writes metrics to the same file meanwhile.
         return sqlite3.connect(self.database, timeout=60)
 
-    def _write(self, sql: str, rows: list[tuple]) -> None:
+    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         connection = self._connect()
         try:
             with connection:
@@ -175,14 +194,16 @@ class SqliteStore:
 class RestStore:
     """A tracking server through MLflow's REST API (see the module docstring)."""
 
-    def __init__(self, uri: str, settings: Any, experiment: dict):
+    def __init__(self, uri: str, settings: ProjectSettings, experiment: dict[str, Any]):
         self.uri = uri.rstrip("/")
         self.headers = {"Content-Type": "application/json"}
         self.headers.update(basic_auth(settings))
-        self.experiment_id = experiment["experiment_id"]
+        self.experiment_id = str(experiment["experiment_id"])
         self.artifact_uris: dict[str, str] = {}
 
-    def call(self, method: str, endpoint: str, body: Optional[dict] = None) -> dict:
+    def call(
+        self, method: str, endpoint: str, body: Optional[dict[str, Any]] = None
+    ) -> dict[str, Any]:
         return http_json(self.uri, method, endpoint, self.headers, body)
 
     def create_run(self, tags: dict[str, str]) -> str:
@@ -196,8 +217,9 @@ class RestStore:
                 "tags": [{"key": k, "value": str(v)} for k, v in tags.items()],
             },
         )["run"]["info"]
-        self.artifact_uris[run["run_id"]] = run["artifact_uri"]
-        return run["run_id"]
+        run_id = str(run["run_id"])
+        self.artifact_uris[run_id] = run["artifact_uri"]
+        return run_id
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
         items = [{"key": key, "value": value} for key, value in params.items()]
@@ -240,17 +262,27 @@ class RestStore:
         return True
 
 
-def http_json(uri: str, method: str, endpoint: str, headers: dict, body=None) -> dict:
-    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``)."""
+def http_json(
+    uri: str,
+    method: str,
+    endpoint: str,
+    headers: dict[str, str],
+    body: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``); its
+    answer is a JSON object, else :class:`ValueError`."""
     data = None if body is None else json.dumps(body).encode("utf-8")
     request = urllib.request.Request(
         f"{uri}/api/2.0/mlflow/{endpoint}", data=data, headers=headers, method=method
     )
     with urllib.request.urlopen(request, timeout=120) as response:  # nosec B310
-        return json.loads(response.read() or b"{}")
+        answer = json.loads(response.read() or b"{}")
+    if not isinstance(answer, dict):
+        raise ValueError(f"{endpoint}: the answer is not a JSON object: {answer!r}")
+    return answer
 
 
-def basic_auth(settings: Any) -> dict[str, str]:
+def basic_auth(settings: ProjectSettings) -> dict[str, str]:
     """The Authorization header MLflow sends for a username and password."""
     env = tracking.credentials_env(settings)
     user = env.get("MLFLOW_TRACKING_USERNAME") or os.environ.get(
@@ -293,7 +325,7 @@ def _revision(connection: sqlite3.Connection) -> str:
     return row[0] if row else ""
 
 
-def _fast_store(settings: Any, record: Path) -> Optional[SqliteStore]:
+def _fast_store(settings: ProjectSettings, record: Path) -> Optional[SqliteStore]:
     """The SQLite store without mlflow, when MLflow already accepted its schema."""
     database = _database(settings.mlflow_tracking_uri)
     if database is None or not database.is_file():
@@ -326,7 +358,7 @@ def _fast_store(settings: Any, record: Path) -> Optional[SqliteStore]:
     return SqliteStore(database, str(experiment_id), location)
 
 
-def _remember(settings: Any, record: Path) -> None:
+def _remember(settings: ProjectSettings, record: Path) -> None:
     """After MLflow opened the SQLite store: its schema revision is accepted."""
     database = _database(settings.mlflow_tracking_uri)
     if database is None or not database.is_file():
@@ -345,7 +377,7 @@ def _remember(settings: Any, record: Path) -> None:
     record.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
 
 
-def _rest_store(settings: Any) -> Optional[RestStore]:
+def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     """A tracking server through its REST API, when MlflowClient would make
     the same plain calls (no special client settings, a known experiment
     whose artifacts go through the server or to a local folder)."""
@@ -372,7 +404,7 @@ def _rest_store(settings: Any) -> Optional[RestStore]:
     return RestStore(uri, settings, experiment)
 
 
-def open_store(settings: Any, state_dir: Path):
+def open_store(settings: ProjectSettings, state_dir: Path) -> Store:
     """The fastest store that records runs exactly as MlflowClient would."""
     record = state_dir / RECORD_NAME
     fast = _fast_store(settings, record) or _rest_store(settings)

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import CommandError
+from ..settings import ProjectSettings
 
 
-def credentials_env(settings: Any) -> dict[str, str]:
+def credentials_env(settings: ProjectSettings) -> dict[str, str]:
     """MLflow's credential variables from the settings (empty ones left out)."""
     env = {}
     if settings.mlflow_tracking_username:
@@ -80,7 +81,7 @@ class ScopedClient:
         return call
 
 
-def client(settings: Any) -> Any:
+def client(settings: ProjectSettings) -> Any:
     """An ``MlflowClient`` on the settings' tracking URI; MLflow reads the
     credentials from the environment, which is set for each call only."""
     env = credentials_env(settings)
@@ -91,7 +92,7 @@ def client(settings: Any) -> Any:
     return ScopedClient(mlflow_client, env)
 
 
-def experiment_id(mlflow_client: Any, settings: Any) -> str:
+def experiment_id(mlflow_client: Any, settings: ProjectSettings) -> str:
     """The project's experiment, created on first use.
 
     With the embedded store its artifacts go to ``<mlflow_dir>/artifacts``; a
@@ -100,12 +101,12 @@ def experiment_id(mlflow_client: Any, settings: Any) -> str:
     name = settings.mlflow_experiment
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
-        return found.experiment_id
+        return str(found.experiment_id)
     location = None
     if settings.mlflow_tracking_uri.startswith("sqlite:"):
         settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
         location = settings.mlflow_artifacts_dir.as_uri()
-    return mlflow_client.create_experiment(name, artifact_location=location)
+    return str(mlflow_client.create_experiment(name, artifact_location=location))
 
 
 def sqlite_uri(path: Path) -> str:
@@ -114,7 +115,7 @@ def sqlite_uri(path: Path) -> str:
     return "sqlite:///" + path.resolve().as_posix()
 
 
-def server_command(settings: Any) -> list[str]:
+def server_command(settings: ProjectSettings) -> list[str]:
     """``mlflow server`` on the project's SQLite store and artifact folder."""
     backend = sqlite_uri(settings.mlflow_dir / "mlflow.db")
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)

@@ -21,13 +21,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from packaging.utils import canonicalize_name
 
 from . import kernels, locks
 from ..errors import CommandError
-from .installers import IndexOptions, InstallError, pick
+from .installers import IndexOptions, Installer, InstallError, pick
 from ..progress import Progress
 from .specs import Stage
 from .venvs import venv_python
@@ -73,7 +73,7 @@ def lock_digest(stage: Stage) -> str:
     )
 
 
-def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict:
+def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict[str, str]:
     """What an up-to-date env records; any difference means rebuild."""
     assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
     return {
@@ -86,11 +86,12 @@ def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict:
     }
 
 
-def read_marker(stage: Stage) -> Optional[dict]:
+def read_marker(stage: Stage) -> Optional[dict[str, Any]]:
     try:
-        return json.loads((stage.env_dir / MARKER).read_text(encoding="utf-8"))
+        marker = json.loads((stage.env_dir / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 def distributions(env_dir: Path) -> list[str]:
@@ -106,7 +107,7 @@ def installed_digest(env_dir: Path) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def expected_kernel(stage: Stage) -> dict:
+def expected_kernel(stage: Stage) -> dict[str, Any]:
     return kernels.kernel_spec(stage.python, stage.display_name, stage.name)
 
 
@@ -126,13 +127,15 @@ def create(stage: Stage, options: Options) -> str:
     _recover(stage)
     installer = pick(options.installer)
     index = index_options(stage, options.offline)
-    if options.offline and not any(index.wheelhouse.glob("*")):
+    wheelhouse = stage.project.wheels_dir  # index.wheelhouse, never None here
+    if options.offline and not any(wheelhouse.glob("*")):
         raise CommandError(
-            f"{stage.name}: --offline needs wheels in {index.wheelhouse}: run "
+            f"{stage.name}: --offline needs wheels in {wheelhouse}: run "
             f"`mlops stage wheels {stage.name}` where the index is reachable"
         )
     lock = lock_path(stage)
     digest = lock_digest(stage)
+    assert stage.interpreter is not None  # nosec B101: as lock_digest() checks
     relock = options.upgrade or locks.read_digest(lock) != digest
     marker = read_marker(stage)
     if not relock and not options.force:
@@ -193,11 +196,21 @@ def create(stage: Stage, options: Options) -> str:
     return "built"
 
 
-def _write_marker(stage: Stage, marker: dict) -> None:
+def _write_marker(stage: Stage, marker: dict[str, Any]) -> None:
     (stage.env_dir / MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
 
 
-def _lock(stage, installer, new_python, new_lock, index, options, digest, say):
+def _lock(
+    stage: Stage,
+    installer: Installer,
+    new_python: Path,
+    new_lock: Path,
+    index: IndexOptions,
+    options: Options,
+    digest: str,
+    say: Progress,
+) -> None:
+    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
     inputs = locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies)
     requirements = new_lock.with_name("requirements.in")
     requirements.write_text("\n".join(inputs) + "\n", encoding="utf-8")
@@ -297,6 +310,7 @@ def problems(stage: Stage, installer: str = "auto") -> list[str]:
         return [f"no lock {lock.relative_to(stage.project.root).as_posix()}"]
     if locks.read_digest(lock) != lock_digest(stage):
         found.append("the lock is stale (the spec, constraints or Python changed)")
+    assert stage.interpreter is not None  # nosec B101: as lock_digest() checks
     if not stage.python.exists():
         return found + [f"no venv at {stage.env_dir}"]
     marker = read_marker(stage)
@@ -332,10 +346,10 @@ def drift(stage: Stage, installer: str = "auto") -> list[str]:
     return package_drift(stage, pick(marker.get("installer") or installer))
 
 
-def package_drift(stage: Stage, installer) -> list[str]:
+def package_drift(stage: Stage, installer: Installer) -> list[str]:
     """Each difference between the env's freeze (by ``installer``) and its lock,
     and a missing editable install of the project, one line each."""
-    lines = []
+    lines: list[str] = []
     names = {canonicalize_name(d.split("-")[0]) for d in distributions(stage.env_dir)}
     if canonicalize_name(stage.project.name) not in names:
         lines.append(f"the project {stage.project.name} is not installed (editable)")

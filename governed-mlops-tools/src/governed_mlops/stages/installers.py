@@ -12,10 +12,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TypeAlias, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import CommandError
+
+# An installer command's arguments: text and paths (run() makes them text).
+Arg: TypeAlias = Union[str, Path]
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class IndexOptions:
     wheelhouse: Optional[Path] = None
     token: str = field(default="", repr=False)
 
-    def digest_fields(self) -> dict:
+    def digest_fields(self) -> dict[str, object]:
         """What changes a resolution (never the token)."""
         return {
             "index_url": self.index_url,
@@ -80,7 +83,12 @@ class InstallError(CommandError):
     """An installer command failed; the message holds the end of its output."""
 
 
-def run(cmd: Sequence[str], what: str, secrets: Sequence[str] = (), env=None) -> str:
+def run(
+    cmd: Sequence[Arg],
+    what: str,
+    secrets: Sequence[str] = (),
+    env: Optional[dict[str, str]] = None,
+) -> str:
     """Run an installer step; raise :class:`InstallError` saying what failed."""
     shown = redact(" ".join(str(c) for c in cmd), secrets)
     try:
@@ -99,27 +107,29 @@ def run(cmd: Sequence[str], what: str, secrets: Sequence[str] = (), env=None) ->
     return result.stdout
 
 
-def _download(pip: list, lock: Path, build: list[str], index: IndexOptions) -> None:
+def _download(
+    pip: list[Arg], lock: Path, build: list[str], index: IndexOptions
+) -> None:
     """The lock's files, and the project's build requirements, with ``pip download``."""
     run(
-        pip + ["-r", lock] + index.args(),
+        [*pip, "-r", lock, *index.args()],
         "downloading wheels",
         [index.token],
         env=index.env(),
     )
     run(
-        pip + build + index.args(),
+        [*pip, *build, *index.args()],
         "downloading build requirements",
         [index.token],
         env=index.env(),
     )
 
 
-def _wheel(pip: list, requirement: str, index: IndexOptions) -> None:
+def _wheel(pip: list[Arg], requirement: str, index: IndexOptions) -> None:
     """``pip wheel`` of a requirement and its dependencies (any source: an
     index, or a git reference built here)."""
     run(
-        pip + [requirement] + index.args(),
+        [*pip, requirement, *index.args()],
         "building wheels",
         [index.token],
         env=index.env(),
@@ -130,7 +140,7 @@ def find_uv() -> Optional[str]:
     """The uv binary: ``$UV`` (set by ``uv run``), the ``uv`` package, or PATH."""
     candidates = [os.environ.get("UV", "")]
     try:
-        from uv import find_uv_bin  # type: ignore[import-not-found]
+        from uv import find_uv_bin
 
         candidates.append(find_uv_bin())
     except Exception:  # nosec B110: the uv package is optional
@@ -156,9 +166,9 @@ class UvInstaller:
         self.uv = uv
 
     def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
+        cmd: list[Arg] = [self.uv, "venv", "--quiet", "--relocatable", "--no-project"]
         run(
-            [self.uv, "venv", "--quiet", "--relocatable", "--no-project"]
-            + ["--python", interpreter, "--prompt", prompt, path],
+            [*cmd, "--python", interpreter, "--prompt", prompt, path],
             "creating the venv",
         )
 
@@ -171,8 +181,8 @@ class UvInstaller:
         index: IndexOptions,
         upgrade: bool,
     ) -> None:
-        cmd = [self.uv, "pip", "compile", "--quiet", requirements, "-o", output]
-        cmd += ["--universal", "--python-version", python_minor]
+        cmd: list[Arg] = [self.uv, "pip", "compile", "--quiet", requirements]
+        cmd += ["-o", output, "--universal", "--python-version", python_minor]
         cmd += ["--generate-hashes", "--no-header", "--no-annotate"]
         if constraints:
             cmd += ["--constraint", constraints]
@@ -180,7 +190,7 @@ class UvInstaller:
             cmd += ["--upgrade"]
         if index.offline:
             cmd += ["--offline"]
-        run(cmd + index.args(), "locking", [index.token], env=index.env())
+        run([*cmd, *index.args()], "locking", [index.token], env=index.env())
 
     def install(
         self, python: Path, lock: Path, root: Path, index: IndexOptions
@@ -193,11 +203,12 @@ class UvInstaller:
             encoding="utf-8",
         )
         try:
-            cmd = [self.uv, "pip", "sync", "--quiet", "--python", python, spec]
+            cmd: list[Arg] = [self.uv, "pip", "sync", "--quiet"]
+            cmd += ["--python", python, spec]
             if index.offline:
                 cmd += ["--offline"]
             run(
-                cmd + index.args(),
+                [*cmd, *index.args()],
                 "installing the lock",
                 [index.token],
                 env=index.env(),
@@ -206,10 +217,8 @@ class UvInstaller:
             spec.unlink(missing_ok=True)
 
     def freeze(self, python: Path) -> str:
-        return run(
-            [self.uv, "pip", "freeze", "--exclude-editable", "--python", python],
-            "freezing",
-        )
+        cmd: list[Arg] = [self.uv, "pip", "freeze", "--exclude-editable"]
+        return run([*cmd, "--python", python], "freezing")
 
     def download(
         self,
@@ -219,14 +228,14 @@ class UvInstaller:
         dest: Path,
         index: IndexOptions,
     ) -> None:
-        pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
+        pip: list[Arg] = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
         pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
         _download(pip, lock, build, index)
 
     def wheel(
         self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
     ) -> None:
-        pip = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
+        pip: list[Arg] = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
         pip += ["--from", "pip", "pip", "wheel", "--quiet", "--wheel-dir", dest]
         _wheel(pip, requirement, index)
 
@@ -245,15 +254,16 @@ class PipInstaller:
     def install(
         self, python: Path, lock: Path, root: Path, index: IndexOptions
     ) -> None:
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip: list[Arg] = [python, "-m", "pip", "install", "--quiet"]
+        pip += ["--disable-pip-version-check"]
         run(
-            pip + ["-r", lock] + index.args(),
+            [*pip, "-r", lock, *index.args()],
             "installing the lock",
             [index.token],
             env=index.env(),
         )
         run(
-            pip + ["--no-deps", "-e", root] + index.args(),
+            [*pip, "--no-deps", "-e", root, *index.args()],
             "installing the project",
             [index.token],
             env=index.env(),
@@ -266,11 +276,12 @@ class PipInstaller:
         constraints: Optional[Path],
         index: IndexOptions,
     ) -> None:
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip: list[Arg] = [python, "-m", "pip", "install", "--quiet"]
+        pip += ["--disable-pip-version-check"]
         if constraints:
             pip += ["-c", constraints]
         run(
-            pip + ["-r", requirements] + index.args(),
+            [*pip, "-r", requirements, *index.args()],
             "installing the packages",
             [index.token],
             env=index.env(),
@@ -287,17 +298,22 @@ class PipInstaller:
         dest: Path,
         index: IndexOptions,
     ) -> None:
-        pip = [interpreter, "-m", "pip", "download", "--quiet", "--dest", dest]
+        pip: list[Arg] = [interpreter, "-m", "pip", "download", "--quiet"]
+        pip += ["--dest", dest]
         _download(pip, lock, build, index)
 
     def wheel(
         self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
     ) -> None:
-        pip = [interpreter, "-m", "pip", "wheel", "--quiet", "--wheel-dir", dest]
+        pip: list[Arg] = [interpreter, "-m", "pip", "wheel", "--quiet"]
+        pip += ["--wheel-dir", dest]
         _wheel(pip, requirement, index)
 
 
-def pick(choice: str = "auto"):
+Installer: TypeAlias = Union[UvInstaller, PipInstaller]
+
+
+def pick(choice: str = "auto") -> Installer:
     """The installer for ``choice``: ``auto`` (uv when found), ``uv`` or ``pip``."""
     if choice == "pip":
         return PipInstaller()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..project import Project
 
@@ -42,12 +42,15 @@ def write_kernel(project: Project, kernel_name: str, spec: dict[str, Any]) -> Pa
 def read_kernel(project: Project, kernel_name: str) -> dict[str, Any] | None:
     path = kernel_spec_dir(project, kernel_name) / "kernel.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        spec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return spec if isinstance(spec, dict) else None
 
 
-def jupyter_path_env(project: Project, environ: dict | None = None) -> dict[str, str]:
+def jupyter_path_env(
+    project: Project, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``JUPYTER_PATH`` with the project's kernels first, for the runner's env."""
     environ = os.environ if environ is None else environ
     existing = environ.get("JUPYTER_PATH", "")

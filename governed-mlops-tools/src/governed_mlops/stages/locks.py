@@ -32,7 +32,7 @@ def input_digest(
     requirements: list[str],
     python_minor: str,
     constraints: str | None,
-    index: dict,
+    index: dict[str, object],
 ) -> str:
     payload = {
         "requirements": requirements,

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .venvs import is_windows
 
@@ -65,7 +66,7 @@ def _stamp(exe: str) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
-def _load_cache() -> dict:
+def _load_cache() -> dict[str, Any]:
     try:
         return (
             json.loads(_cache_file.read_text(encoding="utf-8")) if _cache_file else {}

@@ -185,7 +185,7 @@ class Stage:
         return self.source.relative_to(self.project.root).as_posix()
 
 
-def _field_path(loc: tuple) -> str:
+def _field_path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import re
 import tomllib
 
@@ -367,3 +368,37 @@ def test_messages_point_only_to_documents_the_user_has(render):
             if section:
                 assert section in headings, f"{document}, {section!r} in {text!r}"
     assert found >= 3  # the rule fixes and copier's messages name README sections
+
+
+def test_copy_report_runs_the_templates_checker_not_the_projects(
+    template_dir, tmp_path
+):
+    """A folder that already holds a (broken) governed_mlops of its own: the
+    report after the copy still comes from the template checkout applied."""
+    dest = tmp_path / "project"
+    poisoned = dest / "src" / "governed_mlops" / "policy"
+    poisoned.mkdir(parents=True)
+    (poisoned / "__init__.py").write_text(
+        "raise RuntimeError('the project copy ran')\n"
+    )
+    (poisoned.parent / "__init__.py").write_text("")
+    done = run(
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            template_dir,
+            dest,
+        ],
+        cwd=tmp_path,
+    )
+    output = done.stdout + done.stderr
+    assert f"Policy report of {dest}" in output
+    assert "the project copy ran" not in output
+    # The leftover copy is what GOV110 reports.
+    assert "GOV110 The project holds no copy of the tools" in output

@@ -39,6 +39,13 @@ def test_uv_sync_then_tests_black_flake8_pass(render, python_version, license):
     assert "usage: mlops" in help_text
     info = run([bin_of(python) / "mlops", "info"], cwd=project).stdout
     assert f"project root : {project}" in info
+    # The project's Settings keeps the contract the tools read.
+    contract = (
+        "from governed_mlops.settings import missing_fields; "
+        "from my_mlops_project.config import get_settings; "
+        "print(missing_fields(get_settings()))"
+    )
+    assert run([python, "-c", contract], cwd=project).stdout.strip() == "[]"
     assert f"sqlite:///{(project / 'mlruns' / 'mlflow.db').as_posix()}" in info
 
 

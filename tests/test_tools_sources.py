@@ -56,6 +56,9 @@ def test_index_source_with_poetry(render, package_index):
     project = render(package_index_url=package_index.url)
     poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry"]
     env = {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_NO_INTERACTION": "1"}
+    # Poetry caches an index's metadata by the source's name ("private"): an
+    # earlier run's index served another build of the same version.
+    run([*poetry, "cache", "clear", "private", "--all"], cwd=project, env=env)
     run([*poetry, "install", "--with", "dev"], cwd=project, env=env)
     mlops = project / ".venv" / "bin" / "mlops"
     assert run([mlops, "--version"], cwd=project).stdout.strip() == (
@@ -201,3 +204,20 @@ def test_the_index_token_reaches_installers_through_their_environment(
             upgrade=False,
         )
     assert private_index.token not in str(refused.value)
+
+
+@pytest.mark.slow
+def test_index_source_with_pip(render, package_index, tmp_path):
+    """README, "Set up", pip row, for a project with a private index: pip
+    takes the index from PIP_INDEX_URL, as the README says."""
+    project = render(package_index_url=package_index.url)
+    assert f"PIP_INDEX_URL={package_index.url}" in (project / "README.md").read_text()
+    venv = tmp_path / "venv"
+    run([python_for("3.11"), "-m", "venv", venv], cwd=tmp_path)
+    pip = [venv / "bin" / "python", "-m", "pip"]
+    env = {"PIP_INDEX_URL": package_index.url, "PIP_CONFIG_FILE": "/dev/null"}
+    run([*pip, "install", "-q", "--upgrade", "pip>=25.1"], cwd=project, env=env)
+    run([*pip, "install", "-q", "-e", ".", "--group", "pipeline"], cwd=project, env=env)
+    assert served(package_index, f"governed_mlops_tools-{TOOLS_VERSION}")
+    version = run([venv / "bin" / "mlops", "--version"], cwd=project).stdout
+    assert version.strip() == f"mlops {TOOLS_VERSION}"

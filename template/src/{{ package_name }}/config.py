@@ -49,7 +49,13 @@ class SettingsError(SystemExit):
 
 
 class Settings(BaseSettings):
-    """Typed project settings (see `.env.example` for every variable)."""
+    """Typed project settings (see `.env.example` for every variable).
+
+    The `mlops` tools read these through `get_settings()`: keep the fields of
+    `governed_mlops.settings.ProjectSettings` (the paths, the MLflow and
+    package-index settings, `mlflow_artifacts_dir`, `secret_values()`);
+    add your own freely. `mlops info` names a field that is missing.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,

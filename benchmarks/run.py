@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,13 @@ WINDOWS = os.name == "nt"
 SCRIPTS = "Scripts" if WINDOWS else "bin"
 EXE = ".exe" if WINDOWS else ""
 STARTED = time.perf_counter()
+# The tools version: a release of the template is tagged with it, and projects
+# copied from that tag pin the tools package at it (as tests/conftest.py reads
+# it; with a regex here, since tomllib is Python 3.11+).
+TOOLS_PYPROJECT = REPO / "governed-mlops-tools" / "pyproject.toml"
+TOOLS_VERSION = re.findall(
+    r'(?m)^version = "([^"]+)"', TOOLS_PYPROJECT.read_text(encoding="utf-8")
+)[0]
 
 # Targets: the original design's time divided by ours, and the no-op bound.
 SPEEDUP_TARGET = 15.0
@@ -135,12 +143,15 @@ def remove(path: Path) -> None:
 
 
 def find_uv() -> list[str]:
-    """How to call uv: ``python -m uv`` when the package is installed, else PATH."""
+    """How to call uv: the binary of the ``uv`` package when it is installed
+    (as a user types ``uv``: no Python start in front of it), else PATH."""
     probe = subprocess.run(
-        [sys.executable, "-m", "uv", "--version"], capture_output=True, text=True
+        [sys.executable, "-c", "from uv import find_uv_bin; print(find_uv_bin())"],
+        capture_output=True,
+        text=True,
     )
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "uv"]
+    if probe.returncode == 0 and Path(probe.stdout.strip()).is_file():
+        return [probe.stdout.strip()]
     on_path = shutil.which("uv")
     if on_path:
         return [on_path]
@@ -213,6 +224,7 @@ class Workspace:
         self.project = root / "project"
         self.first_create_s = 0.0
         self.template_state: dict = {}
+        self._template: Optional[Path] = None
         self._ready = False
 
     @property
@@ -224,10 +236,16 @@ class Workspace:
         return venv_exe(self.venv, "mlops")
 
     def snapshot(self) -> Path:
-        """A committed git copy of the working tree (tracked and untracked files).
+        """A committed git copy of the working tree (tracked and untracked files),
+        made once per run and tagged with the tools version as a release is.
 
         Copier renders a git ref; committing a copy renders uncommitted work too.
+        A project copied from the tag pins ``governed-mlops-tools`` at
+        ``git+file://<snapshot>@<tools version>``, so its ``uv sync`` builds the
+        tools from the snapshot (tests/conftest.py's snapshot_template).
         """
+        if self._template is not None:
+            return self._template
         dest = self.root / "template"
         self.template_state = git_state()
         listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
@@ -242,7 +260,8 @@ class Workspace:
         sh(["git", "add", "-A"], dest, env)
         sh(["git", "commit", "-q", "-m", "benchmark snapshot"], dest, env)
         # A release tag, as projects are copied from (policy rule GOV401).
-        sh(["git", "tag", "99.0.0"], dest, env)
+        sh(["git", "tag", TOOLS_VERSION], dest, env)
+        self._template = dest
         return dest
 
     def sync(self, **extra_env: str) -> float:

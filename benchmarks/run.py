@@ -1087,11 +1087,112 @@ def bench_copy(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+# --- benchmark: a fresh project's first green tests --------------------------------
+
+
+def site_packages_count(project: Path) -> int:
+    """Distributions installed in the project's .venv."""
+    lib = project / ".venv" / ("Lib" if WINDOWS else "lib")
+    return sum(1 for _ in lib.glob("**/site-packages/*.dist-info"))
+
+
+def fresh_rows(times: dict, references: list[str], baseline: str) -> list[dict]:
+    """The fresh-project rows: totals and steps, ratios to the baseline's."""
+    rows = []
+    for label, runs in times.items():
+        base = medians(runs[baseline])
+        for name in [*references, "ours"]:
+            steps = medians(runs[name])
+            is_ours = name == "ours"
+            what = f"{name}: copy, `uv sync`, tests, {label}, median"
+            rows.append(ratio_row(what, steps["total"], base["total"], is_ours))
+            for step, seconds in steps.items():
+                if step != "total" and not step.endswith("cpu"):
+                    what = f"{name}, {step}, {label}, median (info)"
+                    rows.append(ratio_row(what, seconds, base.get(step)))
+            if "total cpu" in steps:
+                what = f"{name}, CPU seconds of all steps, {label}, median (info)"
+                rows.append(ratio_row(what, steps["total cpu"], base["total cpu"]))
+    return rows
+
+
+def bench_fresh_project(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """A new project to green tests: ``copier copy --defaults``, ``uv sync``,
+    the project's own test command; ours beside each reference that says how
+    its projects run tests, in interleaved rounds after a warm-up round (the uv
+    cache warm: our tools built from the snapshot's tag, every wheel cached).
+
+    Ours: copy (tasks included), ``uv sync``, ``uv run pytest`` (the generated
+    README). DLS: ``git init`` then copy (its docs), ``uv sync``, ``uv run
+    --locked tox -e tests`` (its CI). The same copier, uv and Python for all.
+    """
+    references = references_of(args, "fresh-project")
+    references = {n: p for n, p in references.items() if "test" in REFERENCES[n]}
+    baseline = BASELINE["fresh-project"]
+    template = workspace.snapshot()
+    copier = dev_copier(workspace, args)
+    uv = workspace.uv
+    python = find_python(workspace.python_version)
+    packages: dict[str, int] = {}
+
+    def side(name: str, source: Path, env: dict) -> Callable:
+        recipe = REFERENCES.get(name, {})
+        test = [*uv, *recipe["test"]] if recipe else [*uv, "run", "pytest"]
+
+        def run(dest: Path) -> dict[str, float]:
+            steps: dict[str, float] = {}
+            for init in recipe.get("init", []):
+                cmd = [str(part).replace("{dest}", str(dest)) for part in init]
+                measure(steps, " ".join(init[:2]), cmd, workspace.root, env)
+            cmd = copier.copy(source, dest, recipe.get("data", {}))
+            measure(steps, "copy", cmd, workspace.root, copier.env(env))
+            measure(steps, "uv sync", [*uv, "sync", "--python", python], dest, env)
+            packages[name] = site_packages_count(dest)
+            measure(steps, "tests", test, dest, env)
+            steps["total"] = sum(v for k, v in steps.items() if not k.endswith("cpu"))
+            cpu = [v for k, v in steps.items() if k.endswith(" cpu")]
+            if cpu:
+                steps["total cpu"] = sum(cpu)
+            return steps
+
+        return run
+
+    times: dict[str, dict] = {}
+    for label, env in bytecode_envs(workspace).items():
+        sides = {"ours": side("ours", template, env)}
+        for name, path in references.items():
+            sides[name] = side(name, path, env)
+        where = workspace.root / "fresh" / label.replace(" ", "-").strip(".")
+        times[label] = side_rounds(sides, args.repeat, label, where)
+    log(f"distributions installed: {packages}")
+
+    rows = fresh_rows(times, list(references), baseline)
+    return {
+        "benchmark": "fresh-project",
+        "ratio_column": f"ratio to {baseline}",
+        "copier": {"version": copier.version, "exe": str(copier.exe)},
+        "python": python,
+        "references": {
+            name: {**reference_state(path), **REFERENCES[name]}
+            for name, path in references.items()
+        },
+        "tests": {"ours": "uv run pytest"},
+        "distributions_installed": packages,
+        "times_s": times,
+        "bytecode_note": "Every project is new, so its tests compile their imports "
+        "from source on either pass (as a first run does anywhere); the passes "
+        "differ in copier's own imports (copy step) and in whether the tests' "
+        "imports write .pyc (under one PYTHONPYCACHEPREFIX).",
+        "rows": rows,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "stage-envs": bench_stage_envs,
     "runner": bench_runner,
     "policy": bench_policy,
     "copy": bench_copy,
+    "fresh-project": bench_fresh_project,
 }
 
 

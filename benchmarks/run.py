@@ -2,12 +2,15 @@
 
 Each benchmark renders (once per run) a fresh project from this repository's
 working tree, installs it with ``uv sync`` and times the generated ``mlops``
-command against the way the original design did the same job. Results go to
-stdout as a Markdown table and to ``benchmarks/results/<name>.json``
+command against the way the original design did the same job; ``copy`` and
+``fresh-project`` time copying it (and a new project's first green tests)
+beside other Copier templates, cloned and given as ``--reference``. Results
+go to stdout as a Markdown table and to ``benchmarks/results/<name>.json``
 (git-ignored); ``docs/benchmarks.md`` holds the numbers of a reference run.
 
     python benchmarks/run.py stage-envs     # one benchmark
     python benchmarks/run.py all            # every benchmark
+    python benchmarks/run.py copy --reference copier-uv=PATH --reference dls=PATH
 
 Only the standard library is used here; copier, uv and the generated
 project's tools are run as subprocesses. Progress lines go to stderr.

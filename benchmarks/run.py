@@ -2,12 +2,15 @@
 
 Each benchmark renders (once per run) a fresh project from this repository's
 working tree, installs it with ``uv sync`` and times the generated ``mlops``
-command against the way the original design did the same job. Results go to
-stdout as a Markdown table and to ``benchmarks/results/<name>.json``
+command against the way the original design did the same job; ``copy`` and
+``fresh-project`` time copying it (and a new project's first green tests)
+beside other Copier templates, cloned and given as ``--reference``. Results
+go to stdout as a Markdown table and to ``benchmarks/results/<name>.json``
 (git-ignored); ``docs/benchmarks.md`` holds the numbers of a reference run.
 
     python benchmarks/run.py stage-envs     # one benchmark
     python benchmarks/run.py all            # every benchmark
+    python benchmarks/run.py copy --reference copier-uv=PATH --reference dls=PATH
 
 Only the standard library is used here; copier, uv and the generated
 project's tools are run as subprocesses. Progress lines go to stderr.
@@ -22,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +41,13 @@ WINDOWS = os.name == "nt"
 SCRIPTS = "Scripts" if WINDOWS else "bin"
 EXE = ".exe" if WINDOWS else ""
 STARTED = time.perf_counter()
+# The tools version: a release of the template is tagged with it, and projects
+# copied from that tag pin the tools package at it (as tests/conftest.py reads
+# it; with a regex here, since tomllib is Python 3.11+).
+TOOLS_PYPROJECT = REPO / "governed-mlops-tools" / "pyproject.toml"
+TOOLS_VERSION = re.findall(
+    r'(?m)^version = "([^"]+)"', TOOLS_PYPROJECT.read_text(encoding="utf-8")
+)[0]
 
 # Targets: the original design's time divided by ours, and the no-op bound.
 SPEEDUP_TARGET = 15.0
@@ -135,12 +146,15 @@ def remove(path: Path) -> None:
 
 
 def find_uv() -> list[str]:
-    """How to call uv: ``python -m uv`` when the package is installed, else PATH."""
+    """How to call uv: the binary of the ``uv`` package when it is installed
+    (as a user types ``uv``: no Python start in front of it), else PATH."""
     probe = subprocess.run(
-        [sys.executable, "-m", "uv", "--version"], capture_output=True, text=True
+        [sys.executable, "-c", "from uv import find_uv_bin; print(find_uv_bin())"],
+        capture_output=True,
+        text=True,
     )
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "uv"]
+    if probe.returncode == 0 and Path(probe.stdout.strip()).is_file():
+        return [probe.stdout.strip()]
     on_path = shutil.which("uv")
     if on_path:
         return [on_path]
@@ -188,6 +202,7 @@ def machine(uv: list[str]) -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -213,6 +228,8 @@ class Workspace:
         self.project = root / "project"
         self.first_create_s = 0.0
         self.template_state: dict = {}
+        self._template: Optional[Path] = None
+        self._copier: Optional["DevCopier"] = None
         self._ready = False
 
     @property
@@ -224,10 +241,16 @@ class Workspace:
         return venv_exe(self.venv, "mlops")
 
     def snapshot(self) -> Path:
-        """A committed git copy of the working tree (tracked and untracked files).
+        """A committed git copy of the working tree (tracked and untracked files),
+        made once per run and tagged with the tools version as a release is.
 
         Copier renders a git ref; committing a copy renders uncommitted work too.
+        A project copied from the tag pins ``governed-mlops-tools`` at
+        ``git+file://<snapshot>@<tools version>``, so its ``uv sync`` builds the
+        tools from the snapshot (tests/conftest.py's snapshot_template).
         """
+        if self._template is not None:
+            return self._template
         dest = self.root / "template"
         self.template_state = git_state()
         listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
@@ -242,8 +265,19 @@ class Workspace:
         sh(["git", "add", "-A"], dest, env)
         sh(["git", "commit", "-q", "-m", "benchmark snapshot"], dest, env)
         # A release tag, as projects are copied from (policy rule GOV401).
-        sh(["git", "tag", "99.0.0"], dest, env)
+        sh(["git", "tag", TOOLS_VERSION], dest, env)
+        # Packed, as a clone of the template's repository is: copier's and uv's
+        # `git clone --filter=blob:none` of loose objects packs them on every
+        # clone (about twice the clone's time here).
+        sh(["git", "repack", "-a", "-d", "-q"], dest, env)
+        self._template = dest
         return dest
+
+    def dev_copier(self, extensions: Sequence[str]) -> "DevCopier":
+        """The dev-env copier with ``extensions`` on its path (made once per run)."""
+        if self._copier is None:
+            self._copier = DevCopier(self, sorted(set(extensions)))
+        return self._copier
 
     def sync(self, **extra_env: str) -> float:
         cmd = [*self.uv, "sync", "--python", find_python(self.python_version)]
@@ -769,16 +803,410 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+# --- benchmarks against reference templates ---------------------------------
+
+REFERENCE_TARGET = 1.0  # our wall time / the reference's
+
+# The reference templates: a local git clone of each is given on the command
+# line (``--reference NAME=PATH``). ``data``: the answers of the questions that
+# have no default (``copier copy --defaults`` stops at them), the fewest that
+# render, with the lightest choices; ``extensions``: packages their copier.yml's
+# ``_jinja_extensions`` import, put on copier's PYTHONPATH for every template;
+# ``init`` and ``test``: how a new project of the template starts and runs its
+# tests, from the template's own docs and CI (only a template with ``test`` is
+# in ``fresh-project``).
+REFERENCES: dict[str, dict] = {
+    "copier-uv": {
+        "repository": "pawamoy/copier-uv",
+        "data": {
+            "project_name": "Bench Project",
+            "project_description": "A benchmark project.",
+        },
+        "extensions": ["copier-template-extensions"],
+    },
+    "dls": {
+        "repository": "DiamondLightSource/python-copier-template",
+        "data": {
+            "package_name": "bench_project",
+            "description": "A benchmark project.",
+            "git_platform": "github.com",
+            "author_name": "Bench",
+            "author_email": "bench@example.com",
+            "component_owner": "group:default/bench",
+            "docker": "false",
+            "docs_type": "README",
+            "type_checker": "pyright",
+            "pypi": "false",
+        },
+        # docs/tutorials/create-new.md: git init, then copier copy into it.
+        "init": [["git", "init", "-q", "--initial-branch=main", "{dest}"]],
+        # .github/workflows/_test.yml: `uv run --locked tox -e tests`.
+        "test": ["run", "--locked", "tox", "-e", "tests"],
+    },
+}
+# The reference each benchmark's ratios are to.
+BASELINE = {"copy": "copier-uv", "fresh-project": "dls"}
+
+
+class DevCopier:
+    """The repository's dev-env copier, used for every template alike, and the
+    folder of the Jinja extensions the references load."""
+
+    def __init__(self, workspace: Workspace, extensions: Sequence[str]):
+        uv = workspace.uv
+        probe = "import sys; print(sys.prefix)"
+        prefix = Path(sh([*uv, "run", "--frozen", "python", "-c", probe], REPO).strip())
+        self.python = venv_exe(prefix, "python")
+        self.exe = venv_exe(prefix, "copier")
+        self.version = sh([self.exe, "--version"]).strip()
+        self.pyc_files = count_pyc(prefix)
+        self.extensions = workspace.root / "copier-extensions"
+        self.extension_versions: list[str] = []
+        if extensions:
+            log(f"{', '.join(extensions)} into {self.extensions} (copier's PYTHONPATH)")
+            target = ["--python", self.python, "--target", self.extensions]
+            sh([*uv, "pip", "install", "--quiet", "--no-deps", *target, *extensions])
+            found = self.extensions.glob("*.dist-info")
+            self.extension_versions = sorted(
+                p.name[: -len(".dist-info")] for p in found
+            )
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` with the extensions on PYTHONPATH (only copier sees them)."""
+        return (
+            {**env, "PYTHONPATH": str(self.extensions)}
+            if self.extension_versions
+            else env
+        )
+
+    def copy(self, source: Path, dest: Path, data: dict, *extra: str) -> list[object]:
+        cmd: list[object] = [self.exe, "copy", "--trust", "--defaults"]
+        cmd += ["--vcs-ref", "HEAD", "--quiet", *extra]
+        for key, value in data.items():
+            cmd += ["--data", f"{key}={value}"]
+        return cmd + [source, dest]
+
+
+def dev_copier(workspace: Workspace, args: argparse.Namespace) -> DevCopier:
+    """The dev-env copier with the extensions of every given reference."""
+    given = [name for name, _ in args.reference]
+    extensions = [e for n in given for e in REFERENCES[n].get("extensions", [])]
+    return workspace.dev_copier(extensions)
+
+
+def references_of(args: argparse.Namespace, benchmark: str) -> dict[str, Path]:
+    """The references given for ``benchmark``, its baseline first."""
+    given = dict(args.reference)
+    baseline = BASELINE[benchmark]
+    if baseline not in given:
+        raise SystemExit(
+            f"{benchmark} needs --reference {baseline}=PATH, a git clone of "
+            f"https://github.com/{REFERENCES[baseline]['repository']} "
+            f"(docs/benchmarks.md)"
+        )
+    return {baseline: given.pop(baseline), **given}
+
+
+def reference_state(path: Path) -> dict:
+    def git(*args: str) -> str:
+        return sh(["git", "-C", path, *args]).strip()
+
+    return {
+        "path": str(path),
+        "head": git("rev-parse", "HEAD"),
+        "describe": git("describe", "--tags", "--always"),
+    }
+
+
+def bytecode_envs(workspace: Workspace) -> dict[str, dict[str, str]]:
+    """The environments of the two passes: Python without ``.pyc`` for what has
+    none (this machine's PYTHONDONTWRITEBYTECODE=1: copier's dev env, every
+    generated project), and with ``.pyc`` written and read under one
+    PYTHONPYCACHEPREFIX (a normal machine: copier's imports compiled once, a
+    new project's on its first run). Nothing is written into the dev env."""
+    compiled = base_env(PYTHONPYCACHEPREFIX=str(workspace.root / "pycache"))
+    compiled.pop("PYTHONDONTWRITEBYTECODE", None)
+    return {"no .pyc": base_env(PYTHONDONTWRITEBYTECODE="1"), ".pyc": compiled}
+
+
+def side_rounds(sides: dict, repeat: int, label: str, where: Path) -> dict:
+    """An untimed warm-up round, then ``repeat`` rounds; each runs every side
+    once into a new folder, the order rotated by one every round. A side is a
+    function ``dest -> {step: seconds}``; returns ``{side: [steps, ...]}``."""
+    names = list(sides)
+    times: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for number in range(repeat + 1):
+        turn = number % len(names)
+        order = names[turn:] + names[:turn]
+        what = f"round {number}/{repeat}" if number else "warm-up"
+        log(f"  {what} ({label}): {', '.join(order)}")
+        for name in order:
+            dest = where / f"{name}-{number}"
+            steps = sides[name](dest)
+            if number:
+                times[name].append(steps)
+            remove(dest)
+    return times
+
+
+def measure(steps: dict, step: str, cmd, cwd: Path, env: dict) -> None:
+    """Run ``cmd``: its wall seconds go to ``steps[step]`` and, where the
+    ``resource`` module exists, its command tree's CPU seconds to
+    ``steps[step + " cpu"]`` (less disturbed by other load on the machine)."""
+    before = children_cpu()
+    steps[step] = timed(cmd, cwd, env)
+    after = children_cpu()
+    if before is not None and after is not None:
+        steps[f"{step} cpu"] = after - before
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {step: statistics.median(run[step] for run in runs) for step in runs[0]}
+
+
+def ratio_row(what, seconds, baseline=None, target=False) -> dict:
+    """A row of seconds, their ratio to ``baseline`` seconds and, with
+    ``target``, whether the ratio is within :data:`REFERENCE_TARGET`."""
+    ratio = seconds / baseline if baseline else None
+    return {
+        "what": what,
+        "seconds": round(seconds, 3),
+        "ratio": None if ratio is None else round(ratio, 2),
+        "target": f"<= {REFERENCE_TARGET:g}x" if target else "",
+        "pass": ratio <= REFERENCE_TARGET if target and ratio is not None else None,
+    }
+
+
+# --- benchmark: copier copy -------------------------------------------------------
+
+# Our copy's tasks (copier.yml's _tasks), run one by one in the profile side.
+TASKS = {
+    "init_git": ["hooks/init_git.py"],
+    "source_path": ["hooks/source_path.py", ".copier-answers.yml"],
+    "policy_report": ["hooks/policy_report.py"],
+}
+
+
+def copy_rows(times: dict, references: list[str], baseline: str) -> list[dict]:
+    """The copy benchmark's rows: medians, ratios to the baseline's copy."""
+    rows = []
+    for label, runs in times.items():
+        sides = {name: medians(runs[name]) for name in ["ours", *references]}
+        base = sides[baseline]["copy"]
+        rows.append(ratio_row(f"`copier copy` {baseline}, {label}, median", base, base))
+        rows.append(
+            ratio_row(
+                f"`copier copy` ours (tasks, policy report), {label}, median",
+                sides["ours"]["copy"],
+                base,
+                target=True,
+            )
+        )
+        for name in references:
+            if name != baseline:
+                what = f"`copier copy` {name}, {label}, median (info)"
+                rows.append(ratio_row(what, sides[name]["copy"], base))
+                what = f"ours / {name}, {label} (info)"
+                rows.append(ratio_row(what, sides["ours"]["copy"], sides[name]["copy"]))
+        if "copy cpu" in sides["ours"]:
+            base_cpu = sides[baseline]["copy cpu"]
+            for name in sides:
+                what = f"CPU seconds of `copier copy` {name}, {label}, median (info)"
+                rows.append(ratio_row(what, sides[name]["copy cpu"], base_cpu))
+        for step, seconds in medians(runs["ours, tasks one by one"]).items():
+            if not step.endswith(" cpu"):
+                what = f"ours, {step} alone, {label}, median (info)"
+                rows.append(ratio_row(what, seconds, base))
+    return rows
+
+
+def bench_copy(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """``copier copy --defaults`` of this template (tasks and policy report
+    included) side by side with the references', interleaved rounds, medians.
+
+    Every template is copied by the same copier (the repository's dev env) with
+    ``--trust --defaults --vcs-ref HEAD --quiet`` and each reference's minimal
+    ``--data``. A fifth side profiles ours: the copy with ``--skip-tasks``
+    (copier's own work), then each task's command alone in it, run from a new
+    clone of the template as copier runs them. Twice: without and with ``.pyc``.
+    """
+    references = references_of(args, "copy")
+    baseline = BASELINE["copy"]
+    template = workspace.snapshot()
+    copier = dev_copier(workspace, args)
+    log(f"{copier.version} ({copier.exe}, {copier.pyc_files} .pyc files in its env)")
+
+    def copy_side(source: Path, data: dict, env: dict) -> Callable:
+        def run(dest: Path) -> dict[str, float]:
+            steps: dict[str, float] = {}
+            cmd = copier.copy(source, dest, data)
+            measure(steps, "copy", cmd, workspace.root, copier.env(env))
+            return steps
+
+        return run
+
+    def profile_side(env: dict) -> Callable:
+        def run(dest: Path) -> dict[str, float]:
+            steps: dict[str, float] = {}
+            cmd = copier.copy(template, dest, {}, "--skip-tasks")
+            measure(steps, "copy --skip-tasks", cmd, workspace.root, copier.env(env))
+            clone = dest.with_name(dest.name + "-template")
+            sh(["git", "clone", "-q", template, clone])  # as copier's checkout
+            for name, task in TASKS.items():
+                command = [copier.python, clone / task[0], *task[1:]]
+                measure(steps, name, command, dest, copier.env(env))
+            remove(clone)
+            return steps
+
+        return run
+
+    times: dict[str, dict] = {}
+    for label, env in bytecode_envs(workspace).items():
+        sides = {"ours": copy_side(template, {}, env)}
+        for name, path in references.items():
+            sides[name] = copy_side(path, REFERENCES[name]["data"], env)
+        sides["ours, tasks one by one"] = profile_side(env)
+        where = workspace.root / "copies" / label.replace(" ", "-").strip(".")
+        times[label] = side_rounds(sides, args.repeat, label, where)
+
+    rows = copy_rows(times, list(references), baseline)
+    return {
+        "benchmark": "copy",
+        "ratio_column": f"ratio to {baseline}",
+        "copier": {
+            "version": copier.version,
+            "exe": str(copier.exe),
+            "env_pyc_files": copier.pyc_files,
+            "extensions": copier.extension_versions,
+        },
+        "references": {
+            name: {**reference_state(path), "data": REFERENCES[name]["data"]}
+            for name, path in references.items()
+        },
+        "options": "--trust --defaults --vcs-ref HEAD --quiet",
+        "times_s": times,
+        "bytecode_note": "'no .pyc': copier's dev env without .pyc, as on this "
+        "machine (PYTHONDONTWRITEBYTECODE=1); '.pyc': written and read under one "
+        "PYTHONPYCACHEPREFIX after the warm-up round, as on a normal machine. "
+        "The templates' own hooks and extensions come from copier's new clone "
+        "of the template on every copy, so they compile on every copy either way.",
+        "rows": rows,
+    }
+
+
+# --- benchmark: a fresh project's first green tests --------------------------------
+
+
+def site_packages_count(project: Path) -> int:
+    """Distributions installed in the project's .venv."""
+    lib = project / ".venv" / ("Lib" if WINDOWS else "lib")
+    return sum(1 for _ in lib.glob("**/site-packages/*.dist-info"))
+
+
+def fresh_rows(times: dict, references: list[str], baseline: str) -> list[dict]:
+    """The fresh-project rows: totals and steps, ratios to the baseline's."""
+    rows = []
+    for label, runs in times.items():
+        base = medians(runs[baseline])
+        for name in [*references, "ours"]:
+            steps = medians(runs[name])
+            is_ours = name == "ours"
+            what = f"{name}: copy, `uv sync`, tests, {label}, median"
+            rows.append(ratio_row(what, steps["total"], base["total"], is_ours))
+            for step, seconds in steps.items():
+                if step != "total" and not step.endswith("cpu"):
+                    what = f"{name}, {step}, {label}, median (info)"
+                    rows.append(ratio_row(what, seconds, base.get(step)))
+            if "total cpu" in steps:
+                what = f"{name}, CPU seconds of all steps, {label}, median (info)"
+                rows.append(ratio_row(what, steps["total cpu"], base["total cpu"]))
+    return rows
+
+
+def bench_fresh_project(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """A new project to green tests: ``copier copy --defaults``, ``uv sync``,
+    the project's own test command; ours beside each reference that says how
+    its projects run tests, in interleaved rounds after a warm-up round (the uv
+    cache warm: our tools built from the snapshot's tag, every wheel cached).
+
+    Ours: copy (tasks included), ``uv sync``, ``uv run pytest`` (the generated
+    README). DLS: ``git init`` then copy (its docs), ``uv sync``, ``uv run
+    --locked tox -e tests`` (its CI). The same copier, uv and Python for all.
+    """
+    references = references_of(args, "fresh-project")
+    references = {n: p for n, p in references.items() if "test" in REFERENCES[n]}
+    baseline = BASELINE["fresh-project"]
+    template = workspace.snapshot()
+    copier = dev_copier(workspace, args)
+    uv = workspace.uv
+    python = find_python(workspace.python_version)
+    packages: dict[str, int] = {}
+
+    def side(name: str, source: Path, env: dict) -> Callable:
+        recipe = REFERENCES.get(name, {})
+        test = [*uv, *recipe["test"]] if recipe else [*uv, "run", "pytest"]
+
+        def run(dest: Path) -> dict[str, float]:
+            steps: dict[str, float] = {}
+            for init in recipe.get("init", []):
+                cmd = [str(part).replace("{dest}", str(dest)) for part in init]
+                measure(steps, " ".join(init[:2]), cmd, workspace.root, env)
+            cmd = copier.copy(source, dest, recipe.get("data", {}))
+            measure(steps, "copy", cmd, workspace.root, copier.env(env))
+            measure(steps, "uv sync", [*uv, "sync", "--python", python], dest, env)
+            packages[name] = site_packages_count(dest)
+            measure(steps, "tests", test, dest, env)
+            steps["total"] = sum(v for k, v in steps.items() if not k.endswith("cpu"))
+            cpu = [v for k, v in steps.items() if k.endswith(" cpu")]
+            if cpu:
+                steps["total cpu"] = sum(cpu)
+            return steps
+
+        return run
+
+    times: dict[str, dict] = {}
+    for label, env in bytecode_envs(workspace).items():
+        sides = {"ours": side("ours", template, env)}
+        for name, path in references.items():
+            sides[name] = side(name, path, env)
+        where = workspace.root / "fresh" / label.replace(" ", "-").strip(".")
+        times[label] = side_rounds(sides, args.repeat, label, where)
+    log(f"distributions installed: {packages}")
+
+    rows = fresh_rows(times, list(references), baseline)
+    return {
+        "benchmark": "fresh-project",
+        "ratio_column": f"ratio to {baseline}",
+        "copier": {"version": copier.version, "exe": str(copier.exe)},
+        "python": python,
+        "references": {
+            name: {**reference_state(path), **REFERENCES[name]}
+            for name, path in references.items()
+        },
+        "tests": {"ours": "uv run pytest"},
+        "distributions_installed": packages,
+        "times_s": times,
+        "bytecode_note": "Every project is new, so its tests compile their imports "
+        "from source on either pass (as a first run does anywhere); the passes "
+        "differ in copier's own imports (copy step) and in whether the tests' "
+        "imports write .pyc (under one PYTHONPYCACHEPREFIX).",
+        "rows": rows,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "stage-envs": bench_stage_envs,
     "runner": bench_runner,
     "policy": bench_policy,
+    "copy": bench_copy,
+    "fresh-project": bench_fresh_project,
 }
 
 
 def table(result: dict) -> str:
+    ratio_column = result.get("ratio_column", "ratio vs original")
     lines = [
-        "| what | seconds | ratio vs original | target | pass |",
+        f"| what | seconds | {ratio_column} | target | pass |",
         "| --- | ---: | ---: | --- | --- |",
     ]
     for row in result["rows"]:
@@ -789,6 +1217,17 @@ def table(result: dict) -> str:
             f"| {ok} |"
         )
     return "\n".join(lines)
+
+
+def reference_arg(value: str) -> tuple[str, Path]:
+    name, _, path = value.partition("=")
+    if name not in REFERENCES or not path:
+        known = ", ".join(REFERENCES)
+        raise argparse.ArgumentTypeError(f"not NAME=PATH with NAME one of {known}")
+    folder = Path(path).expanduser().resolve()
+    if not (folder / ".git").exists():
+        raise argparse.ArgumentTypeError(f"{folder} is not a git clone")
+    return name, folder
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -805,7 +1244,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=5,
-        help="runs of each no-op measurement (default: %(default)s)",
+        help="runs of each no-op measurement, rounds of the side-by-side "
+        "benchmarks (default: %(default)s)",
     )
     parser.add_argument(
         "--python",
@@ -816,6 +1256,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="skip the informational rows (pip --no-compile, UV_COMPILE_BYTECODE)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        type=reference_arg,
+        metavar="NAME=PATH",
+        help=f"a git clone of a reference template ({', '.join(REFERENCES)}) for "
+        "copy and fresh-project; repeatable",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp dir (its path is logged)"
@@ -832,6 +1281,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     names = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
+    given = {name for name, _ in args.reference}
+    for name in [n for n in names if n in BASELINE and BASELINE[n] not in given]:
+        if args.benchmark != "all":
+            references_of(args, name)  # exits: how to get the reference
+        log(f"skipping {name}: no --reference {BASELINE[name]}=PATH")
+        names.remove(name)
     root = Path(tempfile.mkdtemp(prefix="governed-mlops-bench-"))
     workspace = Workspace(root, args.python)
     today = datetime.date.today().isoformat()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 import re
 import tomllib
@@ -177,9 +178,11 @@ def test_latin_letters_have_ascii_spellings():
     """Every Latin-1 Supplement and Latin Extended-A letter spells as a-z."""
     import unicodedata
 
-    table = yaml.safe_load(
-        (REPO / "includes" / "transliteration.yml").read_text(encoding="utf-8")
-    )["transliteration"]["default"]
+    table = json.loads(
+        yaml.safe_load(
+            (REPO / "includes" / "transliteration.yml").read_text(encoding="utf-8")
+        )["transliteration"]["default"]
+    )
     letters = [
         chr(point)
         for point in range(0x00C0, 0x0180)

@@ -38,11 +38,14 @@ EXIT_CODES = (
 )
 
 
-def check(root: Path, today: Optional[dt.date] = None) -> "Report":
-    """Check the project in ``root`` against every rule of the policy."""
+def check(
+    root: Path, today: Optional[dt.date] = None, *, plugins: bool = True
+) -> "Report":
+    """Check the project in ``root`` against every rule of the policy, and the
+    rules of installed plugins unless ``plugins`` is False."""
     from .engine import check as run_rules
 
-    return run_rules(root, today)
+    return run_rules(root, today, plugins=plugins)
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +70,12 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "stdout",
     )
     parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="the policy's own rules only, not those of installed plugins (the "
+        "reports after copier copy and update: plugins live in the project's env)",
+    )
+    parser.add_argument(
         "--exit-zero",
         action="store_true",
         help="exit 0 even when rules fail (reports only, e.g. after copier update)",
@@ -79,7 +88,7 @@ def run_check(args: argparse.Namespace) -> int:
     from .reports import RENDERERS, terminal
 
     try:
-        report = check(args.project or _project_root())
+        report = check(args.project or _project_root(), plugins=not args.no_plugins)
     except PolicyInputError as error:
         print(f"policy check: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from .model import (
     PluginError,
     Rule,
     all_rules,
+    builtin_rules,
 )
 from .versions import POLICY_VERSION
 
@@ -56,7 +57,9 @@ class Report:
         return 1 if self.count(ERROR) else 0
 
 
-def check(root: Path, today: Optional[dt.date] = None) -> Report:
+def check(
+    root: Path, today: Optional[dt.date] = None, *, plugins: bool = True
+) -> Report:
     """Check the project in ``root`` against every rule of the policy."""
     root = root.resolve()
     if (
@@ -68,13 +71,13 @@ def check(root: Path, today: Optional[dt.date] = None) -> Report:
             f".copier-answers.yml); run the check in the project's root"
         )
     try:
-        rules = list(all_rules())
+        rules = list(all_rules() if plugins else builtin_rules())
     except PluginError as error:
         raise PolicyInputError(str(error)) from None
     facts = Facts(root, today or dt.date.today())
     try:
         facts.waivers = waivers_module.parse(
-            facts.tool("governance"), (r.id for r in rules)
+            facts.tool("governance"), (r.id for r in rules), plugin_ids_ok=not plugins
         )
     except waivers_module.WaiverError as error:
         raise PolicyInputError(str(error)) from None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .facts import Facts
-from .model import Finding, rule
+from .model import BUILTIN_PREFIX, RULE_ID, Finding, rule
 
 WHERE = "pyproject.toml: [tool.governance] waivers"
 EXAMPLE = (
@@ -44,7 +44,9 @@ def _date(value: Any, where: str) -> dt.date:
         ) from None
 
 
-def parse(table: dict[str, Any], known: Iterable[str]) -> list[Waiver]:
+def parse(
+    table: dict[str, Any], known: Iterable[str], *, plugin_ids_ok: bool = False
+) -> list[Waiver]:
     """The waivers of a ``[tool.governance]`` table; refuses incomplete ones."""
     known = set(known)
     entries = table.get("waivers", [])
@@ -62,7 +64,9 @@ def parse(table: dict[str, Any], known: Iterable[str]) -> list[Waiver]:
                 f"reason, expires"
             )
         rule = str(entry.get("rule", "")).strip().upper()
-        if rule not in known:
+        # Without the plugins loaded, a plugin rule's waiver is taken on trust.
+        foreign = plugin_ids_ok and bool(RULE_ID.fullmatch(rule))
+        if rule not in known and not (foreign and not rule.startswith(BUILTIN_PREFIX)):
             raise WaiverError(
                 f"{where}.rule: {entry.get('rule')!r} is not a policy rule; "
                 f"see `mlops policy rules` (e.g. GOV105)"

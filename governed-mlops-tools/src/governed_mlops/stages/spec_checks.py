@@ -19,7 +19,6 @@ from typing import Any, Iterable, NamedTuple, Optional
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from .._yaml import safe_load
 from ..project import Project
@@ -28,6 +27,15 @@ from .venvs import portable_path
 SPEC_GLOB = "stage_*.yaml"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 KERNEL_PATTERN = r"^[A-Za-z0-9._-]+$"
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonicalize_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``packaging.utils``
+    does the same, but importing it costs the policy check its tag tables)."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
 STDLIB = {canonicalize_name(name) for name in sys.stdlib_module_names}
 
 # Each key of the model's StageSpec and the plain values quick_check accepts

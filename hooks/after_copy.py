@@ -1,0 +1,31 @@
+"""Copier's task after ``copier copy`` (and ``recopy``), in one process.
+
+In order: make the project a git repository (``init_git``), record a template
+source that updates can use (``source_path``), print the policy report
+(``policy_report``). One interpreter for the three, as a copy should cost no
+more than it must.
+
+    after_copy.py [ANSWERS_FILE]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import init_git  # noqa: E402
+import policy_report  # noqa: E402
+import source_path  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    project = Path.cwd().resolve()
+    init_git.main(project)
+    source_path.main(argv)
+    return policy_report.report(project)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -39,10 +39,10 @@ def test_a_complete_waiver_is_accepted():
     ],
 )
 def test_an_incomplete_waiver_is_refused_naming_its_field(entry, message):
-    with pytest.raises(
-        WaiverError, match=message.replace("(", r"\(").replace(")", r"\)")
-    ):
+    with pytest.raises(WaiverError) as refused:
         waivers.parse(table(**entry), KNOWN)
+    assert str(refused.value).startswith("pyproject.toml: [tool.governance] ")
+    assert message in str(refused.value)
 
 
 def test_a_waiver_without_expiry_is_refused():

@@ -737,24 +737,23 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
 def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     """Whole-process time of the policy check on a freshly generated project.
 
-    The hook's command (``python scripts/policy_check.py``) and ``mlops policy
-    check`` in the project venv, alternated ``--repeat`` times with the bare
-    interpreter start (``python -c pass``) as the reference; the hook's command
+    ``mlops policy check`` in the project venv (the governance hook runs the
+    same command from the same pinned tools), alternated ``--repeat`` times
+    with the bare interpreter start (``python -c pass``) as the reference;
     also with a misspelt key in a stage spec, where the pydantic model words
-    the error (information, no target). First without ``.pyc`` (this machine's
-    default), then with the project compiled.
+    the error (information, no target). First without ``.pyc`` (this
+    machine's default), then with the project venv compiled.
     """
     workspace.render()
     project = workspace.project
     python = venv_exe(workspace.venv, "python")
-    check = [python, "scripts/policy_check.py"]
+    check = [workspace.mlops, "policy", "check"]
     spec = project / "env_specs" / "stage_train.yaml"
     valid = spec.read_text(encoding="utf-8")
-    misspelt = "python scripts/policy_check.py, a spec error"
+    misspelt = "mlops policy check, a spec error"
     commands = {
         "python -c pass": [python, "-c", "pass"],
-        "python scripts/policy_check.py": check,
-        "mlops policy check": [workspace.mlops, "policy", "check"],
+        "mlops policy check": check,
         misspelt: check,
     }
     timed([*workspace.uv, "lock", "--quiet"], project)  # the policy wants it

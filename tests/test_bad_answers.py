@@ -68,25 +68,18 @@ def test_bad_answer_is_refused_and_nothing_written(
     assert all(p.is_dir() for p in written), f"files left behind: {written}"
 
 
-def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
-    """The CLI a user runs prints the validator's message and leaves no project."""
+def copy_on_the_command_line(template_dir, dest, answer: str):
+    """``copier copy`` as a user runs it, with one answer; nothing checked."""
     from conftest import run
 
+    command = ["copier", "copy", "--defaults", "--trust", "--data", answer]
+    return run([*command, template_dir, dest], cwd=dest.parent, check=False)
+
+
+def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
+    """The CLI a user runs prints the validator's message and leaves no project."""
     dest = tmp_path / "project"
-    result = run(
-        [
-            "copier",
-            "copy",
-            "--defaults",
-            "--trust",
-            "--data",
-            "package_name=logging",
-            str(template_dir),
-            str(dest),
-        ],
-        cwd=tmp_path,
-        check=False,
-    )
+    result = copy_on_the_command_line(template_dir, dest, "package_name=logging")
     assert result.returncode != 0
     assert "would shadow the module" in result.stdout + result.stderr
     assert not dest.exists() or not any(dest.iterdir())
@@ -117,23 +110,9 @@ def test_no_message_echoes_a_secret(copie, template_dir, url, shown):
 
 
 def test_credentials_are_masked_on_the_command_line(template_dir, tmp_path):
-    from conftest import run
-
     dest = tmp_path / "project"
-    result = run(
-        [
-            "copier",
-            "copy",
-            "--defaults",
-            "--trust",
-            "--data",
-            "package_index_url=https://user:secret@pypi.example.com/simple/",
-            str(template_dir),
-            str(dest),
-        ],
-        cwd=tmp_path,
-        check=False,
-    )
+    url = "https://user:secret@pypi.example.com/simple/"
+    result = copy_on_the_command_line(template_dir, dest, f"package_index_url={url}")
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "https://user:***@pypi.example.com/simple/" in output

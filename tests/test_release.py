@@ -125,34 +125,12 @@ def test_publish_uploads_the_tools_to_an_index(tmp_path):
     packages = tmp_path / "packages"
     packages.mkdir()
     with serve(packages, tmp_path) as index:
-        refused = run(
-            [
-                sys.executable,
-                REPO / "tools" / "release.py",
-                "publish",
-                dist,
-                "--index-url",
-                index.upload_url,
-            ],
-            cwd=tmp_path,
-            check=False,
-            env={"UV_PUBLISH_TOKEN": ""},
-        )
-        assert (
-            refused.returncode == 2 and "UV_PUBLISH_TOKEN is not set" in refused.stderr
-        )
-        published = run(
-            [
-                sys.executable,
-                REPO / "tools" / "release.py",
-                "publish",
-                dist,
-                "--index-url",
-                index.upload_url,
-            ],
-            cwd=tmp_path,
-            env={"UV_PUBLISH_TOKEN": index.token},
-        )
+        publish = [sys.executable, REPO / "tools" / "release.py", "publish", dist]
+        publish += ["--index-url", index.upload_url]
+        refused = run(publish, cwd=tmp_path, check=False, env={"UV_PUBLISH_TOKEN": ""})
+        assert refused.returncode == 2
+        assert "UV_PUBLISH_TOKEN is not set" in refused.stderr
+        published = run(publish, cwd=tmp_path, env={"UV_PUBLISH_TOKEN": index.token})
         assert index.token not in published.stdout + published.stderr
         assert sorted(p.name for p in packages.iterdir()) == sorted(
             p.name for p in dist.glob("governed_mlops_tools-*")

@@ -249,6 +249,42 @@ def test_later_runs_write_the_known_sqlite_store_as_mlflow_does(tiny, first_run)
     assert 0 < fast.info.start_time < fast.info.end_time
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["another mlflow", "another revision", "another database", "unreadable", "gone"],
+)
+def test_the_store_is_written_directly_only_while_mlflow_vouches_for_it(
+    tiny, first_run, change
+):
+    """Any doubt about the record (`.mlops/tracking-store.json`) and the runner
+    goes through MlflowClient, which checks the schema and records it again."""
+    from governed_mlops.runner import store
+
+    root, _ = tiny
+    record = root / ".mlops" / store.RECORD_NAME
+    original = record.read_text(encoding="utf-8")
+    known = json.loads(original)
+    if change == "another mlflow":
+        known["mlflow"] = "2.16.0"
+    elif change == "another revision":
+        known["revision"] = "0123456789ab"
+    elif change == "another database":
+        known["database"] = str(root / "elsewhere.db")
+    text = {"unreadable": "{", "gone": None}.get(change, json.dumps(known))
+    if text is None:
+        record.unlink()
+    else:
+        record.write_text(text, encoding="utf-8")
+    opened = store.open_store(settings(), root / ".mlops")
+    assert isinstance(opened, store.MlflowStore)
+    assert json.loads(record.read_text(encoding="utf-8")) == json.loads(original)
+    assert opened.has_run(first_run[0]) and not opened.has_run("0" * 32)
+    again = store.open_store(settings(), root / ".mlops")
+    assert isinstance(again, store.SqliteStore)
+    assert again.experiment_id == opened.experiment_id
+    assert again.has_run(first_run[0]) and not again.has_run("0" * 32)
+
+
 def test_a_pipeline_runs_the_stages_in_order_under_one_parent(tiny, first_run):
     result = mlops("pipeline", "run", "-p", "seed=2", "-p", "fit.label=fitted")
     assert result.code == 0, result.err

@@ -28,6 +28,10 @@ from ..stages.specs import Stage
 from ..stages.env import drift, live_freeze, read_marker, require_env
 
 DRIFT_TAG = "env.drift"
+# Tags of the cells papermill adds: the parameters it injects, and the notes
+# of a failure it writes into the executed notebook.
+INJECTED_TAG = "injected-parameters"
+ERROR_NOTE_TAG = "papermill-error-cell-tag"
 
 
 @dataclass
@@ -202,18 +206,18 @@ def source_cell_number(output: Path, index: int) -> int:
     """1-based number of the failing cell in the source notebook.
 
     papermill counts cells of the executed notebook, which has an extra
-    ``injected-parameters`` cell.
+    ``injected-parameters`` cell; the output it writes on a failure also has
+    its error notes (a cell at the top, one before the failing cell), which
+    were not there when it counted.
     """
     try:
         cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
         return index + 1
-    injected = [
-        i
-        for i, cell in enumerate(cells)
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", [])
-    ]
-    return index + 1 - sum(1 for i in injected if i < index)
+    tags = [cell.get("metadata", {}).get("tags", []) for cell in cells]
+    executed = [cell_tags for cell_tags in tags if ERROR_NOTE_TAG not in cell_tags]
+    injected = sum(1 for cell_tags in executed[:index] if INJECTED_TAG in cell_tags)
+    return index + 1 - injected
 
 
 def split_parameters(

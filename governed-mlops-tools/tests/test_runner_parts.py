@@ -1,0 +1,206 @@
+"""The runner's parts that need no kernel or store: failure messages, notebook
+parameters, the audit tags and bundle, the git state (the runs themselves are
+in the template suite's tests/test_tools_in_process.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.errors import CommandError
+from governed_mlops.project import find_project
+from governed_mlops.runner import execute
+from governed_mlops.runner.gitinfo import GitState
+from governed_mlops.stages.specs import Stage, load_stage
+
+from tiny_project import write_project
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Stage:
+    """Stage solo of a tiny project (not built: no env, no kernel)."""
+    write_project(tmp_path, stages=("solo", "duo"), git=False)
+    return load_stage(find_project(tmp_path), "solo", machine=False)
+
+
+def cell(tags: list[str], kind: str = "code") -> dict[str, object]:
+    return {"cell_type": kind, "metadata": {"tags": tags}, "source": []}
+
+
+def executed_after_failure(path: Path, before: list[list[str]]) -> None:
+    """The executed notebook as papermill writes it when the cell after
+    ``before`` failed: an error note on top and one before the failing cell."""
+    note = ["papermill-error-cell-tag"]
+    cells = [cell(note, "markdown")] + [cell(tags) for tags in before]
+    cells += [cell(note, "markdown"), cell([])]
+    path.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("before", "number"),
+    [
+        # The parameters, papermill's injected parameters, then the failing
+        # cell: the second cell of the source notebook.
+        ([["parameters"], ["injected-parameters"]], 2),
+        ([[], ["parameters"], ["injected-parameters"], []], 4),
+        ([[], []], 3),  # no parameters were injected
+    ],
+)
+def test_a_failure_names_the_cell_of_the_source_notebook(
+    tiny, tmp_path, before, number
+):
+    from papermill.exceptions import PapermillExecutionError
+
+    output = tmp_path / "executed.ipynb"
+    executed_after_failure(output, before)
+    error = PapermillExecutionError(
+        cell_index=len(before),  # papermill counts before it adds its notes
+        exec_count=len(before) + 1,
+        source="assert seed >= 0",
+        ename="AssertionError",
+        evalue="seed must not be negative",
+        traceback=[],
+    )
+    assert execute.describe_failure(error, tiny, output) == (
+        f"stage solo failed at cell {number} of notebooks/solo.ipynb: "
+        f"AssertionError: seed must not be negative\n  executed notebook: {output}"
+    )
+
+
+def test_a_failure_outside_a_cell_names_the_notebook(tiny, tmp_path):
+    output = tmp_path / "never-written.ipynb"
+    error = RuntimeError("Kernel didn't respond in 120 seconds")
+    assert execute.describe_failure(error, tiny, output) == (
+        "stage solo failed at notebooks/solo.ipynb: RuntimeError: Kernel didn't "
+        f"respond in 120 seconds\n  executed notebook: {output}"
+    )
+    assert execute.source_cell_number(output, 4) == 5  # no notebook to read
+
+
+def test_parameters_from_the_command_line_are_yaml_scalars():
+    from governed_mlops.runner.notebook import parse_assignments
+
+    assert parse_assignments(
+        ["seed=7", "rate=0.5", "on=true", "name=churn", "empty=", "list=[1"]
+    ) == {
+        "seed": 7,
+        "rate": 0.5,
+        "on": True,
+        "name": "churn",
+        "empty": "",
+        "list": "[1",
+    }
+    for bad in ("seed", "=7"):
+        with pytest.raises(CommandError, match="must be written key=value"):
+            parse_assignments([bad])
+
+
+def test_pipeline_parameters_go_to_the_stages_that_declare_them(tmp_path):
+    write_project(tmp_path, stages=("solo", "duo"), git=False)
+    project = find_project(tmp_path)
+    stages = [load_stage(project, name, machine=False) for name in ("solo", "duo")]
+    assert execute.split_parameters({"seed": 7, "duo.label": "x"}, stages) == {
+        "solo": {"seed": 7},
+        "duo": {"seed": 7, "label": "x"},
+    }
+    with pytest.raises(CommandError, match="names stage 'trio', which is not run"):
+        execute.split_parameters({"trio.seed": 1}, stages)
+    with pytest.raises(
+        CommandError, match="no stage's notebook declares parameter 'x'"
+    ):
+        execute.split_parameters({"x": 1}, stages)
+
+
+def test_a_notebook_without_a_parameters_cell_is_refused(tiny):
+    from governed_mlops.runner import notebook
+
+    data = json.loads(tiny.notebook.read_text(encoding="utf-8"))
+    data["cells"][0]["metadata"]["tags"] = []
+    tiny.notebook.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CommandError, match="has no cell tagged 'parameters'"):
+        notebook.declared_parameters(tiny.notebook, "notebooks/solo.ipynb")
+    with pytest.raises(CommandError, match=r"declares: label, seed$"):
+        notebook.check_parameters(
+            {"sed": 1}, frozenset({"seed", "label"}), "solo", "notebooks/solo.ipynb"
+        )
+
+
+def git(root: Path, *args: str) -> str:
+    who = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    return subprocess.run(
+        ["git", *who, *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_the_git_state_of_a_run(tmp_path, monkeypatch):
+    from governed_mlops.runner.gitinfo import git_state
+
+    assert git_state(tmp_path) == GitState("", "", False, "", "")  # not a repository
+    (tmp_path / "a.txt").write_text("one\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "a.txt")
+    git(tmp_path, "commit", "-q", "-m", "a")
+    git(tmp_path, "remote", "add", "origin", "https://git.example.com/churn.git")
+    clean = git_state(tmp_path)
+    assert clean == GitState(
+        git(tmp_path, "rev-parse", "HEAD"),
+        "main",
+        False,
+        "https://git.example.com/churn.git",
+        "",
+    )
+    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    (tmp_path / "new.txt").write_text("untracked\n")
+    dirty = git_state(tmp_path)
+    assert dirty.dirty and dirty.commit == clean.commit
+    assert "+two\n" in dirty.diff and dirty.diff.endswith("# untracked: new.txt\n")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without git
+    assert git_state(tmp_path) == GitState("", "", False, "", "")
+
+
+def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
+    from governed_mlops import __version__
+    from governed_mlops.runner import audit
+
+    git_ = GitState("c0ffee", "main", True, "https://git.example.com/t.git", "+x\n")
+    tags = audit.run_tags(tiny, git_, "ipykernel==6.29.5\n", "3.11.7")
+    assert tags["mlflow.source.git.commit"] == "c0ffee"
+    assert tags["mlflow.source.git.repoURL"] == "https://git.example.com/t.git"
+    assert tags["git.dirty"] == "true" and tags["python.version"] == "3.11.7"
+    assert tags["env.fingerprint"] == audit.fingerprint("ipykernel==6.29.5", "c0ffee")
+    assert tags["mlops.version"] == __version__
+    assert tags["stage.spec"] == "env_specs/stage_solo.yaml"
+    bundle = tmp_path / "bundle"
+    audit.start_bundle(bundle, tiny, git_, "ipykernel==6.29.5\n")
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "git.diff",
+        "pip-freeze.txt",
+        "stage_solo.yaml",
+    ]
+    outside = GitState("", "", False, "", "")
+    tags = audit.run_tags(tiny, outside, "", "3.11.7")
+    assert tags["mlflow.source.git.commit"] == "none (not a git repository)"
+    assert "mlflow.source.git.repoURL" not in tags
+
+    def no_user() -> str:  # a CI container without a user name
+        raise KeyError("getpwuid(): uid not found: 1001")
+
+    monkeypatch.setattr(audit.getpass, "getuser", no_user)
+    assert audit.user() == "unknown"
+
+
+def test_progress_lines_name_the_step_and_its_time():
+    from governed_mlops.progress import Progress
+
+    stream = io.StringIO()
+    say = Progress("solo", stream)
+    say("locking 4 requirements")
+    assert re.fullmatch(
+        r"\[solo\] locking 4 requirements \(\d+\.\d s\)\n", stream.getvalue()
+    )
+    assert say.elapsed() >= 0

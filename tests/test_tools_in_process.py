@@ -1,0 +1,675 @@
+"""The tools run in this process on a tiny project: real stage envs built by
+uv, real Jupyter kernels running a parameterised notebook through papermill,
+real MLflow stores (the SQLite store and a tracking server), as `mlops` runs
+them in a generated project, but measured by the suite's coverage.
+
+The project (governed-mlops-tools/tests/tiny_project.py) has two stages whose
+envs hold only ipykernel and the project's dependencies; they are built once
+per module (one xdist worker). Tests that change an env, a spec or a setting
+put it back before they end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import TOOLS, TOOLS_VERSION, UV
+
+sys.path.insert(0, str(TOOLS / "tests"))
+from tiny_project import commit, imported, restored_logging, write_project  # noqa: E402
+
+from governed_mlops.cli import main  # noqa: E402
+from governed_mlops.project import find_project  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tools_in_process")]
+PACKAGE = "tinygov"
+STAGES = ("prep", "fit")
+PREFIX = PACKAGE.upper() + "_"
+# A small package from the index, installed by hand into a stage env.
+EXTRA = "iniconfig==2.0.0"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def mlops(*args: str) -> Result:
+    """``mlops ARGS`` in this process (in the project: the module's cwd)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: --help, a bad option
+            code = int(exit.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def settings():
+    config = sys.modules[f"{PACKAGE}.config"]
+    return config.get_settings()
+
+
+def set_env(patch: pytest.MonkeyPatch, **values: str) -> None:
+    """Project settings from the environment, read again by the next command."""
+    for name, value in values.items():
+        patch.setenv(PREFIX + name, value)
+    sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+
+
+def git_head(root: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def uv_pip(root: Path, stage: str, *args: str) -> None:
+    python = root / ".venvs" / stage / "bin" / "python"
+    subprocess.run(
+        [UV, "pip", *args, "--python", python],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def client(uri: str | None = None):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri or settings().mlflow_tracking_uri)
+
+
+def recorded(uri: str | None = None) -> dict[str, object]:
+    """Every run of the project's experiment, by id."""
+    mlflow = client(uri)
+    experiment = mlflow.get_experiment_by_name(PACKAGE)
+    if experiment is None:
+        return {}
+    runs = mlflow.search_runs([experiment.experiment_id], max_results=1000)
+    return {run.info.run_id: run for run in runs}
+
+
+def artifacts(run_id: str, uri: str | None = None) -> list[str]:
+    return sorted(a.path for a in client(uri).list_artifacts(run_id, "audit"))
+
+
+def run_id_of(result: Result) -> str:
+    assert result.code == 0, result.err
+    return result.out.split("run ")[-1].strip()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny project, its package imported, cwd, with both envs built and
+    their locks committed."""
+    root = tmp_path_factory.mktemp("tiny") / PACKAGE
+    root.mkdir()
+    write_project(
+        root,
+        PACKAGE,
+        STAGES,
+        tools_pin=f"governed-mlops-tools[pipeline] @ {TOOLS.as_uri()}",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith((PREFIX, "MLFLOW_"))]:
+            patch.delenv(name)
+        patch.chdir(root)
+        with imported(root, PACKAGE), restored_logging():
+            created = mlops("stage", "create", "--all")
+            assert created.code == 0, created.err
+            commit(root, "stage locks")
+            yield root, created
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny):
+    """The first run of stage prep: MLflow makes the project's SQLite store."""
+    root, _ = tiny
+    result = mlops("stage", "run", "prep", "-p", "seed=3")
+    return run_id_of(result), result
+
+
+def stage(name: str):
+    from governed_mlops.stages.specs import load_stage
+
+    return load_stage(find_project(), name)
+
+
+def test_create_builds_each_stage_env_with_its_lock_and_kernel(tiny):
+    from governed_mlops.stages import env, kernels, locks
+
+    root, created = tiny
+    assert created.out == "prep: built\nfit: built\n"
+    assert "[prep] ready: " in created.err and "[fit] ready: " in created.err
+    for name in STAGES:
+        built = stage(name)
+        lock = root / "env_specs" / "locks" / f"{name}.txt"
+        assert locks.read_digest(lock) == env.lock_digest(built)
+        pins = locks.pins(lock.read_text(encoding="utf-8"))
+        assert {"ipykernel", "pydantic-settings", "loguru"} <= set(pins)
+        kernel = kernels.read_kernel(built.project, f"{PACKAGE}-{name}")
+        assert kernel["argv"][0] == str(root / ".venvs" / name / "bin" / "python")
+        marker = env.read_marker(built)
+        assert marker["installed"] == env.installed_digest(built.env_dir)
+        assert marker["installer"] == "uv" and marker["stage"] == name
+        assert f"{PACKAGE}-0.1.0.dist-info" in env.distributions(built.env_dir)
+        assert "ipykernel==" in env.freeze_path(built).read_text(encoding="utf-8")
+
+
+def test_create_again_checks_and_lists_the_built_envs(tiny):
+    root, _ = tiny
+    before = (root / ".venvs" / "prep").stat().st_ino
+    again = mlops("stage", "create", "--all")
+    assert again.out == "prep: up to date\nfit: up to date\n"
+    assert (root / ".venvs" / "prep").stat().st_ino == before
+    checked = mlops("stage", "check", "--all")
+    assert checked.code == 0
+    assert checked.out.splitlines() == [
+        f"{name}: ok ({root / '.venvs' / name}, kernel {PACKAGE}-{name})"
+        for name in STAGES
+    ]
+    listed = mlops("stage", "list")
+    rows = [line.split() for line in listed.out.splitlines()]
+    assert rows[0] == ["stage", "python", "env", "kernel", "notebook"]
+    assert [row[0] for row in rows[1:]] == list(STAGES)
+    assert all(row[3] == "(built)" for row in rows[1:])
+
+
+def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
+    from governed_mlops.runner import audit
+
+    root, _ = tiny
+    run_id, result = first_run
+    assert result.out == f"prep: FINISHED in {result.out.split()[3]} s\nrun {run_id}\n"
+    run = recorded()[run_id]
+    tags = run.data.tags
+    head = git_head(root)
+    assert run.info.status == "FINISHED" and run.info.run_name == "prep"
+    assert tags["stage"] == "prep" and tags["stage.spec"] == "env_specs/stage_prep.yaml"
+    assert tags["mlflow.source.git.commit"] == head and tags["git.dirty"] == "false"
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["kernel.name"] == f"{PACKAGE}-prep"
+    assert tags["kernel.python"] == str(root / ".venvs" / "prep" / "bin" / "python")
+    notebook = (root / "notebooks" / "prep.ipynb").read_bytes()
+    assert tags["notebook.sha256"] == hashlib.sha256(notebook).hexdigest()
+    bundle = root / "artifacts" / run_id
+    freeze = (bundle / "pip-freeze.txt").read_text(encoding="utf-8")
+    assert tags["env.fingerprint"] == audit.fingerprint(freeze, head)
+    assert tags["run.start"] <= tags["run.end"]
+    assert run.data.params == {"seed": "3"}
+    assert artifacts(run_id) == [
+        "audit/pip-freeze.txt",
+        "audit/prep.ipynb",
+        "audit/run.log",
+        "audit/stage_prep.yaml",
+    ]
+    executed = json.loads((bundle / "prep.ipynb").read_text(encoding="utf-8"))
+    printed = [
+        "".join(o.get("text", "")) for c in executed["cells"] for o in c["outputs"]
+    ]
+    # The kernel is the stage env's, with the project's own settings.
+    assert f"tiny: 6 under {root}\n" in printed
+    known = json.loads((root / ".mlops" / "tracking-store.json").read_text())
+    assert known["database"] == str(root / "mlruns" / "mlflow.db")
+    assert known["mlflow"] and known["revision"]
+
+
+def test_later_runs_write_the_known_sqlite_store_as_mlflow_does(tiny, first_run):
+    from governed_mlops.runner import store
+
+    root, _ = tiny
+    opened = store.open_store(settings(), root / ".mlops")
+    assert isinstance(opened, store.SqliteStore)
+    first = recorded()[first_run[0]]
+    run_id = run_id_of(mlops("stage", "run", "prep", "-p", "seed=4"))
+    fast = recorded()[run_id]
+    assert fast.info.status == "FINISHED" and fast.info.user_id == first.info.user_id
+    assert set(fast.data.tags) == set(first.data.tags)
+    assert fast.data.params == {"seed": "4"}
+    assert artifacts(run_id) == artifacts(first.info.run_id)
+    assert fast.info.artifact_uri == first.info.artifact_uri.replace(
+        first.info.run_id, run_id
+    )
+    assert 0 < fast.info.start_time < fast.info.end_time
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["another mlflow", "another revision", "another database", "unreadable", "gone"],
+)
+def test_the_store_is_written_directly_only_while_mlflow_vouches_for_it(
+    tiny, first_run, change
+):
+    """Any doubt about the record (`.mlops/tracking-store.json`) and the runner
+    goes through MlflowClient, which checks the schema and records it again."""
+    from governed_mlops.runner import store
+
+    root, _ = tiny
+    record = root / ".mlops" / store.RECORD_NAME
+    original = record.read_text(encoding="utf-8")
+    known = json.loads(original)
+    if change == "another mlflow":
+        known["mlflow"] = "2.16.0"
+    elif change == "another revision":
+        known["revision"] = "0123456789ab"
+    elif change == "another database":
+        known["database"] = str(root / "elsewhere.db")
+    text = {"unreadable": "{", "gone": None}.get(change, json.dumps(known))
+    if text is None:
+        record.unlink()
+    else:
+        record.write_text(text, encoding="utf-8")
+    opened = store.open_store(settings(), root / ".mlops")
+    assert isinstance(opened, store.MlflowStore)
+    assert json.loads(record.read_text(encoding="utf-8")) == json.loads(original)
+    assert opened.has_run(first_run[0]) and not opened.has_run("0" * 32)
+    again = store.open_store(settings(), root / ".mlops")
+    assert isinstance(again, store.SqliteStore)
+    assert again.experiment_id == opened.experiment_id
+    assert again.has_run(first_run[0]) and not again.has_run("0" * 32)
+
+
+def test_a_pipeline_runs_the_stages_in_order_under_one_parent(tiny, first_run):
+    result = mlops("pipeline", "run", "-p", "seed=2", "-p", "fit.label=fitted")
+    assert result.code == 0, result.err
+    assert "[pipeline] stage 1/2: prep" in result.err
+    assert result.err.index("stage 1/2: prep") < result.err.index("stage 2/2: fit")
+    lines = result.out.splitlines()
+    parent = lines[0].removeprefix("pipeline run ")
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:2] for row in rows] == [["prep", "FINISHED"], ["fit", "FINISHED"]]
+    runs = recorded()
+    assert runs[parent].info.status == "FINISHED"
+    assert runs[parent].data.tags["pipeline.stages"] == "prep,fit"
+    prep, fit = (runs[row[3]] for row in rows)
+    assert prep.data.tags["mlflow.parentRunId"] == parent
+    assert fit.data.tags["mlflow.parentRunId"] == parent
+    assert prep.data.params == {"seed": "2"}
+    assert fit.data.params == {"seed": "2", "label": '"fitted"'}
+    only_fit = mlops("pipeline", "run", "--from", "fit")
+    assert [line.split()[0] for line in only_fit.out.splitlines()[2:]] == ["fit"]
+
+
+def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
+    root, _ = tiny
+    failed = mlops("stage", "run", "prep", "-p", "seed=-1")
+    assert failed.code == 1
+    message = failed.err.split("mlops: error: ")[-1]
+    # The second cell of the source notebook (papermill adds cells to its
+    # output: the injected parameters and, on a failure, an error note).
+    assert message.startswith(
+        "stage prep failed at cell 2 of notebooks/prep.ipynb: "
+        "AssertionError: seed must not be negative\n  executed notebook: "
+    )
+    executed = Path(message.split("executed notebook: ")[1].strip())
+    run_id = executed.parent.name
+    assert executed == root / "artifacts" / run_id / "prep.ipynb"
+    run = recorded()[run_id]
+    assert run.info.status == "FAILED" and run.data.params == {"seed": "-1"}
+    assert "audit/prep.ipynb" in artifacts(run_id)
+    piped = mlops("pipeline", "run", "-p", "prep.seed=-1")
+    assert piped.code == 1
+    rows = [line.split() for line in piped.out.splitlines()[2:]]
+    assert [row[:2] for row in rows] == [["prep", "FAILED"], ["fit", "SKIPPED"]]
+    assert rows[1][2:] == ["-"]
+    parent = piped.out.splitlines()[0].removeprefix("pipeline run ")
+    assert recorded()[parent].info.status == "FAILED"
+    assert "stage prep failed at cell 2 of notebooks/prep.ipynb" in piped.err
+
+
+def test_parameters_are_checked_before_anything_runs(tiny, first_run):
+    before = set(recorded())
+    unknown = mlops("stage", "run", "prep", "-p", "sed=1")
+    assert unknown.code == 2
+    assert unknown.err == (
+        "mlops: error: stage prep: unknown parameter(s) sed for "
+        "notebooks/prep.ipynb; its parameters cell declares: label, seed\n"
+    )
+    wrong_stage = mlops("pipeline", "run", "-p", "nostage.seed=1")
+    assert "parameter 'nostage.seed' names stage 'nostage', which is not run" in (
+        wrong_stage.err
+    )
+    nobody = mlops("pipeline", "run", "-p", "zzz=1")
+    assert "no stage's notebook declares parameter 'zzz'" in nobody.err
+    unwritten = mlops("stage", "run", "prep", "-p", "seed")
+    assert "parameter 'seed' must be written key=value" in unwritten.err
+    assert {wrong_stage.code, nobody.code, unwritten.code} == {2}
+    assert set(recorded()) == before, "a refused run must leave no record"
+
+
+def test_a_package_installed_by_hand_is_found_refused_and_rebuilt(tiny, first_run):
+    root, _ = tiny
+    difference = f"{EXTRA} is installed but not in the lock"
+    uv_pip(root, "fit", "install", EXTRA)
+    try:
+        checked = mlops("stage", "check", "fit")
+        refused = mlops("stage", "run", "fit")
+        allowed = mlops("stage", "run", "fit", "--allow-drift")
+    finally:
+        rebuilt = mlops("stage", "create", "fit")
+    assert checked.code == 1
+    assert checked.out == (
+        f"fit: FAIL\n  - {difference}\n  fix: mlops stage create fit --force\n"
+    )
+    assert refused.code == 2
+    assert refused.err.startswith(
+        f"mlops: error: stage fit: its env differs from its lock: {difference}; "
+        f"rebuild it with `mlops stage create fit`, or pass --allow-drift"
+    )
+    run_id = run_id_of(allowed)
+    assert recorded()[run_id].data.tags["env.drift"] == difference
+    log = (root / "artifacts" / run_id / "run.log").read_text(encoding="utf-8")
+    assert "differs from its lock (--allow-drift" in log
+    assert rebuilt.out == "fit: built\n"
+    assert f"env differs from its lock: {difference}; rebuilding" in rebuilt.err
+    assert mlops("stage", "check", "fit").code == 0
+
+
+def test_check_names_each_part_of_an_env_that_is_off(tiny):
+    from governed_mlops.stages import env, kernels
+
+    root, _ = tiny
+    built = stage("prep")
+    kernel_file = kernels.kernel_spec_dir(built.project, built.kernel_name)
+    kernel_file = kernel_file / "kernel.json"
+    marker_file = built.env_dir / env.MARKER
+    spec_file = root / "env_specs" / "stage_prep.yaml"
+    originals = {p: p.read_text(encoding="utf-8") for p in (kernel_file, marker_file)}
+    spec = spec_file.read_text(encoding="utf-8")
+    foreign = json.loads(originals[kernel_file])
+    foreign["argv"][0] = "/usr/bin/python3"
+    marker = json.loads(originals[marker_file])
+    marker["interpreter"] = "/opt/python/bin/python3"
+
+    def problems() -> list[str]:
+        result = mlops("stage", "check", "prep")
+        assert result.code == 1
+        assert result.out.endswith("  fix: mlops stage create prep --force\n")
+        return [line[4:] for line in result.out.splitlines() if line.startswith("  - ")]
+
+    try:
+        kernel_file.write_text(json.dumps(foreign), encoding="utf-8")
+        assert problems() == [
+            f"kernel {PACKAGE}-prep runs /usr/bin/python3, not the stage venv's "
+            f"{built.python}"
+        ]
+        assert mlops("stage", "run", "prep").err == (
+            "mlops: error: stage prep has no working env or kernel: run "
+            "`mlops stage create prep`\n"
+        )
+        kernel_file.unlink()
+        assert problems() == [f"kernel {PACKAGE}-prep is not registered"]
+        kernel_file.write_text(originals[kernel_file], encoding="utf-8")
+        marker_file.write_text(json.dumps(marker), encoding="utf-8")
+        assert problems() == [
+            "the venv was built with /opt/python/bin/python3, the spec now gives "
+            f"{built.interpreter.path}"
+        ]
+        marker_file.unlink()
+        assert problems() == [f"{built.env_dir} was not built by `mlops stage create`"]
+        marker_file.write_text(originals[marker_file], encoding="utf-8")
+        spec_file.write_text(
+            spec.replace('"packages": []', '"packages": ["iniconfig"]'),
+            encoding="utf-8",
+        )
+        assert problems() == [
+            "the lock is stale (the spec, constraints or Python changed)"
+        ]
+    finally:
+        spec_file.write_text(spec, encoding="utf-8")
+        for path, text in originals.items():
+            path.write_text(text, encoding="utf-8")
+    assert mlops("stage", "check", "prep").code == 0
+
+
+def test_a_failed_build_keeps_the_previous_env(tiny):
+    root, _ = tiny
+    spec_file = root / "env_specs" / "stage_fit.yaml"
+    spec = spec_file.read_text(encoding="utf-8")
+    lock = (root / "env_specs" / "locks" / "fit.txt").read_text(encoding="utf-8")
+    missing = "governed-mlops-no-such-package==1.0"
+    spec_file.write_text(
+        spec.replace('"packages": []', f'"packages": ["{missing}"]'), encoding="utf-8"
+    )
+    try:
+        failed = mlops("stage", "create", "fit")
+    finally:
+        spec_file.write_text(spec, encoding="utf-8")
+    assert failed.code == 2
+    assert failed.out == "fit: FAILED\n"
+    message = failed.err.split("mlops: error: ")[-1]
+    assert message.startswith("fit: locking failed (")
+    assert "governed-mlops-no-such-package" in message
+    assert message.endswith(" (the previous env is kept)\n")
+    assert not (root / ".venvs" / "fit.new").exists()
+    assert (root / "env_specs" / "locks" / "fit.txt").read_text("utf-8") == lock
+    assert mlops("stage", "check", "fit").code == 0
+
+
+def test_audit_drift_lists_what_changed_since_the_last_good_run(tiny, first_run):
+    root, _ = tiny
+    same = mlops("audit", "drift", "prep")
+    assert same.code == 0, same.err
+    lines = same.out.splitlines()
+    last = lines[0].removeprefix("stage prep: last successful run ")
+    assert recorded()[last].info.status == "FINISHED"
+    assert lines[1].split()[-1] == lines[2].split()[-1]
+    assert lines[3:] == ["no drift"]
+    old = git_head(root)
+    (root / "NOTES.md").write_text("a change after the run\n", encoding="utf-8")
+    commit(root, "notes")
+    uv_pip(root, "prep", "install", EXTRA)
+    try:
+        drifted = mlops("audit", "drift", "prep")
+        # Without the local bundle the freeze comes from the MLflow record.
+        (root / "artifacts" / last / "pip-freeze.txt").unlink()
+        downloaded = mlops("audit", "drift", "prep")
+    finally:
+        uv_pip(root, "prep", "uninstall", "iniconfig")
+    assert drifted.code == 1
+    assert drifted.out.splitlines()[3:] == [
+        f"  added      {EXTRA}",
+        f"  commit     {old[:12]} -> {git_head(root)[:12]}",
+    ]
+    assert downloaded.code == 1 and downloaded.out == drifted.out
+    assert mlops("stage", "check", "prep").code == 0
+
+
+def test_audit_drift_needs_a_successful_run(tiny, first_run):
+    with pytest.MonkeyPatch.context() as patch:
+        set_env(patch, MLFLOW_EXPERIMENT="never-run")
+        result = mlops("audit", "drift", "prep")
+        uri = settings().mlflow_tracking_uri
+    sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    assert result.code == 2
+    assert result.err == (
+        f"mlops: error: no successful run of stage prep in experiment 'never-run' "
+        f"at {uri}: run `mlops stage run prep` first\n"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny, tmp_path_factory):
+    """`mlops tracking server` as a developer starts it, in its own process
+    (coverage follows it), stopped with Ctrl-C when the module ends."""
+    root, _ = tiny
+    logs = tmp_path_factory.mktemp("server")
+    served = logs / "served"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root / "src"),
+        PREFIX + "MLFLOW_DIR": str(served),
+        PREFIX + "MLFLOW_PORT": str(port),
+        # mlflow's own settings: one worker and no job runner are enough here.
+        "MLFLOW_WORKERS": "1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    with open(logs / "out", "w") as out, open(logs / "err", "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "governed_mlops", "tracking", "server"],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            # As a terminal starts it: a suite run in the background passes
+            # SIGINT down as ignored, and Ctrl-C would never arrive.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"mlflow server did not start:\n{(logs / 'err').read_text()}")
+        yield uri, served, process, logs
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_tracking_server_serves_the_project_store(server):
+    uri, served, process, logs = server
+    printed = (logs / "out").read_text().splitlines()[0].split()
+    assert printed[:4] == [sys.executable, "-m", "mlflow", "server"]
+    assert printed[4:] == [
+        "--backend-store-uri",
+        "sqlite:///" + (served / "mlflow.db").as_posix(),
+        "--artifacts-destination",
+        str(served / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        uri.rsplit(":", 1)[1],
+    ]
+    assert (served / "mlflow.db").is_file()
+    helped = mlops("tracking", "server", "--help")
+    assert helped.code == 0
+    assert "Run `mlflow server` on the project's SQLite store" in helped.out
+
+
+def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
+    from governed_mlops.runner import store
+
+    root, _ = tiny
+    uri, served, _, _ = server
+    with pytest.MonkeyPatch.context() as patch:
+        set_env(patch, MLFLOW_TRACKING_URI=uri)
+        assert mlops("tracking", "uri").out == uri + "\n"
+        first = run_id_of(mlops("stage", "run", "prep"))  # MlflowClient: new experiment
+        set_env(patch, MLFLOW_TRACKING_USERNAME="ci", MLFLOW_TRACKING_PASSWORD="pw")
+        rest = store.open_store(settings(), root / ".mlops")
+        assert isinstance(rest, store.RestStore)
+        assert rest.headers["Authorization"] == "Basic Y2k6cHc="  # ci:pw
+        patch.setenv("MLFLOW_RUN_ID", first)  # as `mlflow run` sets it
+        nested = run_id_of(mlops("stage", "run", "prep", "-p", "seed=8"))
+        patch.setenv("MLFLOW_RUN_ID", "0" * 32)  # a run of another store
+        alone = run_id_of(mlops("stage", "run", "prep"))
+        patch.delenv("MLFLOW_RUN_ID")
+        runs = recorded(uri)
+    sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    for run_id in (first, nested, alone):
+        assert runs[run_id].info.status == "FINISHED"
+        assert runs[run_id].info.artifact_uri.startswith("mlflow-artifacts:/")
+        assert "audit/prep.ipynb" in artifacts(run_id, uri)
+        uploaded = list(served.rglob(f"{run_id}/artifacts/audit/prep.ipynb"))
+        assert len(uploaded) == 1
+    assert runs[nested].data.tags["mlflow.parentRunId"] == first
+    assert runs[nested].data.params == {"seed": "8"}
+    assert "mlflow.parentRunId" not in runs[alone].data.tags
+    assert set(runs[nested].data.tags) - {"mlflow.parentRunId"} == set(
+        runs[alone].data.tags
+    )
+
+
+def test_a_server_experiment_with_local_artifacts_is_written_there(
+    tiny, server, tmp_path
+):
+    from governed_mlops.runner import store
+
+    root, _ = tiny
+    uri, _, _, _ = server
+    location = tmp_path / "local-artifacts"
+    client(uri).create_experiment("local", artifact_location=location.as_uri())
+    with pytest.MonkeyPatch.context() as patch:
+        set_env(patch, MLFLOW_TRACKING_URI=uri, MLFLOW_EXPERIMENT="local")
+        assert isinstance(
+            store.open_store(settings(), root / ".mlops"), store.RestStore
+        )
+        run_id = run_id_of(mlops("stage", "run", "prep"))
+    sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    copied = location / run_id / "artifacts" / "audit"
+    assert sorted(p.name for p in copied.iterdir()) == [
+        "pip-freeze.txt",
+        "prep.ipynb",
+        "run.log",
+        "stage_prep.yaml",
+    ]
+    run = client(uri).get_run(run_id)
+    assert run.info.status == "FINISHED"
+
+
+def test_ctrl_c_stops_the_tracking_server(server):
+    uri, _, process, logs = server
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert "\nmlops: interrupted\n" in (logs / "err").read_text()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(uri + "/health", timeout=5)
+
+
+def test_stage_wheels_fill_the_wheelhouse_for_offline_builds(tiny):
+    root, _ = tiny
+    wheels = root / "wheels"
+    assert not wheels.exists()
+    nothing = mlops("stage", "create", "fit", "--offline")
+    assert nothing.code == 2
+    assert nothing.err == (
+        f"mlops: error: fit: --offline needs wheels in {wheels}: run "
+        f"`mlops stage wheels fit` where the index is reachable\n"
+    )
+    filled = mlops("stage", "wheels", "fit")
+    assert filled.code == 0, filled.err
+    names = sorted(p.name for p in wheels.iterdir())
+    assert filled.out == f"{wheels}: {len(names)} files\n"
+    assert any(n.startswith("ipykernel-") for n in names)
+    assert any(n.startswith("poetry_core-") for n in names)  # the build backend
+    assert any(n.startswith(f"governed_mlops_tools-{TOOLS_VERSION}-") for n in names)
+    offline = mlops("stage", "create", "fit", "--offline", "--force")
+    assert offline.code == 0, offline.err
+    assert offline.out == "fit: built\n"
+    assert mlops("stage", "check", "fit").code == 0

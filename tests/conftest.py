@@ -54,11 +54,17 @@ def pytest_configure(config):
 
 def run(cmd, cwd, env=None, check=True, timeout=900):
     """Run a command, returning the completed process; show output on failure."""
-    full_env = {**os.environ, **(env or {})}
+    # The suite's own pytest options (.ci/run's --junitxml and --cov) are not
+    # for a pytest this command may start.
+    full_env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    full_env.update(env or {})
     result = subprocess.run(
         [str(part) for part in cmd],
         cwd=cwd,
         env=full_env,
+        # Never the test process's stdin: under xdist it is the worker's
+        # channel, and a tool that prompts would read it.
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -98,7 +98,7 @@ def test_poetry_install(render):
     explicit source, as an organisation with a private index does.
     """
     project = render()
-    poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry"]
+    poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry", "--no-interaction"]
     env = {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_NO_INTERACTION": "1"}
     run(
         [

@@ -54,7 +54,7 @@ def test_index_source_with_uv(render, package_index):
 def test_index_source_with_poetry(render, package_index):
     """Poetry 2 reads the [[tool.poetry.source]] the template writes."""
     project = render(package_index_url=package_index.url)
-    poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry"]
+    poetry = [UV, "tool", "run", "--from", "poetry>=2,<3", "poetry", "--no-interaction"]
     env = {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_NO_INTERACTION": "1"}
     # Poetry caches an index's metadata by the source's name ("private"): an
     # earlier run's index served another build of the same version.

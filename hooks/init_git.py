@@ -8,6 +8,7 @@ copier runs it only for a real copy (``_copier_operation == 'copy'``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,12 @@ from pathlib import Path
 
 
 def inside_work_tree(folder: Path) -> bool:
+    # Without a .git above it (and no GIT_DIR) no git command can find a work
+    # tree: one process fewer on every copy.
+    if "GIT_DIR" not in os.environ and not any(
+        (parent / ".git").exists() for parent in (folder, *folder.parents)
+    ):
+        return False
     result = subprocess.run(
         ["git", "rev-parse", "--is-inside-work-tree"],
         cwd=folder,

@@ -12,18 +12,17 @@ fails the copy or update: the report is for the user to act on.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
 
 HEADING = re.compile(r"^## +(\S+)", re.MULTILINE)
 
 
 def changelog_entries(text: str, old: str, new: str) -> list[str]:
     """The ``## <version>`` entries with old < version <= new, newest first."""
+    from packaging.version import InvalidVersion, Version
+
     low, high = Version(old), Version(new)
     heads = list(HEADING.finditer(text))
     entries = []
@@ -42,6 +41,8 @@ def print_changes(changelog: Path, old: str, new: str) -> None:
     if not changelog.is_file():
         print(f"policy changelog not found at {changelog}")
         return
+    from packaging.version import InvalidVersion
+
     try:
         entries = changelog_entries(changelog.read_text(encoding="utf-8"), old, new)
     except InvalidVersion as error:
@@ -65,11 +66,12 @@ def report(project: Path) -> int:
     sys.path.insert(0, str(TOOLS))
     try:
         from governed_mlops import policy
+        from governed_mlops.policy.reports import terminal
     except ImportError as error:
         print(f"  skipped: the template has no policy checker at {TOOLS} ({error}).")
         return 0
     try:
-        policy.main(["--exit-zero", "--no-plugins", str(project)])
+        sys.stdout.write(terminal(policy.check(project, plugins=False)))
     except (Exception, SystemExit) as error:  # a report never undoes the copy
         print(f"  failed: {type(error).__name__}: {error}")
         print("  Run `mlops policy check` in the project to see the report.")
@@ -77,6 +79,8 @@ def report(project: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("project", nargs="?", default=".", type=Path)
     parser.add_argument("--changes-from", metavar="VERSION")

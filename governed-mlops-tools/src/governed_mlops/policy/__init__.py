@@ -9,8 +9,6 @@ This module stays light (the checker loads on use): ``mlops --help`` imports it.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
@@ -18,6 +16,9 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from .versions import OLDEST_SUPPORTED, POLICY_VERSION
 
 if TYPE_CHECKING:
+    import argparse
+    import datetime as dt
+
     from .engine import Report
 
 __all__ = [
@@ -112,6 +113,8 @@ def _project_root() -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m governed_mlops.policy",
         description=f"Check a project against governance policy {POLICY_VERSION}.",

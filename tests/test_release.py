@@ -41,51 +41,72 @@ def clone(tmp_path) -> Path:
     return dest
 
 
+def next_minor(version: str) -> str:
+    major, minor, _ = version.split(".")
+    return f"{major}.{int(minor) + 1}.0"
+
+
+def prepared(clone: Path) -> str:
+    """The version the clone prepares. When the work tree's version is
+    released already, the next one is started as a maintainer starts it:
+    ``start``, a line in its changelog entry, a commit."""
+    if TOOLS_VERSION not in {r.version for r in releases.releases(clone)}:
+        return TOOLS_VERSION
+    following = next_minor(TOOLS_VERSION)
+    release(clone, "start", following)
+    changelog = clone / "docs" / "changelog.md"
+    opened = f"## {following}\n\nWhat changed:\n\n-\n"
+    text = changelog.read_text(encoding="utf-8")
+    assert opened in text
+    changelog.write_text(
+        text.replace(opened, opened[:-2] + "- A test release.\n", 1), encoding="utf-8"
+    )
+    git("commit", "-qam", f"Start {following}", cwd=clone)
+    return following
+
+
 def test_cut_checks_builds_tests_commits_and_tags(clone):
     unit_tier = f"{sys.executable} -m pytest governed-mlops-tools/tests -q -n 0"
+    version = prepared(clone)
     done = release(
         clone,
         "cut",
-        TOOLS_VERSION,
+        version,
         "--test-command",
         unit_tier,
         "--date",
         DATE,
         env={"PYTHONPATH": str(clone / "governed-mlops-tools" / "src")},
     )
-    assert f"tagged {TOOLS_VERSION}" in done.stderr
+    assert f"tagged {version}" in done.stderr
     head = git("rev-parse", "HEAD", cwd=clone).stdout.strip()
-    assert git("cat-file", "-t", TOOLS_VERSION, cwd=clone).stdout.strip() == "tag"
-    assert (
-        git("rev-parse", f"{TOOLS_VERSION}^{{commit}}", cwd=clone).stdout.strip()
-        == head
-    )
+    assert git("cat-file", "-t", version, cwd=clone).stdout.strip() == "tag"
+    assert git("rev-parse", f"{version}^{{commit}}", cwd=clone).stdout.strip() == head
     assert git("log", "-1", "--format=%s", cwd=clone).stdout.strip() == (
-        f"Release {TOOLS_VERSION}"
+        f"Release {version}"
     )
     changelog = (clone / "docs" / "changelog.md").read_text()
-    assert f"## {TOOLS_VERSION}\n\nRelease {TOOLS_VERSION}, {DATE}.\n" in changelog
+    assert f"## {version}\n\nRelease {version}, {DATE}.\n" in changelog
     newest = releases.releases(clone)[0]
-    assert (newest.version, newest.date, newest.commit) == (TOOLS_VERSION, DATE, head)
+    assert (newest.version, newest.date, newest.commit) == (version, DATE, head)
     built = sorted(p.name for p in (clone / "dist").glob("governed_mlops_tools-*"))
     assert built == [
-        f"governed_mlops_tools-{TOOLS_VERSION}-py3-none-any.whl",
-        f"governed_mlops_tools-{TOOLS_VERSION}.tar.gz",
+        f"governed_mlops_tools-{version}-py3-none-any.whl",
+        f"governed_mlops_tools-{version}.tar.gz",
     ]
     # A version is never reused; the tags come back from the changelog alone.
-    again = release(clone, "cut", TOOLS_VERSION, "--no-tests", check=False)
-    assert again.returncode == 2 and f"tag {TOOLS_VERSION} exists" in again.stderr
-    git("tag", "-d", TOOLS_VERSION, cwd=clone)
+    again = release(clone, "cut", version, "--no-tests", check=False)
+    assert again.returncode == 2 and f"tag {version} exists" in again.stderr
+    git("tag", "-d", version, cwd=clone)
     assert releases.tag_problems(clone) == [
-        f"{TOOLS_VERSION}: no tag (release commit {head[:12]})"
+        f"{version}: no tag (release commit {head[:12]})"
     ]
-    assert releases.make_tags(clone) == [TOOLS_VERSION]
+    assert releases.make_tags(clone) == [version]
     assert releases.tag_problems(clone) == []
 
 
 def test_start_prepares_the_next_version_in_its_one_place(clone):
-    major, minor, _ = TOOLS_VERSION.split(".")
-    following = f"{major}.{int(minor) + 1}.0"
+    following = next_minor(TOOLS_VERSION)
     release(clone, "start", following)
     pyproject = (clone / "governed-mlops-tools" / "pyproject.toml").read_text()
     assert f'version = "{following}"' in pyproject

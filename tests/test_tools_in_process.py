@@ -333,6 +333,88 @@ def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
     assert "stage prep failed at cell 2 of notebooks/prep.ipynb" in piped.err
 
 
+def foreign_notebook() -> str:
+    """A notebook as jupytext writes one: no kernelspec, no language, no cell
+    tagged 'parameters'; it reports where the kernel finds its programs."""
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "where",
+            "metadata": {},
+            "outputs": [],
+            "source": [
+                "import os, shutil, sys\n",
+                'print("PATH0", os.environ["PATH"].split(os.pathsep)[0])\n',
+                'print("WHICH", shutil.which("python"))\n',
+                'print("SEED", globals().get("seed", "unset"))\n',
+            ],
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "shell",
+            "metadata": {},
+            "outputs": [],
+            "source": ["!python -c \"import sys; print('PREFIX', sys.prefix)\"\n"],
+        },
+    ]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1) + "\n"
+
+
+def printed(executed: Path) -> dict[str, str]:
+    """``KEY value`` lines the executed notebook's cells printed."""
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    lines = [
+        line
+        for cell in cells
+        for output in cell.get("outputs", [])
+        for line in "".join(output.get("text", "")).splitlines()
+    ]
+    return dict(line.split(" ", 1) for line in lines if " " in line)
+
+
+def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
+    """No kernelspec and no parameters cell: it runs without parameters, and
+    given some they are injected as its first cell, with a warning."""
+    root, _ = tiny
+    spec = root / "env_specs" / "stage_fit.yaml"
+    before = spec.read_text(encoding="utf-8")
+    (root / "notebooks" / "foreign.ipynb").write_text(foreign_notebook(), "utf-8")
+    data = json.loads(before)
+    data.update(notebook="notebooks/foreign.ipynb", parameters={})
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        plain = mlops("stage", "run", "fit")
+        given = mlops("stage", "run", "fit", "-p", "seed=5")
+    finally:
+        spec.write_text(before, encoding="utf-8")
+    env_bin = stage("fit").python.parent
+    for result in (plain, given):
+        run_id = run_id_of(result)
+        assert recorded()[run_id].info.status == "FINISHED"
+        seen = printed(root / "artifacts" / run_id / "foreign.ipynb")
+        assert seen["PATH0"] == str(env_bin)
+        assert seen["WHICH"] == str(env_bin / "python")
+        assert seen["PREFIX"] == str(stage("fit").env_dir)
+    assert "has no cell tagged 'parameters'" not in plain.err
+    assert (
+        printed(root / "artifacts" / run_id_of(plain) / "foreign.ipynb")["SEED"]
+        == "unset"
+    )
+    assert "stage fit: notebooks/foreign.ipynb has no cell tagged 'parameters', " in (
+        given.err
+    )
+    assert "(seed) are injected as its first cell" in given.err
+    executed = root / "artifacts" / run_id_of(given) / "foreign.ipynb"
+    first = json.loads(executed.read_text(encoding="utf-8"))["cells"][0]
+    assert "injected-parameters" in first["metadata"]["tags"]
+    assert printed(executed)["SEED"] == "5"
+    log = (root / "artifacts" / run_id_of(given) / "run.log").read_text("utf-8")
+    assert "are injected as its first cell" in log
+
+
 def test_parameters_are_checked_before_anything_runs(tiny, first_run):
     before = set(recorded())
     unknown = mlops("stage", "run", "prep", "-p", "sed=1")

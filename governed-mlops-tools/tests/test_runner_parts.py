@@ -116,18 +116,31 @@ def test_pipeline_parameters_go_to_the_stages_that_declare_them(tmp_path):
         execute.split_parameters({"x": 1}, stages)
 
 
-def test_a_notebook_without_a_parameters_cell_is_refused(tiny):
+def test_parameters_are_read_from_the_tagged_cell_as_python(tiny):
     from governed_mlops.runner import notebook
 
     data = json.loads(tiny.notebook.read_text(encoding="utf-8"))
-    data["cells"][0]["metadata"]["tags"] = []
+    # A jupytext notebook: no kernelspec, no language, the source as one string.
+    data["metadata"] = {}
+    data["cells"][0][
+        "source"
+    ] = "seed = 1  # the seed\nlabel = 'x'\nrate: float = 0.5\n"
     tiny.notebook.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(CommandError, match="has no cell tagged 'parameters'"):
-        notebook.declared_parameters(tiny.notebook, "notebooks/solo.ipynb")
+    assert notebook.declared_parameters(tiny.notebook) == {"seed", "label", "rate"}
     with pytest.raises(CommandError, match=r"declares: label, seed$"):
         notebook.check_parameters(
             {"sed": 1}, frozenset({"seed", "label"}), "solo", "notebooks/solo.ipynb"
         )
+
+
+def test_a_notebook_without_a_parameters_cell_declares_nothing(tiny):
+    from governed_mlops.runner import notebook
+
+    data = json.loads(tiny.notebook.read_text(encoding="utf-8"))
+    data["cells"][0]["metadata"]["tags"] = ["setup"]
+    tiny.notebook.write_text(json.dumps(data), encoding="utf-8")
+    assert not notebook.has_parameters_cell(tiny.notebook)
+    assert notebook.declared_parameters(tiny.notebook) == frozenset()
 
 
 def git(root: Path, *args: str) -> str:

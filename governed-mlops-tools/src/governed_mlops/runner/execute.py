@@ -54,6 +54,9 @@ class Runner:
         self.project = project
         self.allow_drift = allow_drift
         self.drift: dict[str, list[str]] = {}  # by stage, found by prepare()
+        # Stages whose notebook has no parameters cell but gets parameters:
+        # papermill injects them as the first cell (found by prepare()).
+        self.injected_at_top: set[str] = set()
         self.settings = load_settings(project)
         project.import_module("logs").configure_logging(self.settings)
         prefix = env_prefix(project)
@@ -86,12 +89,19 @@ class Runner:
             )
         self.drift[stage.name] = differences
         relative = stage.spec.notebook
-        declared = notebook.declared_parameters(stage.notebook, relative)
-        notebook.check_parameters(
-            stage.spec.parameters, declared, stage.name, relative + " (spec defaults)"
-        )
-        notebook.check_parameters(overrides, declared, stage.name, relative)
-        return {**stage.spec.parameters, **overrides}
+        parameters = {**stage.spec.parameters, **overrides}
+        if notebook.has_parameters_cell(stage.notebook):
+            declared = notebook.declared_parameters(stage.notebook)
+            notebook.check_parameters(
+                stage.spec.parameters,
+                declared,
+                stage.name,
+                relative + " (spec defaults)",
+            )
+            notebook.check_parameters(overrides, declared, stage.name, relative)
+        elif parameters:
+            self.injected_at_top.add(stage.name)
+        return parameters
 
     def run_stage(
         self, stage: Stage, parameters: dict[str, Any], parent_run_id: str = ""
@@ -115,6 +125,15 @@ class Runner:
         bundle = self.settings.artifacts_dir / run_id
         audit.start_bundle(bundle, stage, git, freeze)
         sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
+        if stage.name in self.injected_at_top:
+            logger.warning(
+                "stage {}: {} has no cell tagged 'parameters', so its parameters "
+                "({}) are injected as its first cell; tag the cell that holds its "
+                "defaults 'parameters' to have them injected after it",
+                stage.name,
+                stage.spec.notebook,
+                ", ".join(sorted(parameters)),
+            )
         if differences:
             logger.warning(
                 "stage {} runs in an env that differs from its lock (--allow-drift, "
@@ -154,7 +173,12 @@ class Runner:
     ) -> None:
         import papermill
 
+        # `!cmd` and subprocesses in the kernel find the stage env's programs
+        # first, not those of the env that runs mlops.
+        scripts = stage.python.parent
         env = {
+            "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")]),
+            "VIRTUAL_ENV": str(stage.env_dir),
             **kernels.jupyter_path_env(self.project),
             **tracking.credentials_env(self.settings),
             "MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
@@ -166,7 +190,10 @@ class Runner:
                 str(stage.notebook),
                 str(output),
                 parameters=parameters,
+                # The stage's kernel, whatever the notebook's metadata says
+                # (none in a jupytext notebook, or another language's).
                 kernel_name=stage.kernel_name,
+                language="python",
                 cwd=str(stage.notebook.parent),
                 log_output=True,
                 progress_bar=False,
@@ -240,7 +267,7 @@ def split_parameters(
         takers = [
             stage.name
             for stage in stages
-            if key in notebook.declared_parameters(stage.notebook, stage.spec.notebook)
+            if key in notebook.declared_parameters(stage.notebook)
         ]
         if not takers:
             raise CommandError(

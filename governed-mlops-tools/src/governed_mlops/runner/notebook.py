@@ -20,25 +20,34 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def has_parameters_cell(path: Path) -> bool:
+def parameters_cell(path: Path) -> dict[str, Any] | None:
+    """The first cell tagged ``parameters`` (as papermill finds it), its source
+    as one string; None when no cell is tagged."""
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    return any(
-        PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []) for cell in cells
-    )
+    for cell in cells:
+        if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else str(source)
+            return {**cell, "source": text}
+    return None
+
+
+def has_parameters_cell(path: Path) -> bool:
+    return parameters_cell(path) is not None
 
 
 @functools.lru_cache(maxsize=None)
-def declared_parameters(path: Path, relative: str) -> frozenset[str]:
-    """Names assigned in the notebook's ``parameters``-tagged cell (read once
-    per command: the pipeline asks for each notebook more than once)."""
-    if not has_parameters_cell(path):
-        raise CommandError(
-            f"{relative} has no cell tagged 'parameters': tag the cell that holds "
-            f"the notebook's default parameters (Jupyter: View > Cell toolbar > Tags)"
-        )
-    import papermill
+def declared_parameters(path: Path) -> frozenset[str]:
+    """Names assigned in the notebook's ``parameters``-tagged cell, none without
+    one (read once per command: the pipeline asks for each notebook more than
+    once). Stage kernels are Python whatever the notebook's metadata names (a
+    jupytext notebook has no kernelspec), so the cell is read as Python."""
+    cell = parameters_cell(path)
+    if cell is None:
+        return frozenset()
+    from papermill.translators import PythonTranslator
 
-    return frozenset(papermill.inspect_notebook(str(path)))
+    return frozenset(parameter.name for parameter in PythonTranslator.inspect(cell))
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
@@ -58,6 +67,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
 def check_parameters(
     parameters: dict[str, Any], declared: frozenset[str], stage: str, relative: str
 ) -> None:
+    """Refuse a parameter that the notebook's parameters cell does not declare."""
     unknown = sorted(set(parameters) - declared)
     if unknown:
         raise CommandError(

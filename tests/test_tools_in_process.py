@@ -323,6 +323,14 @@ def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
     run = recorded()[run_id]
     assert run.info.status == "FAILED" and run.data.params == {"seed": "-1"}
     assert "audit/prep.ipynb" in artifacts(run_id)
+    failure = {k: v for k, v in run.data.tags.items() if k.startswith("failure.")}
+    assert failure == {
+        "failure.cell": "2",
+        "failure.error": "AssertionError",
+        "failure.message": "seed must not be negative",
+    }
+    log = (root / "artifacts" / run_id / "run.log").read_text(encoding="utf-8")
+    assert "stage prep failed at cell 2 of notebooks/prep.ipynb" in log
     piped = mlops("pipeline", "run", "-p", "prep.seed=-1")
     assert piped.code == 1
     rows = [line.split() for line in piped.out.splitlines()[2:]]
@@ -331,6 +339,28 @@ def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
     parent = piped.out.splitlines()[0].removeprefix("pipeline run ")
     assert recorded()[parent].info.status == "FAILED"
     assert "stage prep failed at cell 2 of notebooks/prep.ipynb" in piped.err
+
+
+def test_a_failure_outside_the_notebook_ends_the_run_failed(tiny, first_run):
+    """The run exists once its record is made: a bundle folder that cannot be
+    written ends it FAILED with the error, not RUNNING, and no traceback."""
+    root, _ = tiny
+    blocked = root / "not-a-folder"
+    blocked.write_text("a file where the bundles would go\n", encoding="utf-8")
+    before = set(recorded())
+    with pytest.MonkeyPatch.context() as patch:
+        set_env(patch, ARTIFACTS_DIR=str(blocked))
+        failed = mlops("stage", "run", "prep")
+    sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    blocked.unlink()
+    assert failed.code == 1
+    assert "Traceback" not in failed.err
+    assert "mlops: error: stage prep failed at notebooks/prep.ipynb: " in failed.err
+    (run_id,) = set(recorded()) - before
+    run = recorded()[run_id]
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure.error"] in {"NotADirectoryError", "FileExistsError"}
+    assert "failure.cell" not in run.data.tags
 
 
 def foreign_notebook() -> str:
@@ -431,7 +461,13 @@ def test_parameters_are_checked_before_anything_runs(tiny, first_run):
     assert "no stage's notebook declares parameter 'zzz'" in nobody.err
     unwritten = mlops("stage", "run", "prep", "-p", "seed")
     assert "parameter 'seed' must be written key=value" in unwritten.err
-    assert {wrong_stage.code, nobody.code, unwritten.code} == {2}
+    mistyped = mlops("stage", "run", "prep", "-p", "seed=1.5")
+    assert mistyped.err == (
+        "mlops: error: stage prep: -p seed=1.5: the notebook declares int "
+        "(seed = 1); a float is not an int\n"
+    )
+    codes = {wrong_stage.code, nobody.code, unwritten.code, mistyped.code}
+    assert codes == {2}
     assert set(recorded()) == before, "a refused run must leave no record"
 
 

@@ -68,7 +68,12 @@ def test_a_failure_names_the_cell_of_the_source_notebook(
     )
     assert execute.describe_failure(error, tiny, output) == (
         f"stage solo failed at cell {number} of notebooks/solo.ipynb: "
-        f"AssertionError: seed must not be negative\n  executed notebook: {output}"
+        f"AssertionError: seed must not be negative\n  executed notebook: {output}",
+        {
+            "failure.cell": str(number),
+            "failure.error": "AssertionError",
+            "failure.message": "seed must not be negative",
+        },
     )
 
 
@@ -77,27 +82,13 @@ def test_a_failure_outside_a_cell_names_the_notebook(tiny, tmp_path):
     error = RuntimeError("Kernel didn't respond in 120 seconds")
     assert execute.describe_failure(error, tiny, output) == (
         "stage solo failed at notebooks/solo.ipynb: RuntimeError: Kernel didn't "
-        f"respond in 120 seconds\n  executed notebook: {output}"
+        f"respond in 120 seconds\n  executed notebook: {output}",
+        {
+            "failure.error": "RuntimeError",
+            "failure.message": "Kernel didn't respond in 120 seconds",
+        },
     )
     assert execute.source_cell_number(output, 4) == 5  # no notebook to read
-
-
-def test_parameters_from_the_command_line_are_yaml_scalars():
-    from governed_mlops.runner.notebook import parse_assignments
-
-    assert parse_assignments(
-        ["seed=7", "rate=0.5", "on=true", "name=churn", "empty=", "list=[1"]
-    ) == {
-        "seed": 7,
-        "rate": 0.5,
-        "on": True,
-        "name": "churn",
-        "empty": "",
-        "list": "[1",
-    }
-    for bad in ("seed", "=7"):
-        with pytest.raises(CommandError, match="must be written key=value"):
-            parse_assignments([bad])
 
 
 def test_pipeline_parameters_go_to_the_stages_that_declare_them(tmp_path):

@@ -66,7 +66,7 @@ def chosen(
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
-    from ..runner.notebook import parse_assignments
+    from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner, run_pipeline
     from ..stages.specs import survey
 

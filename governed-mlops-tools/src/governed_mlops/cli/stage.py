@@ -256,7 +256,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_stage(args: argparse.Namespace) -> int:
-    from ..runner.notebook import parse_assignments
+    from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner
     from ..stages.specs import survey
 

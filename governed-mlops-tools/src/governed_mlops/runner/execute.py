@@ -20,6 +20,7 @@ from . import audit, notebook, store, tracking
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
 from .gitinfo import git_state
+from .parameters import typed_values
 from ..progress import Progress
 from ..project import Project
 from ..settings import env_prefix
@@ -89,19 +90,20 @@ class Runner:
             )
         self.drift[stage.name] = differences
         relative = stage.spec.notebook
-        parameters = {**stage.spec.parameters, **overrides}
+        declarations = notebook.declarations(stage.notebook)
         if notebook.has_parameters_cell(stage.notebook):
-            declared = notebook.declared_parameters(stage.notebook)
+            names = frozenset(declarations)
             notebook.check_parameters(
-                stage.spec.parameters,
-                declared,
-                stage.name,
-                relative + " (spec defaults)",
+                stage.spec.parameters, names, stage.name, relative + " (spec defaults)"
             )
-            notebook.check_parameters(overrides, declared, stage.name, relative)
-        elif parameters:
+            notebook.check_parameters(overrides, names, stage.name, relative)
+        elif stage.spec.parameters or overrides:
             self.injected_at_top.add(stage.name)
-        return parameters
+        spec = f"{stage.relative_source} parameter"
+        return {
+            **typed_values(stage.spec.parameters, declarations, stage.name, spec),
+            **typed_values(overrides, declarations, stage.name, "-p"),
+        }
 
     def run_stage(
         self, stage: Stage, parameters: dict[str, Any], parent_run_id: str = ""
@@ -123,8 +125,49 @@ class Runner:
             tags[DRIFT_TAG] = "; ".join(differences)[:5000]
         run_id = self.store.create_run(tags)
         bundle = self.settings.artifacts_dir / run_id
-        audit.start_bundle(bundle, stage, git, freeze)
-        sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
+        output = bundle / stage.notebook.name
+        # From here on the run exists: whatever fails ends it FAILED (KILLED on
+        # Ctrl-C) with what failed, never RUNNING.
+        status, message = "FAILED", ""
+        failure: dict[str, str] = {}
+        sink = None
+        try:
+            audit.start_bundle(bundle, stage, git, freeze)
+            sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
+            self._warn(stage, parameters, differences)
+            self.store.log_params(
+                run_id,
+                {key: json.dumps(value)[:6000] for key, value in parameters.items()},
+            )
+            say(f"running {stage.spec.notebook} in {stage.kernel_name}, run {run_id}")
+            self._execute(stage, parameters, output, run_id)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status, message = "KILLED", "interrupted"
+            raise
+        except Exception as error:  # the notebook, papermill, the kernel, the disk
+            message, failure = describe_failure(error, stage, output)
+            # For run.log: the terminal gets the message once, from the CLI.
+            logger.debug("run failed: {}", message)
+        finally:
+            if sink is not None:
+                logger.remove(sink)
+            self._finish(run_id, bundle, status, failure)
+            seconds = time.perf_counter() - started
+            say(f"{status} in {seconds:.1f} s, bundle {bundle}")
+        result = StageResult(stage.name, status, seconds, run_id, message)
+        if status != "FINISHED":
+            stopped = StageFailed(message)
+            stopped.result = result
+            raise stopped
+        return result
+
+    def _warn(
+        self, stage: Stage, parameters: dict[str, Any], differences: list[str]
+    ) -> None:
+        """The run's warnings, on the terminal and in its ``run.log``."""
+        from loguru import logger
+
         if stage.name in self.injected_at_top:
             logger.warning(
                 "stage {}: {} has no cell tagged 'parameters', so its parameters "
@@ -142,31 +185,6 @@ class Runner:
                 DRIFT_TAG,
                 ", ".join(differences),
             )
-        self.store.log_params(
-            run_id, {key: json.dumps(value)[:6000] for key, value in parameters.items()}
-        )
-        output = bundle / stage.notebook.name
-        say(f"running {stage.spec.notebook} in {stage.kernel_name}, run {run_id}")
-        status, message = "FAILED", ""
-        try:
-            self._execute(stage, parameters, output, run_id)
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status, message = "KILLED", "interrupted"
-            raise
-        except Exception as error:  # the notebook, papermill or the kernel failed
-            message = describe_failure(error, stage, output)
-        finally:
-            logger.remove(sink)
-            self._finish(run_id, bundle, status)
-            seconds = time.perf_counter() - started
-            say(f"{status} in {seconds:.1f} s, bundle {bundle}")
-        result = StageResult(stage.name, status, seconds, run_id, message)
-        if status != "FINISHED":
-            failure = StageFailed(message)
-            failure.result = result
-            raise failure
-        return result
 
     def _execute(
         self, stage: Stage, parameters: dict[str, Any], output: Path, run_id: str
@@ -200,11 +218,16 @@ class Runner:
                 start_timeout=120,
             )
 
-    def _finish(self, run_id: str, bundle: Path, status: str) -> None:
-        """Tag the end, upload the bundle, set the status (FINISHED/FAILED/KILLED)."""
+    def _finish(
+        self, run_id: str, bundle: Path, status: str, failure: dict[str, str]
+    ) -> None:
+        """Tag the end and what failed, upload the bundle, set the status
+        (FINISHED/FAILED/KILLED)."""
         from loguru import logger
 
         self.store.set_tag(run_id, "run.end", audit.now())
+        for key, value in failure.items():  # MLflow takes tag values up to 5000
+            self.store.set_tag(run_id, key, value[:5000])
         try:
             self.store.log_artifacts(run_id, bundle, artifact_path="audit")
         except Exception as error:  # keep the local bundle; say where it is
@@ -214,19 +237,28 @@ class Runner:
         self.store.set_terminated(run_id, status)
 
 
-def describe_failure(error: Exception, stage: Stage, output: Path) -> str:
-    """Which cell failed and where the executed notebook is, in one message."""
+def describe_failure(
+    error: Exception, stage: Stage, output: Path
+) -> tuple[str, dict[str, str]]:
+    """Which cell failed and where the executed notebook is, in one message;
+    the same as the run's ``failure.*`` tags."""
     cell = getattr(error, "cell_index", None)
     where = f"{stage.spec.notebook}"
+    tags: dict[str, str] = {}
     if cell is not None:
-        where = f"cell {source_cell_number(output, cell)} of {where}"
-        detail = f"{getattr(error, 'ename', '')}: {getattr(error, 'evalue', '')}"
+        number = source_cell_number(output, cell)
+        where = f"cell {number} of {where}"
+        kind = str(getattr(error, "ename", "") or type(error).__name__)
+        text = str(getattr(error, "evalue", "") or "")
+        tags["failure.cell"] = str(number)
     else:
-        detail = f"{type(error).__name__}: {error}"
-    return (
-        f"stage {stage.name} failed at {where}: {detail.strip()}\n"
-        f"  executed notebook: {output}"
+        kind, text = type(error).__name__, str(error)
+    tags.update({"failure.error": kind, "failure.message": text})
+    message = (
+        f"stage {stage.name} failed at {where}: {kind}: {text}".strip()
+        + f"\n  executed notebook: {output}"
     )
+    return message, tags
 
 
 def source_cell_number(output: Path, index: int) -> int:

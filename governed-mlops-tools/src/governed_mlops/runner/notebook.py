@@ -6,11 +6,10 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable
-
-import yaml
+from typing import Any
 
 from ..errors import CommandError
+from .parameters import Declared, declared
 
 PARAMETERS_TAG = "parameters"
 
@@ -37,31 +36,25 @@ def has_parameters_cell(path: Path) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def declared_parameters(path: Path) -> frozenset[str]:
-    """Names assigned in the notebook's ``parameters``-tagged cell, none without
+def declarations(path: Path) -> dict[str, Declared]:
+    """The parameters of the notebook's ``parameters``-tagged cell, none without
     one (read once per command: the pipeline asks for each notebook more than
     once). Stage kernels are Python whatever the notebook's metadata names (a
     jupytext notebook has no kernelspec), so the cell is read as Python."""
     cell = parameters_cell(path)
     if cell is None:
-        return frozenset()
+        return {}
     from papermill.translators import PythonTranslator
 
-    return frozenset(parameter.name for parameter in PythonTranslator.inspect(cell))
+    return {
+        found.name: declared(found.name, found.inferred_type_name, found.default)
+        for found in PythonTranslator.inspect(cell)
+    }
 
 
-def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
-    """``["seed=7", "name=x"]`` to ``{"seed": 7, "name": "x"}`` (YAML scalars)."""
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise CommandError(f"parameter {item!r} must be written key=value")
-        try:
-            values[key.strip()] = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            values[key.strip()] = raw
-    return values
+def declared_parameters(path: Path) -> frozenset[str]:
+    """The names the notebook's parameters cell assigns."""
+    return frozenset(declarations(path))
 
 
 def check_parameters(

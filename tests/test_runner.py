@@ -232,19 +232,28 @@ def test_parameters_are_checked_before_anything_runs(project):
     assert "parameter 'nostage.seed' names stage 'nostage'" in wrong_stage.stderr
     nobody = mlops(project, "pipeline", "run", "-p", "zzz=1", check=False)
     assert "no stage's notebook declares parameter 'zzz'" in nobody.stderr
-    notebook = project / "notebooks" / "02-feature-eng.ipynb"
+    mistyped = mlops(project, "stage", "run", "train", "-p", "seed=abc", check=False)
+    assert mistyped.returncode == 2
+    assert "stage train: -p seed=abc: the notebook declares int" in mistyped.stderr
+    assert set(runs(project)) == before, "a refused run must leave no record"
+
+
+def test_a_notebook_without_a_parameters_cell_gets_them_first(project):
+    notebook = project / "notebooks" / "01-data-prep.ipynb"
     original = notebook.read_text()
     notebook.write_text(original.replace('"parameters"\n', '"params"\n'))
     try:
-        untagged = mlops(project, "stage", "run", "feature_eng", check=False)
+        untagged = mlops(project, "stage", "run", "data_prep", "-p", "extra=1")
     finally:
         notebook.write_text(original)
-    assert untagged.returncode == 2
-    assert (
-        "notebooks/02-feature-eng.ipynb has no cell tagged 'parameters'"
-        in untagged.stderr
+    warning = next(
+        line for line in untagged.stderr.splitlines() if "no cell tagged" in line
     )
-    assert set(runs(project)) == before, "a refused run must leave no record"
+    assert (
+        "stage data_prep: notebooks/01-data-prep.ipynb has no cell tagged "
+        "'parameters', so its parameters (extra, " in warning
+    )
+    assert "are injected as its first cell" in warning
 
 
 def test_a_missing_stage_env_names_the_command(project):

@@ -363,6 +363,24 @@ def test_a_failure_outside_the_notebook_ends_the_run_failed(tiny, first_run):
     assert "failure.cell" not in run.data.tags
 
 
+def test_a_value_over_mlflows_limit_is_kept_whole_in_the_bundle(tiny, first_run):
+    root, _ = tiny
+    value = 'é"\\' * 3000  # 9,000 characters, 30,002 as JSON
+    run_id = run_id_of(mlops("stage", "run", "prep", "-p", f"label={value}"))
+    run = recorded()[run_id]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["label"] == ("(30002 characters: in audit/parameters.json)")
+    assert run.data.params["seed"] == "1"
+    assert run.data.tags["params.whole"] == "audit/parameters.json"
+    assert run.data.tags["params.long"] == "label"
+    assert "audit/parameters.json" in artifacts(run_id)
+    whole = root / "artifacts" / run_id / "parameters.json"
+    assert json.loads(whole.read_text(encoding="utf-8")) == {"seed": 1, "label": value}
+    executed = json.loads((root / "artifacts" / run_id / "prep.ipynb").read_text())
+    printed = "".join(executed["cells"][-1]["outputs"][0]["text"])
+    assert printed.startswith(f"{value}: 2 under ")
+
+
 def foreign_notebook() -> str:
     """A notebook as jupytext writes one: no kernelspec, no language, no cell
     tagged 'parameters'; it reports where the kernel finds its programs."""

@@ -32,6 +32,9 @@ DRIFT_TAG = "env.drift"
 # Tags of the cells papermill adds: the parameters it injects, and the notes
 # of a failure it writes into the executed notebook.
 INJECTED_TAG = "injected-parameters"
+# MLflow's limit on a param value (characters); longer values go to a file.
+PARAM_LIMIT = 6000
+PARAMETERS_FILE = "parameters.json"
 ERROR_NOTE_TAG = "papermill-error-cell-tag"
 
 
@@ -135,10 +138,7 @@ class Runner:
             audit.start_bundle(bundle, stage, git, freeze)
             sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
             self._warn(stage, parameters, differences)
-            self.store.log_params(
-                run_id,
-                {key: json.dumps(value)[:6000] for key, value in parameters.items()},
-            )
+            self._log_parameters(run_id, bundle, parameters)
             say(f"running {stage.spec.notebook} in {stage.kernel_name}, run {run_id}")
             self._execute(stage, parameters, output, run_id)
             status = "FINISHED"
@@ -161,6 +161,23 @@ class Runner:
             stopped.result = result
             raise stopped
         return result
+
+    def _log_parameters(
+        self, run_id: str, bundle: Path, parameters: dict[str, Any]
+    ) -> None:
+        """Each value as JSON; one over MLflow's limit is kept whole in the
+        bundle's ``parameters.json`` instead, which its param and a tag name."""
+        logged = {key: json.dumps(value) for key, value in parameters.items()}
+        long = sorted(key for key, text in logged.items() if len(text) > PARAM_LIMIT)
+        if long:
+            whole = json.dumps(parameters, indent=1, ensure_ascii=False) + "\n"
+            (bundle / PARAMETERS_FILE).write_text(whole, encoding="utf-8")
+            where = f"audit/{PARAMETERS_FILE}"
+            for key in long:
+                logged[key] = f"({len(logged[key])} characters: in {where})"
+            self.store.set_tag(run_id, "params.whole", where)
+            self.store.set_tag(run_id, "params.long", ", ".join(long))
+        self.store.log_params(run_id, logged)
 
     def _warn(
         self, stage: Stage, parameters: dict[str, Any], differences: list[str]

@@ -438,6 +438,7 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
         given = mlops("stage", "run", "fit", "-p", "seed=5")
     finally:
         spec.write_text(before, encoding="utf-8")
+        (root / "notebooks" / "foreign.ipynb").unlink()
     env_bin = stage("fit").python.parent
     for result in (plain, given):
         run_id = run_id_of(result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -50,6 +51,13 @@ def pytest_configure(config):
     )
     os.environ.pop("VIRTUAL_ENV", None)
     warnings.filterwarnings("ignore", message=".*DirtyLocalWarning.*")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def run(cmd, cwd, env=None, check=True, timeout=900):

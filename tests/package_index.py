@@ -5,7 +5,6 @@ to PyPI, as an organisation's proxy index does. Uploads need a password."""
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from typing import Iterator
 
 from passlib.apache import HtpasswdFile
 
+from conftest import free_port
+
 USER = "__token__"
 
 
@@ -26,12 +27,6 @@ class PackageIndex:
     upload_url: str  # where `uv publish` / twine upload
     token: str  # the upload password of USER
     packages: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_tools_wheel(tools: Path, uv: str, dest: Path) -> Path:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, git, install_project, mlops, run
+from conftest import copy_project, free_port, git, install_project, mlops, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 STAGES = ("data_prep", "feature_eng", "train", "eval")
@@ -65,12 +64,6 @@ def runs(project: Path, uri: str | None = None) -> dict[str, dict]:
 
 def head(project: Path) -> str:
     return run(["git", "rev-parse", "HEAD"], cwd=project).stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOOLS, TOOLS_VERSION, UV
+from conftest import TOOLS, TOOLS_VERSION, UV, free_port
 
 sys.path.insert(0, str(TOOLS / "tests"))
 from tiny_project import commit, imported, restored_logging, write_project  # noqa: E402
@@ -107,6 +106,11 @@ def recorded(uri: str | None = None) -> dict[str, object]:
 
 def artifacts(run_id: str, uri: str | None = None) -> list[str]:
     return sorted(a.path for a in client(uri).list_artifacts(run_id, "audit"))
+
+
+def bundle(run_id: str, uri: str | None = None) -> Path:
+    """A run's audit bundle, downloaded from its store as a reviewer would."""
+    return Path(client(uri).download_artifacts(run_id, "audit"))
 
 
 def run_id_of(result: Result) -> str:
@@ -208,102 +212,89 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert tags["kernel.python"] == str(root / ".venvs" / "prep" / "bin" / "python")
     notebook = (root / "notebooks" / "prep.ipynb").read_bytes()
     assert tags["notebook.sha256"] == hashlib.sha256(notebook).hexdigest()
-    bundle = root / "artifacts" / run_id
-    freeze = (bundle / "pip-freeze.txt").read_text(encoding="utf-8")
+    # One line when the stage starts, one when it ends; the rest is in run.log.
+    started, ended = result.err.splitlines()
+    assert started.startswith("[prep] running notebooks/prep.ipynb in kernel ")
+    assert f", run {run_id} (" in started
+    assert ended.startswith(f"[prep] FINISHED, run {run_id} (")
+    # The bundle is stored once: in the MLflow artifact store.
+    assert not (root / "artifacts" / run_id).exists()
+    downloaded = bundle(run_id)
+    freeze = (downloaded / "pip-freeze.txt").read_text(encoding="utf-8")
     assert tags["env.fingerprint"] == audit.fingerprint(freeze, head)
     assert tags["run.start"] <= tags["run.end"]
-    assert run.data.params == {"seed": "3"}
+    # Every parameter the notebook ran with: -p seed, and label's default.
+    assert run.data.params == {"seed": "3", "label": '"tiny"'}
+    assert tags["params.injected"] == "seed"
     assert artifacts(run_id) == [
         "audit/pip-freeze.txt",
         "audit/prep.ipynb",
         "audit/run.log",
         "audit/stage_prep.yaml",
     ]
-    executed = json.loads((bundle / "prep.ipynb").read_text(encoding="utf-8"))
+    executed = json.loads((downloaded / "prep.ipynb").read_text(encoding="utf-8"))
     printed = [
         "".join(o.get("text", "")) for c in executed["cells"] for o in c["outputs"]
     ]
     # The kernel is the stage env's, with the project's own settings.
     assert f"tiny: 6 under {root}\n" in printed
-    known = json.loads((root / ".mlops" / "tracking-store.json").read_text())
-    assert known["database"] == str(root / "mlruns" / "mlflow.db")
-    assert known["mlflow"] and known["revision"]
+    # papermill's lines, the notebook's output and the kernel's own messages
+    # are in run.log, at INFO, not on the terminal.
+    log = (downloaded / "run.log").read_text(encoding="utf-8")
+    assert "Executing Cell 1" in log and f"tiny: 6 under {root}" in log
+    assert "Executing Cell" not in result.err and "tiny: 6" not in result.err
+    assert " | DEBUG " not in log
 
 
-def test_later_runs_write_the_known_sqlite_store_as_mlflow_does(tiny, first_run):
+def test_verbose_streams_the_run_log(tiny, first_run):
+    result = mlops("stage", "run", "prep", "-p", "seed=3", "--verbose")
+    run_id = run_id_of(result)
+    assert "| papermill | Executing Cell 1" in result.err
+    assert "tiny: 6 under " in result.err
+    log = (bundle(run_id) / "run.log").read_text(encoding="utf-8")
+    assert "tiny: 6 under " in log
+
+
+def test_the_project_sqlite_store_is_recorded_through_mlflows_client(tiny, first_run):
+    """No code path writes MLflow's schema: the SQLite store is MlflowClient's,
+    opened in a thread while the runner checks the env."""
     from governed_mlops.runner import store
 
-    root, _ = tiny
-    opened = store.open_store(settings(), root / ".mlops")
-    assert isinstance(opened, store.SqliteStore)
-    first = recorded()[first_run[0]]
-    run_id = run_id_of(mlops("stage", "run", "prep", "-p", "seed=4"))
-    fast = recorded()[run_id]
-    assert fast.info.status == "FINISHED" and fast.info.user_id == first.info.user_id
-    assert set(fast.data.tags) == set(first.data.tags)
-    assert fast.data.params == {"seed": "4"}
-    assert artifacts(run_id) == artifacts(first.info.run_id)
-    assert fast.info.artifact_uri == first.info.artifact_uri.replace(
-        first.info.run_id, run_id
-    )
-    assert 0 < fast.info.start_time < fast.info.end_time
-
-
-@pytest.mark.parametrize(
-    "change",
-    ["another mlflow", "another revision", "another database", "unreadable", "gone"],
-)
-def test_the_store_is_written_directly_only_while_mlflow_vouches_for_it(
-    tiny, first_run, change
-):
-    """Any doubt about the record (`.mlops/tracking-store.json`) and the runner
-    goes through MlflowClient, which checks the schema and records it again."""
-    from governed_mlops.runner import store
-
-    root, _ = tiny
-    record = root / ".mlops" / store.RECORD_NAME
-    original = record.read_text(encoding="utf-8")
-    known = json.loads(original)
-    if change == "another mlflow":
-        known["mlflow"] = "2.16.0"
-    elif change == "another revision":
-        known["revision"] = "0123456789ab"
-    elif change == "another database":
-        known["database"] = str(root / "elsewhere.db")
-    text = {"unreadable": "{", "gone": None}.get(change, json.dumps(known))
-    if text is None:
-        record.unlink()
-    else:
-        record.write_text(text, encoding="utf-8")
-    opened = store.open_store(settings(), root / ".mlops")
+    opened = store.open_store(settings())
     assert isinstance(opened, store.MlflowStore)
-    assert json.loads(record.read_text(encoding="utf-8")) == json.loads(original)
     assert opened.has_run(first_run[0]) and not opened.has_run("0" * 32)
-    again = store.open_store(settings(), root / ".mlops")
-    assert isinstance(again, store.SqliteStore)
-    assert again.experiment_id == opened.experiment_id
-    assert again.has_run(first_run[0]) and not again.has_run("0" * 32)
+    found = opened.last_run({"stage": "prep"}, "FINISHED")
+    assert found is not None and found.tags["stage"] == "prep"
+    assert "ipykernel==" in opened.read_artifact(first_run[0], "audit/pip-freeze.txt")
 
 
 def test_a_pipeline_runs_the_stages_in_order_under_one_parent(tiny, first_run):
+    root, _ = tiny
     result = mlops("pipeline", "run", "-p", "seed=2", "-p", "fit.label=fitted")
     assert result.code == 0, result.err
-    assert "[pipeline] stage 1/2: prep" in result.err
-    assert result.err.index("stage 1/2: prep") < result.err.index("stage 2/2: fit")
+    assert "[prep] stage 1/2: running notebooks/prep.ipynb" in result.err
+    assert result.err.index("[prep] stage 1/2") < result.err.index("[fit] stage 2/2")
     lines = result.out.splitlines()
     parent = lines[0].removeprefix("pipeline run ")
     rows = [line.split() for line in lines[2:]]
     assert [row[:2] for row in rows] == [["prep", "FINISHED"], ["fit", "FINISHED"]]
     runs = recorded()
     assert runs[parent].info.status == "FINISHED"
-    assert runs[parent].data.tags["pipeline.stages"] == "prep,fit"
+    # The parent run says what ran, on which commit, with which parameters.
+    tags = runs[parent].data.tags
+    assert tags["pipeline.stages"] == "prep,fit" and tags["pipeline.ran"] == "prep,fit"
+    assert tags["pipeline.skipped"] == "" and tags["pipeline.smoke"] == "false"
+    assert tags["mlflow.source.git.commit"] == git_head(root)
+    assert runs[parent].data.params == {"seed": "2", "fit.label": "fitted"}
     prep, fit = (runs[row[3]] for row in rows)
     assert prep.data.tags["mlflow.parentRunId"] == parent
     assert fit.data.tags["mlflow.parentRunId"] == parent
-    assert prep.data.params == {"seed": "2"}
+    assert prep.data.params == {"seed": "2", "label": '"tiny"'}
     assert fit.data.params == {"seed": "2", "label": '"fitted"'}
-    only_fit = mlops("pipeline", "run", "--from", "fit")
+    only_fit = mlops("pipeline", "run", "--from", "fit", "--smoke")
     assert [line.split()[0] for line in only_fit.out.splitlines()[2:]] == ["fit"]
+    smoke = only_fit.out.splitlines()[0].removeprefix("pipeline run ")
+    assert recorded()[smoke].data.tags["pipeline.smoke"] == "true"
 
 
 def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
@@ -318,10 +309,11 @@ def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
         "AssertionError: seed must not be negative\n  executed notebook: "
     )
     executed = Path(message.split("executed notebook: ")[1].strip())
-    run_id = executed.parent.name
-    assert executed == root / "artifacts" / run_id / "prep.ipynb"
+    # The executed notebook is where MLflow stored it: .../<run>/artifacts/audit
+    run_id = executed.parents[2].name
+    assert executed.is_file() and executed.parent.name == "audit"
     run = recorded()[run_id]
-    assert run.info.status == "FAILED" and run.data.params == {"seed": "-1"}
+    assert run.info.status == "FAILED" and run.data.params["seed"] == "-1"
     assert "audit/prep.ipynb" in artifacts(run_id)
     failure = {k: v for k, v in run.data.tags.items() if k.startswith("failure.")}
     assert failure == {
@@ -329,7 +321,7 @@ def test_a_failing_cell_fails_the_run_and_is_named(tiny, first_run):
         "failure.error": "AssertionError",
         "failure.message": "seed must not be negative",
     }
-    log = (root / "artifacts" / run_id / "run.log").read_text(encoding="utf-8")
+    log = (bundle(run_id) / "run.log").read_text(encoding="utf-8")
     assert "stage prep failed at cell 2 of notebooks/prep.ipynb" in log
     piped = mlops("pipeline", "run", "-p", "prep.seed=-1")
     assert piped.code == 1
@@ -374,9 +366,9 @@ def test_a_value_over_mlflows_limit_is_kept_whole_in_the_bundle(tiny, first_run)
     assert run.data.tags["params.whole"] == "audit/parameters.json"
     assert run.data.tags["params.long"] == "label"
     assert "audit/parameters.json" in artifacts(run_id)
-    whole = root / "artifacts" / run_id / "parameters.json"
+    whole = bundle(run_id) / "parameters.json"
     assert json.loads(whole.read_text(encoding="utf-8")) == {"seed": 1, "label": value}
-    executed = json.loads((root / "artifacts" / run_id / "prep.ipynb").read_text())
+    executed = json.loads((bundle(run_id) / "prep.ipynb").read_text())
     printed = "".join(executed["cells"][-1]["outputs"][0]["text"])
     assert printed.startswith(f"{value}: 2 under ")
 
@@ -443,24 +435,21 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
     for result in (plain, given):
         run_id = run_id_of(result)
         assert recorded()[run_id].info.status == "FINISHED"
-        seen = printed(root / "artifacts" / run_id / "foreign.ipynb")
+        seen = printed(bundle(run_id) / "foreign.ipynb")
         assert seen["PATH0"] == str(env_bin)
         assert seen["WHICH"] == str(env_bin / "python")
         assert seen["PREFIX"] == str(stage("fit").env_dir)
     assert "has no cell tagged 'parameters'" not in plain.err
-    assert (
-        printed(root / "artifacts" / run_id_of(plain) / "foreign.ipynb")["SEED"]
-        == "unset"
-    )
+    assert printed(bundle(run_id_of(plain)) / "foreign.ipynb")["SEED"] == "unset"
     assert "stage fit: notebooks/foreign.ipynb has no cell tagged 'parameters', " in (
         given.err
     )
     assert "(seed) are injected as its first cell" in given.err
-    executed = root / "artifacts" / run_id_of(given) / "foreign.ipynb"
+    executed = bundle(run_id_of(given)) / "foreign.ipynb"
     first = json.loads(executed.read_text(encoding="utf-8"))["cells"][0]
     assert "injected-parameters" in first["metadata"]["tags"]
     assert printed(executed)["SEED"] == "5"
-    log = (root / "artifacts" / run_id_of(given) / "run.log").read_text("utf-8")
+    log = (bundle(run_id_of(given)) / "run.log").read_text("utf-8")
     assert "are injected as its first cell" in log
 
 
@@ -511,7 +500,7 @@ def test_a_package_installed_by_hand_is_found_refused_and_rebuilt(tiny, first_ru
     )
     run_id = run_id_of(allowed)
     assert recorded()[run_id].data.tags["env.drift"] == difference
-    log = (root / "artifacts" / run_id / "run.log").read_text(encoding="utf-8")
+    log = (bundle(run_id) / "run.log").read_text(encoding="utf-8")
     assert "differs from its lock (--allow-drift" in log
     assert rebuilt.out == "fit: built\n"
     assert f"env differs from its lock: {difference}; rebuilding" in rebuilt.err
@@ -614,17 +603,14 @@ def test_audit_drift_lists_what_changed_since_the_last_good_run(tiny, first_run)
     uv_pip(root, "prep", "install", EXTRA)
     try:
         drifted = mlops("audit", "drift", "prep")
-        # Without the local bundle the freeze comes from the MLflow record.
-        (root / "artifacts" / last / "pip-freeze.txt").unlink()
-        downloaded = mlops("audit", "drift", "prep")
     finally:
         uv_pip(root, "prep", "uninstall", "iniconfig")
+    # The recorded freeze comes from the run's artifacts in MLflow.
     assert drifted.code == 1
     assert drifted.out.splitlines()[3:] == [
         f"  added      {EXTRA}",
         f"  commit     {old[:12]} -> {git_head(root)[:12]}",
     ]
-    assert downloaded.code == 1 and downloaded.out == drifted.out
     assert mlops("stage", "check", "prep").code == 0
 
 
@@ -641,20 +627,9 @@ def test_audit_drift_needs_a_successful_run(tiny, first_run):
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tiny, tmp_path_factory):
+def start_server(root: Path, served: Path, port: int, logs: Path):
     """`mlops tracking server` as a developer starts it, in its own process
-    (coverage follows it), stopped with Ctrl-C when the module ends."""
-    root, _ = tiny
-    logs = tmp_path_factory.mktemp("server")
-    served = logs / "served"
-    port = free_port()
+    group (coverage follows it); returns once it answers."""
     env = {
         **os.environ,
         "PYTHONPATH": str(root / "src"),
@@ -664,7 +639,7 @@ def server(tiny, tmp_path_factory):
         "MLFLOW_WORKERS": "1",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
-    with open(logs / "out", "w") as out, open(logs / "err", "w") as err:
+    with open(logs / "out", "a") as out, open(logs / "err", "a") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "governed_mlops", "tracking", "server"],
             cwd=root,
@@ -677,26 +652,40 @@ def server(tiny, tmp_path_factory):
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.5)
+    stop_server(process)
+    pytest.fail(f"mlflow server did not start:\n{(logs / 'err').read_text()}")
+
+
+def stop_server(process, sig: int = signal.SIGINT) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny, tmp_path_factory):
+    """The project's tracking server, stopped with Ctrl-C when the module ends."""
+    root, _ = tiny
+    logs = tmp_path_factory.mktemp("server")
+    served = logs / "served"
+    port = free_port()
+    process = start_server(root, served, port, logs)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail(f"mlflow server did not start:\n{(logs / 'err').read_text()}")
-        yield uri, served, process, logs
+        yield f"http://127.0.0.1:{port}", served, process, logs
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_server(process)
 
 
 def test_tracking_server_serves_the_project_store(server):
@@ -727,9 +716,10 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
     with pytest.MonkeyPatch.context() as patch:
         set_env(patch, MLFLOW_TRACKING_URI=uri)
         assert mlops("tracking", "uri").out == uri + "\n"
-        first = run_id_of(mlops("stage", "run", "prep"))  # MlflowClient: new experiment
+        # The REST store creates the experiment, as MlflowClient would.
+        first = run_id_of(mlops("stage", "run", "prep"))
         set_env(patch, MLFLOW_TRACKING_USERNAME="ci", MLFLOW_TRACKING_PASSWORD="pw")
-        rest = store.open_store(settings(), root / ".mlops")
+        rest = store.open_store(settings())
         assert isinstance(rest, store.RestStore)
         assert rest.headers["Authorization"] == "Basic Y2k6cHc="  # ci:pw
         patch.setenv("MLFLOW_RUN_ID", first)  # as `mlflow run` sets it
@@ -737,6 +727,10 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
         patch.setenv("MLFLOW_RUN_ID", "0" * 32)  # a run of another store
         alone = run_id_of(mlops("stage", "run", "prep"))
         patch.delenv("MLFLOW_RUN_ID")
+        # drift reads the last run and its freeze through the REST API too.
+        drift = mlops("audit", "drift", "prep")
+        assert drift.code == 0, drift.err
+        assert drift.out.startswith("stage prep: last successful run ")
         runs = recorded(uri)
     sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     for run_id in (first, nested, alone):
@@ -746,7 +740,7 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
         uploaded = list(served.rglob(f"{run_id}/artifacts/audit/prep.ipynb"))
         assert len(uploaded) == 1
     assert runs[nested].data.tags["mlflow.parentRunId"] == first
-    assert runs[nested].data.params == {"seed": "8"}
+    assert runs[nested].data.params == {"seed": "8", "label": '"tiny"'}
     assert "mlflow.parentRunId" not in runs[alone].data.tags
     assert set(runs[nested].data.tags) - {"mlflow.parentRunId"} == set(
         runs[alone].data.tags
@@ -764,9 +758,7 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     client(uri).create_experiment("local", artifact_location=location.as_uri())
     with pytest.MonkeyPatch.context() as patch:
         set_env(patch, MLFLOW_TRACKING_URI=uri, MLFLOW_EXPERIMENT="local")
-        assert isinstance(
-            store.open_store(settings(), root / ".mlops"), store.RestStore
-        )
+        assert isinstance(store.open_store(settings()), store.RestStore)
         run_id = run_id_of(mlops("stage", "run", "prep"))
     sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     copied = location / run_id / "artifacts" / "audit"
@@ -778,6 +770,106 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     ]
     run = client(uri).get_run(run_id)
     assert run.info.status == "FINISHED"
+
+
+def outage_notebook() -> str:
+    """A stage notebook that stops the tracking server (SIGKILL to its process
+    group, whose id the test passes) and waits until it is gone."""
+    source = [
+        "import os, signal, socket, time\n",
+        'os.killpg(int(os.environ["OUTAGE_SERVER_PGID"]), signal.SIGKILL)\n',
+        "for _ in range(100):\n",
+        "    try:\n",
+        '        address = ("127.0.0.1", int(os.environ["OUTAGE_PORT"]))\n',
+        "        socket.create_connection(address, 1).close()\n",
+        "        time.sleep(0.1)\n",
+        "    except OSError:\n",
+        "        break\n",
+        'print("server stopped")\n',
+    ]
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "outage",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1) + "\n"
+
+
+def test_the_store_going_away_mid_pipeline_loses_nothing(tiny, tmp_path):
+    """A real `mlflow server` stopped during stage fit: bounded retries, one
+    message saying what was kept where, the runs ended FAILED and the bundle
+    uploaded once the server is back (by the next run), nothing left RUNNING."""
+    root, _ = tiny
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    served = tmp_path / "served"
+    process = start_server(root, served, port, tmp_path)
+    spec = root / "env_specs" / "stage_fit.yaml"
+    before = spec.read_text(encoding="utf-8")
+    (root / "notebooks" / "outage.ipynb").write_text(outage_notebook(), "utf-8")
+    data = json.loads(before)
+    data.update(notebook="notebooks/outage.ipynb", parameters={})
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    pending = root / ".mlops" / "pending"
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            set_env(patch, MLFLOW_TRACKING_URI=uri)
+            patch.setenv("OUTAGE_SERVER_PGID", str(process.pid))
+            patch.setenv("OUTAGE_PORT", str(port))
+            broken = mlops("pipeline", "run")
+            process.wait(timeout=60)
+            kept = sorted(path.stem for path in pending.glob("*.json"))
+            bundles = sorted(path.name for path in (root / "artifacts").iterdir())
+            still_away = mlops("audit", "sync")
+            unchecked = mlops("audit", "drift", "prep")
+            spec.write_text(before, encoding="utf-8")
+            process = start_server(root, served, port, tmp_path)
+            later = mlops("stage", "run", "prep")
+            nothing = mlops("audit", "sync")
+            runs = recorded(uri)
+            uploaded = {run_id: artifacts(run_id, uri) for run_id in runs}
+    finally:
+        spec.write_text(before, encoding="utf-8")
+        (root / "notebooks" / "outage.ipynb").unlink()
+        stop_server(process)
+        sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    assert broken.code == 1 and "Traceback" not in broken.err
+    lines = broken.out.splitlines()
+    parent = lines[0].removeprefix("pipeline run ")
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:2] for row in rows] == [["prep", "FINISHED"], ["fit", "FAILED"]]
+    prep_id, fit_id = rows[0][3], rows[1][3]
+    message = broken.err.split("mlops: error: ")[-1]
+    assert message.count("\n") == 1, "one message"
+    assert message.startswith(
+        f"the MLflow tracking store {uri} stopped answering during stage fit ("
+    )
+    assert f"Kept on this machine: run {fit_id}, its bundle in " in message
+    assert "`mlops audit sync` (or the next run)" in message
+    assert f"the pipeline's run {parent} is kept there too" in message
+    # What the message says is kept is there: the records and fit's bundle.
+    assert kept == sorted([fit_id, parent]) and bundles == [fit_id]
+    assert still_away.code == 2
+    assert f"nothing was synced: 2 run(s) stay kept in {pending}" in still_away.err
+    assert unchecked.code == 2 and "nothing was checked" in unchecked.err
+    assert "Traceback" not in still_away.err + unchecked.err
+    assert later.code == 0, later.err
+    assert f"[audit sync] recorded run {fit_id} (FAILED)" in later.err
+    assert f"[audit sync] recorded run {parent} (FAILED)" in later.err
+    assert nothing.out == "nothing to sync: no run is kept on this machine\n"
+    assert not list(pending.glob("*.json"))
+    assert not (root / "artifacts" / fit_id).exists(), "stored once, in MLflow"
+    assert runs[prep_id].info.status == "FINISHED"
+    assert runs[fit_id].info.status == "FAILED"
+    assert runs[fit_id].data.tags["failure.error"] == "TrackingStoreUnavailable"
+    assert "audit/outage.ipynb" in uploaded[fit_id]
+    assert runs[parent].info.status == "FAILED"
+    assert runs[parent].data.tags["pipeline.ran"] == "prep,fit"
+    assert all(run.info.status != "RUNNING" for run in runs.values())
 
 
 def test_ctrl_c_stops_the_tracking_server(server):

@@ -68,7 +68,7 @@ def test_a_failure_names_the_cell_of_the_source_notebook(
     )
     assert execute.describe_failure(error, tiny, output) == (
         f"stage solo failed at cell {number} of notebooks/solo.ipynb: "
-        f"AssertionError: seed must not be negative\n  executed notebook: {output}",
+        f"AssertionError: seed must not be negative",
         {
             "failure.cell": str(number),
             "failure.error": "AssertionError",
@@ -82,13 +82,51 @@ def test_a_failure_outside_a_cell_names_the_notebook(tiny, tmp_path):
     error = RuntimeError("Kernel didn't respond in 120 seconds")
     assert execute.describe_failure(error, tiny, output) == (
         "stage solo failed at notebooks/solo.ipynb: RuntimeError: Kernel didn't "
-        f"respond in 120 seconds\n  executed notebook: {output}",
+        "respond in 120 seconds",
         {
             "failure.error": "RuntimeError",
             "failure.message": "Kernel didn't respond in 120 seconds",
         },
     )
-    assert execute.source_cell_number(output, 4) == 5  # no notebook to read
+    assert execute.failing_cell(output, 4) == (5, {})  # no notebook to read
+
+
+def test_a_failing_magic_is_described_by_what_it_printed(tiny, tmp_path):
+    """IPython prints a magic's UsageError instead of raising it: papermill
+    then has only a bare CellExecutionError, the text is in the cell's stderr."""
+    from papermill.exceptions import PapermillExecutionError
+
+    output = tmp_path / "executed.ipynb"
+    executed_after_failure(output, [["parameters"]])
+    data = json.loads(output.read_text(encoding="utf-8"))
+    data["cells"][-1]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": ["Error: not this\n"]},
+        {
+            "output_type": "stream",
+            "name": "stderr",
+            "text": ["UsageError: Line magic function `%nosuch` not found.\n"],
+        },
+    ]
+    output.write_text(json.dumps(data), encoding="utf-8")
+    error = PapermillExecutionError(
+        cell_index=1,
+        exec_count=2,
+        source="%nosuch",
+        ename="CellExecutionError",
+        evalue="",
+        traceback=[],
+    )
+    message, tags = execute.describe_failure(error, tiny, output)
+    assert message == (
+        "stage solo failed at cell 2 of notebooks/solo.ipynb: UsageError: Line "
+        "magic function `%nosuch` not found."
+    )
+    assert tags["failure.error"] == "UsageError"
+    # Printed text that is not an error line still beats an empty message.
+    assert execute.printed_error(
+        {"outputs": [{"output_type": "stream", "name": "stderr", "text": "oops\n"}]}
+    ) == ("CellExecutionError", "oops")
+    assert execute.printed_error({"outputs": []}) is None
 
 
 def test_pipeline_parameters_go_to_the_stages_that_declare_them(tmp_path):

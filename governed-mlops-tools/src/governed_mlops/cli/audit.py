@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import Subparsers, add_group
 from ..errors import CommandError
-from ..project import find_project
+from ..project import Project, find_project
 from ..settings import load as load_settings
+
+if TYPE_CHECKING:
+    from ..runner.store import Store
 
 
 def register(subparsers: Subparsers) -> None:
@@ -17,18 +20,46 @@ def register(subparsers: Subparsers) -> None:
         subparsers,
         "audit",
         help="compare environments with what past runs recorded",
-        description="Audit stage environments against the MLflow record.",
+        description="Audit stage environments against the MLflow record, and "
+        "record runs kept while the tracking store was away.",
     )
     drift = commands.add_parser(
         "drift",
         help="what changed since the stage's last successful run",
         description="Compare the stage env's fingerprint (its freeze plus the git "
         "commit) with the last successful run of the stage, and list packages "
-        "added, removed, upgraded or downgraded and the commit change. Exits 1 "
-        "when anything changed.",
+        "added, removed, upgraded or downgraded and the commit change. Exits 0 "
+        "when nothing changed, 1 when something did, 2 when it could not check "
+        "(the tracking store unreachable, no successful run, no env).",
     )
     drift.add_argument("stage", metavar="STAGE", help="stage name")
     drift.set_defaults(handler=run_drift)
+    sync = commands.add_parser(
+        "sync",
+        help="record the runs kept on this machine while the store was away",
+        description="Upload the bundles and make the remaining store calls of "
+        "runs kept in .mlops/pending/ while the tracking store was unreachable, "
+        "ending them as recorded (FAILED or KILLED), then delete the local "
+        "copies. The next stage or pipeline run does the same. Exits 2 when "
+        "something is still kept.",
+    )
+    sync.set_defaults(handler=run_sync)
+
+
+def _store(project: Project, outcome: str) -> Store:
+    """The project's tracking store, reachable, else :class:`CommandError`."""
+    from ..runner import tracking
+    from ..runner.store import open_store
+    from ..settings import env_prefix
+
+    settings = load_settings(project)
+    tracking.check_reachable(
+        settings.mlflow_tracking_uri,
+        f"Start it, or set {env_prefix(project)}MLFLOW_TRACKING_URI to the store "
+        f"the runs were recorded in.",
+        outcome,
+    )
+    return open_store(settings)
 
 
 def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -54,7 +85,7 @@ def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def run_drift(args: argparse.Namespace) -> int:
-    from ..runner import audit, tracking
+    from ..runner import audit
     from ..stages import locks
     from ..runner.gitinfo import git_state
     from ..stages.specs import survey
@@ -62,38 +93,28 @@ def run_drift(args: argparse.Namespace) -> int:
 
     project = find_project()
     (stage,) = survey(project, machine=False).require([args.stage])
+    require_env(stage)
     settings = load_settings(project)
-    client = tracking.client(settings)
-    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
-    runs = []
-    if experiment is not None:
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.stage = '{stage.name}' and "
-            f"attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-    if not runs:
+    store = _store(project, "nothing was checked")
+    run = store.last_run({"stage": stage.name}, "FINISHED")
+    if run is None:
         raise CommandError(
             f"no successful run of stage {stage.name} in experiment "
             f"{settings.mlflow_experiment!r} at {settings.mlflow_tracking_uri}: "
             f"run `mlops stage run {stage.name}` first"
         )
-    run = runs[0]
-    recorded = _recorded_freeze(client, run.info.run_id, settings.artifacts_dir)
-    require_env(stage)
+    recorded = _recorded_freeze(store, run.run_id, settings.artifacts_dir)
     current = live_freeze(stage)
     commit = git_state(project.root).commit
-    then = run.data.tags.get("env.fingerprint", "")
+    then = run.tags.get("env.fingerprint", "")
     now = audit.fingerprint(current, commit)
-    print(f"stage {stage.name}: last successful run {run.info.run_id}")
+    print(f"stage {stage.name}: last successful run {run.run_id}")
     print(f"  recorded fingerprint {then}")
     print(f"  current fingerprint  {now}")
     if then == now:
         print("no drift")
         return 0
-    old_commit = run.data.tags.get("mlflow.source.git.commit", "")
+    old_commit = run.tags.get("mlflow.source.git.commit", "")
     changes = compare(locks.pins(recorded), locks.pins(current))
     if old_commit != commit:
         changes.append(f"commit     {old_commit[:12]} -> {commit[:12] or 'none'}")
@@ -102,13 +123,37 @@ def run_drift(args: argparse.Namespace) -> int:
     return 1
 
 
-def _recorded_freeze(client: Any, run_id: str, artifacts_dir: Path) -> str:
-    """The freeze a run recorded: from its local bundle, else from MLflow."""
+def run_sync(args: argparse.Namespace) -> int:
+    from ..runner import journal
+
+    project = find_project()
+    waiting = journal.records(project.state_dir)
+    if not waiting:
+        print("nothing to sync: no run is kept on this machine")
+        return 0
+    folder = project.state_dir / journal.PENDING_DIR
+    outcome = f"nothing was synced: {len(waiting)} run(s) stay kept in {folder}"
+    results = journal.sync(_store(project, outcome), project.state_dir)
+    for result in results:
+        if result.done:
+            print(f"{result.run_id}: recorded, ended {result.status or 'as it was'}")
+        else:
+            print(f"{result.run_id}: still kept ({result.problem})")
+    kept = journal.records(project.state_dir)
+    if kept:
+        raise CommandError(
+            f"{len(kept)} run(s) still kept in {folder}; run `mlops audit sync` "
+            f"again once the store answers"
+        )
+    return 0
+
+
+def _recorded_freeze(store: Store, run_id: str, artifacts_dir: Path) -> str:
+    """The freeze a run recorded: from its local bundle while it is kept
+    there, else from the run's artifacts."""
     from ..runner.audit import FREEZE_NAME
 
     local = artifacts_dir / run_id / FREEZE_NAME
     if local.is_file():
         return local.read_text(encoding="utf-8")
-    path: str = client.download_artifacts(run_id, f"audit/{FREEZE_NAME}")
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+    return store.read_artifact(run_id, f"audit/{FREEZE_NAME}")

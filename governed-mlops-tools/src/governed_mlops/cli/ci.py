@@ -67,7 +67,7 @@ STEPS: dict[str, Step] = {
     "smoke": Step(
         "run the pipeline on a quarter of the data",
         "governed_mlops",
-        ("pipeline", "run", "-p", "data_prep.sample_fraction=0.25"),
+        ("pipeline", "run", "--smoke", "-p", "data_prep.sample_fraction=0.25"),
     ),
     "template-update": Step(
         "fail when a newer version of the project's template exists",

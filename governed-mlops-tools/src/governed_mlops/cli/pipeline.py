@@ -44,6 +44,19 @@ def register(subparsers: Subparsers) -> None:
         help="run stages whose env differs from its lock (recorded on each such "
         "run as tag env.drift)",
     )
+    run.add_argument(
+        "--smoke",
+        action="store_true",
+        help="mark this as a smoke run (tag pipeline.smoke on the parent run), as "
+        "`mlops ci smoke` does",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream what goes to each run's run.log (papermill's lines, the "
+        "notebooks' output, the kernels' messages) to stderr too",
+    )
     run.set_defaults(handler=run_pipeline)
 
 
@@ -74,8 +87,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     found = survey(project)
     # Only the stages that run must be valid; a bad spec of another is a warning.
     stages = found.require(chosen(found.order, args.start, args.end, args.only))
-    runner = Runner(project, allow_drift=args.allow_drift)
-    parent, results = run_pipeline(runner, stages, parse_assignments(args.param))
+    runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
+    values = parse_assignments(args.param)
+    parent, results = run_pipeline(runner, stages, values, smoke=args.smoke)
     print(f"pipeline run {parent}")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:

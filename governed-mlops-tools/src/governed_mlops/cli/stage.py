@@ -80,9 +80,10 @@ def register(subparsers: Subparsers) -> None:
         help="run a stage's notebook in its kernel, recorded in MLflow",
         description="Run the stage's notebook with papermill in the stage kernel. "
         "Parameters are the spec's defaults overridden by -p; the run, its audit "
-        "tags and bundle (executed notebook, freeze, spec, diff, log) go to MLflow "
-        "and to artifacts/<run_id>/. Refuses an env that differs from its lock "
-        "unless --allow-drift. Exits 1 when the notebook fails.",
+        "tags and bundle (executed notebook, freeze, spec, diff, run.log) go to "
+        "MLflow (the bundle is kept in artifacts/<run_id>/ only while the store "
+        "is unreachable: `mlops audit sync`). Refuses an env that differs from "
+        "its lock unless --allow-drift. Exits 1 when the notebook fails.",
     )
     run.add_argument("stage", metavar="STAGE", help=STAGE_HELP)
     run.add_argument(
@@ -98,6 +99,13 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="run even when the stage env differs from its lock (recorded on the "
         "run as tag env.drift)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream what goes to the run's run.log (papermill's lines, the "
+        "notebook's output, the kernel's messages) to stderr too",
     )
     run.set_defaults(handler=run_stage)
 
@@ -263,7 +271,7 @@ def run_stage(args: argparse.Namespace) -> int:
     project = find_project()
     (stage,) = survey(project).require([args.stage])
     overrides = parse_assignments(args.param)
-    runner = Runner(project, allow_drift=args.allow_drift)
+    runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
     parameters = runner.prepare(stage, overrides)
     result = runner.run_stage(stage, parameters, parent_run_id=runner.outer_run())
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")

@@ -9,6 +9,7 @@ when the tracking server is away.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import time
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audit, notebook, store, tracking
+from . import audit, journal, notebook, output, store, tracking
+from .. import __version__
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
-from .gitinfo import git_state
-from .parameters import typed_values
+from .gitinfo import GitState, git_state
+from .parameters import Declared, Text, typed_values
 from ..progress import Progress
 from ..project import Project
 from ..settings import env_prefix
@@ -34,6 +36,8 @@ DRIFT_TAG = "env.drift"
 INJECTED_TAG = "injected-parameters"
 # MLflow's limit on a param value (characters); longer values go to a file.
 PARAM_LIMIT = 6000
+# MLflow's limit on a tag value (characters).
+TAG_LIMIT = 5000
 PARAMETERS_FILE = "parameters.json"
 ERROR_NOTE_TAG = "papermill-error-cell-tag"
 
@@ -52,15 +56,21 @@ class Runner:
 
     A stage whose env differs from its lock is refused, unless ``allow_drift``:
     then its run records the differences (tag ``env.drift``) and a warning.
+    ``verbose`` streams what goes to each run's ``run.log`` to stderr too.
     """
 
-    def __init__(self, project: Project, *, allow_drift: bool = False):
+    def __init__(
+        self, project: Project, *, allow_drift: bool = False, verbose: bool = False
+    ):
         self.project = project
         self.allow_drift = allow_drift
+        self.verbose = verbose
         self.drift: dict[str, list[str]] = {}  # by stage, found by prepare()
         # Stages whose notebook has no parameters cell but gets parameters:
         # papermill injects them as the first cell (found by prepare()).
         self.injected_at_top: set[str] = set()
+        # Why the tracking store stopped answering during this command, if it did.
+        self.offline = ""
         self.settings = load_settings(project)
         project.import_module("logs").configure_logging(self.settings)
         prefix = env_prefix(project)
@@ -70,8 +80,14 @@ class Runner:
             f".bat), or set {prefix}MLFLOW_TRACKING_URI to a reachable server or "
             f"leave it empty for the project's SQLite store.",
         )
-        self.store = store.open_store(self.settings, project.state_dir)
-        self.experiment_id = self.store.experiment_id
+        self.store = store.open_store(self.settings)
+        self.pending = project.state_dir / journal.PENDING_DIR
+        if journal.records(project.state_dir):  # kept while the store was away
+            journal.sync(self.store, project.state_dir, Progress("audit sync"))
+
+    def recorder(self, run_id: str) -> journal.Journal:
+        """The store calls of a run; straight to pending once the store is away."""
+        return journal.Journal(self.store, run_id, self.pending, problem=self.offline)
 
     def outer_run(self) -> str:
         """The run of `mlflow run` when it launched us (``MLFLOW_RUN_ID``), if it
@@ -108,15 +124,11 @@ class Runner:
             **typed_values(overrides, declarations, stage.name, "-p"),
         }
 
-    def run_stage(
-        self, stage: Stage, parameters: dict[str, Any], parent_run_id: str = ""
-    ) -> StageResult:
-        """Run one prepared stage; raise :class:`StageFailed` (with ``.result``)
-        when its notebook fails."""
-        from loguru import logger
-
-        say = Progress(stage.name)
-        started = time.perf_counter()
+    def run_tags(
+        self, stage: Stage, parent_run_id: str
+    ) -> tuple[dict[str, str], GitState, str]:
+        """The tags a stage run is created with, and the git state and freeze
+        they were taken from."""
         git = git_state(self.project.root)
         freeze = live_freeze(stage)
         marker = read_marker(stage) or {}
@@ -124,37 +136,63 @@ class Runner:
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         differences = self.drift.get(stage.name, [])
-        if differences:  # MLflow takes tag values up to 5000 characters
-            tags[DRIFT_TAG] = "; ".join(differences)[:5000]
+        if differences:
+            tags[DRIFT_TAG] = "; ".join(differences)[:TAG_LIMIT]
+        return tags, git, freeze
+
+    def run_stage(
+        self,
+        stage: Stage,
+        parameters: dict[str, Any],
+        parent_run_id: str = "",
+        position: str = "",
+    ) -> StageResult:
+        """Run one prepared stage; raise :class:`StageFailed` (with ``.result``)
+        when its notebook fails or its record could not be completed.
+        ``position`` (``2/4``) is shown on its first line within a pipeline."""
+        say = Progress(stage.name)
+        started = time.perf_counter()
+        tags, git, freeze = self.run_tags(stage, parent_run_id)
         run_id = self.store.create_run(tags)
+        record = self.recorder(run_id)
         bundle = self.settings.artifacts_dir / run_id
-        output = bundle / stage.notebook.name
+        executed = bundle / stage.notebook.name
         # From here on the run exists: whatever fails ends it FAILED (KILLED on
         # Ctrl-C) with what failed, never RUNNING.
         status, message = "FAILED", ""
         failure: dict[str, str] = {}
-        sink = None
         try:
-            audit.start_bundle(bundle, stage, git, freeze)
-            sink = logger.add(bundle / audit.LOG_NAME, level="DEBUG", encoding="utf-8")
-            self._warn(stage, parameters, differences)
-            self._log_parameters(run_id, bundle, parameters)
-            say(f"running {stage.spec.notebook} in {stage.kernel_name}, run {run_id}")
-            self._execute(stage, parameters, output, run_id)
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status, message = "KILLED", "interrupted"
-            raise
-        except Exception as error:  # the notebook, papermill, the kernel, the disk
-            message, failure = describe_failure(error, stage, output)
-            # For run.log: the terminal gets the message once, from the CLI.
-            logger.debug("run failed: {}", message)
+            try:
+                audit.start_bundle(bundle, stage, git, freeze)
+                with output.RunLog(bundle / audit.LOG_NAME, say, self.verbose) as log:
+                    self._warn(stage, parameters)
+                    self._log_parameters(record, bundle, stage, parameters)
+                    if record.offline:
+                        raise store.StoreUnavailable(record.problem)
+                    where = f"stage {position}: " if position else ""
+                    say(
+                        f"{where}running {stage.spec.notebook} in kernel "
+                        f"{stage.kernel_name}, run {run_id}"
+                    )
+                    self._execute(stage, parameters, executed, run_id, log)
+                status = "FINISHED"
+            except KeyboardInterrupt:
+                status, message = "KILLED", "interrupted"
+                raise
+            except Exception as error:  # notebook, papermill, kernel, disk
+                message, failure = describe_failure(error, stage, executed)
+                output.append_line(bundle / audit.LOG_NAME, "ERROR", message)
+                if record.offline:  # the store's failure, tagged by _finish
+                    failure = {}
         finally:
-            if sink is not None:
-                logger.remove(sink)
-            self._finish(run_id, bundle, status, failure)
+            status = self._finish(record, bundle, status, failure)
             seconds = time.perf_counter() - started
-            say(f"{status} in {seconds:.1f} s, bundle {bundle}")
+            say(f"{status}, run {run_id}")
+        if record.offline:
+            self.offline = record.problem
+            message = self.kept_message(stage, run_id, bundle)
+        elif failure:
+            message += f"\n  executed notebook: {self._stored(run_id, executed.name)}"
         result = StageResult(stage.name, status, seconds, run_id, message)
         if status != "FINISHED":
             stopped = StageFailed(message)
@@ -162,12 +200,46 @@ class Runner:
             raise stopped
         return result
 
+    def kept_message(self, stage: Stage, run_id: str, bundle: Path) -> str:
+        """What was kept where when the store went away during a run."""
+        return (
+            f"the MLflow tracking store {self.store.uri} stopped answering during "
+            f"stage {stage.name} ({self.offline}). Kept on this machine: run "
+            f"{run_id}, its bundle in {bundle} and its remaining record in "
+            f"{self.pending}. Once the store is back, `mlops audit sync` (or the "
+            f"next run) uploads the bundle and ends the run FAILED"
+        )
+
+    def _stored(self, run_id: str, name: str) -> str:
+        """Where the run's uploaded file ``audit/<name>`` is now."""
+        try:
+            root = self.store.artifact_location(run_id)
+        except Exception:  # only for a message: the run itself is recorded
+            return f"audit/{name} of run {run_id}"
+        local = store.file_uri_path(root)
+        return str(Path(local, "audit", name)) if local else f"{root}/audit/{name}"
+
     def _log_parameters(
-        self, run_id: str, bundle: Path, parameters: dict[str, Any]
+        self,
+        record: journal.Journal,
+        bundle: Path,
+        stage: Stage,
+        parameters: dict[str, Any],
     ) -> None:
-        """Each value as JSON; one over MLflow's limit is kept whole in the
-        bundle's ``parameters.json`` instead, which its param and a tag name."""
-        logged = {key: json.dumps(value) for key, value in parameters.items()}
+        """Every parameter the notebook runs with: the values injected, as JSON,
+        and the other declared defaults, as written. A value over MLflow's limit
+        is kept whole in the bundle's ``parameters.json`` instead, which its
+        param and a tag name."""
+        declared = notebook.declarations(stage.notebook)
+        logged = {
+            name: default_text(found)
+            for name, found in declared.items()
+            if name not in parameters
+        }
+        logged.update({key: json.dumps(value) for key, value in parameters.items()})
+        tags = {}
+        if parameters:
+            tags["params.injected"] = ", ".join(sorted(parameters))[:TAG_LIMIT]
         long = sorted(key for key, text in logged.items() if len(text) > PARAM_LIMIT)
         if long:
             whole = json.dumps(parameters, indent=1, ensure_ascii=False) + "\n"
@@ -175,13 +247,12 @@ class Runner:
             where = f"audit/{PARAMETERS_FILE}"
             for key in long:
                 logged[key] = f"({len(logged[key])} characters: in {where})"
-            self.store.set_tag(run_id, "params.whole", where)
-            self.store.set_tag(run_id, "params.long", ", ".join(long))
-        self.store.log_params(run_id, logged)
+            tags["params.whole"] = where
+            tags["params.long"] = ", ".join(long)[:TAG_LIMIT]
+        record.set_tags(tags)
+        record.log_params(logged)
 
-    def _warn(
-        self, stage: Stage, parameters: dict[str, Any], differences: list[str]
-    ) -> None:
+    def _warn(self, stage: Stage, parameters: dict[str, Any]) -> None:
         """The run's warnings, on the terminal and in its ``run.log``."""
         from loguru import logger
 
@@ -194,6 +265,7 @@ class Runner:
                 stage.spec.notebook,
                 ", ".join(sorted(parameters)),
             )
+        differences = self.drift.get(stage.name, [])
         if differences:
             logger.warning(
                 "stage {} runs in an env that differs from its lock (--allow-drift, "
@@ -204,7 +276,12 @@ class Runner:
             )
 
     def _execute(
-        self, stage: Stage, parameters: dict[str, Any], output: Path, run_id: str
+        self,
+        stage: Stage,
+        parameters: dict[str, Any],
+        executed: Path,
+        run_id: str,
+        log: output.RunLog,
     ) -> None:
         import papermill
 
@@ -215,15 +292,16 @@ class Runner:
             "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")]),
             "VIRTUAL_ENV": str(stage.env_dir),
             **kernels.jupyter_path_env(self.project),
+            **tracking.retry_env(),
             **tracking.credentials_env(self.settings),
             "MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
             "MLFLOW_RUN_ID": run_id,
-            "MLFLOW_EXPERIMENT_ID": self.experiment_id,
+            "MLFLOW_EXPERIMENT_ID": self.store.experiment_id,
         }
         with tracking.environment(env):
             papermill.execute_notebook(
                 str(stage.notebook),
-                str(output),
+                str(executed),
                 parameters=parameters,
                 # The stage's kernel, whatever the notebook's metadata says
                 # (none in a jupytext notebook, or another language's).
@@ -233,53 +311,70 @@ class Runner:
                 log_output=True,
                 progress_bar=False,
                 start_timeout=120,
+                # The kernel's own output goes to run.log, not the terminal.
+                kernel_manager_class=output.kernel_manager_class(log),
             )
 
     def _finish(
-        self, run_id: str, bundle: Path, status: str, failure: dict[str, str]
-    ) -> None:
-        """Tag the end and what failed, upload the bundle, set the status
-        (FINISHED/FAILED/KILLED)."""
-        from loguru import logger
+        self,
+        record: journal.Journal,
+        bundle: Path,
+        status: str,
+        failure: dict[str, str],
+    ) -> str:
+        """Tag the end and what failed, upload the bundle (then remove the local
+        copy), set the status; kept in pending if the store is away, and then
+        the run ends FAILED (KILLED on Ctrl-C): its record is incomplete.
+        Returns the status it ends with."""
+        tags = {"run.end": audit.now()}
+        tags.update({key: value[:TAG_LIMIT] for key, value in failure.items()})
+        record.set_tags(tags)
+        record.upload(bundle, "audit")
+        if record.offline:
+            status = "KILLED" if status == "KILLED" else "FAILED"
+            lost = {"failure.store": record.problem[:TAG_LIMIT]}
+            if "failure.error" not in failure:
+                lost["failure.error"] = journal.UNAVAILABLE
+            record.set_tags(lost)
+        record.end(status)
+        return status
 
-        self.store.set_tag(run_id, "run.end", audit.now())
-        for key, value in failure.items():  # MLflow takes tag values up to 5000
-            self.store.set_tag(run_id, key, value[:5000])
-        try:
-            self.store.log_artifacts(run_id, bundle, artifact_path="audit")
-        except Exception as error:  # keep the local bundle; say where it is
-            logger.warning(
-                "could not upload {}: {}; it stays in {}", run_id, error, bundle
-            )
-        self.store.set_terminated(run_id, status)
+
+def default_text(found: Declared) -> str:
+    """A declared default as a logged param: JSON for a literal, like the
+    injected values, else its source text (``a * 2``)."""
+    try:
+        return json.dumps(ast.literal_eval(found.default))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return found.default
 
 
 def describe_failure(
-    error: Exception, stage: Stage, output: Path
+    error: Exception, stage: Stage, executed: Path
 ) -> tuple[str, dict[str, str]]:
-    """Which cell failed and where the executed notebook is, in one message;
-    the same as the run's ``failure.*`` tags."""
-    cell = getattr(error, "cell_index", None)
+    """Which cell failed and how, in one message; the same as the run's
+    ``failure.*`` tags. Read before the bundle is uploaded."""
+    index = getattr(error, "cell_index", None)
     where = f"{stage.spec.notebook}"
     tags: dict[str, str] = {}
-    if cell is not None:
-        number = source_cell_number(output, cell)
+    if index is not None:
+        number, cell = failing_cell(executed, index)
         where = f"cell {number} of {where}"
         kind = str(getattr(error, "ename", "") or type(error).__name__)
         text = str(getattr(error, "evalue", "") or "")
+        if not text:  # a magic's error is printed, not raised (IPython UsageError)
+            kind, text = printed_error(cell) or (kind, text)
         tags["failure.cell"] = str(number)
     else:
         kind, text = type(error).__name__, str(error)
     tags.update({"failure.error": kind, "failure.message": text})
-    message = (
-        f"stage {stage.name} failed at {where}: {kind}: {text}".strip()
-        + f"\n  executed notebook: {output}"
-    )
+    message = f"stage {stage.name} failed at {where}: {kind}: {text}".strip()
     return message, tags
 
 
-def source_cell_number(output: Path, index: int) -> int:
-    """1-based number of the failing cell in the source notebook.
+def failing_cell(executed: Path, index: int) -> tuple[int, dict[str, Any]]:
+    """The 1-based number in the source notebook of the cell papermill calls
+    ``index``, and that cell of the executed notebook.
 
     papermill counts cells of the executed notebook, which has an extra
     ``injected-parameters`` cell; the output it writes on a failure also has
@@ -287,13 +382,38 @@ def source_cell_number(output: Path, index: int) -> int:
     were not there when it counted.
     """
     try:
-        cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
+        cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
-        return index + 1
-    tags = [cell.get("metadata", {}).get("tags", []) for cell in cells]
-    executed = [cell_tags for cell_tags in tags if ERROR_NOTE_TAG not in cell_tags]
-    injected = sum(1 for cell_tags in executed[:index] if INJECTED_TAG in cell_tags)
-    return index + 1 - injected
+        return index + 1, {}
+    counted = [
+        cell
+        for cell in cells
+        if ERROR_NOTE_TAG not in cell.get("metadata", {}).get("tags", [])
+    ]
+    injected = sum(
+        1
+        for cell in counted[:index]
+        if INJECTED_TAG in cell.get("metadata", {}).get("tags", [])
+    )
+    cell = counted[index] if index < len(counted) else {}
+    return index + 1 - injected, cell
+
+
+def printed_error(cell: dict[str, Any]) -> tuple[str, str] | None:
+    """``(kind, text)`` of the last ``Kind: text`` line the cell printed to
+    stderr, as IPython prints a failing magic."""
+    lines = [
+        line.strip()
+        for found in cell.get("outputs", [])
+        if found.get("output_type") == "stream" and found.get("name") == "stderr"
+        for line in "".join(found.get("text", "")).splitlines()
+        if line.strip()
+    ]
+    for line in reversed(lines):
+        kind, colon, text = line.partition(":")
+        if colon and kind.isidentifier():
+            return kind, text.strip()
+    return ("CellExecutionError", lines[-1]) if lines else None
 
 
 def split_parameters(
@@ -328,34 +448,63 @@ def split_parameters(
     return per_stage
 
 
+def pipeline_tags(runner: Runner, stages: list[Stage], smoke: bool) -> dict[str, str]:
+    """The parent run's record: who, which commit, the stages and parameters."""
+    git = git_state(runner.project.root)
+    tags = {
+        "mlflow.runName": "pipeline",
+        "mlflow.user": audit.user(),
+        "mlflow.source.git.commit": git.commit or "none (not a git repository)",
+        "mlflow.source.git.branch": git.branch,
+        "git.dirty": str(git.dirty).lower(),
+        "pipeline.stages": ",".join(stage.name for stage in stages),
+        "pipeline.smoke": str(smoke).lower(),
+        "mlops.version": __version__,
+        "run.start": audit.now(),
+    }
+    if git.repo_url:
+        tags["mlflow.source.git.repoURL"] = git.repo_url
+    return tags
+
+
 def run_pipeline(
-    runner: Runner, stages: list[Stage], values: dict[str, Any]
+    runner: Runner,
+    stages: list[Stage],
+    values: dict[str, Any],
+    smoke: bool = False,
 ) -> tuple[str, list[StageResult]]:
-    """Run ``stages`` in order under one parent run, stopping at the first failure."""
+    """Run ``stages`` in order under one parent run, stopping at the first
+    failure; ``smoke`` marks a smoke run (tag ``pipeline.smoke``)."""
     per_stage = split_parameters(values, stages)
     prepared = {
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
     outer = runner.outer_run()
-    tags = {
-        "mlflow.runName": "pipeline",
-        "pipeline.stages": ",".join(stage.name for stage in stages),
-        "mlflow.user": audit.user(),
-    }
+    tags = pipeline_tags(runner, stages, smoke)
     if outer:
         tags["mlflow.parentRunId"] = outer
     parent = runner.store.create_run(tags)
+    record = runner.recorder(parent)
+    record.log_params(pipeline_params(values))
     results: list[StageResult] = []
     status = "FAILED"
     try:
         for number, stage in enumerate(stages, 1):
-            Progress("pipeline")(f"stage {number}/{len(stages)}: {stage.name}")
             try:
                 results.append(
-                    runner.run_stage(stage, prepared[stage.name], parent_run_id=parent)
+                    runner.run_stage(
+                        stage,
+                        prepared[stage.name],
+                        parent_run_id=parent,
+                        position=f"{number}/{len(stages)}",
+                    )
                 )
             except StageFailed as error:
                 results.append(error.result)
+                break
+            except store.StoreUnavailable as error:  # before the stage's run
+                runner.offline = str(error)
+                results.append(StageResult(stage.name, "FAILED", message=str(error)))
                 break
         else:
             status = "FINISHED"
@@ -367,5 +516,31 @@ def run_pipeline(
         results += [
             StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
         ]
-        runner.store.set_terminated(parent, status)
+        ran = [r.stage for r in results if r.run_id]
+        record.problem = record.problem or runner.offline
+        record.set_tags(
+            {
+                "pipeline.ran": ",".join(ran),
+                "pipeline.skipped": ",".join(
+                    r.stage for r in results if r.status == "SKIPPED"
+                ),
+                "run.end": audit.now(),
+            }
+        )
+        record.end(status)
+    failed = next((r for r in results if r.status == "FAILED"), None)
+    if record.offline and failed is not None:
+        failed.message += f"; the pipeline's run {parent} is kept there too"
     return parent, results
+
+
+def pipeline_params(values: dict[str, Any]) -> dict[str, str]:
+    """The pipeline's parameters as given (``stage.key`` or ``key``), as text;
+    a value over MLflow's limit is left to the stage runs that record it whole."""
+    logged = {}
+    for key, value in values.items():
+        text = value.raw if isinstance(value, Text) else json.dumps(value)
+        if len(text) > PARAM_LIMIT:
+            text = f"({len(text)} characters: in the stage runs' {PARAMETERS_FILE})"
+        logged[key] = text
+    return logged

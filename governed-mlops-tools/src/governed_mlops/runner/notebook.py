@@ -19,9 +19,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """What says a file changed: its size and modification time."""
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
+
+
 def parameters_cell(path: Path) -> dict[str, Any] | None:
     """The first cell tagged ``parameters`` (as papermill finds it), its source
-    as one string; None when no cell is tagged."""
+    as one string; None when no cell is tagged. Read once per version of the
+    file: the runner asks for each notebook more than once."""
+    return _parameters_cell(path, _stamp(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters_cell(path: Path, stamp: tuple[int, int]) -> dict[str, Any] | None:
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     for cell in cells:
         if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
@@ -35,12 +47,15 @@ def has_parameters_cell(path: Path) -> bool:
     return parameters_cell(path) is not None
 
 
-@functools.lru_cache(maxsize=None)
 def declarations(path: Path) -> dict[str, Declared]:
     """The parameters of the notebook's ``parameters``-tagged cell, none without
-    one (read once per command: the pipeline asks for each notebook more than
-    once). Stage kernels are Python whatever the notebook's metadata names (a
+    one. Stage kernels are Python whatever the notebook's metadata names (a
     jupytext notebook has no kernelspec), so the cell is read as Python."""
+    return _declarations(path, _stamp(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _declarations(path: Path, stamp: tuple[int, int]) -> dict[str, Declared]:
     cell = parameters_cell(path)
     if cell is None:
         return {}

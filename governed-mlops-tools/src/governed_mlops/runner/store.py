@@ -1,28 +1,21 @@
-"""Where the runner records its runs: the few MLflow store calls a stage run makes.
+"""Where the runner records its runs, through MLflow's public interfaces only.
 
-The runner needs seven things from the tracking store: find the experiment,
-create a run with tags, log parameters, set a tag, upload the bundle, mark
-the end and (for ``mlflow run``) ask whether a run exists. Importing the
-``mlflow`` package for them costs seconds per stage run (it imports pandas,
-SQLAlchemy, alembic and the GenAI modules, then checks the database schema),
-so two stores do them without it, and :func:`open_store` picks one:
+A stage run needs a handful of store calls: find (or create) the experiment,
+create a run with tags, log parameters, set tags, upload the bundle, end the
+run, and, for ``mlops audit``, find a stage's last run and read one of its
+artifacts. :func:`open_store` picks one of two stores:
 
-- :class:`SqliteStore`: the project's embedded SQLite store, written with the
-  standard library's ``sqlite3`` in the same rows MLflow writes. Used only
-  once MLflow itself has opened that database (creating or checking its
-  schema) with the installed mlflow version, and only while the database is
-  still at the schema revision MLflow accepted then (:func:`open_store`
-  records both in ``.mlops/tracking-store.json``). The bundle is copied into
-  the run's ``file:`` artifact folder, as MLflow's local artifact store does.
-- :class:`RestStore`: a tracking server (``http(s)://``), through MLflow's
-  REST API (JSON over HTTP, the calls ``MlflowClient`` makes) with basic-auth
-  credentials; the bundle goes to the server's artifact proxy
-  (``mlflow-artifacts:``) or, for a ``file:`` artifact location, is copied
-  there as MLflow's client does.
-- :class:`MlflowStore`: ``MlflowClient`` itself, for everything else: the
-  first run on a new SQLite database or with a new mlflow version, an
-  experiment that does not exist yet or keeps its artifacts elsewhere (s3,
-  ...), servers needing a token, TLS settings or another auth scheme.
+- :class:`RestStore`: a tracking server (``http(s)://``) through MLflow's
+  documented REST API, with basic-auth credentials, the bundle going to the
+  server's artifact proxy (``mlflow-artifacts:``) or, for a ``file:``
+  artifact location, copied there as MLflow's client does. No mlflow import,
+  and every call gives up after a few seconds of retries
+  (:data:`RETRY_DELAYS`) with :class:`StoreUnavailable`.
+- :class:`MlflowStore`: ``MlflowClient`` itself, for the project's SQLite
+  store and for servers that need what only MLflow's client does (a token,
+  TLS settings, another auth scheme, s3 artifacts). Importing mlflow takes
+  seconds, so the client is made in a background thread started when the
+  store is opened, while the runner checks the env and starts the kernel.
 """
 
 from __future__ import annotations
@@ -31,19 +24,18 @@ import base64
 import json
 import os
 import shutil
-import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlencode, urlparse
 
 from . import tracking
+from ..errors import CommandError
 from ..settings import ProjectSettings
 
-RECORD_NAME = "tracking-store.json"
 # Client settings only MlflowClient honours: with any of them set, it is used.
 MLFLOW_ONLY_ENV = (
     "MLFLOW_TRACKING_TOKEN",
@@ -53,12 +45,36 @@ MLFLOW_ONLY_ENV = (
     "MLFLOW_TRACKING_AWS_SIGV4",
     "MLFLOW_TRACKING_AUTH",
 )
+# Seconds between the attempts of one REST call: a server away for longer
+# than their sum (plus the timeouts) is unavailable.
+RETRY_DELAYS = (0.5, 1.0, 2.0)
+REQUEST_TIMEOUT = 15  # seconds per request
+# Answers of a server that is restarting or overloaded: worth a retry.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(CommandError):
+    """The tracking store could not be reached (after bounded retries)."""
+
+
+class RunInfo:
+    """A run found in the store: its id, status and tags."""
+
+    def __init__(self, run_id: str, status: str, tags: dict[str, str]):
+        self.run_id = run_id
+        self.status = status
+        self.tags = tags
 
 
 class Store(Protocol):
     """The store calls of a stage run; :func:`open_store` picks the store."""
 
-    experiment_id: str
+    uri: str
+
+    @property
+    def experiment_id(self) -> str: ...
 
     def create_run(self, tags: dict[str, str]) -> str: ...
 
@@ -68,28 +84,70 @@ class Store(Protocol):
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None: ...
 
-    def set_terminated(self, run_id: str, status: str) -> None: ...
+    def set_terminated(self, run_id: str, status: str, end_time: int) -> None: ...
 
     def has_run(self, run_id: str) -> bool: ...
 
+    def last_run(self, tags: dict[str, str], status: str) -> Optional[RunInfo]: ...
 
-def _millis() -> int:
+    def read_artifact(self, run_id: str, path: str) -> str: ...
+
+    def artifact_location(self, run_id: str) -> str: ...
+
+
+def millis() -> int:
     return int(time.time() * 1000)
 
 
+def _filter(tags: dict[str, str], status: str) -> str:
+    terms = [f"tags.`{key}` = '{value}'" for key, value in sorted(tags.items())]
+    return " and ".join(terms + [f"attributes.status = '{status}'"])
+
+
 class MlflowStore:
-    """The runner's store calls through ``MlflowClient`` (imports mlflow)."""
+    """The runner's store calls through ``MlflowClient``, made in a thread."""
 
     def __init__(self, settings: ProjectSettings):
-        self.client = tracking.client(settings)
-        self.experiment_id = tracking.experiment_id(self.client, settings)
+        self.uri = settings.mlflow_tracking_uri
+        self._settings = settings
+        self._client: Any = None
+        self._experiment_id = ""
+        self._error: Optional[BaseException] = None
+        self._ready = threading.Thread(target=self._open, daemon=True)
+        self._ready.start()
+
+    def _open(self) -> None:
+        try:
+            self._client = tracking.client(self._settings)
+            self._experiment_id = tracking.experiment_id(self._client, self._settings)
+        except BaseException as error:  # re-raised by the first call that waits
+            self._error = error
+
+    @property
+    def client(self) -> Any:
+        self._ready.join()
+        if self._error is not None:
+            raise StoreUnavailable(
+                f"the MLflow tracking store {self.uri} could not be opened: "
+                f"{type(self._error).__name__}: {self._error}"
+            ) from self._error
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        self.client  # noqa: B018 - waits for the thread, raises its error
+        return self._experiment_id
 
     def create_run(self, tags: dict[str, str]) -> str:
-        return str(self.client.create_run(self.experiment_id, tags=tags).info.run_id)
+        run = self.client.create_run(self.experiment_id, tags=tags)
+        return str(run.info.run_id)
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
-        for key, value in params.items():
-            self.client.log_param(run_id, key, value)
+        from mlflow.entities import Param
+
+        items = [Param(key, value) for key, value in params.items()]
+        for start in range(0, len(items), 100):  # MLflow's batch limit
+            self.client.log_batch(run_id, params=items[start : start + 100])
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
         self.client.set_tag(run_id, key, value)
@@ -97,98 +155,36 @@ class MlflowStore:
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path=artifact_path)
 
-    def set_terminated(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status)
+    def set_terminated(self, run_id: str, status: str, end_time: int) -> None:
+        self.client.set_terminated(run_id, status, end_time=end_time)
 
     def has_run(self, run_id: str) -> bool:
         try:
             self.client.get_run(run_id)
+        except StoreUnavailable:
+            raise
         except Exception:  # not in this store
             return False
         return True
 
-
-class SqliteStore:
-    """MLflow's SQLite store written directly (see the module docstring)."""
-
-    def __init__(self, database: Path, experiment_id: str, artifact_location: str):
-        self.database = database
-        self.experiment_id = experiment_id
-        self.artifact_location = artifact_location.rstrip("/")
-
-    def _connect(self) -> sqlite3.Connection:
-        # The kernel's mlflow writes metrics to the same file meanwhile.
-        return sqlite3.connect(self.database, timeout=60)
-
-    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        connection = self._connect()
-        try:
-            with connection:
-                connection.executemany(sql, rows)
-        finally:
-            connection.close()
-
-    def create_run(self, tags: dict[str, str]) -> str:
-        """A RUNNING run as ``MlflowClient.create_run`` makes it: name from
-        ``mlflow.runName``, user from ``mlflow.user``, source UNKNOWN."""
-        run_id = uuid.uuid4().hex
-        connection = self._connect()
-        try:
-            with connection:
-                connection.execute(
-                    "INSERT INTO runs (run_uuid, name, source_type, source_name, "
-                    "entry_point_name, user_id, status, start_time, end_time, "
-                    "deleted_time, source_version, lifecycle_stage, artifact_uri, "
-                    "experiment_id) VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, "
-                    "NULL, NULL, '', 'active', ?, ?)",
-                    (
-                        run_id,
-                        tags["mlflow.runName"],
-                        tags.get("mlflow.user", "unknown"),
-                        _millis(),
-                        f"{self.artifact_location}/{run_id}/artifacts",
-                        int(self.experiment_id),
-                    ),
-                )
-                connection.executemany(
-                    "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
-                    [(key, str(value), run_id) for key, value in tags.items()],
-                )
-        finally:
-            connection.close()
-        return run_id
-
-    def log_params(self, run_id: str, params: dict[str, str]) -> None:
-        self._write(
-            "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
-            [(key, value, run_id) for key, value in params.items()],
+    def last_run(self, tags: dict[str, str], status: str) -> Optional[RunInfo]:
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=_filter(tags, status),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
         )
+        if not found:
+            return None
+        run = found[0]
+        return RunInfo(run.info.run_id, run.info.status, dict(run.data.tags))
 
-    def set_tag(self, run_id: str, key: str, value: str) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
-            [(key, value, run_id)],
-        )
+    def read_artifact(self, run_id: str, path: str) -> str:
+        local: str = self.client.download_artifacts(run_id, path)
+        return Path(local).read_text(encoding="utf-8")
 
-    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
-        root = f"{self.artifact_location}/{run_id}/artifacts"
-        copy_to_file_uri(folder, root, artifact_path)
-
-    def set_terminated(self, run_id: str, status: str) -> None:
-        self._write(
-            "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
-            [(status, _millis(), run_id)],
-        )
-
-    def has_run(self, run_id: str) -> bool:
-        connection = self._connect()
-        try:
-            found = connection.execute(
-                "SELECT 1 FROM runs WHERE run_uuid = ?", (run_id,)
-            ).fetchone()
-        finally:
-            connection.close()
-        return found is not None
+    def artifact_location(self, run_id: str) -> str:
+        return str(self.client.get_run(run_id).info.artifact_uri)
 
 
 class RestStore:
@@ -213,7 +209,7 @@ class RestStore:
             {
                 "experiment_id": self.experiment_id,
                 "user_id": tags.get("mlflow.user", "unknown"),
-                "start_time": _millis(),
+                "start_time": millis(),
                 "tags": [{"key": k, "value": str(v)} for k, v in tags.items()],
             },
         )["run"]["info"]
@@ -231,28 +227,34 @@ class RestStore:
         body = {"run_id": run_id, "run_uuid": run_id, "key": key, "value": value}
         self.call("POST", "runs/set-tag", body)
 
+    def _artifact_uri(self, run_id: str) -> str:
+        if run_id not in self.artifact_uris:
+            run = self.call("GET", "runs/get?" + urlencode({"run_id": run_id}))
+            self.artifact_uris[run_id] = run["run"]["info"]["artifact_uri"]
+        return self.artifact_uris[run_id]
+
+    def _proxied(self, run_id: str, path: str) -> str:
+        """The artifact proxy's URL of a run's artifact (``mlflow-artifacts:``)."""
+        root = self._artifact_uri(run_id)
+        prefix = root[len("mlflow-artifacts:") :].strip("/")
+        name = quote(f"{prefix}/{path}")
+        return f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{name}"
+
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
-        root = self.artifact_uris[run_id]
+        root = self._artifact_uri(run_id)
         if root.startswith("file:"):  # the client writes there itself
             copy_to_file_uri(folder, root, artifact_path)
             return
-        # mlflow-artifacts:/<experiment>/<run>/artifacts, proxied by the server
-        prefix = root[len("mlflow-artifacts:") :].strip("/")
         headers = {**self.headers, "Content-Type": "application/octet-stream"}
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            name = "/".join(
-                [prefix, artifact_path, path.relative_to(folder).as_posix()]
-            )
-            url = f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{quote(name)}"
-            request = urllib.request.Request(
-                url, data=path.read_bytes(), headers=headers, method="PUT"
-            )
-            with urllib.request.urlopen(request, timeout=120):  # nosec B310
-                pass
+            name = f"{artifact_path}/{path.relative_to(folder).as_posix()}"
+            url = self._proxied(run_id, name)
+            data = path.read_bytes()
+            retried(self.uri, lambda: _send(url, "PUT", headers, data))
 
-    def set_terminated(self, run_id: str, status: str) -> None:
+    def set_terminated(self, run_id: str, status: str, end_time: int) -> None:
         body = {"run_id": run_id, "run_uuid": run_id, "status": status}
-        self.call("POST", "runs/update", {**body, "end_time": _millis()})
+        self.call("POST", "runs/update", {**body, "end_time": end_time})
 
     def has_run(self, run_id: str) -> bool:
         try:
@@ -260,6 +262,66 @@ class RestStore:
         except urllib.error.HTTPError:
             return False
         return True
+
+    def last_run(self, tags: dict[str, str], status: str) -> Optional[RunInfo]:
+        body = {
+            "experiment_ids": [self.experiment_id],
+            "filter": _filter(tags, status),
+            "order_by": ["attributes.start_time DESC"],
+            "max_results": 1,
+        }
+        found = self.call("POST", "runs/search", body).get("runs", [])
+        if not found:
+            return None
+        info, data = found[0]["info"], found[0].get("data", {})
+        pairs = {item["key"]: item.get("value", "") for item in data.get("tags", [])}
+        return RunInfo(str(info["run_id"]), str(info["status"]), pairs)
+
+    def read_artifact(self, run_id: str, path: str) -> str:
+        root = self._artifact_uri(run_id)
+        local = file_uri_path(root)
+        if local:
+            return (Path(local) / path).read_text(encoding="utf-8")
+        url = self._proxied(run_id, path)
+        headers = {k: v for k, v in self.headers.items() if k != "Content-Type"}
+        return retried(self.uri, lambda: _send(url, "GET", headers)).decode("utf-8")
+
+    def artifact_location(self, run_id: str) -> str:
+        return self._artifact_uri(run_id)
+
+
+def _send(
+    url: str, method: str, headers: dict[str, str], data: Optional[bytes] = None
+) -> bytes:
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(  # nosec B310 - the configured tracking server
+        request, timeout=REQUEST_TIMEOUT
+    ) as response:
+        answer: bytes = response.read()
+    return answer
+
+
+def retried(uri: str, attempt: Callable[[], T]) -> T:
+    """``attempt()``, tried again after each of :data:`RETRY_DELAYS` while the
+    server cannot be reached or answers that it is not ready; then
+    :class:`StoreUnavailable`. Other HTTP errors are raised at once."""
+    problem = ""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return attempt()
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRY_STATUSES:
+                raise
+            problem = f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            problem = str(getattr(error, "reason", "") or error)
+        if delay is not None:
+            time.sleep(delay)
+    tries = len(RETRY_DELAYS) + 1
+    raise StoreUnavailable(
+        f"the MLflow tracking server {uri} could not be reached ({problem}; "
+        f"{tries} tries over {sum(RETRY_DELAYS):.1f} s)"
+    )
 
 
 def http_json(
@@ -269,14 +331,13 @@ def http_json(
     headers: dict[str, str],
     body: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
-    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``); its
-    answer is a JSON object, else :class:`ValueError`."""
+    """One call of MLflow's REST API (``/api/2.0/mlflow/<endpoint>``), with
+    bounded retries; its answer is a JSON object, else :class:`ValueError`."""
     data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(
-        f"{uri}/api/2.0/mlflow/{endpoint}", data=data, headers=headers, method=method
+    url = f"{uri}/api/2.0/mlflow/{endpoint}"
+    answer = json.loads(
+        retried(uri, lambda: _send(url, method, headers, data)) or b"{}"
     )
-    with urllib.request.urlopen(request, timeout=120) as response:  # nosec B310
-        answer = json.loads(response.read() or b"{}")
     if not isinstance(answer, dict):
         raise ValueError(f"{endpoint}: the answer is not a JSON object: {answer!r}")
     return answer
@@ -297,103 +358,44 @@ def basic_auth(settings: ProjectSettings) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+def file_uri_path(uri: str) -> str:
+    """The local path of a ``file:`` URI (``file:///C:/x`` on Windows too),
+    else an empty string."""
+    if not uri.startswith("file:"):
+        return ""
+    return urllib.request.url2pathname(unquote(urlparse(uri).path))
+
+
 def copy_to_file_uri(folder: Path, root_uri: str, artifact_path: str) -> None:
     """Copy a folder under a ``file:`` artifact URI, as MLflow's local
-    artifact repository does (``file:///C:/x`` on Windows too)."""
-    root = Path(urllib.request.url2pathname(unquote(urlparse(root_uri).path)))
+    artifact repository does."""
+    root = Path(file_uri_path(root_uri))
     shutil.copytree(folder, root / artifact_path, dirs_exist_ok=True)
-
-
-def mlflow_version() -> str:
-    """The installed mlflow's version, read from its metadata (no import)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlflow")
-    except PackageNotFoundError:
-        return ""
-
-
-def _database(uri: str) -> Optional[Path]:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri[len("sqlite:///") :]).resolve()
-
-
-def _revision(connection: sqlite3.Connection) -> str:
-    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else ""
-
-
-def _fast_store(settings: ProjectSettings, record: Path) -> Optional[SqliteStore]:
-    """The SQLite store without mlflow, when MLflow already accepted its schema."""
-    database = _database(settings.mlflow_tracking_uri)
-    if database is None or not database.is_file():
-        return None
-    try:
-        known = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if known.get("database") != str(database):
-        return None
-    if known.get("mlflow") != mlflow_version():
-        return None
-    try:
-        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-        try:
-            if _revision(connection) != known.get("revision"):
-                return None
-            found = connection.execute(
-                "SELECT experiment_id, artifact_location FROM experiments "
-                "WHERE name = ? AND lifecycle_stage = 'active'",
-                (settings.mlflow_experiment,),
-            ).fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error:
-        return None
-    if len(found) != 1 or not str(found[0][1]).startswith("file:"):
-        return None
-    experiment_id, location = found[0]
-    return SqliteStore(database, str(experiment_id), location)
-
-
-def _remember(settings: ProjectSettings, record: Path) -> None:
-    """After MLflow opened the SQLite store: its schema revision is accepted."""
-    database = _database(settings.mlflow_tracking_uri)
-    if database is None or not database.is_file():
-        return
-    try:
-        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-        try:
-            revision = _revision(connection)
-        finally:
-            connection.close()
-    except sqlite3.Error:
-        return
-    record.parent.mkdir(parents=True, exist_ok=True)
-    known = {"database": str(database), "mlflow": mlflow_version()}
-    known["revision"] = revision
-    record.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
 
 
 def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     """A tracking server through its REST API, when MlflowClient would make
-    the same plain calls (no special client settings, a known experiment
-    whose artifacts go through the server or to a local folder)."""
-    uri = settings.mlflow_tracking_uri
+    the same plain calls (no special client settings; the experiment's
+    artifacts go through the server or to a local folder). The experiment
+    is created when it does not exist yet, as MlflowClient would."""
+    uri = settings.mlflow_tracking_uri.rstrip("/")
     if not uri.startswith(("http://", "https://")):
         return None
     if any(os.environ.get(name) for name in MLFLOW_ONLY_ENV):
         return None
     headers = {"Content-Type": "application/json", **basic_auth(settings)}
-    query = urlencode({"experiment_name": settings.mlflow_experiment})
+    name = settings.mlflow_experiment
+    query = urlencode({"experiment_name": name})
     try:
-        found = http_json(
-            uri.rstrip("/"), "GET", "experiments/get-by-name?" + query, headers
-        )
-    except (urllib.error.URLError, OSError, ValueError):
-        return None  # not there yet, or an answer MlflowClient should handle
+        found = http_json(uri, "GET", "experiments/get-by-name?" + query, headers)
+    except urllib.error.HTTPError as error:
+        if error.code != 404:
+            return None  # an answer MlflowClient should handle (and explain)
+        created = http_json(uri, "POST", "experiments/create", headers, {"name": name})
+        query = urlencode({"experiment_id": created["experiment_id"]})
+        found = http_json(uri, "GET", "experiments/get?" + query, headers)
+    except ValueError:
+        return None
     experiment = found.get("experiment") or {}
     location = experiment.get("artifact_location", "")
     if experiment.get("lifecycle_stage") != "active" or not (
@@ -404,12 +406,7 @@ def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     return RestStore(uri, settings, experiment)
 
 
-def open_store(settings: ProjectSettings, state_dir: Path) -> Store:
-    """The fastest store that records runs exactly as MlflowClient would."""
-    record = state_dir / RECORD_NAME
-    fast = _fast_store(settings, record) or _rest_store(settings)
-    if fast is not None:
-        return fast
-    slow = MlflowStore(settings)
-    _remember(settings, record)
-    return slow
+def open_store(settings: ProjectSettings) -> Store:
+    """The store of the settings' tracking URI: a server's REST API where that
+    is all MlflowClient would use, else MlflowClient (opened in a thread)."""
+    return _rest_store(settings) or MlflowStore(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -13,6 +14,24 @@ from typing import Any, Iterator
 
 from ..errors import CommandError
 from ..settings import ProjectSettings
+
+# MLflow's HTTP client retries a server that is away for about four minutes
+# by default (7 retries, backoff factor 2): a few seconds here, for the
+# runner's client and the kernels' (a variable the user set wins).
+RETRY_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+# The runner's own client draws no progress bars (artifact downloads).
+QUIET_ENV = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def retry_env() -> dict[str, str]:
+    """The bounded-retry settings of MLflow's HTTP client not set already."""
+    return {key: value for key, value in RETRY_ENV.items() if key not in os.environ}
 
 
 def credentials_env(settings: ProjectSettings) -> dict[str, str]:
@@ -26,7 +45,7 @@ def credentials_env(settings: ProjectSettings) -> dict[str, str]:
     return env
 
 
-def check_reachable(uri: str, fix: str) -> None:
+def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> None:
     """Fail before anything runs when the tracking store cannot be reached."""
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
@@ -38,8 +57,8 @@ def check_reachable(uri: str, fix: str) -> None:
         except (urllib.error.URLError, OSError) as error:
             problem = str(getattr(error, "reason", error))
         raise CommandError(
-            f"the MLflow tracking server {uri} is unreachable ({problem}); nothing "
-            f"was run. {fix}"
+            f"the MLflow tracking server {uri} is unreachable ({problem}); "
+            f"{outcome}. {fix}"
         )
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -84,10 +103,12 @@ class ScopedClient:
 def client(settings: ProjectSettings) -> Any:
     """An ``MlflowClient`` on the settings' tracking URI; MLflow reads the
     credentials from the environment, which is set for each call only."""
-    env = credentials_env(settings)
+    env = {**retry_env(), **QUIET_ENV, **credentials_env(settings)}
     with environment(env):
         from mlflow.tracking import MlflowClient
 
+        # MLflow prints its own INFO lines (creating a store's tables) to stderr.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         mlflow_client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     return ScopedClient(mlflow_client, env)
 

@@ -11,9 +11,9 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -62,6 +62,13 @@ def runs(project: Path, uri: str | None = None) -> dict[str, dict]:
     return {r["id"]: r for r in json.loads(out)}
 
 
+def audit_dir(run_: dict) -> Path:
+    """The run's audit bundle in the project's artifact store (a local folder)."""
+    uri = run_["artifact_uri"]
+    assert uri.startswith("file:"), uri
+    return Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path)) / "audit"
+
+
 def head(project: Path) -> str:
     return run(["git", "rev-parse", "HEAD"], cwd=project).stdout.strip()
 
@@ -87,7 +94,8 @@ def pipeline(project):
 def test_pipeline_runs_every_stage_under_one_parent(project, pipeline):
     result, recorded = pipeline
     for stage in STAGES:
-        assert f"[pipeline] stage {STAGES.index(stage) + 1}/4: {stage}" in result.stderr
+        number = STAGES.index(stage) + 1
+        assert f"[{stage}] stage {number}/4: running notebooks/" in result.stderr
     summary = [line.split() for line in result.stdout.splitlines()[2:]]
     assert [row[:2] for row in summary] == [[s, "FINISHED"] for s in STAGES]
     parents = [r for r in recorded.values() if r["name"] == "pipeline"]
@@ -121,7 +129,9 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
         assert tags["python.version"] == version.stdout.strip()
         digest = hashlib.sha256((project / notebook).read_bytes()).hexdigest()
         assert tags["notebook.sha256"] == digest
-        freeze = (project / "artifacts" / run_["id"] / "pip-freeze.txt").read_text()
+        # The bundle is stored once, in the artifact store.
+        assert not (project / "artifacts" / run_["id"]).exists()
+        freeze = (audit_dir(run_) / "pip-freeze.txt").read_text()
         expected = hashlib.sha256((freeze.strip() + "\n" + commit).encode()).hexdigest()
         assert tags["env.fingerprint"] == "sha256:" + expected
         assert tags["host"] and tags["mlflow.user"]
@@ -129,12 +139,12 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
         name = Path(notebook).name
         for artifact in (name, "pip-freeze.txt", f"stage_{stage}.yaml", "run.log"):
             assert f"audit/{artifact}" in run_["artifacts"], (stage, artifact)
-            assert (project / "artifacts" / run_["id"] / artifact).is_file()
-        executed = json.loads((project / "artifacts" / run_["id"] / name).read_text())
-        recorded_parameters = executed["metadata"]["papermill"]["parameters"]
-        assert recorded_parameters == {
-            k: json.loads(v) for k, v in run_["params"].items()
-        }
+            assert (audit_dir(run_) / artifact).is_file()
+        executed = json.loads((audit_dir(run_) / name).read_text())
+        # Logged: what papermill injected, and every other declared default.
+        injected = executed["metadata"]["papermill"]["parameters"]
+        assert tags.get("params.injected", "") == ", ".join(sorted(injected))
+        assert {k: json.loads(run_["params"][k]) for k in injected} == injected
         assert "scikit-learn==" in freeze
 
 
@@ -145,6 +155,9 @@ def test_eval_metrics_and_figure_are_in_its_run(pipeline):
     assert "confusion_matrix.png" in evaluation["artifacts"]
     data_prep = next(r for r in recorded.values() if r["name"] == "data_prep")
     assert data_prep["params"]["seed"] == "42"
+    # train's own defaults, which no spec or -p gives, are on its run too.
+    train = next(r for r in recorded.values() if r["name"] == "train")
+    assert {"n_estimators", "max_depth"} <= set(train["params"])
     assert data_prep["metrics"]["rows_train"] > data_prep["metrics"]["rows_test"]
 
 
@@ -167,28 +180,27 @@ def test_sources_stay_clean_and_data_lands_under_settings_paths(project, pipelin
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
 
 
-def test_a_run_on_the_known_sqlite_store_is_recorded_as_mlflow_records_it(
-    project, pipeline
-):
-    """The pipeline opened the new store with MlflowClient; later runs write
-    MLflow's rows with sqlite3 (no mlflow import): same record either way."""
+def test_a_later_run_is_recorded_as_the_pipeline_recorded_it(project, pipeline):
     _, recorded = pipeline
-    known = json.loads((project / ".mlops" / "tracking-store.json").read_text())
-    assert known["database"] == str((project / "mlruns" / "mlflow.db").resolve())
-    assert known["revision"] and known["mlflow"]
     before = set(runs(project))
     result = mlops(project, "stage", "run", "data_prep", "-p", "seed=5")
     new = [r for i, r in runs(project).items() if i not in before]
     assert len(new) == 1 and result.stdout.split()[-1] == new[0]["id"]
-    fast = new[0]
-    slow = next(r for r in recorded.values() if r["name"] == "data_prep")
-    assert fast["status"] == "FINISHED" and fast["user"] == slow["user"]
-    assert set(fast["tags"]) == set(slow["tags"]) - {"mlflow.parentRunId"}
-    assert fast["params"] == {**slow["params"], "seed": "5"}
-    assert sorted(fast["artifacts"]) == sorted(slow["artifacts"])
-    assert set(fast["metrics"]) == set(slow["metrics"])
-    assert fast["artifact_uri"] == slow["artifact_uri"].replace(slow["id"], fast["id"])
-    assert 0 < fast["times"][0] < fast["times"][1]
+    later = new[0]
+    first = next(r for r in recorded.values() if r["name"] == "data_prep")
+    assert later["status"] == "FINISHED" and later["user"] == first["user"]
+    assert set(later["tags"]) == set(first["tags"]) - {"mlflow.parentRunId"}
+    assert later["params"] == {**first["params"], "seed": "5"}
+    assert sorted(later["artifacts"]) == sorted(first["artifacts"])
+    assert set(later["metrics"]) == set(first["metrics"])
+    assert later["artifact_uri"] == first["artifact_uri"].replace(
+        first["id"], later["id"]
+    )
+    assert 0 < later["times"][0] < later["times"][1]
+    # One line when the stage starts and one when it ends.
+    lines = result.stderr.splitlines()
+    assert [line.split()[0] for line in lines] == ["[data_prep]", "[data_prep]"]
+    assert lines[1].startswith(f"[data_prep] FINISHED, run {later['id']} (")
 
 
 def test_a_failing_cell_fails_the_run_and_keeps_its_record(project):
@@ -202,7 +214,7 @@ def test_a_failing_cell_fails_the_run_and_keeps_its_record(project):
     assert len(new) == 1 and new[0]["status"] == "FAILED"
     assert new[0]["params"]["threshold"] == "2.0"
     assert "audit/04-eval.ipynb" in new[0]["artifacts"]
-    executed = project / "artifacts" / new[0]["id"] / "04-eval.ipynb"
+    executed = audit_dir(new[0]) / "04-eval.ipynb"
     assert f"executed notebook: {executed}" in result.stderr
     outputs = [
         o
@@ -264,8 +276,7 @@ def test_a_missing_stage_env_names_the_command(project):
 def test_a_drifted_env_is_refused_unless_drift_is_allowed(project):
     python = project / ".venvs" / "data_prep" / "bin" / "python"
     uv = project / ".venv" / "bin" / "uv"
-    artifacts = project / "artifacts"  # absent when this test runs alone (-k)
-    bundles = set(artifacts.glob("*"))
+    before = set(runs(project))
     run([uv, "pip", "install", "--python", python, "iniconfig==2.0.0"], cwd=project)
     difference = "iniconfig==2.0.0 is installed but not in the lock"
     try:
@@ -282,17 +293,10 @@ def test_a_drifted_env_is_refused_unless_drift_is_allowed(project):
         ) in result.stderr
     assert re.search(r"WARNING .*differs from its lock \(--allow-drift", allowed.stderr)
     run_id = allowed.stdout.split()[-1]
-    assert set(artifacts.glob("*")) - bundles == {
-        artifacts / run_id
-    }, "a refused run must leave no record"
-    # Read from the store directly: listing the runs imports mlflow (seconds).
-    with sqlite3.connect(project / "mlruns" / "mlflow.db") as database:
-        tag = database.execute(
-            "SELECT value FROM tags WHERE run_uuid = ? AND key = 'env.drift'",
-            (run_id,),
-        ).fetchall()
-    assert tag == [(difference,)]
-    assert "WARNING" in (project / "artifacts" / run_id / "run.log").read_text()
+    after = runs(project)
+    assert set(after) - before == {run_id}, "a refused run must leave no record"
+    assert after[run_id]["tags"]["env.drift"] == difference
+    assert "WARNING" in (audit_dir(after[run_id]) / "run.log").read_text()
     assert mlops(project, "stage", "create", "data_prep").stdout == (
         "data_prep: up to date\n"
     )
@@ -300,7 +304,7 @@ def test_a_drifted_env_is_refused_unless_drift_is_allowed(project):
 
 def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
     uri = f"http://127.0.0.1:{free_port()}"
-    bundles = set((project / "artifacts").iterdir())
+    before = set(runs(project))
     result = mlops(
         project,
         "stage",
@@ -314,7 +318,7 @@ def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
     assert (
         "nothing was run" in result.stderr and "mlops tracking server" in result.stderr
     )
-    assert set((project / "artifacts").iterdir()) == bundles
+    assert set(runs(project)) == before
 
 
 def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
@@ -327,6 +331,7 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
             "train",
             "-p",
             "n_estimators=200000",
+            "--verbose",  # papermill's lines on stderr: the cell running now
         ],
         cwd=project,
         stdout=subprocess.PIPE,
@@ -349,7 +354,7 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
     assert process.returncode == 130, seen + rest
     new = [r for i, r in runs(project).items() if i not in before]
     assert len(new) == 1 and new[0]["status"] == "KILLED"
-    bundle = project / "artifacts" / new[0]["id"]
+    bundle = audit_dir(new[0])
     assert (bundle / "pip-freeze.txt").is_file() and (
         bundle / "stage_train.yaml"
     ).is_file()
@@ -370,7 +375,7 @@ def test_a_dirty_tree_is_recorded_with_its_diff(project):
     )
     assert latest["tags"]["git.dirty"] == "true"
     assert "audit/git.diff" in latest["artifacts"]
-    diff = (project / "artifacts" / latest["id"] / "git.diff").read_text()
+    diff = (audit_dir(latest) / "git.diff").read_text()
     assert "+an uncommitted line" in diff
 
 
@@ -395,8 +400,8 @@ def test_drift_lists_what_changed_since_the_last_good_run(project, pipeline):
 def test_a_real_mlflow_server_records_stage_runs_through_its_artifact_proxy(
     project, tmp_path
 ):
-    """A fresh server store: the first run creates the experiment through
-    MlflowClient, the second speaks REST and uploads through the proxy."""
+    """A fresh server store: the first run creates the experiment, both speak
+    MLflow's REST API (no mlflow import) and upload through the proxy."""
     port = free_port()
     served = tmp_path / "served"  # the server's own store and artifact folder
     env = {PREFIX + "MLFLOW_PORT": str(port), PREFIX + "MLFLOW_DIR": str(served)}

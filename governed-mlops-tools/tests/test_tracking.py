@@ -77,3 +77,20 @@ def test_sqlite_store_folder_is_made(tmp_path):
     tracking.check_reachable(uri, "")
     assert (tmp_path / "deep").is_dir()
     assert uri == "sqlite:///" + (tmp_path / "deep" / "mlflow.db").as_posix()
+
+
+def test_no_code_path_writes_mlflows_database():
+    """MLflow's schema is private: the tools reach a store only through
+    MlflowClient or MLflow's REST API, never with a database driver."""
+    import re
+
+    import governed_mlops
+
+    source = Path(governed_mlops.__file__).parent
+    pattern = re.compile(r"^\s*(import|from)\s+(sqlite3|sqlalchemy|alembic)\b", re.M)
+    offenders = [
+        path.relative_to(source).as_posix()
+        for path in sorted(source.rglob("*.py"))
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -107,8 +107,10 @@ def client(settings: ProjectSettings) -> Any:
     with environment(env):
         from mlflow.tracking import MlflowClient
 
-        # MLflow prints its own INFO lines (creating a store's tables) to stderr.
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        # MLflow prints its own INFO lines (creating a store's tables, alembic's
+        # migrations) to stderr.
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         mlflow_client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     return ScopedClient(mlflow_client, env)
 

@@ -21,8 +21,11 @@ def register(subparsers: Subparsers) -> None:
         help="run the stages in order, stopping at the first failure",
         description="Run the stages in pipeline order ([tool.governed-mlops] "
         "stages) under one MLflow parent run with a child run per stage, "
-        "stopping at the first failure, and print a summary. Exits 1 when a "
-        "stage fails.",
+        "stopping at the first failure, and print a summary. A stage whose "
+        "notebook code, parameters, lock, interpreter, project package and "
+        "declared inputs are unchanged since its last successful run is "
+        "skipped (its missing outputs restored from .mlops/cache); each stage's "
+        "line says why it ran or was skipped. Exits 1 when a stage fails.",
     )
     run.add_argument("--from", dest="start", metavar="STAGE", help="first stage")
     run.add_argument("--to", dest="end", metavar="STAGE", help="last stage")
@@ -43,6 +46,15 @@ def register(subparsers: Subparsers) -> None:
         action="store_true",
         help="run stages whose env differs from its lock (recorded on each such "
         "run as tag env.drift)",
+    )
+    run.add_argument(
+        "--force",
+        nargs="?",
+        const="",
+        action="append",
+        metavar="STAGE",
+        help="run every stage, or with a name this stage, even when unchanged "
+        "since its last successful run; repeatable",
     )
     run.add_argument(
         "--smoke",
@@ -78,6 +90,21 @@ def chosen(
     return names[first : last + 1]
 
 
+def forced(given: list[str] | None, names: list[str]) -> frozenset[str] | None:
+    """``--force`` as the runner takes it: None, every stage (empty), or names."""
+    if given is None:
+        return None
+    if "" in given:
+        return frozenset()
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise CommandError(
+            f"--force {unknown[0]}: no such stage in this run; stages: "
+            f"{', '.join(names)}"
+        )
+    return frozenset(given)
+
+
 def run_pipeline(args: argparse.Namespace) -> int:
     from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner, run_pipeline
@@ -89,11 +116,15 @@ def run_pipeline(args: argparse.Namespace) -> int:
     stages = found.require(chosen(found.order, args.start, args.end, args.only))
     runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
     values = parse_assignments(args.param)
-    parent, results = run_pipeline(runner, stages, values, smoke=args.smoke)
+    force = forced(args.force, [stage.name for stage in stages])
+    parent, results = run_pipeline(
+        runner, stages, values, smoke=args.smoke, force=force
+    )
     print(f"pipeline run {parent}")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:
-        seconds = f"{result.seconds:.1f}" if result.run_id else "-"
+        ran = result.run_id and result.status != "CACHED"
+        seconds = f"{result.seconds:.1f}" if ran else "-"
         print(f"{result.stage:<14}{result.status:<10}{seconds:>9}  {result.run_id}")
     failed = [result for result in results if result.status == "FAILED"]
     if failed:

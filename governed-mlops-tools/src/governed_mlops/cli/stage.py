@@ -265,6 +265,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_stage(args: argparse.Namespace) -> int:
     from ..runner.parameters import parse_assignments
+    from ..runner.cache import Cache
     from ..runner.execute import Runner
     from ..stages.specs import survey
 
@@ -273,7 +274,13 @@ def run_stage(args: argparse.Namespace) -> int:
     overrides = parse_assignments(args.param)
     runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
     parameters = runner.prepare(stage, overrides)
-    result = runner.run_stage(stage, parameters, parent_run_id=runner.outer_run())
+    # Always run; its result then serves later pipeline runs as their cache.
+    stored = Cache(project.state_dir, project.root)
+    decision = stored.decide(stage, parameters, force=True)
+    result = runner.run_stage(
+        stage, parameters, parent_run_id=runner.outer_run(), decision=decision
+    )
+    stored.record(stage, decision, result.run_id)
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
     print(f"run {result.run_id}")
     return 0

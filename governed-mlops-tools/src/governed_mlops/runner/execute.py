@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audit, journal, notebook, output, store, tracking
+from . import audit, cache, journal, notebook, output, store, tracking
 from .. import __version__
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
@@ -45,7 +45,7 @@ ERROR_NOTE_TAG = "papermill-error-cell-tag"
 @dataclass
 class StageResult:
     stage: str
-    status: str  # FINISHED, FAILED, KILLED or SKIPPED
+    status: str  # FINISHED, FAILED, KILLED, CACHED (run_id: the run reused) or SKIPPED
     seconds: float = 0.0
     run_id: str = ""
     message: str = ""
@@ -146,13 +146,17 @@ class Runner:
         parameters: dict[str, Any],
         parent_run_id: str = "",
         position: str = "",
+        decision: cache.Decision | None = None,
     ) -> StageResult:
         """Run one prepared stage; raise :class:`StageFailed` (with ``.result``)
         when its notebook fails or its record could not be completed.
-        ``position`` (``2/4``) is shown on its first line within a pipeline."""
+        ``position`` (``2/4``) and why it runs (``decision``) are shown on its
+        first line within a pipeline; its cache key is tagged ``cache.key``."""
         say = Progress(stage.name)
         started = time.perf_counter()
         tags, git, freeze = self.run_tags(stage, parent_run_id)
+        if decision is not None:
+            tags["cache.key"] = decision.key
         run_id = self.store.create_run(tags)
         record = self.recorder(run_id)
         bundle = self.settings.artifacts_dir / run_id
@@ -170,9 +174,10 @@ class Runner:
                     if record.offline:
                         raise store.StoreUnavailable(record.problem)
                     where = f"stage {position}: " if position else ""
+                    why = f": {decision.reason}" if position and decision else ""
                     say(
                         f"{where}running {stage.spec.notebook} in kernel "
-                        f"{stage.kernel_name}, run {run_id}"
+                        f"{stage.kernel_name}, run {run_id}{why}"
                     )
                     self._execute(stage, parameters, executed, run_id, log)
                 status = "FINISHED"
@@ -472,13 +477,17 @@ def run_pipeline(
     stages: list[Stage],
     values: dict[str, Any],
     smoke: bool = False,
+    force: frozenset[str] | None = None,
 ) -> tuple[str, list[StageResult]]:
     """Run ``stages`` in order under one parent run, stopping at the first
-    failure; ``smoke`` marks a smoke run (tag ``pipeline.smoke``)."""
+    failure; a stage whose key matches its last successful run is skipped
+    (``cache``) unless named in ``force`` (empty: every stage); ``smoke``
+    marks a smoke run (tag ``pipeline.smoke``)."""
     per_stage = split_parameters(values, stages)
     prepared = {
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
+    stored = cache.Cache(runner.project.state_dir, runner.project.root)
     outer = runner.outer_run()
     tags = pipeline_tags(runner, stages, smoke)
     if outer:
@@ -490,14 +499,24 @@ def run_pipeline(
     status = "FAILED"
     try:
         for number, stage in enumerate(stages, 1):
-            try:
+            forced = force is not None and (not force or stage.name in force)
+            decision = stored.decide(stage, prepared[stage.name], forced)
+            position = f"{number}/{len(stages)}"
+            if not decision.run:
+                Progress(stage.name)(f"stage {position}: skipped, {decision.reason}")
                 results.append(
-                    runner.run_stage(
-                        stage,
-                        prepared[stage.name],
-                        parent_run_id=parent,
-                        position=f"{number}/{len(stages)}",
+                    StageResult(
+                        stage.name, "CACHED", 0.0, decision.reused, decision.reason
                     )
+                )
+                continue
+            try:
+                result = runner.run_stage(
+                    stage,
+                    prepared[stage.name],
+                    parent_run_id=parent,
+                    position=position,
+                    decision=decision,
                 )
             except StageFailed as error:
                 results.append(error.result)
@@ -506,32 +525,44 @@ def run_pipeline(
                 runner.offline = str(error)
                 results.append(StageResult(stage.name, "FAILED", message=str(error)))
                 break
+            results.append(result)
+            stored.record(stage, decision, result.run_id)
         else:
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        stored.save()
         done = {result.stage for result in results}
         results += [
             StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
         ]
-        ran = [r.stage for r in results if r.run_id]
         record.problem = record.problem or runner.offline
-        record.set_tags(
-            {
-                "pipeline.ran": ",".join(ran),
-                "pipeline.skipped": ",".join(
-                    r.stage for r in results if r.status == "SKIPPED"
-                ),
-                "run.end": audit.now(),
-            }
-        )
+        record.set_tags(finished_tags(results))
         record.end(status)
     failed = next((r for r in results if r.status == "FAILED"), None)
     if record.offline and failed is not None:
         failed.message += f"; the pipeline's run {parent} is kept there too"
     return parent, results
+
+
+def finished_tags(results: list[StageResult]) -> dict[str, str]:
+    """The parent run's tags at its end: what ran, what was reused from which
+    run (and why), what was not run after a failure."""
+    tags = {
+        "pipeline.ran": ",".join(
+            r.stage for r in results if r.status not in ("CACHED", "SKIPPED")
+        ),
+        "pipeline.cached": ",".join(r.stage for r in results if r.status == "CACHED"),
+        "pipeline.skipped": ",".join(r.stage for r in results if r.status == "SKIPPED"),
+        "run.end": audit.now(),
+    }
+    for result in results:
+        if result.status == "CACHED":
+            tags[f"cache.{result.stage}.reused"] = result.run_id
+            tags[f"cache.{result.stage}.reason"] = result.message[:TAG_LIMIT]
+    return tags
 
 
 def pipeline_params(values: dict[str, Any]) -> dict[str, str]:

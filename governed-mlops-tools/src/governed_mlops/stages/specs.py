@@ -59,6 +59,22 @@ def _requirement(text: str) -> str:
 Requirement_ = Annotated[str, AfterValidator(_requirement)]
 
 
+def _relative_glob(text: str) -> str:
+    if not text.strip():
+        raise ValueError("an empty glob; write a path such as data/raw/*.csv")
+    if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":"):
+        raise ValueError(
+            f"{text!r} is absolute; write it relative to the project root, "
+            f"e.g. data/raw/*.csv"
+        )
+    if ".." in text.replace("\\", "/").split("/"):
+        raise ValueError(f"{text!r} leaves the project; globs stay inside it")
+    return text.replace("\\", "/")
+
+
+RelativeGlob_ = Annotated[str, AfterValidator(_relative_glob)]
+
+
 class StageSpec(BaseModel):
     """One pipeline stage: interpreter, virtualenv, kernel, notebook, packages."""
 
@@ -112,6 +128,17 @@ class StageSpec(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict,
         description="Default notebook parameters, overridden on the command line.",
+    )
+    inputs: list[RelativeGlob_] = Field(
+        default_factory=list,
+        description="Files the notebook reads (globs relative to the project "
+        "root): `mlops pipeline run` runs the stage again when their content "
+        "changes.",
+    )
+    outputs: list[RelativeGlob_] = Field(
+        default_factory=list,
+        description="Files the notebook writes (globs relative to the project "
+        "root): cached after each successful run, restored when missing.",
     )
     notes: str = ""
 

@@ -1,0 +1,177 @@
+"""The stage cache's rules on a tiny project (no env, no kernel): what counts
+as a change, why a stage runs again, restoring outputs, the stat cache.
+The pipeline runs that use it are in tests/test_tools_in_process.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.project import find_project
+from governed_mlops.runner import cache
+from governed_mlops.stages.specs import Stage, load_stage
+
+from tiny_project import spec_text, write_project
+
+
+@pytest.fixture
+def stages(tmp_path: Path) -> dict[str, Stage]:
+    """prep writes data/out.txt; fit reads it and writes models/fit.txt."""
+    write_project(tmp_path, stages=("prep", "fit"), git=False)
+    specs = tmp_path / "env_specs"
+    (specs / "stage_prep.yaml").write_text(
+        spec_text("prep", "tinygov", outputs=["data/*.txt"]), encoding="utf-8"
+    )
+    (specs / "stage_fit.yaml").write_text(
+        spec_text(
+            "fit", "tinygov", inputs=["data/out.txt"], outputs=["models/fit.txt"]
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "models").mkdir()
+    project = find_project(tmp_path)
+    return {name: load_stage(project, name, machine=False) for name in ("prep", "fit")}
+
+
+def ran(store: cache.Cache, stage: Stage, parameters: dict, output: str) -> None:
+    """As after a successful run of ``stage`` that wrote ``output``."""
+    decision = store.decide(stage, parameters, force=True)
+    for pattern in stage.spec.outputs:
+        folder = stage.project.root / pattern.split("/")[0]
+        name = "out.txt" if stage.name == "prep" else "fit.txt"
+        (folder / name).write_text(output, encoding="utf-8")
+    store.record(stage, decision, f"run-{stage.name}-{output}")
+
+
+def fresh(stage: Stage) -> cache.Cache:
+    return cache.Cache(stage.project.state_dir, stage.project.root)
+
+
+def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
+    prep = stages["prep"]
+    first = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert first.run and first.reason == "no previous run"
+    ran(fresh(prep), prep, {"seed": 1}, "a")
+    again = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert not again.run and again.reason == "unchanged since run run-prep-a"
+    assert again.reused == "run-prep-a"
+    forced = fresh(prep).decide(prep, {"seed": 1}, force=True)
+    assert forced.run and forced.reason == "forced (--force)"
+
+
+def test_formatting_outputs_and_metadata_do_not_count(stages):
+    prep = stages["prep"]
+    ran(fresh(prep), prep, {"seed": 1}, "a")
+    data = json.loads(prep.notebook.read_text(encoding="utf-8"))
+    code = data["cells"][1]
+    code["source"] = ["# a comment\n", *code["source"], "\n", "   \n"]
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x"}]
+    code["execution_count"] = 7
+    code["metadata"] = {"collapsed": True}
+    data["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "new"})
+    data["metadata"]["language_info"] = {"name": "python"}
+    prep.notebook.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    assert not fresh(prep).decide(prep, {"seed": 1}, force=False).run
+    code["source"].append("print('more')\n")
+    prep.notebook.write_text(json.dumps(data), encoding="utf-8")
+    changed = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert changed.run and changed.reason == "notebook code changed"
+
+
+def test_each_reason_says_what_changed(stages):
+    prep = stages["prep"]
+    ran(fresh(prep), prep, {"seed": 1}, "a")
+    assert fresh(prep).decide(prep, {"seed": 7}, force=False).reason == (
+        "parameters changed: seed 1 → 7"
+    )
+    assert fresh(prep).decide(prep, {}, force=False).reason == (
+        "parameters changed: seed 1 → the notebook's default"
+    )
+    lock = prep.project.locks_dir / "prep.txt"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("iniconfig==2.0.0\n", encoding="utf-8")
+    assert fresh(prep).decide(prep, {"seed": 1}, force=False).reason == "lock changed"
+    lock.unlink()
+    module = prep.project.root / "src" / "tinygov" / "features.py"
+    module.write_text("X = 1\n", encoding="utf-8")
+    assert fresh(prep).decide(prep, {"seed": 1}, force=False).reason == (
+        "project package changed"
+    )
+
+
+def test_an_upstream_output_that_changes_reruns_the_downstream_stage(stages):
+    prep, fit = stages["prep"], stages["fit"]
+    ran(fresh(prep), prep, {"seed": 1}, "a")
+    ran(fresh(fit), fit, {"seed": 1}, "fitted")
+    assert not fresh(fit).decide(fit, {"seed": 1}, force=False).run
+    ran(fresh(prep), prep, {"seed": 2}, "b")  # prep ran again, another output
+    decision = fresh(fit).decide(fit, {"seed": 1}, force=False)
+    assert decision.run and decision.reason == "input data/out.txt changed"
+    (prep.project.root / "data" / "out.txt").unlink()
+    assert fresh(fit).decide(fit, {"seed": 1}, force=False).reason == (
+        "input data/out.txt removed"
+    )
+
+
+def test_a_missing_output_is_restored_from_the_cache(stages):
+    prep = stages["prep"]
+    ran(fresh(prep), prep, {"seed": 1}, "a")
+    out = prep.project.root / "data" / "out.txt"
+    out.unlink()
+    decision = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert not decision.run and decision.restored == ["data/out.txt"]
+    assert decision.reason.endswith("; restored data/out.txt")
+    assert out.read_text(encoding="utf-8") == "a"
+    out.write_text("edited by hand", encoding="utf-8")
+    edited = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert (
+        edited.run
+        and edited.reason == "output data/out.txt changed since run run-prep-a"
+    )
+    assert out.read_text(encoding="utf-8") == "edited by hand", "not overwritten"
+    kept = prep.project.state_dir / cache.CACHE_DIR / "objects"
+    for path in kept.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    out.unlink()
+    lost = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert (
+        lost.run and lost.reason == "output data/out.txt missing and not in the cache"
+    )
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path):
+    """The stat cache trusts size, modification time and inode: rewriting a
+    file with the same size and times shows the hash was not recomputed."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"a" * 4096)
+    stats = cache.StatCache(tmp_path / "stat.json")
+    first = stats.sha(big)
+    stats.save()
+    stamp = big.stat()
+    with open(big, "r+b") as handle:  # same inode, same size
+        handle.write(b"b")
+    os.utime(big, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    again = cache.StatCache(tmp_path / "stat.json")
+    assert again.sha(big) == first, "read from the stat cache"
+    os.utime(big, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1000))
+    assert again.sha(big) != first, "a new modification time is read again"
+
+
+def test_bad_globs_are_refused_in_the_spec(tmp_path):
+    from governed_mlops.stages.specs import SpecError, parse_spec
+
+    write_project(tmp_path, stages=("prep",), git=False)
+    spec = tmp_path / "env_specs" / "stage_prep.yaml"
+    for bad, says in (
+        ("/abs/x.csv", "is absolute; write it relative to the project root"),
+        ("../x.csv", "leaves the project"),
+    ):
+        spec.write_text(spec_text("prep", "tinygov", inputs=[bad]), encoding="utf-8")
+        with pytest.raises(SpecError, match="inputs") as raised:
+            parse_spec(spec, "env_specs/stage_prep.yaml")
+        assert says in str(raised.value)

@@ -86,13 +86,16 @@ def project(tmp_path_factory, template_dir):
 
 @pytest.fixture(scope="module")
 def pipeline(project):
-    """`mlops pipeline run` of the sample pipeline, and what MLflow recorded."""
+    """`mlops pipeline run` of the sample pipeline, and what MLflow recorded;
+    then the same again, which finds every stage unchanged."""
     result = mlops(project, "pipeline", "run")
-    return result, runs(project)
+    recorded = runs(project)
+    again = mlops(project, "pipeline", "run")
+    return result, recorded, again
 
 
 def test_pipeline_runs_every_stage_under_one_parent(project, pipeline):
-    result, recorded = pipeline
+    result, recorded, _ = pipeline
     for stage in STAGES:
         number = STAGES.index(stage) + 1
         assert f"[{stage}] stage {number}/4: running notebooks/" in result.stderr
@@ -109,8 +112,27 @@ def test_pipeline_runs_every_stage_under_one_parent(project, pipeline):
         assert [row[3] for row in summary if row[0] == stage] == [child["id"]]
 
 
+def test_an_unchanged_pipeline_is_a_noop_that_says_why(project, pipeline):
+    result, recorded, again = pipeline
+    first = {
+        line.split()[0]: line.split()[3] for line in result.stdout.splitlines()[2:]
+    }
+    rows = [line.split() for line in again.stdout.splitlines()[2:]]
+    # Every stage reused, with the run it reuses; none ran.
+    assert rows == [[stage, "CACHED", "-", first[stage]] for stage in STAGES]
+    for number, stage in enumerate(STAGES, 1):
+        assert (
+            f"[{stage}] stage {number}/4: skipped, unchanged since run {first[stage]}"
+            in again.stderr
+        )
+    parent = again.stdout.splitlines()[0].removeprefix("pipeline run ")
+    tags = runs(project)[parent]["tags"]
+    assert tags["pipeline.cached"] == ",".join(STAGES) and tags["pipeline.ran"] == ""
+    assert tags["cache.train.reused"] == first["train"]
+
+
 def test_every_stage_run_has_its_audit_trail(project, pipeline):
-    _, recorded = pipeline
+    _, recorded, _ = pipeline
     commit = head(project)
     for run_ in (r for r in recorded.values() if r["name"] in STAGES):
         stage, tags = run_["name"], run_["tags"]
@@ -149,7 +171,7 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
 
 
 def test_eval_metrics_and_figure_are_in_its_run(pipeline):
-    _, recorded = pipeline
+    _, recorded, _ = pipeline
     evaluation = next(r for r in recorded.values() if r["name"] == "eval")
     assert evaluation["metrics"]["f1"] > evaluation["metrics"]["baseline_f1"] > 0
     assert "confusion_matrix.png" in evaluation["artifacts"]
@@ -181,7 +203,7 @@ def test_sources_stay_clean_and_data_lands_under_settings_paths(project, pipelin
 
 
 def test_a_later_run_is_recorded_as_the_pipeline_recorded_it(project, pipeline):
-    _, recorded = pipeline
+    _, recorded, _ = pipeline
     before = set(runs(project))
     result = mlops(project, "stage", "run", "data_prep", "-p", "seed=5")
     new = [r for i, r in runs(project).items() if i not in before]

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -453,6 +454,133 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
     assert "are injected as its first cell" in log
 
 
+def file_notebook(reads: str, writes: str) -> str:
+    """A stage notebook writing ``writes`` (relative to the project) from its
+    parameters and, when given, the content of ``reads``."""
+    code = [
+        "from pathlib import Path\n",
+        "root = Path.cwd().parent\n",
+        (
+            f"text = (root / {reads!r}).read_text() if {reads!r} else str(seed)\n"
+            if reads
+            else "text = str(seed)\n"
+        ),
+        f"(root / {writes!r}).parent.mkdir(exist_ok=True)\n",
+        f"(root / {writes!r}).write_text(f'{{label}} {{text}}')\n",
+    ]
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "parameters",
+            "metadata": {"tags": ["parameters"]},
+            "outputs": [],
+            "source": ["seed = 1\n", 'label = "tiny"\n'],
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "write",
+            "metadata": {},
+            "outputs": [],
+            "source": code,
+        },
+    ]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1) + "\n"
+
+
+def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
+    """prep writes data/out.txt; fit reads it and writes models/fit.txt."""
+    root, _ = tiny
+    specs = {n: root / "env_specs" / f"stage_{n}.yaml" for n in STAGES}
+    saved = {n: path.read_text(encoding="utf-8") for n, path in specs.items()}
+    notebooks = {
+        "prep": file_notebook("", "data/out.txt"),
+        "fit": file_notebook("data/out.txt", "models/fit.txt"),
+    }
+    declared = {
+        "prep": {"outputs": ["data/*.txt"]},
+        "fit": {"inputs": ["data/out.txt"], "outputs": ["models/fit.txt"]},
+    }
+    for name in STAGES:
+        (root / "notebooks" / f"cached_{name}.ipynb").write_text(notebooks[name])
+        data = json.loads(saved[name])
+        data.update(notebook=f"notebooks/cached_{name}.ipynb", **declared[name])
+        specs[name].write_text(json.dumps(data), encoding="utf-8")
+
+    def pipeline(*args: str) -> tuple[dict[str, list[str]], Result]:
+        result = mlops("pipeline", "run", *args)
+        assert result.code == 0, result.err
+        rows = {row[0]: row for row in map(str.split, result.out.splitlines()[2:])}
+        return rows, result
+
+    def line(result: Result, stage: str) -> str:
+        return next(
+            text
+            for text in result.err.splitlines()
+            if text.startswith(f"[{stage}] stage")
+        )
+
+    try:
+        first, _ = pipeline("--force")  # whatever earlier tests left
+        assert [row[1] for row in first.values()] == ["FINISHED", "FINISHED"]
+        same, result = pipeline()
+        assert {n: row[1:] for n, row in same.items()} == {
+            n: ["CACHED", "-", first[n][3]] for n in STAGES
+        }
+        assert line(result, "prep").startswith(
+            f"[prep] stage 1/2: skipped, unchanged since run {first['prep'][3]}"
+        )
+        parent = result.out.splitlines()[0].removeprefix("pipeline run ")
+        tags = recorded()[parent].data.tags
+        assert tags["pipeline.cached"] == "prep,fit" and tags["pipeline.ran"] == ""
+        assert tags["cache.fit.reused"] == first["fit"][3]
+        # Formatting, outputs and metadata of the notebook do not count.
+        path = root / "notebooks" / "cached_prep.ipynb"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["cells"][1]["source"].insert(0, "# only a comment\n")
+        data["cells"][1]["outputs"] = [
+            {"output_type": "stream", "name": "stdout", "text": "x"}
+        ]
+        path.write_text(json.dumps(data, indent=4), encoding="utf-8")
+        reformatted, _ = pipeline()
+        assert [row[1] for row in reformatted.values()] == ["CACHED", "CACHED"]
+        # A parameter of one stage: only that stage runs.
+        relabelled, result = pipeline("-p", "fit.label=other")
+        assert [row[1] for row in relabelled.values()] == ["CACHED", "FINISHED"]
+        assert 'parameters changed: label → "other" (was the notebook\'s default)' in (
+            line(result, "fit")
+        )
+        assert (root / "models" / "fit.txt").read_text() == "other tiny 1"
+        # A deleted output is restored from the cache.
+        (root / "models" / "fit.txt").unlink()
+        restored, result = pipeline("-p", "fit.label=other")
+        assert [row[1] for row in restored.values()] == ["CACHED", "CACHED"]
+        assert "restored models/fit.txt" in line(result, "fit")
+        assert (root / "models" / "fit.txt").read_text() == "other tiny 1"
+        # prep's output changes: fit, which reads it, runs again.
+        upstream, result = pipeline("-p", "prep.seed=5", "-p", "fit.label=other")
+        assert [row[1] for row in upstream.values()] == ["FINISHED", "FINISHED"]
+        assert "parameters changed: seed 1 → 5" in line(result, "prep")
+        assert "input data/out.txt changed" in line(result, "fit")
+        # --force STAGE runs that stage; the same output leaves fit cached.
+        forced, result = pipeline(
+            "--force", "prep", "-p", "prep.seed=5", "-p", "fit.label=other"
+        )
+        assert [row[1] for row in forced.values()] == ["FINISHED", "CACHED"]
+        assert "forced (--force)" in line(result, "prep")
+        unknown = mlops("pipeline", "run", "--force", "nosuch")
+        assert unknown.code == 2 and "--force nosuch: no such stage" in unknown.err
+    finally:
+        for name in STAGES:
+            specs[name].write_text(saved[name], encoding="utf-8")
+            (root / "notebooks" / f"cached_{name}.ipynb").unlink()
+        # Untracked files would make later runs' trees dirty.
+        shutil.rmtree(root / "data", ignore_errors=True)
+        shutil.rmtree(root / "models", ignore_errors=True)
+
+
 def test_parameters_are_checked_before_anything_runs(tiny, first_run):
     before = set(recorded())
     unknown = mlops("stage", "run", "prep", "-p", "sed=1")
@@ -820,7 +948,7 @@ def test_the_store_going_away_mid_pipeline_loses_nothing(tiny, tmp_path):
             set_env(patch, MLFLOW_TRACKING_URI=uri)
             patch.setenv("OUTAGE_SERVER_PGID", str(process.pid))
             patch.setenv("OUTAGE_PORT", str(port))
-            broken = mlops("pipeline", "run")
+            broken = mlops("pipeline", "run", "--force")
             process.wait(timeout=60)
             kept = sorted(path.stem for path in pending.glob("*.json"))
             bundles = sorted(path.name for path in (root / "artifacts").iterdir())

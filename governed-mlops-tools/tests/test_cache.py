@@ -48,7 +48,10 @@ def ran(store: cache.Cache, stage: Stage, parameters: dict, output: str) -> None
 
 
 def fresh(stage: Stage) -> cache.Cache:
-    return cache.Cache(stage.project.state_dir, stage.project.root)
+    return cache.Cache(stage.project.state_dir, stage.project.root, STORE)
+
+
+STORE = "sqlite:///tiny/mlruns/mlflow.db"
 
 
 def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
@@ -61,6 +64,9 @@ def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
     assert again.reused == "run-prep-a"
     forced = fresh(prep).decide(prep, {"seed": 1}, force=True)
     assert forced.run and forced.reason == "forced (--force)"
+    other = cache.Cache(prep.project.state_dir, prep.project.root, "http://mlflow:5000")
+    elsewhere = other.decide(prep, {"seed": 1}, force=False)
+    assert elsewhere.run and elsewhere.reason == "no previous run in http://mlflow:5000"
 
 
 def test_formatting_outputs_and_metadata_do_not_count(stages):

@@ -265,7 +265,6 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_stage(args: argparse.Namespace) -> int:
     from ..runner.parameters import parse_assignments
-    from ..runner.cache import Cache
     from ..runner.execute import Runner
     from ..stages.specs import survey
 
@@ -275,7 +274,7 @@ def run_stage(args: argparse.Namespace) -> int:
     runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
     parameters = runner.prepare(stage, overrides)
     # Always run; its result then serves later pipeline runs as their cache.
-    stored = Cache(project.state_dir, project.root)
+    stored = runner.stage_cache()
     decision = stored.decide(stage, parameters, force=True)
     result = runner.run_stage(
         stage, parameters, parent_run_id=runner.outer_run(), decision=decision

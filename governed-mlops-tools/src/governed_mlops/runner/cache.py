@@ -4,12 +4,13 @@ A stage's key hashes what decides its result (:func:`stage_parts`): the
 notebook's code (outputs, metadata and formatting left out), the parameters
 injected, the stage lock, the interpreter, the project package's source and
 the content of the files its spec declares as ``inputs``. After a successful
-run the key, its parts, the run id and the declared ``outputs`` (each file's
-hash) go to ``.mlops/cache/index.json``, and the outputs' content to
-``.mlops/cache/objects/``. A later pipeline run with the same key skips the
-stage and restores a missing output from there; a different key says which
-part changed. Unchanged large files are not read again: their hash is kept
-with their size, modification time and inode (``stat.json``).
+run the key, its parts, the run id, its tracking store and the declared
+``outputs`` (each file's hash) go to ``.mlops/cache/index.json``, and the
+outputs' content to ``.mlops/cache/objects/``. A later pipeline run with the
+same key, on the same store, skips the stage and restores a missing output
+from there; a different key says which part changed. Unchanged large files
+are not read again: their hash is kept with their size, modification time
+and inode (``stat.json``).
 """
 
 from __future__ import annotations
@@ -199,9 +200,10 @@ class Decision:
 class Cache:
     """The project's stage cache (``.mlops/cache/``)."""
 
-    def __init__(self, state_dir: Path, root: Path):
+    def __init__(self, state_dir: Path, root: Path, store_uri: str):
         self.folder = state_dir / CACHE_DIR
         self.root = root
+        self.store_uri = store_uri  # a run is reused only from its own store
         self.stats = StatCache(self.folder / "stat.json")
         self.index_path = self.folder / "index.json"
         self.index: dict[str, dict[str, Any]] = {}
@@ -223,6 +225,9 @@ class Cache:
             return Decision(True, "forced (--force)", key, parts)
         if not last:
             return Decision(True, "no previous run", key, parts)
+        if last.get("store") != self.store_uri:
+            reason = f"no previous run in {self.store_uri}"
+            return Decision(True, reason, key, parts)
         if last["key"] != key:
             return Decision(True, why(last["parts"], parts), key, parts)
         restored = []
@@ -266,6 +271,7 @@ class Cache:
             "key": decision.key,
             "parts": decision.parts,
             "run_id": run_id,
+            "store": self.store_uri,
             "outputs": outputs,
         }
         _write_json(self.index_path, self.index)

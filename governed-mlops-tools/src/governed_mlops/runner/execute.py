@@ -85,6 +85,10 @@ class Runner:
         if journal.records(project.state_dir):  # kept while the store was away
             journal.sync(self.store, project.state_dir, Progress("audit sync"))
 
+    def stage_cache(self) -> cache.Cache:
+        """The project's stage cache, for runs of this store."""
+        return cache.Cache(self.project.state_dir, self.project.root, self.store.uri)
+
     def recorder(self, run_id: str) -> journal.Journal:
         """The store calls of a run; straight to pending once the store is away."""
         return journal.Journal(self.store, run_id, self.pending, problem=self.offline)
@@ -487,7 +491,7 @@ def run_pipeline(
     prepared = {
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
-    stored = cache.Cache(runner.project.state_dir, runner.project.root)
+    stored = runner.stage_cache()
     outer = runner.outer_run()
     tags = pipeline_tags(runner, stages, smoke)
     if outer:

@@ -69,6 +69,16 @@ def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
     assert elsewhere.run and elsewhere.reason == "no previous run in http://mlflow:5000"
 
 
+def test_a_stage_that_declares_no_files_always_runs(tmp_path):
+    """What it reads is unknown: skipping it could hide new data."""
+    write_project(tmp_path, stages=("solo",), git=False)
+    solo = load_stage(find_project(tmp_path), "solo", machine=False)
+    ran(fresh(solo), solo, {"seed": 1}, "a")
+    again = fresh(solo).decide(solo, {"seed": 1}, force=False)
+    assert again.run
+    assert again.reason == "its spec declares no inputs or outputs, so it always runs"
+
+
 def test_formatting_outputs_and_metadata_do_not_count(stages):
     prep = stages["prep"]
     ran(fresh(prep), prep, {"seed": 1}, "a")

@@ -1,7 +1,10 @@
 """Stage runs: notebooks executed by papermill in their stage kernels, each
 recorded in MLflow.
 
-``execute`` (the runner and pipelines), ``notebook`` (parameters and hashes),
-``audit`` (run tags and the local bundle), ``gitinfo``, ``tracking`` (the
-store from the settings) and ``store`` (how runs are recorded).
+``execute`` (the runner and pipelines), ``cache`` (which stages a pipeline
+skips), ``notebook`` and ``parameters`` (the parameters cell and typed
+values), ``audit`` (run tags and the local bundle), ``output`` (run.log and
+what the terminal shows), ``gitinfo``, ``tracking`` (the store from the
+settings), ``store`` (MLflow's public interfaces) and ``journal`` (calls kept
+while the store is away).
 """

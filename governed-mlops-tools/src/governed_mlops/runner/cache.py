@@ -223,6 +223,10 @@ class Cache:
         last = self.index.get(stage.name)
         if force:
             return Decision(True, "forced (--force)", key, parts)
+        if not (stage.spec.inputs or stage.spec.outputs):
+            # What it reads is unknown: skipping it could hide new data.
+            reason = "its spec declares no inputs or outputs, so it always runs"
+            return Decision(True, reason, key, parts)
         if not last:
             return Decision(True, "no previous run", key, parts)
         if last.get("store") != self.store_uri:

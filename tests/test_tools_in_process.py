@@ -228,11 +228,15 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert run.data.params == {"seed": "3", "label": '"tiny"'}
     assert tags["params.injected"] == "seed"
     assert artifacts(run_id) == [
+        "audit/lock.txt",
+        "audit/manifest.json",
         "audit/pip-freeze.txt",
         "audit/prep.ipynb",
         "audit/run.log",
+        "audit/source",
         "audit/stage_prep.yaml",
     ]
+    assert tags["audit.manifest"] == audit.file_sha(downloaded / "manifest.json")
     executed = json.loads((downloaded / "prep.ipynb").read_text(encoding="utf-8"))
     printed = [
         "".join(o.get("text", "")) for c in executed["cells"] for o in c["outputs"]
@@ -581,6 +585,56 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         shutil.rmtree(root / "models", ignore_errors=True)
 
 
+def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
+    from governed_mlops.runner.store import file_uri_path
+
+    root, _ = tiny
+    run_id = run_id_of(mlops("stage", "run", "prep", "-p", "seed=6"))
+    intact = mlops("audit", "verify", run_id, "--verbose")
+    assert intact.code == 0, intact.out + intact.err
+    assert intact.out.splitlines()[-1].startswith(f"run {run_id}: record intact (")
+    for checked in (
+        "audit/manifest.json",
+        "audit/prep.ipynb",
+        "audit/source/prep.ipynb (source notebook)",
+        "audit/lock.txt",
+        "env.fingerprint (freeze and commit)",
+        "audit/prep.ipynb: injected parameters",
+    ):
+        assert f"  ok       {checked}\n" in intact.out, checked
+    stored = Path(file_uri_path(recorded()[run_id].info.artifact_uri)) / "audit"
+    cases = {
+        "prep.ipynb": "audit/prep.ipynb: its hash differs from the manifest",
+        "manifest.json": "audit/manifest.json: its hash differs from tag "
+        "audit.manifest",
+        "lock.txt": "audit/lock.txt: its hash differs from the manifest",
+    }
+    for name, says in cases.items():
+        path = stored / name
+        original = path.read_bytes()
+        path.write_bytes(original.replace(b"6", b"7", 1) + b" ")
+        try:
+            tampered = mlops("audit", "verify", run_id)
+        finally:
+            path.write_bytes(original)
+        assert tampered.code == 1, name
+        assert f"  DIFFERS  {says}\n" in tampered.out, tampered.out
+        assert "record NOT intact" in tampered.out.splitlines()[-1]
+    freeze = stored / "pip-freeze.txt"
+    kept = freeze.read_bytes()
+    freeze.unlink()
+    try:
+        missing = mlops("audit", "verify", run_id)
+    finally:
+        freeze.write_bytes(kept)
+    assert "audit/pip-freeze.txt: missing from the run's artifacts" in missing.out
+    assert mlops("audit", "verify", run_id).code == 0
+    unknown = mlops("audit", "verify", "0" * 32)
+    assert unknown.code == 2 and f"no run {'0' * 32} in the tracking store" in (
+        unknown.err
+    )
+
+
 def test_parameters_are_checked_before_anything_runs(tiny, first_run):
     before = set(recorded())
     unknown = mlops("stage", "run", "prep", "-p", "sed=1")
@@ -859,6 +913,9 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
         drift = mlops("audit", "drift", "prep")
         assert drift.code == 0, drift.err
         assert drift.out.startswith("stage prep: last successful run ")
+        # verify reads the run and its artifacts through the proxy too.
+        verified = mlops("audit", "verify", alone)
+        assert verified.code == 0, verified.out + verified.err
         runs = recorded(uri)
     sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     for run_id in (first, nested, alone):
@@ -891,9 +948,12 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     copied = location / run_id / "artifacts" / "audit"
     assert sorted(p.name for p in copied.iterdir()) == [
+        "lock.txt",
+        "manifest.json",
         "pip-freeze.txt",
         "prep.ipynb",
         "run.log",
+        "source",
         "stage_prep.yaml",
     ]
     run = client(uri).get_run(run_id)

@@ -44,6 +44,22 @@ def register(subparsers: Subparsers) -> None:
         "something is still kept.",
     )
     sync.set_defaults(handler=run_sync)
+    verify = commands.add_parser(
+        "verify",
+        help="is a run's record intact? recompute the hashes it recorded",
+        description="Recompute, from the run's artifacts, every hash the run "
+        "recorded (its audit/manifest.json and that file's own hash on the run: "
+        "the executed and source notebooks, the injected parameters, the lock, "
+        "the freeze and commit, the spec, the log) and name what differs. The "
+        "project's files that differ from the run's declared inputs and outputs "
+        "are listed apart. Exits 0 when the record is intact, 1 when something "
+        "differs, 2 when it could not check.",
+    )
+    verify.add_argument("run_id", metavar="RUN_ID", help="the stage run's id")
+    verify.add_argument(
+        "-v", "--verbose", action="store_true", help="list what matched as well"
+    )
+    verify.set_defaults(handler=run_verify)
 
 
 def _store(project: Project, outcome: str) -> Store:
@@ -146,6 +162,31 @@ def run_sync(args: argparse.Namespace) -> int:
             f"again once the store answers"
         )
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from ..runner.verify import verify
+
+    project = find_project()
+    store = _store(project, "nothing was verified")
+    verdict = verify(store, args.run_id, project.root)
+    if args.verbose:
+        for line in verdict.checked:
+            print(f"  ok       {line}")
+    for line in verdict.differs:
+        print(f"  DIFFERS  {line}")
+    if verdict.since:
+        print("changed in the project since the run (the record is not affected):")
+        for line in verdict.since:
+            print(f"  {line}")
+    if verdict.intact:
+        print(f"run {args.run_id}: record intact ({len(verdict.checked)} checks)")
+        return 0
+    print(
+        f"run {args.run_id}: record NOT intact: {len(verdict.differs)} of "
+        f"{len(verdict.differs) + len(verdict.checked)} checks differ"
+    )
+    return 1
 
 
 def _recorded_freeze(store: Store, run_id: str, artifacts_dir: Path) -> str:

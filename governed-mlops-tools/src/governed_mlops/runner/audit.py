@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import platform
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from .gitinfo import GitState
@@ -17,6 +19,12 @@ from ..stages.specs import Stage
 FREEZE_NAME = "pip-freeze.txt"
 LOG_NAME = "run.log"
 DIFF_NAME = "git.diff"
+LOCK_NAME = "lock.txt"  # the stage lock the env was built from
+SOURCE_DIR = "source"  # the input notebook, as it was run
+MANIFEST_NAME = "manifest.json"
+# The manifest's own hash, on the run: the record and the artifacts live in
+# two systems, so neither can be changed alone unnoticed.
+MANIFEST_TAG = "audit.manifest"
 
 
 def fingerprint(freeze: str, commit: str) -> str:
@@ -66,9 +74,61 @@ def run_tags(
 
 
 def start_bundle(folder: Path, stage: Stage, git: GitState, freeze: str) -> None:
-    """Write what is known before the notebook runs: spec, freeze, diff."""
+    """Write what is known before the notebook runs: spec, source notebook,
+    lock, freeze, diff."""
+    from ..stages.env import lock_path
+
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(stage.source, folder / stage.source.name)
+    (folder / SOURCE_DIR).mkdir(exist_ok=True)
+    shutil.copyfile(stage.notebook, folder / SOURCE_DIR / stage.notebook.name)
+    lock = lock_path(stage)
+    if lock.is_file():
+        shutil.copyfile(lock, folder / LOCK_NAME)
     (folder / FREEZE_NAME).write_text(freeze, encoding="utf-8")
     if git.dirty and git.diff:
         (folder / DIFF_NAME).write_text(git.diff, encoding="utf-8")
+
+
+def file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def canonical(parameters: dict[str, Any]) -> str:
+    """The injected parameters as one text, for their hash."""
+    return json.dumps(parameters, sort_keys=True, ensure_ascii=False)
+
+
+def write_manifest(
+    folder: Path,
+    stage: Stage,
+    parameters: dict[str, Any],
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+) -> str:
+    """``manifest.json``: the hash of every bundle file, of the injected
+    parameters, and of the declared inputs and outputs; returns its own hash
+    (tag :data:`MANIFEST_TAG`)."""
+    files = {
+        path.relative_to(folder).as_posix(): file_sha(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST_NAME
+    }
+    manifest = {
+        "stage": stage.name,
+        "source_notebook": stage.spec.notebook,
+        "files": files,
+        "parameters": parameters,
+        "parameters_sha256": hashlib.sha256(
+            canonical(parameters).encode("utf-8")
+        ).hexdigest(),
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    (folder / MANIFEST_NAME).write_bytes(text.encode("utf-8"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

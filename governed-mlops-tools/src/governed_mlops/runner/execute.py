@@ -194,7 +194,8 @@ class Runner:
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
-            status = self._finish(record, bundle, status, failure)
+            sealed = self._seal(stage, bundle, parameters, decision, status)
+            status = self._finish(record, bundle, status, {**failure, **sealed})
             seconds = time.perf_counter() - started
             say(f"{status}, run {run_id}")
         if record.offline:
@@ -208,6 +209,37 @@ class Runner:
             stopped.result = result
             raise stopped
         return result
+
+    def _seal(
+        self,
+        stage: Stage,
+        bundle: Path,
+        parameters: dict[str, Any],
+        decision: cache.Decision | None,
+        status: str,
+    ) -> dict[str, str]:
+        """Write the bundle's manifest (``mlops audit verify`` checks it);
+        its hash as a tag. A bundle that could not be written has none."""
+        from loguru import logger
+
+        if not bundle.is_dir():
+            return {}
+        parts = decision.parts if decision else {}
+        prefix = cache.INPUT_PREFIX
+        inputs = {k[len(prefix) :]: v for k, v in parts.items() if k.startswith(prefix)}
+        root = self.project.root
+        outputs = {}
+        if status == "FINISHED":
+            for name in cache.matched(root, stage.spec.outputs):
+                outputs[name] = audit.file_sha(root / name)
+        try:
+            sha = audit.write_manifest(bundle, stage, parameters, inputs, outputs)
+        except OSError as error:  # the record goes on without it
+            logger.warning(
+                "stage {}: no manifest for its bundle: {}", stage.name, error
+            )
+            return {}
+        return {audit.MANIFEST_TAG: sha}
 
     def kept_message(self, stage: Stage, run_id: str, bundle: Path) -> str:
         """What was kept where when the store went away during a run."""

@@ -90,9 +90,13 @@ class Store(Protocol):
 
     def last_run(self, tags: dict[str, str], status: str) -> Optional[RunInfo]: ...
 
+    def read_bytes(self, run_id: str, path: str) -> bytes: ...
+
     def read_artifact(self, run_id: str, path: str) -> str: ...
 
     def artifact_location(self, run_id: str) -> str: ...
+
+    def get_run(self, run_id: str) -> Optional[RunInfo]: ...
 
 
 def millis() -> int:
@@ -179,12 +183,24 @@ class MlflowStore:
         run = found[0]
         return RunInfo(run.info.run_id, run.info.status, dict(run.data.tags))
 
+    def read_bytes(self, run_id: str, path: str) -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            local: str = self.client.download_artifacts(run_id, path, folder)
+            return Path(local).read_bytes()
+
     def read_artifact(self, run_id: str, path: str) -> str:
-        local: str = self.client.download_artifacts(run_id, path)
-        return Path(local).read_text(encoding="utf-8")
+        return self.read_bytes(run_id, path).decode("utf-8")
 
     def artifact_location(self, run_id: str) -> str:
         return str(self.client.get_run(run_id).info.artifact_uri)
+
+    def get_run(self, run_id: str) -> Optional[RunInfo]:
+        if not self.has_run(run_id):
+            return None
+        run = self.client.get_run(run_id)
+        return RunInfo(run.info.run_id, run.info.status, dict(run.data.tags))
 
 
 class RestStore:
@@ -277,17 +293,30 @@ class RestStore:
         pairs = {item["key"]: item.get("value", "") for item in data.get("tags", [])}
         return RunInfo(str(info["run_id"]), str(info["status"]), pairs)
 
-    def read_artifact(self, run_id: str, path: str) -> str:
+    def read_bytes(self, run_id: str, path: str) -> bytes:
         root = self._artifact_uri(run_id)
         local = file_uri_path(root)
         if local:
-            return (Path(local) / path).read_text(encoding="utf-8")
+            return (Path(local) / path).read_bytes()
         url = self._proxied(run_id, path)
         headers = {k: v for k, v in self.headers.items() if k != "Content-Type"}
-        return retried(self.uri, lambda: _send(url, "GET", headers)).decode("utf-8")
+        return retried(self.uri, lambda: _send(url, "GET", headers))
+
+    def read_artifact(self, run_id: str, path: str) -> str:
+        return self.read_bytes(run_id, path).decode("utf-8")
 
     def artifact_location(self, run_id: str) -> str:
         return self._artifact_uri(run_id)
+
+    def get_run(self, run_id: str) -> Optional[RunInfo]:
+        try:
+            found = self.call("GET", "runs/get?" + urlencode({"run_id": run_id}))
+        except urllib.error.HTTPError:
+            return None
+        info, data = found["run"]["info"], found["run"].get("data", {})
+        self.artifact_uris[run_id] = info["artifact_uri"]
+        pairs = {item["key"]: item.get("value", "") for item in data.get("tags", [])}
+        return RunInfo(str(info["run_id"]), str(info["status"]), pairs)
 
 
 def _send(

@@ -1,0 +1,137 @@
+"""``mlops audit verify``: is a run's record intact?
+
+A stage run ends by writing ``audit/manifest.json`` (the hash of every bundle
+file, of the injected parameters and of the declared inputs and outputs) and
+tagging the run with the manifest's own hash. Verifying recomputes all of it
+from the run's artifacts and checks it against the run's tags: the manifest
+against ``audit.manifest``, the source notebook against ``notebook.sha256``,
+the freeze and commit against ``env.fingerprint``, the executed notebook's
+injected parameters against the manifest. Files of the project that differ
+from the inputs and outputs the run recorded are reported apart: they changed
+since, which does not make the record less intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CommandError
+from . import audit
+from .store import Store
+
+
+@dataclass
+class Verdict:
+    """What verifying one run found."""
+
+    run_id: str
+    checked: list[str] = field(default_factory=list)  # what matched
+    differs: list[str] = field(default_factory=list)  # what does not
+    since: list[str] = field(default_factory=list)  # project files changed since
+
+    @property
+    def intact(self) -> bool:
+        return not self.differs
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify(store: Store, run_id: str, root: Path) -> Verdict:
+    """Check run ``run_id``'s artifacts against its record (see the module)."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise CommandError(f"no run {run_id} in the tracking store {store.uri}")
+    recorded = run.tags.get(audit.MANIFEST_TAG)
+    if not recorded:
+        raise CommandError(
+            f"run {run_id} has no {audit.MANIFEST_TAG} tag: it is not a stage run, "
+            f"or was recorded by governed-mlops-tools before 1.3.0"
+        )
+    verdict = Verdict(run_id)
+    name = f"audit/{audit.MANIFEST_NAME}"
+    try:
+        text = store.read_bytes(run_id, name)
+    except Exception as error:  # gone from the artifact store
+        verdict.differs.append(f"{name}: cannot be read ({type(error).__name__})")
+        return verdict
+    _compare(verdict, name, _sha(text), recorded, f"tag {audit.MANIFEST_TAG}")
+    manifest: dict[str, Any] = json.loads(text)
+    contents: dict[str, bytes] = {}
+    for path, sha in sorted(manifest.get("files", {}).items()):
+        try:
+            contents[path] = store.read_bytes(run_id, f"audit/{path}")
+        except Exception:  # a file removed from the artifacts
+            verdict.differs.append(f"audit/{path}: missing from the run's artifacts")
+            continue
+        _compare(verdict, f"audit/{path}", _sha(contents[path]), sha, "the manifest")
+    _cross_checks(verdict, run.tags, manifest, contents)
+    for kind in ("inputs", "outputs"):
+        for path, sha in sorted(manifest.get(kind, {}).items()):
+            here = root / path
+            if not here.is_file():
+                verdict.since.append(f"{kind[:-1]} {path}: not in the project now")
+            elif audit.file_sha(here) != sha:
+                verdict.since.append(f"{kind[:-1]} {path}: changed since the run")
+    return verdict
+
+
+def _compare(verdict: Verdict, what: str, actual: str, expected: str, by: str) -> None:
+    if actual == expected:
+        verdict.checked.append(what)
+    else:
+        verdict.differs.append(f"{what}: its hash differs from {by}")
+
+
+def _cross_checks(
+    verdict: Verdict,
+    tags: dict[str, str],
+    manifest: dict[str, Any],
+    contents: dict[str, bytes],
+) -> None:
+    """The bundle's files against the run's tags."""
+    source = f"{audit.SOURCE_DIR}/{Path(manifest.get('source_notebook', '')).name}"
+    if source in contents:
+        _compare(
+            verdict,
+            f"audit/{source} (source notebook)",
+            _sha(contents[source]),
+            tags.get("notebook.sha256", ""),
+            "tag notebook.sha256",
+        )
+    if audit.FREEZE_NAME in contents:
+        commit = tags.get("mlflow.source.git.commit", "")
+        freeze = contents[audit.FREEZE_NAME].decode("utf-8")
+        if tags.get("env.fingerprint") == audit.fingerprint(freeze, commit):
+            verdict.checked.append("env.fingerprint (freeze and commit)")
+        else:
+            verdict.differs.append(
+                "env.fingerprint: the freeze and commit do not give the tag's value"
+            )
+    expected = manifest.get("parameters_sha256", "")
+    canonical = audit.canonical(manifest.get("parameters", {})).encode("utf-8")
+    _compare(verdict, "parameters (manifest)", _sha(canonical), expected, "its hash")
+    executed = [
+        path
+        for path in contents
+        if path.endswith(".ipynb") and not path.startswith(audit.SOURCE_DIR + "/")
+    ]
+    for path in executed:
+        try:
+            notebook = json.loads(contents[path])
+        except ValueError:
+            continue  # its hash was checked; not readable as a notebook
+        injected = notebook.get("metadata", {}).get("papermill", {}).get("parameters")
+        if injected is None:
+            continue
+        if audit.canonical(injected) == audit.canonical(manifest.get("parameters", {})):
+            verdict.checked.append(f"audit/{path}: injected parameters")
+        else:
+            verdict.differs.append(
+                f"audit/{path}: its injected parameters differ from the manifest's"
+            )

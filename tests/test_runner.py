@@ -180,6 +180,10 @@ def test_eval_metrics_and_figure_are_in_its_run(pipeline):
     # train's own defaults, which no spec or -p gives, are on its run too.
     train = next(r for r in recorded.values() if r["name"] == "train")
     assert {"n_estimators", "max_depth"} <= set(train["params"])
+    # Lineage: eval names the train run whose model it scored.
+    lineage = evaluation["tags"]["lineage.inputs"].split("; ")
+    assert f"models/model.joblib={train['id']}" in lineage
+    assert train["id"] in evaluation["tags"]["lineage.runs"].split(",")
     assert data_prep["metrics"]["rows_train"] > data_prep["metrics"]["rows_test"]
 
 

@@ -568,6 +568,9 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         assert [row[1] for row in upstream.values()] == ["FINISHED", "FINISHED"]
         assert "parameters changed: seed 1 → 5" in line(result, "prep")
         assert "input data/out.txt changed" in line(result, "fit")
+        fit_run = recorded()[upstream["fit"][3]].data.tags
+        assert fit_run["lineage.runs"] == upstream["prep"][3]
+        assert fit_run["lineage.inputs"] == f"data/out.txt={upstream['prep'][3]}"
         # --force STAGE runs that stage; the same output leaves fit cached.
         forced, result = pipeline(
             "--force", "prep", "-p", "prep.seed=5", "-p", "fit.label=other"

@@ -122,11 +122,17 @@ def test_each_reason_says_what_changed(stages):
 def test_an_upstream_output_that_changes_reruns_the_downstream_stage(stages):
     prep, fit = stages["prep"], stages["fit"]
     ran(fresh(prep), prep, {"seed": 1}, "a")
+    # Lineage: the run that wrote fit's input.
+    assert fresh(fit).decide(fit, {"seed": 1}, force=False).producers == {
+        "data/out.txt": "run-prep-a"
+    }
     ran(fresh(fit), fit, {"seed": 1}, "fitted")
     assert not fresh(fit).decide(fit, {"seed": 1}, force=False).run
     ran(fresh(prep), prep, {"seed": 2}, "b")  # prep ran again, another output
     decision = fresh(fit).decide(fit, {"seed": 1}, force=False)
     assert decision.run and decision.reason == "input data/out.txt changed"
+    (prep.project.root / "data" / "out.txt").write_text("by hand", encoding="utf-8")
+    assert fresh(fit).decide(fit, {"seed": 1}, force=False).producers == {}
     (prep.project.root / "data" / "out.txt").unlink()
     assert fresh(fit).decide(fit, {"seed": 1}, force=False).reason == (
         "input data/out.txt removed"

@@ -109,6 +109,7 @@ def write_manifest(
     parameters: dict[str, Any],
     inputs: dict[str, str],
     outputs: dict[str, str],
+    lineage: dict[str, str],
 ) -> str:
     """``manifest.json``: the hash of every bundle file, of the injected
     parameters, and of the declared inputs and outputs; returns its own hash
@@ -127,6 +128,7 @@ def write_manifest(
             canonical(parameters).encode("utf-8")
         ).hexdigest(),
         "inputs": inputs,
+        "lineage": lineage,  # the run that wrote each input
         "outputs": outputs,
     }
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -195,6 +195,8 @@ class Decision:
     parts: dict[str, str]
     reused: str = ""  # the run whose result is reused, when skipped
     restored: list[str] = field(default_factory=list)
+    # Lineage: each declared input another stage's run wrote, and that run.
+    producers: dict[str, str] = field(default_factory=dict)
 
 
 class Cache:
@@ -219,6 +221,25 @@ class Cache:
         """Run or skip ``stage`` with these parameters; restores missing
         outputs of a skipped stage from the cache."""
         parts = stage_parts(stage, parameters, self.stats)
+        decision = self._decide(stage, parts, force)
+        decision.producers = self.producers(stage.name, parts)
+        return decision
+
+    def producers(self, stage: str, parts: dict[str, str]) -> dict[str, str]:
+        """The run that wrote each input, as it is now, of this store."""
+        found = {}
+        for part, sha in parts.items():
+            if not part.startswith(INPUT_PREFIX):
+                continue
+            name = part[len(INPUT_PREFIX) :]
+            for other, entry in self.index.items():
+                if other == stage or entry.get("store") != self.store_uri:
+                    continue
+                if entry["outputs"].get(name) == sha:
+                    found[name] = str(entry["run_id"])
+        return found
+
+    def _decide(self, stage: Stage, parts: dict[str, str], force: bool) -> Decision:
         key = key_of(parts)
         last = self.index.get(stage.name)
         if force:

@@ -161,6 +161,7 @@ class Runner:
         tags, git, freeze = self.run_tags(stage, parent_run_id)
         if decision is not None:
             tags["cache.key"] = decision.key
+            tags.update(lineage_tags(decision.producers))
         run_id = self.store.create_run(tags)
         record = self.recorder(run_id)
         bundle = self.settings.artifacts_dir / run_id
@@ -233,7 +234,10 @@ class Runner:
             for name in cache.matched(root, stage.spec.outputs):
                 outputs[name] = audit.file_sha(root / name)
         try:
-            sha = audit.write_manifest(bundle, stage, parameters, inputs, outputs)
+            lineage = decision.producers if decision else {}
+            sha = audit.write_manifest(
+                bundle, stage, parameters, inputs, outputs, lineage
+            )
         except OSError as error:  # the record goes on without it
             logger.warning(
                 "stage {}: no manifest for its bundle: {}", stage.name, error
@@ -379,6 +383,19 @@ class Runner:
             record.set_tags(lost)
         record.end(status)
         return status
+
+
+def lineage_tags(producers: dict[str, str]) -> dict[str, str]:
+    """Which runs wrote the stage's inputs: ``lineage.runs`` (the run ids)
+    and ``lineage.inputs`` (``path=run_id`` each)."""
+    if not producers:
+        return {}
+    runs = sorted(set(producers.values()))
+    pairs = "; ".join(f"{path}={run}" for path, run in sorted(producers.items()))
+    return {
+        "lineage.runs": ",".join(runs)[:TAG_LIMIT],
+        "lineage.inputs": pairs[:TAG_LIMIT],
+    }
 
 
 def default_text(found: Declared) -> str:

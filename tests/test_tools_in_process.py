@@ -579,6 +579,24 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         assert "forced (--force)" in line(result, "prep")
         unknown = mlops("pipeline", "run", "--force", "nosuch")
         assert unknown.code == 2 and "--force nosuch: no such stage" in unknown.err
+        # Replay: fit again, apart, from its lock and its input as it read it.
+        before = sorted(p.name for p in (root / ".venvs").iterdir())
+        replayed = mlops("audit", "replay", upstream["fit"][3])
+        assert replayed.code == 0, replayed.out + replayed.err
+        assert "  same     models/fit.txt\n" in replayed.out
+        assert replayed.out.endswith(
+            f"replay of run {upstream['fit'][3]} (fit): 1 output(s) the same\n"
+        )
+        assert sorted(p.name for p in (root / ".venvs").iterdir()) == before
+        # A notebook whose output is not reproducible: the replay says so.
+        path = root / "notebooks" / "cached_prep.ipynb"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["cells"][1]["source"][2] = "import time; text = str(time.time_ns())\n"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        noisy = run_id_of(mlops("stage", "run", "prep"))
+        differs = mlops("audit", "replay", noisy)
+        assert differs.code == 1
+        assert "  DIFFERS  data/out.txt: differs from the run's\n" in differs.out
     finally:
         for name in STAGES:
             specs[name].write_text(saved[name], encoding="utf-8")

@@ -219,11 +219,14 @@ def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
     assert tags["stage.spec"] == "env_specs/stage_solo.yaml"
     bundle = tmp_path / "bundle"
     audit.start_bundle(bundle, tiny, git_, "ipykernel==6.29.5\n")
+    # No lock yet (the env was never built): none in the bundle either.
     assert sorted(p.name for p in bundle.iterdir()) == [
         "git.diff",
         "pip-freeze.txt",
+        "source",
         "stage_solo.yaml",
     ]
+    assert (bundle / "source" / "solo.ipynb").read_bytes() == tiny.notebook.read_bytes()
     outside = GitState("", "", False, "", "")
     tags = audit.run_tags(tiny, outside, "", "3.11.7")
     assert tags["mlflow.source.git.commit"] == "none (not a git repository)"
@@ -246,3 +249,38 @@ def test_progress_lines_name_the_step_and_its_time():
         r"\[solo\] locking 4 requirements \(\d+\.\d s\)\n", stream.getvalue()
     )
     assert say.elapsed() >= 0
+
+
+class Terminal(io.StringIO):
+    """Text written to a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_shows_the_running_cell_in_place_and_run_log_gets_the_rest(
+    tmp_path,
+):
+    import logging
+
+    from governed_mlops.progress import Progress
+    from governed_mlops.runner.output import RunLog
+
+    papermill = logging.getLogger("papermill")
+    terminal = Terminal()
+    with RunLog(tmp_path / "run.log", Progress("train", terminal), stream=terminal):
+        papermill.info("Executing Cell 3---------------------------------------")
+        papermill.info("the notebook printed this")
+    shown = terminal.getvalue()
+    assert "\r\x1b[K[train] cell 3 (" in shown
+    assert "printed this" not in shown and shown.endswith("\r\x1b[K")
+    log = (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert "| INFO     | papermill | Executing Cell 3" in log
+    assert "| INFO     | papermill | the notebook printed this" in log
+    assert papermill.handlers == [] and papermill.propagate, "put back"
+
+    piped = io.StringIO()  # --verbose, not a terminal: every line, no redraws
+    with RunLog(tmp_path / "v.log", Progress("train", piped), True, piped):
+        papermill.info("Executing Cell 1---------------------------------------")
+    assert "\r" not in piped.getvalue()
+    assert "| papermill | Executing Cell 1" in piped.getvalue()

@@ -60,6 +60,22 @@ def register(subparsers: Subparsers) -> None:
         "-v", "--verbose", action="store_true", help="list what matched as well"
     )
     verify.set_defaults(handler=run_verify)
+    replay = commands.add_parser(
+        "replay",
+        help="run a recorded stage run again, apart, and compare its outputs",
+        description="In a temporary folder: the project at the run's commit with "
+        "the run's notebook, a venv built from the run's lock, the declared "
+        "inputs as the run read them (from the stage cache) and a throw-away "
+        "MLflow store; run the notebook with the recorded parameters and compare "
+        "each declared output with the run's by hash. The project, its envs and "
+        "its store are not touched. Exits 0 when every output is the same, 1 "
+        "when one differs (or the notebook fails), 2 when it could not replay.",
+    )
+    replay.add_argument("run_id", metavar="RUN_ID", help="the stage run's id")
+    replay.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder and say where"
+    )
+    replay.set_defaults(handler=run_replay)
 
 
 def _store(project: Project, outcome: str) -> Store:
@@ -187,6 +203,29 @@ def run_verify(args: argparse.Namespace) -> int:
         f"{len(verdict.differs) + len(verdict.checked)} checks differ"
     )
     return 1
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from ..progress import Progress
+    from ..runner.replay import replay
+
+    project = find_project()
+    store = _store(project, "nothing was replayed")
+    done = replay(store, project, args.run_id, Progress("replay"), keep=args.keep)
+    for note in done.notes:
+        print(f"  note     {note}")
+    for path in done.same:
+        print(f"  same     {path}")
+    for line in done.differs:
+        print(f"  DIFFERS  {line}")
+    if done.folder:
+        print(f"  kept in  {done.folder}")
+    if done.differs:
+        print(f"replay of run {args.run_id} ({done.stage}): outputs differ")
+        return 1
+    same = len(done.same)
+    print(f"replay of run {args.run_id} ({done.stage}): {same} output(s) the same")
+    return 0
 
 
 def _recorded_freeze(store: Store, run_id: str, artifacts_dir: Path) -> str:

@@ -331,7 +331,12 @@ class FakeRunner:
     ran: list[str] = []
 
     def __init__(self, project, **options):
-        pass
+        self.project = project
+
+    def stage_cache(self):
+        from governed_mlops.runner.cache import Cache
+
+        return Cache(self.project.state_dir, self.project.root, "fake://store")
 
     def outer_run(self) -> str:
         return ""
@@ -339,14 +344,14 @@ class FakeRunner:
     def prepare(self, stage, overrides):
         return {}
 
-    def run_stage(self, stage, parameters, parent_run_id=""):
+    def run_stage(self, stage, parameters, parent_run_id="", **options):
         from governed_mlops.runner.execute import StageResult
 
         FakeRunner.ran.append(stage.name)
         return StageResult(stage.name, "FINISHED", 0.1, "run-" + stage.name)
 
 
-def fake_pipeline(runner, stages, values):
+def fake_pipeline(runner, stages, values, **options):
     return "parent", [runner.run_stage(stage, {}) for stage in stages]
 
 

@@ -44,8 +44,9 @@ REQUIRED = ("name", "env_dir", "kernel_name", "notebook")
 TEXT = REQUIRED + ("python", "python_exe", "notes")
 OPTIONAL_TEXT = ("display_name", "constraints", "index_url")
 TEXT_LISTS = ("packages", "extra_index_urls", "find_links")
+GLOB_LISTS = ("inputs", "outputs")
 MAPPINGS = ("parameters",)
-FIELDS = TEXT + OPTIONAL_TEXT + TEXT_LISTS + MAPPINGS
+FIELDS = TEXT + OPTIONAL_TEXT + TEXT_LISTS + GLOB_LISTS + MAPPINGS
 NULLABLE = ("python", "python_exe") + OPTIONAL_TEXT
 
 
@@ -56,6 +57,20 @@ class Declared(NamedTuple):
     source: str  # env_specs/stage_<name>.yaml
     env_dir: str
     kernel_name: str
+
+
+def glob_problem(text: str) -> Optional[str]:
+    """Why ``text`` cannot be an ``inputs``/``outputs`` glob, or None."""
+    if not text.strip():
+        return "an empty glob; write a path such as data/raw/*.csv"
+    if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":"):
+        return (
+            f"{text!r} is absolute; write it relative to the project root, "
+            f"e.g. data/raw/*.csv"
+        )
+    if ".." in text.replace("\\", "/").split("/"):
+        return f"{text!r} leaves the project; globs stay inside it"
+    return None
 
 
 def requirement_problem(text: str) -> Optional[str]:
@@ -213,6 +228,11 @@ def plainly_valid(data: Any, stage: str) -> bool:
             isinstance(data[key], str) for key in TEXT + OPTIONAL_TEXT if key in present
         )
         and all(_texts(data[key]) for key in TEXT_LISTS if key in data)
+        and all(
+            _texts(data[key]) and not any(map(glob_problem, data[key]))
+            for key in GLOB_LISTS
+            if key in data
+        )
         and all(
             isinstance(data[key], dict) and all(isinstance(k, str) for k in data[key])
             for key in MAPPINGS

@@ -35,6 +35,7 @@ from .spec_checks import (
     Declared,
     declared_order,
     file_problems,
+    glob_problem,
     order_conflicts,
     requirement_problem,
     shared_conflicts,
@@ -60,15 +61,9 @@ Requirement_ = Annotated[str, AfterValidator(_requirement)]
 
 
 def _relative_glob(text: str) -> str:
-    if not text.strip():
-        raise ValueError("an empty glob; write a path such as data/raw/*.csv")
-    if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":"):
-        raise ValueError(
-            f"{text!r} is absolute; write it relative to the project root, "
-            f"e.g. data/raw/*.csv"
-        )
-    if ".." in text.replace("\\", "/").split("/"):
-        raise ValueError(f"{text!r} leaves the project; globs stay inside it")
+    problem = glob_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text.replace("\\", "/")
 
 

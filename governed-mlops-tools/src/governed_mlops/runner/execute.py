@@ -416,7 +416,7 @@ def describe_failure(
     where = f"{stage.spec.notebook}"
     tags: dict[str, str] = {}
     if index is not None:
-        number, cell = failing_cell(executed, index)
+        number, cell = failing_cell(executed, index, stage.notebook)
         where = f"cell {number} of {where}"
         kind = str(getattr(error, "ename", "") or type(error).__name__)
         text = str(getattr(error, "evalue", "") or "")
@@ -430,31 +430,38 @@ def describe_failure(
     return message, tags
 
 
-def failing_cell(executed: Path, index: int) -> tuple[int, dict[str, Any]]:
+def failing_cell(
+    executed: Path, index: int, source: Path | None = None
+) -> tuple[int, dict[str, Any]]:
     """The 1-based number in the source notebook of the cell papermill calls
     ``index``, and that cell of the executed notebook.
 
-    papermill counts cells of the executed notebook, which has an extra
-    ``injected-parameters`` cell; the output it writes on a failure also has
-    its error notes (a cell at the top, one before the failing cell), which
-    were not there when it counted.
+    papermill counts the cells it executes: the source's cells without its
+    error notes (a notebook committed after a failed papermill run still has
+    them; papermill drops them before it runs), plus its
+    ``injected-parameters`` cell. The executed notebook it writes on a failure
+    has new error notes, which were not there when it counted.
     """
     try:
         cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
         return index + 1, {}
-    counted = [
-        cell
-        for cell in cells
-        if ERROR_NOTE_TAG not in cell.get("metadata", {}).get("tags", [])
-    ]
-    injected = sum(
-        1
-        for cell in counted[:index]
-        if INJECTED_TAG in cell.get("metadata", {}).get("tags", [])
-    )
+    counted = [cell for cell in cells if not _tagged(cell, ERROR_NOTE_TAG)]
+    injected = sum(1 for cell in counted[:index] if _tagged(cell, INJECTED_TAG))
     cell = counted[index] if index < len(counted) else {}
-    return index + 1 - injected, cell
+    position = index - injected  # among the source's cells papermill ran
+    if source is None:
+        return position + 1, cell
+    try:
+        original = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return position + 1, cell
+    ran = [n for n, found in enumerate(original) if not _tagged(found, ERROR_NOTE_TAG)]
+    return (ran[position] + 1 if position < len(ran) else position + 1), cell
+
+
+def _tagged(cell: dict[str, Any], tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
 
 
 def printed_error(cell: dict[str, Any]) -> tuple[str, str] | None:

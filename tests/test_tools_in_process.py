@@ -591,7 +591,9 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         # A notebook whose output is not reproducible: the replay says so.
         path = root / "notebooks" / "cached_prep.ipynb"
         data = json.loads(path.read_text(encoding="utf-8"))
-        data["cells"][1]["source"][2] = "import time; text = str(time.time_ns())\n"
+        lines = data["cells"][1]["source"]
+        at = next(n for n, text in enumerate(lines) if text.startswith("text ="))
+        lines[at] = "import time; text = str(time.time_ns())\n"
         path.write_text(json.dumps(data), encoding="utf-8")
         noisy = run_id_of(mlops("stage", "run", "prep"))
         differs = mlops("audit", "replay", noisy)

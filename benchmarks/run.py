@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -315,6 +316,13 @@ class Workspace:
         commit = ["git", "commit", "-q", "--allow-empty", "-m", "project"]
         sh(commit, self.project, base_env(**GIT_WHO))
         self._ready = True
+
+    def env_prefix(self) -> str:
+        """The prefix of the project's settings variables (``MY_PROJECT_``)."""
+        import tomllib
+
+        data = tomllib.loads((self.project / "pyproject.toml").read_text("utf-8"))
+        return data["tool"]["governed-mlops"]["package"].upper() + "_"
 
     def stage_specs(self) -> list[dict]:
         python = venv_exe(self.venv, "python")
@@ -727,6 +735,156 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
         "from source on this machine (PYTHONDONTWRITEBYTECODE=1) unless the "
         "project venv was synced with UV_COMPILE_BYTECODE=1; stage envs (the "
         "kernels) have no .pyc on either side.",
+        "rows": rows,
+    }
+
+
+# --- benchmark: a fully cached pipeline, disk per stage run ------------------
+
+CACHED_TARGET_S = 1.0
+DISK_TARGET_RATIO = 1.1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cached_rounds(workspace: Workspace, env: dict, repeat: int, label: str) -> list:
+    """``mlops pipeline run`` ``repeat`` times with every stage unchanged;
+    each must skip all four stages."""
+    log(f"fully cached mlops pipeline run x{repeat} ({label})")
+    seconds = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = sh([workspace.mlops, "pipeline", "run"], workspace.project, env)
+        seconds.append(time.perf_counter() - started)
+        rows = [line.split() for line in out.splitlines()[2:]]
+        if [row[1] for row in rows] != ["CACHED"] * len(rows) or not rows:
+            raise StepFailed(f"not every stage was skipped:\n{out}")
+    return seconds
+
+
+def disk_per_run(project: Path) -> list[dict]:
+    """For each stage run of the store: the bytes of its artifact folder, of
+    its executed notebook plus run.log, and any local bundle left over."""
+    found = []
+    artifacts = project / "mlruns" / "artifacts"
+    for audit in sorted(artifacts.glob("*/artifacts/audit")):
+        run_id = audit.parent.parent.name
+        total = sum(p.stat().st_size for p in audit.parent.rglob("*") if p.is_file())
+        executed = [
+            p for p in audit.glob("*.ipynb") if p.parent == audit  # not source/
+        ]
+        base = sum(p.stat().st_size for p in executed)
+        base += (audit / "run.log").stat().st_size
+        local = project / "artifacts" / run_id
+        kept = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+        found.append({"run": run_id, "bytes": total, "base": base, "local": kept})
+    return found
+
+
+def bench_cached(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """A fully cached ``mlops pipeline run`` of the four sample stages, on the
+    project's SQLite store (MlflowClient) and on `mlops tracking server`
+    (MLflow's REST API), with the project venv as ``uv sync`` leaves it and
+    compiled; and the disk a stage run takes."""
+    workspace.prepare()
+    project = workspace.project
+    prefix = workspace.env_prefix()
+    sqlite = {prefix + "MLFLOW_TRACKING_URI": ""}
+    env = base_env(**sqlite)
+    log("mlops pipeline run, every stage (fills the stage cache)")
+    full_s = timed([workspace.mlops, "pipeline", "run"], project, env)
+    disk = disk_per_run(project)
+    results: dict[str, list[float]] = {}
+    results["sqlite"] = cached_rounds(workspace, env, args.repeat, "SQLite store")
+    port = free_port()
+    server_env = base_env(**{prefix + "MLFLOW_PORT": str(port)})
+    log(f"mlops tracking server on 127.0.0.1:{port}")
+    server = subprocess.Popen(
+        [workspace.mlops, "tracking", "server"],
+        cwd=project,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=not WINDOWS,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        rest = base_env(**{prefix + "MLFLOW_TRACKING_URI": uri})
+        log("mlops pipeline run on the server (no previous run there)")
+        timed([workspace.mlops, "pipeline", "run"], project, rest)
+        results["server"] = cached_rounds(workspace, rest, args.repeat, "server")
+        log("again with the project venv compiled (UV_COMPILE_BYTECODE=1)")
+        workspace.sync(UV_COMPILE_BYTECODE="1")
+        results["sqlite_pyc"] = cached_rounds(
+            workspace, env, args.repeat, "SQLite, .pyc"
+        )
+        results["server_pyc"] = cached_rounds(
+            workspace, rest, args.repeat, "server, .pyc"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+    def row(what, seconds=None, ratio=None, target="", ok=None) -> dict:
+        rounded = None if seconds is None else round(seconds, 3)
+        return {
+            "what": what,
+            "seconds": rounded,
+            "ratio": ratio,
+            "target": target,
+            "pass": ok,
+        }
+
+    rows = [row("`mlops pipeline run`, four stages run (info)", full_s)]
+    for key, label in (
+        ("sqlite", "SQLite store (MlflowClient), no .pyc"),
+        ("server", "tracking server (REST), no .pyc"),
+        ("sqlite_pyc", "SQLite store (MlflowClient), .pyc"),
+        ("server_pyc", "tracking server (REST), .pyc"),
+    ):
+        median = statistics.median(results[key])
+        rows.append(
+            row(
+                f"fully cached `mlops pipeline run`, {label}, median",
+                median,
+                target=f"< {CACHED_TARGET_S:g} s",
+                ok=median < CACHED_TARGET_S,
+            )
+        )
+    worst = max(d["bytes"] / d["base"] for d in disk)
+    rows.append(
+        row(
+            "disk per stage run / (executed notebook + run.log), worst",
+            None,
+            round(worst, 2),
+            f"<= {DISK_TARGET_RATIO:g}x",
+            worst <= DISK_TARGET_RATIO,
+        )
+    )
+    rows.append(
+        row(
+            "local bundles left after upload, bytes (info)",
+            sum(d["local"] for d in disk),
+        )
+    )
+    return {
+        "benchmark": "cached-pipeline",
+        "times_s": {"full": full_s, **results},
+        "disk": disk,
+        "ratio_column": "ratio",
         "rows": rows,
     }
 
@@ -1196,6 +1354,7 @@ def bench_fresh_project(workspace: Workspace, args: argparse.Namespace) -> dict:
 BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "stage-envs": bench_stage_envs,
     "runner": bench_runner,
+    "cached-pipeline": bench_cached,
     "policy": bench_policy,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,

@@ -14,14 +14,12 @@ notebooks use only the standard library.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import unicodedata
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -31,9 +29,14 @@ import pytest
 from conftest import TOOLS
 
 sys.path.insert(0, str(TOOLS / "tests"))
-from tiny_project import commit, imported, restored_logging, write_project  # noqa: E402
-
-from governed_mlops.cli import main  # noqa: E402
+from tiny_project import (  # noqa: E402
+    Result,
+    commit,
+    imported,
+    mlops,
+    restored_logging,
+    write_project,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebook_corpus")]
 CORPUS = Path(__file__).resolve().parent / "notebook_corpus"
@@ -43,24 +46,6 @@ PREFIX = PACKAGE.upper() + "_"
 ERROR_MARKER = "papermill-error-cell-tag"
 FINISHED_OUT = re.compile(rf"{STAGE}: FINISHED in \d+\.\d s\nrun ([0-9a-f]{{32}})\n")
 ENDED = re.compile(rf"^\[{STAGE}\] (FINISHED|FAILED), run ([0-9a-f]{{32}}) \(", re.M)
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def mlops(*args: str) -> Result:
-    """``mlops ARGS`` in this process (in the project: the module's cwd)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exit:  # argparse: --help, a bad option
-            code = int(exit.code or 0)
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def settings():

@@ -12,7 +12,6 @@ put it back before they end.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -21,8 +20,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,9 +27,15 @@ import pytest
 from conftest import TOOLS, TOOLS_VERSION, UV, free_port
 
 sys.path.insert(0, str(TOOLS / "tests"))
-from tiny_project import commit, imported, restored_logging, write_project  # noqa: E402
+from tiny_project import (  # noqa: E402
+    Result,
+    commit,
+    imported,
+    mlops,
+    restored_logging,
+    write_project,
+)
 
-from governed_mlops.cli import main  # noqa: E402
 from governed_mlops.project import find_project  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tools_in_process")]
@@ -41,24 +44,6 @@ STAGES = ("prep", "fit")
 PREFIX = PACKAGE.upper() + "_"
 # A small package from the index, installed by hand into a stage env.
 EXTRA = "iniconfig==2.0.0"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def mlops(*args: str) -> Result:
-    """``mlops ARGS`` in this process (in the project: the module's cwd)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exit:  # argparse: --help, a bad option
-            code = int(exit.code or 0)
-    return Result(code, out.getvalue(), err.getvalue())
 
 
 def settings():

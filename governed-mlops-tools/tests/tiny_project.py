@@ -10,12 +10,14 @@ stage envs install the project editable, so notebooks import it too.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -175,3 +177,25 @@ def restored_logging() -> Iterator[None]:
         logger.add(sys.stderr)
         logging.root.handlers[:] = handlers
         logging.root.setLevel(level)
+
+
+@dataclass
+class Result:
+    """What ``mlops`` returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+def mlops(*args: str) -> Result:
+    """``mlops ARGS`` in this process (in the project: the caller's cwd)."""
+    from governed_mlops.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: --help, a bad option
+            code = int(exit.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())

@@ -57,16 +57,20 @@ STORE = "sqlite:///tiny/mlruns/mlflow.db"
 def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
     prep = stages["prep"]
     first = fresh(prep).decide(prep, {"seed": 1}, force=False)
-    assert first.run and first.reason == "no previous run"
+    assert first.run and first.reason == f"no previous run in {STORE}"
     ran(fresh(prep), prep, {"seed": 1}, "a")
     again = fresh(prep).decide(prep, {"seed": 1}, force=False)
     assert not again.run and again.reason == "unchanged since run run-prep-a"
     assert again.reused == "run-prep-a"
     forced = fresh(prep).decide(prep, {"seed": 1}, force=True)
     assert forced.run and forced.reason == "forced (--force)"
-    other = cache.Cache(prep.project.state_dir, prep.project.root, "http://mlflow:5000")
+    server = "http://mlflow:5000"
+    other = cache.Cache(prep.project.state_dir, prep.project.root, server)
     elsewhere = other.decide(prep, {"seed": 1}, force=False)
-    assert elsewhere.run and elsewhere.reason == "no previous run in http://mlflow:5000"
+    assert elsewhere.run and elsewhere.reason == f"no previous run in {server}"
+    other.record(prep, elsewhere, "run-on-the-server")
+    # Each store keeps its own: the first is still reused from its store.
+    assert fresh(prep).decide(prep, {"seed": 1}, force=False).reused == "run-prep-a"
 
 
 def test_a_stage_that_declares_no_files_always_runs(tmp_path):

@@ -208,11 +208,14 @@ class Cache:
         self.store_uri = store_uri  # a run is reused only from its own store
         self.stats = StatCache(self.folder / "stat.json")
         self.index_path = self.folder / "index.json"
-        self.index: dict[str, dict[str, Any]] = {}
+        # By tracking store, then by stage: a laptop's runs against its own
+        # store and against the team's server are reused each in their store.
+        self.index: dict[str, dict[str, dict[str, Any]]] = {}
         try:
             self.index = json.loads(self.index_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
+        self.entries = self.index.setdefault(store_uri, {})
 
     def _object(self, sha: str) -> Path:
         return self.folder / "objects" / sha[:2] / sha
@@ -232,8 +235,8 @@ class Cache:
             if not part.startswith(INPUT_PREFIX):
                 continue
             name = part[len(INPUT_PREFIX) :]
-            for other, entry in self.index.items():
-                if other == stage or entry.get("store") != self.store_uri:
+            for other, entry in self.entries.items():
+                if other == stage:
                     continue
                 if entry["outputs"].get(name) == sha:
                     found[name] = str(entry["run_id"])
@@ -241,7 +244,7 @@ class Cache:
 
     def _decide(self, stage: Stage, parts: dict[str, str], force: bool) -> Decision:
         key = key_of(parts)
-        last = self.index.get(stage.name)
+        last = self.entries.get(stage.name)
         if force:
             return Decision(True, "forced (--force)", key, parts)
         if not (stage.spec.inputs or stage.spec.outputs):
@@ -249,10 +252,7 @@ class Cache:
             reason = "its spec declares no inputs or outputs, so it always runs"
             return Decision(True, reason, key, parts)
         if not last:
-            return Decision(True, "no previous run", key, parts)
-        if last.get("store") != self.store_uri:
-            reason = f"no previous run in {self.store_uri}"
-            return Decision(True, reason, key, parts)
+            return Decision(True, f"no previous run in {self.store_uri}", key, parts)
         if last["key"] != key:
             return Decision(True, why(last["parts"], parts), key, parts)
         restored = []
@@ -292,11 +292,10 @@ class Cache:
                 shutil.copyfile(path, temporary)
                 os.replace(temporary, kept)
             outputs[name] = sha
-        self.index[stage.name] = {
+        self.entries[stage.name] = {
             "key": decision.key,
             "parts": decision.parts,
             "run_id": run_id,
-            "store": self.store_uri,
             "outputs": outputs,
         }
         _write_json(self.index_path, self.index)
@@ -306,7 +305,7 @@ class Cache:
         self.stats.save()
 
     def last_run(self, stage: str) -> Optional[str]:
-        entry = self.index.get(stage)
+        entry = self.entries.get(stage)
         return str(entry["run_id"]) if entry else None
 
 

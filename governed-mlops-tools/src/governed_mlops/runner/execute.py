@@ -113,7 +113,7 @@ class Runner:
             )
         self.drift[stage.name] = differences
         relative = stage.spec.notebook
-        declarations = notebook.declarations(stage.notebook)
+        declarations = notebook.stage_declarations(stage)
         if notebook.has_parameters_cell(stage.notebook):
             names = frozenset(declarations)
             notebook.check_parameters(
@@ -275,7 +275,7 @@ class Runner:
         and the other declared defaults, as written. A value over MLflow's limit
         is kept whole in the bundle's ``parameters.json`` instead, which its
         param and a tag name."""
-        declared = notebook.declarations(stage.notebook)
+        declared = notebook.stage_declarations(stage)
         logged = {
             name: default_text(found)
             for name, found in declared.items()
@@ -499,9 +499,7 @@ def split_parameters(
             per_stage[stage_name][name] = value
             continue
         takers = [
-            stage.name
-            for stage in stages
-            if key in notebook.declared_parameters(stage.notebook)
+            stage.name for stage in stages if key in notebook.stage_declarations(stage)
         ]
         if not takers:
             raise CommandError(

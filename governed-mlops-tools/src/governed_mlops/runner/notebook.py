@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CommandError
-from .parameters import Declared, declared
+from ..stages.specs import Stage
+from .parameters import KINDS, Declared, declared
 
 PARAMETERS_TAG = "parameters"
+DECLARATIONS_FILE = "declarations.json"
 
 
 def sha256(path: Path) -> str:
@@ -65,6 +67,38 @@ def _declarations(path: Path, stamp: tuple[int, int]) -> dict[str, Declared]:
         found.name: declared(found.name, found.inferred_type_name, found.default)
         for found in PythonTranslator.inspect(cell)
     }
+
+
+def stage_declarations(stage: Stage) -> dict[str, Declared]:
+    """:func:`declarations` of the stage's notebook, kept in
+    ``.mlops/cache/declarations.json`` while the file is unchanged: reading
+    them needs papermill, whose import costs a second a command."""
+    path = stage.notebook
+    stamp = list(_stamp(path))
+    kept = stage.project.state_dir / "cache" / DECLARATIONS_FILE
+    try:
+        known = json.loads(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(str(path))
+    if entry and entry["stamp"] == stamp:
+        return {
+            name: Declared(name, KINDS.get(kind or ""), default)
+            for name, (kind, default) in entry["parameters"].items()
+        }
+    found = declarations(path)
+    known[str(path)] = {
+        "stamp": stamp,
+        "parameters": {
+            name: [item.kind.__name__ if item.kind else None, item.default]
+            for name, item in found.items()
+        },
+    }
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    temporary = kept.with_name(kept.name + ".tmp")
+    temporary.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(kept)
+    return found
 
 
 def declared_parameters(path: Path) -> frozenset[str]:

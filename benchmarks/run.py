@@ -769,13 +769,14 @@ def cached_rounds(workspace: Workspace, env: dict, repeat: int, label: str) -> l
 
 
 def disk_per_run(project: Path) -> list[dict]:
-    """For each stage run of the store: the bytes of its artifact folder, of
-    its executed notebook plus run.log, and any local bundle left over."""
+    """For each stage run of the store: the bytes of its audit bundle, of its
+    executed notebook plus run.log, and any local bundle left over."""
     found = []
     artifacts = project / "mlruns" / "artifacts"
     for audit in sorted(artifacts.glob("*/artifacts/audit")):
         run_id = audit.parent.parent.name
-        total = sum(p.stat().st_size for p in audit.parent.rglob("*") if p.is_file())
+        # What the runner stores (the notebook's own artifacts not counted).
+        total = sum(p.stat().st_size for p in audit.rglob("*") if p.is_file())
         executed = [
             p for p in audit.glob("*.ipynb") if p.parent == audit  # not source/
         ]
@@ -1370,9 +1371,9 @@ def table(result: dict) -> str:
     for row in result["rows"]:
         ratio = "" if row["ratio"] is None else f"{row['ratio']:g}x"
         ok = {True: "pass", False: "FAIL", None: ""}[row["pass"]]
+        seconds = "" if row["seconds"] is None else f"{row['seconds']:.2f}"
         lines.append(
-            f"| {row['what']} | {row['seconds']:.2f} | {ratio} | {row['target']} "
-            f"| {ok} |"
+            f"| {row['what']} | {seconds} | {ratio} | {row['target']} | {ok} |"
         )
     return "\n".join(lines)
 

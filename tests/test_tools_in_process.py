@@ -212,15 +212,26 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     # Every parameter the notebook ran with: -p seed, and label's default.
     assert run.data.params == {"seed": "3", "label": '"tiny"'}
     assert tags["params.injected"] == "seed"
+    # The notebook and lock are in the run's commit as they ran: the manifest
+    # names them there instead of keeping copies.
     assert artifacts(run_id) == [
-        "audit/lock.txt",
         "audit/manifest.json",
         "audit/pip-freeze.txt",
         "audit/prep.ipynb",
         "audit/run.log",
-        "audit/source",
         "audit/stage_prep.yaml",
     ]
+    manifest = json.loads((downloaded / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["committed"] == {
+        "lock": {
+            "path": "env_specs/locks/prep.txt",
+            "sha256": audit.file_sha(root / "env_specs" / "locks" / "prep.txt"),
+        },
+        "notebook": {
+            "path": "notebooks/prep.ipynb",
+            "sha256": hashlib.sha256(notebook).hexdigest(),
+        },
+    }
     assert tags["audit.manifest"] == audit.file_sha(downloaded / "manifest.json")
     executed = json.loads((downloaded / "prep.ipynb").read_text(encoding="utf-8"))
     printed = [
@@ -601,11 +612,13 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
     intact = mlops("audit", "verify", run_id, "--verbose")
     assert intact.code == 0, intact.out + intact.err
     assert intact.out.splitlines()[-1].startswith(f"run {run_id}: record intact (")
+    commit = git_head(root)[:12]
     for checked in (
         "audit/manifest.json",
         "audit/prep.ipynb",
+        f"env_specs/locks/prep.txt at {commit} (lock)",
+        f"notebooks/prep.ipynb at {commit} (notebook)",
         "audit/source/prep.ipynb (source notebook)",
-        "audit/lock.txt",
         "env.fingerprint (freeze and commit)",
         "audit/prep.ipynb: injected parameters",
     ):
@@ -615,7 +628,8 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         "prep.ipynb": "audit/prep.ipynb: its hash differs from the manifest",
         "manifest.json": "audit/manifest.json: its hash differs from tag "
         "audit.manifest",
-        "lock.txt": "audit/lock.txt: its hash differs from the manifest",
+        "stage_prep.yaml": "audit/stage_prep.yaml: its hash differs from the "
+        "manifest",
     }
     for name, says in cases.items():
         path = stored / name
@@ -956,12 +970,10 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     copied = location / run_id / "artifacts" / "audit"
     assert sorted(p.name for p in copied.iterdir()) == [
-        "lock.txt",
         "manifest.json",
         "pip-freeze.txt",
         "prep.ipynb",
         "run.log",
-        "source",
         "stage_prep.yaml",
     ]
     run = client(uri).get_run(run_id)

@@ -73,21 +73,36 @@ def run_tags(
     return tags
 
 
-def start_bundle(folder: Path, stage: Stage, git: GitState, freeze: str) -> None:
-    """Write what is known before the notebook runs: spec, source notebook,
-    lock, freeze, diff."""
+def start_bundle(
+    folder: Path, stage: Stage, git: GitState, freeze: str
+) -> dict[str, dict[str, str]]:
+    """Write what is known before the notebook runs: spec, freeze, diff, and
+    the source notebook and stage lock unless the run's commit holds them as
+    they are (then only their paths and hashes go to the manifest: see
+    :func:`write_manifest`). Returns those committed files."""
     from ..stages.env import lock_path
+    from .gitinfo import committed_as_is
 
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(stage.source, folder / stage.source.name)
-    (folder / SOURCE_DIR).mkdir(exist_ok=True)
-    shutil.copyfile(stage.notebook, folder / SOURCE_DIR / stage.notebook.name)
-    lock = lock_path(stage)
-    if lock.is_file():
-        shutil.copyfile(lock, folder / LOCK_NAME)
+    committed: dict[str, dict[str, str]] = {}
+    root = stage.project.root
+    for kind, path, copy in (
+        ("notebook", stage.notebook, Path(SOURCE_DIR) / stage.notebook.name),
+        ("lock", lock_path(stage), Path(LOCK_NAME)),
+    ):
+        if not path.is_file():
+            continue
+        relative = committed_as_is(root, git.commit, path)
+        if relative:
+            committed[kind] = {"path": relative, "sha256": file_sha(path)}
+        else:
+            (folder / copy).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, folder / copy)
     (folder / FREEZE_NAME).write_text(freeze, encoding="utf-8")
     if git.dirty and git.diff:
         (folder / DIFF_NAME).write_text(git.diff, encoding="utf-8")
+    return committed
 
 
 def file_sha(path: Path) -> str:
@@ -110,6 +125,7 @@ def write_manifest(
     inputs: dict[str, str],
     outputs: dict[str, str],
     lineage: dict[str, str],
+    committed: dict[str, dict[str, str]],
 ) -> str:
     """``manifest.json``: the hash of every bundle file, of the injected
     parameters, and of the declared inputs and outputs; returns its own hash
@@ -127,6 +143,8 @@ def write_manifest(
         "parameters_sha256": hashlib.sha256(
             canonical(parameters).encode("utf-8")
         ).hexdigest(),
+        # The source notebook and lock, when the run's commit holds them.
+        "committed": committed,
         "inputs": inputs,
         "lineage": lineage,  # the run that wrote each input
         "outputs": outputs,

@@ -170,9 +170,10 @@ class Runner:
         # Ctrl-C) with what failed, never RUNNING.
         status, message = "FAILED", ""
         failure: dict[str, str] = {}
+        committed: dict[str, dict[str, str]] = {}
         try:
             try:
-                audit.start_bundle(bundle, stage, git, freeze)
+                committed.update(audit.start_bundle(bundle, stage, git, freeze))
                 with output.RunLog(bundle / audit.LOG_NAME, say, self.verbose) as log:
                     self._warn(stage, parameters)
                     self._log_parameters(record, bundle, stage, parameters)
@@ -195,7 +196,7 @@ class Runner:
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
-            sealed = self._seal(stage, bundle, parameters, decision, status)
+            sealed = self._seal(stage, bundle, parameters, decision, status, committed)
             status = self._finish(record, bundle, status, {**failure, **sealed})
             seconds = time.perf_counter() - started
             say(f"{status}, run {run_id}")
@@ -218,6 +219,7 @@ class Runner:
         parameters: dict[str, Any],
         decision: cache.Decision | None,
         status: str,
+        committed: dict[str, dict[str, str]],
     ) -> dict[str, str]:
         """Write the bundle's manifest (``mlops audit verify`` checks it);
         its hash as a tag. A bundle that could not be written has none."""
@@ -236,7 +238,7 @@ class Runner:
         try:
             lineage = decision.producers if decision else {}
             sha = audit.write_manifest(
-                bundle, stage, parameters, inputs, outputs, lineage
+                bundle, stage, parameters, inputs, outputs, lineage, committed
             )
         except OSError as error:  # the record goes on without it
             logger.warning(

@@ -43,3 +43,32 @@ def git_state(root: Path) -> GitState:
         repo_url=_git(root, "config", "--get", "remote.origin.url").strip(),
         diff=diff,
     )
+
+
+def committed_as_is(root: Path, commit: str, path: Path) -> str:
+    """``path`` relative to ``root`` (POSIX) when ``commit`` holds the file
+    byte for byte as it is now, else an empty string."""
+    if not commit:
+        return ""
+    try:
+        relative = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return ""
+    held = _git(root, "rev-parse", "--verify", "--quiet", f"{commit}:{relative}")
+    now = _git(root, "hash-object", "--", relative)
+    return relative if held.strip() and held.strip() == now.strip() else ""
+
+
+def committed_file(root: Path, commit: str, relative: str) -> bytes | None:
+    """The bytes of ``relative`` at ``commit``, None when git cannot say."""
+    try:
+        # git is found on PATH by design, as every developer and agent has it.
+        result = subprocess.run(  # nosec B607
+            ["git", "show", f"{commit}:{relative}"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None

@@ -1,14 +1,14 @@
 """``mlops audit replay``: run a recorded stage run again, apart, and compare.
 
 In a temporary folder: the project's files at the run's commit (``git
-archive``) with the run's own source notebook from its bundle, a venv built
-from the run's lock (``audit/lock.txt``) with the stage's interpreter and a
-kernel registered there, the declared inputs as the run read them (from the
-stage cache by their recorded hash, else the project's file when it still
-has that hash), and a throw-away MLflow store. The notebook runs with the
-recorded parameters; each declared output is then compared by hash with what
-the run recorded. The project, its envs and its tracking store are left
-alone.
+archive``; the run's source notebook and lock from its bundle when the
+commit did not hold them as they ran), a venv built from that lock with the
+stage's interpreter and a kernel registered there, the declared inputs as the
+run read them (from the stage cache by their recorded hash, else the
+project's file when it still has that hash), and a throw-away MLflow store.
+The notebook runs with the recorded parameters; each declared output is then
+compared by hash with what the run recorded. The project, its envs and its
+tracking store are left alone.
 """
 
 from __future__ import annotations
@@ -120,23 +120,16 @@ def replay(
     result = Replayed(run_id, name)
     folder = Path(tempfile.mkdtemp(prefix=f"mlops-replay-{name}-"))
     try:
-        tree = folder / "project"
-        tree.mkdir()
-        if len(commit) == 40:
-            _export(project, commit, tree)
-        else:
+        if len(commit) != 40:
             raise CommandError(f"run {run_id} records no git commit to replay from")
         if run.tags.get("git.dirty") == "true":
             result.notes.append(
                 "the run's tree had uncommitted changes (audit/git.diff): the "
-                "replay uses its commit and its recorded notebook"
+                "replay uses its commit and its recorded notebook and lock"
             )
-        notebook = tree / manifest["source_notebook"]
-        notebook.parent.mkdir(parents=True, exist_ok=True)
-        source = f"audit/{audit.SOURCE_DIR}/{Path(manifest['source_notebook']).name}"
-        notebook.write_bytes(store.read_bytes(run_id, source))
+        tree, notebook, lock = _tree(store, project, run_id, commit, manifest, folder)
         _inputs(project, manifest, tree, result)
-        python = _build(stage, store, run_id, folder, tree, say)
+        python = _build(stage, lock, folder, tree, say)
         outputs = manifest.get("outputs", {})
         say(f"running {manifest['source_notebook']} with the recorded parameters")
         try:
@@ -164,6 +157,35 @@ def replay(
     return result
 
 
+def _tree(
+    store: Store,
+    project: Project,
+    run_id: str,
+    commit: str,
+    manifest: dict[str, Any],
+    folder: Path,
+) -> tuple[Path, Path, Path]:
+    """The project at the run's commit with the notebook and lock as the run
+    had them: the exported tree, the notebook in it, the lock beside it."""
+    tree = folder / "project"
+    tree.mkdir()
+    _export(project, commit, tree)
+    notebook = tree / manifest["source_notebook"]
+    committed = manifest.get("committed", {})
+    if "notebook" not in committed:  # not in the commit as it ran: kept
+        notebook.parent.mkdir(parents=True, exist_ok=True)
+        name = Path(manifest["source_notebook"]).name
+        notebook.write_bytes(
+            store.read_bytes(run_id, f"audit/{audit.SOURCE_DIR}/{name}")
+        )
+    lock = folder / "lock.txt"
+    if "lock" in committed:
+        shutil.copyfile(tree / committed["lock"]["path"], lock)
+    else:
+        lock.write_bytes(store.read_bytes(run_id, f"audit/{audit.LOCK_NAME}"))
+    return tree, notebook, lock
+
+
 def _inputs(
     project: Project, manifest: dict[str, Any], tree: Path, result: Replayed
 ) -> None:
@@ -187,16 +209,13 @@ def _inputs(
 
 def _build(
     stage: Stage,
-    store: Store,
-    run_id: str,
+    lock: Path,
     folder: Path,
     tree: Path,
     say: Callable[[str], None],
 ) -> Path:
     """A venv from the run's lock, with the exported project installed, and
     its kernel registered under ``folder``."""
-    lock = folder / "lock.txt"
-    lock.write_bytes(store.read_bytes(run_id, f"audit/{audit.LOCK_NAME}"))
     installer = pick("auto")
     env = folder / "env"
     assert stage.interpreter is not None  # nosec B101: survey() resolved it

@@ -3,7 +3,9 @@
 A stage run ends by writing ``audit/manifest.json`` (the hash of every bundle
 file, of the injected parameters and of the declared inputs and outputs) and
 tagging the run with the manifest's own hash. Verifying recomputes all of it
-from the run's artifacts and checks it against the run's tags: the manifest
+from the run's artifacts (and, for the source notebook and the stage lock
+when the run's commit holds them as they were, from git) and checks it
+against the run's tags: the manifest
 against ``audit.manifest``, the source notebook against ``notebook.sha256``,
 the freeze and commit against ``env.fingerprint``, the executed notebook's
 injected parameters against the manifest. Files of the project that differ
@@ -21,6 +23,7 @@ from typing import Any
 
 from ..errors import CommandError
 from . import audit
+from .gitinfo import committed_file
 from .store import Store
 
 
@@ -54,14 +57,9 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
             f"or was recorded by governed-mlops-tools before 1.3.0"
         )
     verdict = Verdict(run_id)
-    name = f"audit/{audit.MANIFEST_NAME}"
-    try:
-        text = store.read_bytes(run_id, name)
-    except Exception as error:  # gone from the artifact store
-        verdict.differs.append(f"{name}: cannot be read ({type(error).__name__})")
+    manifest = _manifest(store, run_id, recorded, verdict)
+    if manifest is None:
         return verdict
-    _compare(verdict, name, _sha(text), recorded, f"tag {audit.MANIFEST_TAG}")
-    manifest: dict[str, Any] = json.loads(text)
     contents: dict[str, bytes] = {}
     for path, sha in sorted(manifest.get("files", {}).items()):
         try:
@@ -70,6 +68,8 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
             verdict.differs.append(f"audit/{path}: missing from the run's artifacts")
             continue
         _compare(verdict, f"audit/{path}", _sha(contents[path]), sha, "the manifest")
+    commit = run.tags.get("mlflow.source.git.commit", "")
+    _committed(verdict, root, commit, manifest, contents)
     _cross_checks(verdict, run.tags, manifest, contents)
     for kind in ("inputs", "outputs"):
         for path, sha in sorted(manifest.get(kind, {}).items()):
@@ -79,6 +79,45 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
             elif audit.file_sha(here) != sha:
                 verdict.since.append(f"{kind[:-1]} {path}: changed since the run")
     return verdict
+
+
+def _manifest(
+    store: Store, run_id: str, recorded: str, verdict: Verdict
+) -> dict[str, Any] | None:
+    """The run's manifest, checked against its tag; None when unreadable."""
+    name = f"audit/{audit.MANIFEST_NAME}"
+    try:
+        text = store.read_bytes(run_id, name)
+    except Exception as error:  # gone from the artifact store
+        verdict.differs.append(f"{name}: cannot be read ({type(error).__name__})")
+        return None
+    _compare(verdict, name, _sha(text), recorded, f"tag {audit.MANIFEST_TAG}")
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        verdict.differs.append(f"{name}: not valid JSON")
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _committed(
+    verdict: Verdict,
+    root: Path,
+    commit: str,
+    manifest: dict[str, Any],
+    contents: dict[str, bytes],
+) -> None:
+    """The source notebook and lock the run's commit holds, read from git."""
+    for kind, held in sorted(manifest.get("committed", {}).items()):
+        path = str(held.get("path", "")) if isinstance(held, dict) else ""
+        what = f"{path} at {commit[:12]} ({kind})"
+        data = committed_file(root, commit, path) if path else None
+        if data is None:
+            verdict.differs.append(f"{what}: cannot be read from this repository")
+            continue
+        _compare(verdict, what, _sha(data), str(held.get("sha256")), "the manifest")
+        if kind == "notebook":
+            contents[f"{audit.SOURCE_DIR}/{Path(path).name}"] = data
 
 
 def _compare(verdict: Verdict, what: str, actual: str, expected: str, by: str) -> None:

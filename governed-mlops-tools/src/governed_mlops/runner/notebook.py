@@ -6,11 +6,13 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError
-from ..stages.specs import Stage
 from .parameters import KINDS, Declared, declared
+
+if TYPE_CHECKING:  # the policy check reads notebooks without the spec model
+    from ..stages.specs import Stage
 
 PARAMETERS_TAG = "parameters"
 DECLARATIONS_FILE = "declarations.json"

@@ -525,6 +525,7 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
     try:
         first, _ = pipeline("--force")  # whatever earlier tests left
         assert [row[1] for row in first.values()] == ["FINISHED", "FINISHED"]
+        known = len(recorded())
         same, result = pipeline()
         assert {n: row[1:] for n, row in same.items()} == {
             n: ["CACHED", "-", first[n][3]] for n in STAGES
@@ -532,10 +533,11 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         assert line(result, "prep").startswith(
             f"[prep] stage 1/2: skipped, unchanged since run {first['prep'][3]}"
         )
-        parent = result.out.splitlines()[0].removeprefix("pipeline run ")
-        tags = recorded()[parent].data.tags
-        assert tags["pipeline.cached"] == "prep,fit" and tags["pipeline.ran"] == ""
-        assert tags["cache.fit.reused"] == first["fit"][3]
+        # Nothing ran: nothing is recorded, not even a parent run.
+        assert result.out.splitlines()[0] == (
+            "pipeline: every stage unchanged, nothing ran (no run recorded)"
+        )
+        assert len(recorded()) == known
         # Formatting, outputs and metadata of the notebook do not count.
         path = root / "notebooks" / "cached_prep.ipynb"
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -552,6 +554,11 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         assert 'parameters changed: label → "other" (was the notebook\'s default)' in (
             line(result, "fit")
         )
+        # The stage reused is recorded under the parent run of the one that ran.
+        parent = result.out.splitlines()[0].removeprefix("pipeline run ")
+        tags = recorded()[parent].data.tags
+        assert tags["pipeline.cached"] == "prep" and tags["pipeline.ran"] == "fit"
+        assert tags["cache.prep.reused"] == first["prep"][3]
         assert (root / "models" / "fit.txt").read_text() == "other tiny 1"
         # A deleted output is restored from the cache.
         (root / "models" / "fit.txt").unlink()

@@ -25,7 +25,8 @@ def register(subparsers: Subparsers) -> None:
         "notebook code, parameters, lock, interpreter, project package and "
         "declared inputs are unchanged since its last successful run is "
         "skipped (its missing outputs restored from .mlops/cache); each stage's "
-        "line says why it ran or was skipped. Exits 1 when a stage fails.",
+        "line says why it ran or was skipped. When every stage is skipped nothing "
+        "is recorded. Exits 1 when a stage fails.",
     )
     run.add_argument("--from", dest="start", metavar="STAGE", help="first stage")
     run.add_argument("--to", dest="end", metavar="STAGE", help="last stage")
@@ -114,13 +115,18 @@ def run_pipeline(args: argparse.Namespace) -> int:
     found = survey(project)
     # Only the stages that run must be valid; a bad spec of another is a warning.
     stages = found.require(chosen(found.order, args.start, args.end, args.only))
-    runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
+    runner = Runner(
+        project, allow_drift=args.allow_drift, verbose=args.verbose, warm_store=False
+    )
     values = parse_assignments(args.param)
     force = forced(args.force, [stage.name for stage in stages])
     parent, results = run_pipeline(
         runner, stages, values, smoke=args.smoke, force=force
     )
-    print(f"pipeline run {parent}")
+    if parent:
+        print(f"pipeline run {parent}")
+    else:
+        print("pipeline: every stage unchanged, nothing ran (no run recorded)")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:
         ran = result.run_id and result.status != "CACHED"

@@ -57,10 +57,17 @@ class Runner:
     A stage whose env differs from its lock is refused, unless ``allow_drift``:
     then its run records the differences (tag ``env.drift``) and a warning.
     ``verbose`` streams what goes to each run's ``run.log`` to stderr too.
+    ``warm_store`` gets the store's client ready in the background at once
+    (a pipeline waits until a stage is to run: a fully cached one needs none).
     """
 
     def __init__(
-        self, project: Project, *, allow_drift: bool = False, verbose: bool = False
+        self,
+        project: Project,
+        *,
+        allow_drift: bool = False,
+        verbose: bool = False,
+        warm_store: bool = True,
     ):
         self.project = project
         self.allow_drift = allow_drift
@@ -81,6 +88,8 @@ class Runner:
             f"leave it empty for the project's SQLite store.",
         )
         self.store = store.open_store(self.settings)
+        if warm_store:
+            self.store.warm()
         self.pending = project.state_dir / journal.PENDING_DIR
         if journal.records(project.state_dir):  # kept while the store was away
             journal.sync(self.store, project.state_dir, Progress("audit sync"))
@@ -532,6 +541,43 @@ def pipeline_tags(runner: Runner, stages: list[Stage], smoke: bool) -> dict[str,
     return tags
 
 
+class PipelineRun:
+    """The pipeline's parent run, created when its first stage is to run: a
+    pipeline whose every stage is reused records nothing (a no-op)."""
+
+    def __init__(
+        self, runner: Runner, stages: list[Stage], values: dict[str, Any], smoke: bool
+    ):
+        self.runner = runner
+        self.stages = stages
+        self.values = values
+        self.smoke = smoke
+        self.run_id = ""
+        self.record: journal.Journal | None = None
+
+    def open(self) -> str:
+        if not self.run_id:
+            tags = pipeline_tags(self.runner, self.stages, self.smoke)
+            outer = self.runner.outer_run()
+            if outer:
+                tags["mlflow.parentRunId"] = outer
+            self.run_id = self.runner.store.create_run(tags)
+            self.record = self.runner.recorder(self.run_id)
+            self.record.log_params(pipeline_params(self.values))
+        return self.run_id
+
+    def close(self, status: str, results: list[StageResult]) -> None:
+        if self.record is None:
+            return
+        self.record.problem = self.record.problem or self.runner.offline
+        self.record.set_tags(finished_tags(results))
+        self.record.end(status)
+
+    @property
+    def offline(self) -> bool:
+        return self.record is not None and self.record.offline
+
+
 def run_pipeline(
     runner: Runner,
     stages: list[Stage],
@@ -542,19 +588,14 @@ def run_pipeline(
     """Run ``stages`` in order under one parent run, stopping at the first
     failure; a stage whose key matches its last successful run is skipped
     (``cache``) unless named in ``force`` (empty: every stage); ``smoke``
-    marks a smoke run (tag ``pipeline.smoke``)."""
+    marks a smoke run (tag ``pipeline.smoke``). Returns the parent run's id,
+    empty when every stage was reused and so nothing was recorded."""
     per_stage = split_parameters(values, stages)
     prepared = {
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
     stored = runner.stage_cache()
-    outer = runner.outer_run()
-    tags = pipeline_tags(runner, stages, smoke)
-    if outer:
-        tags["mlflow.parentRunId"] = outer
-    parent = runner.store.create_run(tags)
-    record = runner.recorder(parent)
-    record.log_params(pipeline_params(values))
+    parent = PipelineRun(runner, stages, values, smoke)
     results: list[StageResult] = []
     status = "FAILED"
     try:
@@ -570,11 +611,12 @@ def run_pipeline(
                     )
                 )
                 continue
+            runner.store.warm()
             try:
                 result = runner.run_stage(
                     stage,
                     prepared[stage.name],
-                    parent_run_id=parent,
+                    parent_run_id=parent.open(),
                     position=position,
                     decision=decision,
                 )
@@ -598,13 +640,11 @@ def run_pipeline(
         results += [
             StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
         ]
-        record.problem = record.problem or runner.offline
-        record.set_tags(finished_tags(results))
-        record.end(status)
+        parent.close(status, results)
     failed = next((r for r in results if r.status == "FAILED"), None)
-    if record.offline and failed is not None:
-        failed.message += f"; the pipeline's run {parent} is kept there too"
-    return parent, results
+    if parent.offline and failed is not None:
+        failed.message += f"; the pipeline's run {parent.run_id} is kept there too"
+    return parent.run_id, results
 
 
 def finished_tags(results: list[StageResult]) -> dict[str, str]:

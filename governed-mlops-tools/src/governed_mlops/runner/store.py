@@ -76,6 +76,9 @@ class Store(Protocol):
     @property
     def experiment_id(self) -> str: ...
 
+    def warm(self) -> None:
+        """Get ready for the first call (in the background), if that takes time."""
+
     def create_run(self, tags: dict[str, str]) -> str: ...
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None: ...
@@ -118,7 +121,11 @@ class MlflowStore:
         self._experiment_id = ""
         self._error: Optional[BaseException] = None
         self._ready = threading.Thread(target=self._open, daemon=True)
-        self._ready.start()
+
+    def warm(self) -> None:
+        """Start opening the client, so it is ready when first needed."""
+        if self._ready.ident is None:  # not started yet
+            self._ready.start()
 
     def _open(self) -> None:
         try:
@@ -129,6 +136,7 @@ class MlflowStore:
 
     @property
     def client(self) -> Any:
+        self.warm()
         self._ready.join()
         if self._error is not None:
             raise StoreUnavailable(
@@ -212,6 +220,9 @@ class RestStore:
         self.headers.update(basic_auth(settings))
         self.experiment_id = str(experiment["experiment_id"])
         self.artifact_uris: dict[str, str] = {}
+
+    def warm(self) -> None:
+        """Nothing to get ready: the server was reached when it was opened."""
 
     def call(
         self, method: str, endpoint: str, body: Optional[dict[str, Any]] = None

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import copy_project, free_port, git, install_project, mlops, run
 
@@ -186,6 +187,20 @@ def test_eval_metrics_and_figure_are_in_its_run(pipeline):
     lineage = evaluation["tags"]["lineage.inputs"].split("; ")
     assert f"models/model.joblib={train['id']}" in lineage
     assert train["id"] in evaluation["tags"]["lineage.runs"].split(",")
+    # Both models logged as MLflow models on train's run, one registered under
+    # the name its spec gives; eval names the model it scored.
+    spec = yaml.safe_load((project / "env_specs" / "stage_train.yaml").read_text())
+    name = spec["models"][0]["registered_name"]
+    logged = dict(
+        pair.split("=", 1) for pair in train["tags"]["models.logged"].split("; ")
+    )
+    assert set(logged) == {"models/model.joblib", "models/baseline.joblib"}
+    assert all(uri.startswith("models:/m-") for uri in logged.values())
+    assert train["tags"]["models.registered"] == f"{name}/1"
+    assert evaluation["tags"]["lineage.models"] == (
+        f"models/model.joblib={logged['models/model.joblib']}; "
+        f"models/baseline.joblib={logged['models/baseline.joblib']}"
+    )
     assert data_prep["metrics"]["rows_train"] > data_prep["metrics"]["rows_test"]
 
 

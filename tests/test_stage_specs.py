@@ -139,6 +139,40 @@ BAD_SPECS = [
         dict(env_dir=None),
         "env_specs/stage_a.yaml: missing required key 'env_dir'",
     ),
+    (
+        "a model given as a glob",
+        dict(models=[{"path": "models/*.joblib"}]),
+        "env_specs/stage_a.yaml: models[0].path: 'models/*.joblib' is a glob; "
+        "name the one file the notebook writes",
+    ),
+    (
+        "a model flavor the runner does not log",
+        dict(models=[{"path": "models/m.pt", "flavor": "pytorch"}]),
+        "env_specs/stage_a.yaml: models[0].flavor: 'pytorch' is not a flavor the "
+        "runner logs; allowed: sklearn",
+    ),
+    (
+        "a registered model name with a space",
+        dict(models=[{"path": "models/m.joblib", "registered_name": "my model"}]),
+        "env_specs/stage_a.yaml: models[0].registered_name: 'my model' may only "
+        "hold letters, digits, '.', '_' and '-', starting with a letter or digit",
+    ),
+    (
+        "an unknown key of a model",
+        dict(models=[{"path": "models/m.joblib", "registered": "m"}]),
+        "env_specs/stage_a.yaml: unknown key 'models[0].registered' (did you mean "
+        "'registered_name'?); allowed keys: path, flavor, registered_name",
+    ),
+    (
+        "a model declared twice",
+        dict(models=[{"path": "models/m.joblib"}, {"path": "models/m.joblib"}]),
+        "env_specs/stage_a.yaml: models: models/m.joblib declared more than once",
+    ),
+    (
+        "a model outside the project",
+        dict(models=[{"path": "../m.joblib"}]),
+        "env_specs/stage_a.yaml: models[0].path: '../m.joblib' leaves the project",
+    ),
 ]
 
 
@@ -164,6 +198,13 @@ ODD_SHAPES = [
     dict(constraints="missing.txt"),
     dict(python=""),
     dict(python=None),
+    dict(models=[{"path": "models/m.joblib", "registered_name": "clf"}]),
+    dict(models=[{"path": "models/m.joblib", "flavor": "sklearn"}]),
+    dict(models=[{"path": "models/m.joblib", "registered_name": None}]),
+    dict(models=[{"path": "models/m.joblib", "flavor": None}]),
+    dict(models=[{"path": 5}]),
+    dict(models={"path": "models/m.joblib"}),
+    dict(models=["models/m.joblib"]),
 ]
 
 

@@ -201,3 +201,17 @@ def test_bad_globs_are_refused_in_the_spec(tmp_path):
         with pytest.raises(SpecError, match="inputs") as raised:
             parse_spec(spec, "env_specs/stage_prep.yaml")
         assert says in str(raised.value)
+
+
+def test_a_model_input_names_the_mlflow_model_its_run_logged(stages, tmp_path):
+    """eval-style lineage: the input fit reads is the model prep's run logged."""
+    store = cache.Cache(tmp_path / ".mlops", tmp_path, "sqlite:///x.db")
+    (tmp_path / "data" / "out.txt").write_text("one", encoding="utf-8")
+    decision = store.decide(stages["prep"], {}, force=False)
+    store.record(stages["prep"], decision, "run-prep", {"data/out.txt": "models:/m-1"})
+    fit = store.decide(stages["fit"], {}, force=False)
+    assert fit.producers == {"data/out.txt": "run-prep"}
+    assert fit.models == {"data/out.txt": "models:/m-1"}
+    # Another content than the one logged: neither run nor model is named.
+    (tmp_path / "data" / "out.txt").write_text("two", encoding="utf-8")
+    assert store.decide(stages["fit"], {}, force=False).models == {}

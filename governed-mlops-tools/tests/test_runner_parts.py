@@ -284,3 +284,36 @@ def test_a_terminal_shows_the_running_cell_in_place_and_run_log_gets_the_rest(
         papermill.info("Executing Cell 1---------------------------------------")
     assert "\r" not in piped.getvalue()
     assert "| papermill | Executing Cell 1" in piped.getvalue()
+
+
+def test_model_tags_read_back_as_the_lineage_of_their_inputs():
+    from governed_mlops.runner import models
+
+    logged = [
+        {
+            "path": "models/model.joblib",
+            "model_uri": "models:/m-1",
+            "model_id": "m-1",
+            "version": "3",
+            "registered_name": "churn-classifier",
+        },
+        {
+            "path": "models/baseline.joblib",
+            "model_uri": "models:/m-2",
+            "model_id": "m-2",
+            "version": "",
+            "registered_name": "",
+        },
+    ]
+    tags = models.tags_of(logged)
+    assert tags == {
+        "models.logged": "models/model.joblib=models:/m-1; "
+        "models/baseline.joblib=models:/m-2",
+        "models.registered": "churn-classifier/3",
+    }
+    assert models.logged_uris(tags) == {
+        "models/model.joblib": "models:/m-1",
+        "models/baseline.joblib": "models:/m-2",
+    }
+    assert models.logged_uris({}) == {}
+    assert models.artifact_name("models/my model.v2.joblib") == "my-model.v2"

@@ -279,7 +279,7 @@ def run_stage(args: argparse.Namespace) -> int:
     result = runner.run_stage(
         stage, parameters, parent_run_id=runner.outer_run(), decision=decision
     )
-    stored.record(stage, decision, result.run_id)
+    stored.record(stage, decision, result.run_id, result.models)
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
     print(f"run {result.run_id}")
     return 0

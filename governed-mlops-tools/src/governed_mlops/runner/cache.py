@@ -195,8 +195,10 @@ class Decision:
     parts: dict[str, str]
     reused: str = ""  # the run whose result is reused, when skipped
     restored: list[str] = field(default_factory=list)
-    # Lineage: each declared input another stage's run wrote, and that run.
+    # Lineage: each declared input another stage's run wrote, and that run;
+    # and the inputs that run logged as MLflow models, with their URIs.
     producers: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
 
 
 class Cache:
@@ -225,12 +227,15 @@ class Cache:
         outputs of a skipped stage from the cache."""
         parts = stage_parts(stage, parameters, self.stats)
         decision = self._decide(stage, parts, force)
-        decision.producers = self.producers(stage.name, parts)
+        decision.producers, decision.models = self.producers(stage.name, parts)
         return decision
 
-    def producers(self, stage: str, parts: dict[str, str]) -> dict[str, str]:
-        """The run that wrote each input, as it is now, of this store."""
-        found = {}
+    def producers(
+        self, stage: str, parts: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The run of this store that wrote each input, as it is now, and the
+        MLflow model that run logged from it, where it did."""
+        runs, logged = {}, {}
         for part, sha in parts.items():
             if not part.startswith(INPUT_PREFIX):
                 continue
@@ -239,8 +244,10 @@ class Cache:
                 if other == stage:
                     continue
                 if entry["outputs"].get(name) == sha:
-                    found[name] = str(entry["run_id"])
-        return found
+                    runs[name] = str(entry["run_id"])
+                    if name in entry.get("models", {}):
+                        logged[name] = str(entry["models"][name])
+        return runs, logged
 
     def _decide(self, stage: Stage, parts: dict[str, str], force: bool) -> Decision:
         key = key_of(parts)
@@ -279,8 +286,15 @@ class Cache:
             reason += f"; restored {', '.join(restored)}"
         return Decision(False, reason, key, parts, last["run_id"], restored)
 
-    def record(self, stage: Stage, decision: Decision, run_id: str) -> None:
-        """After a successful run: its key, and its outputs kept."""
+    def record(
+        self,
+        stage: Stage,
+        decision: Decision,
+        run_id: str,
+        logged: dict[str, str] | None = None,
+    ) -> None:
+        """After a successful run: its key, its outputs kept, and the MLflow
+        models it logged (path -> models:/<id>)."""
         outputs = {}
         for name in matched(self.root, stage.spec.outputs):
             path = self.root / name
@@ -297,6 +311,7 @@ class Cache:
             "parts": decision.parts,
             "run_id": run_id,
             "outputs": outputs,
+            "models": logged or {},
         }
         _write_json(self.index_path, self.index)
         self.save()

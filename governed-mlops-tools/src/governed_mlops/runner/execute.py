@@ -13,11 +13,11 @@ import ast
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import audit, cache, journal, notebook, output, store, tracking
+from . import audit, cache, journal, models, notebook, output, store, tracking
 from .. import __version__
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
@@ -49,6 +49,8 @@ class StageResult:
     seconds: float = 0.0
     run_id: str = ""
     message: str = ""
+    # The declared models it logged: path -> models:/<id>.
+    models: dict[str, str] = field(default_factory=dict)
 
 
 class Runner:
@@ -170,7 +172,7 @@ class Runner:
         tags, git, freeze = self.run_tags(stage, parent_run_id)
         if decision is not None:
             tags["cache.key"] = decision.key
-            tags.update(lineage_tags(decision.producers))
+            tags.update(lineage_tags(decision.producers, decision.models))
         run_id = self.store.create_run(tags)
         record = self.recorder(run_id)
         bundle = self.settings.artifacts_dir / run_id
@@ -180,6 +182,7 @@ class Runner:
         status, message = "FAILED", ""
         failure: dict[str, str] = {}
         committed: dict[str, dict[str, str]] = {}
+        logged: dict[str, str] = {}
         try:
             try:
                 committed.update(audit.start_bundle(bundle, stage, git, freeze))
@@ -195,6 +198,11 @@ class Runner:
                         f"{stage.kernel_name}, run {run_id}{why}"
                     )
                     self._execute(stage, parameters, executed, run_id, log)
+                    found = models.log_models(
+                        stage, self.kernel_env(stage, run_id), log
+                    )
+                    record.set_tags(found)
+                    logged = models.logged_uris(found)
                 status = "FINISHED"
             except KeyboardInterrupt:
                 status, message = "KILLED", "interrupted"
@@ -214,7 +222,7 @@ class Runner:
             message = self.kept_message(stage, run_id, bundle)
         elif failure:
             message += f"\n  executed notebook: {self._stored(run_id, executed.name)}"
-        result = StageResult(stage.name, status, seconds, run_id, message)
+        result = StageResult(stage.name, status, seconds, run_id, message, logged)
         if status != "FINISHED":
             stopped = StageFailed(message)
             stopped.result = result
@@ -331,6 +339,23 @@ class Runner:
                 ", ".join(differences),
             )
 
+    def kernel_env(self, stage: Stage, run_id: str) -> dict[str, str]:
+        """What the stage's processes (its kernel, its model logging) get on
+        top of ours: the stage env first on PATH, so `!cmd` and subprocesses
+        find its programs, not those of the env that runs mlops; the run to
+        record in, and the store's credentials and retry settings."""
+        scripts = stage.python.parent
+        return {
+            "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")]),
+            "VIRTUAL_ENV": str(stage.env_dir),
+            **kernels.jupyter_path_env(self.project),
+            **tracking.retry_env(),
+            **tracking.credentials_env(self.settings),
+            "MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
+            "MLFLOW_RUN_ID": run_id,
+            "MLFLOW_EXPERIMENT_ID": self.store.experiment_id,
+        }
+
     def _execute(
         self,
         stage: Stage,
@@ -341,20 +366,7 @@ class Runner:
     ) -> None:
         import papermill
 
-        # `!cmd` and subprocesses in the kernel find the stage env's programs
-        # first, not those of the env that runs mlops.
-        scripts = stage.python.parent
-        env = {
-            "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")]),
-            "VIRTUAL_ENV": str(stage.env_dir),
-            **kernels.jupyter_path_env(self.project),
-            **tracking.retry_env(),
-            **tracking.credentials_env(self.settings),
-            "MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
-            "MLFLOW_RUN_ID": run_id,
-            "MLFLOW_EXPERIMENT_ID": self.store.experiment_id,
-        }
-        with tracking.environment(env):
+        with tracking.environment(self.kernel_env(stage, run_id)):
             papermill.execute_notebook(
                 str(stage.notebook),
                 str(executed),
@@ -396,17 +408,24 @@ class Runner:
         return status
 
 
-def lineage_tags(producers: dict[str, str]) -> dict[str, str]:
+def lineage_tags(
+    producers: dict[str, str], logged: dict[str, str] | None = None
+) -> dict[str, str]:
     """Which runs wrote the stage's inputs: ``lineage.runs`` (the run ids)
-    and ``lineage.inputs`` (``path=run_id`` each)."""
+    and ``lineage.inputs`` (``path=run_id`` each); and ``lineage.models``
+    (``path=models:/<id>``) for inputs their run logged as an MLflow model."""
     if not producers:
         return {}
     runs = sorted(set(producers.values()))
     pairs = "; ".join(f"{path}={run}" for path, run in sorted(producers.items()))
-    return {
+    tags = {
         "lineage.runs": ",".join(runs)[:TAG_LIMIT],
         "lineage.inputs": pairs[:TAG_LIMIT],
     }
+    if logged:
+        uris = "; ".join(f"{path}={uri}" for path, uri in sorted(logged.items()))
+        tags["lineage.models"] = uris[:TAG_LIMIT]
+    return tags
 
 
 def default_text(found: Declared) -> str:
@@ -628,7 +647,7 @@ def run_pipeline(
                 results.append(StageResult(stage.name, "FAILED", message=str(error)))
                 break
             results.append(result)
-            stored.record(stage, decision, result.run_id)
+            stored.record(stage, decision, result.run_id, result.models)
         else:
             status = "FINISHED"
     except KeyboardInterrupt:

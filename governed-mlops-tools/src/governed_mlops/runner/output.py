@@ -120,6 +120,10 @@ class RunLog:
                 self.stream.write(text)
                 self.stream.flush()
 
+    def line(self, level: str, source: str, message: str) -> None:
+        """One stamped line from ``source``."""
+        self.write(f"{_stamp()} | {level: <8} | {source} | {message}\n")
+
     def cell(self, number: int) -> None:
         """Show the running cell in place, on a terminal only."""
         if self.live:

@@ -27,6 +27,12 @@ from .venvs import portable_path
 SPEC_GLOB = "stage_*.yaml"
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 KERNEL_PATTERN = r"^[A-Za-z0-9._-]+$"
+# A registered model's name: MLflow takes more, but a name that is also a
+# safe path and URL segment travels through every store and UI.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# How a declared model file is loaded and logged: the MLflow flavor.
+MODEL_FLAVORS = ("sklearn",)
+MODEL_KEYS = ("path", "flavor", "registered_name")
 _SEPARATORS = re.compile(r"[-_.]+")
 
 
@@ -46,7 +52,8 @@ OPTIONAL_TEXT = ("display_name", "constraints", "index_url")
 TEXT_LISTS = ("packages", "extra_index_urls", "find_links")
 GLOB_LISTS = ("inputs", "outputs")
 MAPPINGS = ("parameters",)
-FIELDS = TEXT + OPTIONAL_TEXT + TEXT_LISTS + GLOB_LISTS + MAPPINGS
+MODEL_LISTS = ("models",)
+FIELDS = TEXT + OPTIONAL_TEXT + TEXT_LISTS + GLOB_LISTS + MAPPINGS + MODEL_LISTS
 NULLABLE = ("python", "python_exe") + OPTIONAL_TEXT
 
 
@@ -59,18 +66,43 @@ class Declared(NamedTuple):
     kernel_name: str
 
 
-def glob_problem(text: str) -> Optional[str]:
-    """Why ``text`` cannot be an ``inputs``/``outputs`` glob, or None."""
+def _outside_problem(text: str, example: str) -> Optional[str]:
     if not text.strip():
-        return "an empty glob; write a path such as data/raw/*.csv"
+        return f"empty; write a path such as {example}"
     if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":"):
         return (
             f"{text!r} is absolute; write it relative to the project root, "
-            f"e.g. data/raw/*.csv"
+            f"e.g. {example}"
         )
     if ".." in text.replace("\\", "/").split("/"):
-        return f"{text!r} leaves the project; globs stay inside it"
+        return f"{text!r} leaves the project; paths stay inside it"
     return None
+
+
+def glob_problem(text: str) -> Optional[str]:
+    """Why ``text`` cannot be an ``inputs``/``outputs`` glob, or None."""
+    return _outside_problem(text, "data/raw/*.csv")
+
+
+def model_path_problem(text: str) -> Optional[str]:
+    """Why ``text`` cannot be the path of a ``models`` file, or None."""
+    if any(char in text for char in "*?["):
+        return f"{text!r} is a glob; name the one file the notebook writes"
+    return _outside_problem(text, "models/model.joblib")
+
+
+def _plain_model(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) <= set(MODEL_KEYS)
+        and isinstance(value.get("path"), str)
+        and model_path_problem(value["path"]) is None
+        and value.get("flavor", MODEL_FLAVORS[0]) in MODEL_FLAVORS
+        and (
+            value.get("registered_name") is None
+            or _matches(MODEL_NAME_PATTERN, value["registered_name"])
+        )
+    )
 
 
 def requirement_problem(text: str) -> Optional[str]:
@@ -236,6 +268,13 @@ def plainly_valid(data: Any, stage: str) -> bool:
         and all(
             isinstance(data[key], dict) and all(isinstance(k, str) for k in data[key])
             for key in MAPPINGS
+            if key in data
+        )
+        and all(
+            isinstance(data[key], list)
+            and all(map(_plain_model, data[key]))
+            and len({model["path"] for model in data[key]}) == len(data[key])
+            for key in MODEL_LISTS
             if key in data
         )
         and data["name"] == stage

@@ -11,7 +11,7 @@ import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
 from packaging.specifiers import SpecifierSet
@@ -31,11 +31,14 @@ from ..project import Project
 from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
 from .spec_checks import (
     KERNEL_PATTERN,
+    MODEL_FLAVORS,
+    MODEL_NAME_PATTERN,
     NAME_PATTERN,
     Declared,
     declared_order,
     file_problems,
     glob_problem,
+    model_path_problem,
     order_conflicts,
     requirement_problem,
     shared_conflicts,
@@ -68,6 +71,33 @@ def _relative_glob(text: str) -> str:
 
 
 RelativeGlob_ = Annotated[str, AfterValidator(_relative_glob)]
+
+
+def _model_path(text: str) -> str:
+    problem = model_path_problem(text)
+    if problem:
+        raise ValueError(problem)
+    return text.replace("\\", "/")
+
+
+class ModelSpec(BaseModel):
+    """A model file the notebook writes, logged as an MLflow model on its run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Annotated[str, AfterValidator(_model_path)] = Field(
+        description="The file, relative to the project root (e.g. "
+        "models/model.joblib, written with joblib or pickle)."
+    )
+    flavor: Literal["sklearn"] = Field(
+        "sklearn", description="The MLflow flavor it is logged with."
+    )
+    registered_name: Optional[str] = Field(
+        None,
+        pattern=MODEL_NAME_PATTERN,
+        description="Register each logged version under this name in MLflow's "
+        "model registry.",
+    )
 
 
 class StageSpec(BaseModel):
@@ -135,7 +165,22 @@ class StageSpec(BaseModel):
         description="Files the notebook writes (globs relative to the project "
         "root): cached after each successful run, restored when missing.",
     )
+    models: list[ModelSpec] = Field(
+        default_factory=list,
+        description="Model files the notebook writes: each is logged as an "
+        "MLflow model on the stage's run after the notebook succeeds, and "
+        "registered when it has a registered_name.",
+    )
     notes: str = ""
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_models(cls, value: list[ModelSpec]) -> list[ModelSpec]:
+        paths = [model.path for model in value]
+        twice = sorted({path for path in paths if paths.count(path) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} declared more than once")
+        return value
 
     @field_validator("python", "python_exe", mode="before")
     @classmethod
@@ -216,12 +261,14 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 def describe(error: ValidationError, source: str) -> list[str]:
     """Readable lines, one per problem: ``file: field: what and how to fix``."""
-    allowed = list(StageSpec.model_fields)
     lines = []
     for item in error.errors():
         where = _field_path(item["loc"])
+        key = str(item["loc"][-1]) if item["loc"] else ""
         if item["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(where, allowed, n=1)
+            nested = item["loc"][0] == "models" and len(item["loc"]) > 1
+            allowed = list((ModelSpec if nested else StageSpec).model_fields)
+            close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             lines.append(
                 f"{source}: unknown key {where!r}{hint}; allowed keys: "
@@ -234,10 +281,19 @@ def describe(error: ValidationError, source: str) -> list[str]:
                 f"{source}: name: {item['input']!r} must be lowercase letters, digits "
                 f"and underscores starting with a letter, e.g. data_prep"
             )
-        elif item["type"] == "string_pattern_mismatch" and where == "kernel_name":
+        elif item["type"] == "string_pattern_mismatch" and key in (
+            "kernel_name",
+            "registered_name",
+        ):
+            first = ", starting with a letter or digit" if key != "kernel_name" else ""
             lines.append(
-                f"{source}: kernel_name: {item['input']!r} may only hold letters, "
-                f"digits, '.', '_' and '-'"
+                f"{source}: {where}: {item['input']!r} may only hold letters, "
+                f"digits, '.', '_' and '-'{first}"
+            )
+        elif item["type"] == "literal_error" and key == "flavor":
+            lines.append(
+                f"{source}: {where}: {item['input']!r} is not a flavor the runner "
+                f"logs; allowed: {', '.join(MODEL_FLAVORS)}"
             )
         else:
             message = item["msg"].removeprefix("Value error, ")

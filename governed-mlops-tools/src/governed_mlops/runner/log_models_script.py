@@ -1,0 +1,85 @@
+"""Log a stage's model files as MLflow models: run by the stage's interpreter.
+
+The runner starts this file, by its path, with the stage env's python after
+the notebook succeeded: only that env has the model's libraries (and
+mlflow-skinny). So it imports nothing from governed_mlops. It reads a JSON
+list of ``{"path", "name", "flavor", "registered_name"}`` on stdin, logs each
+file under ``MLFLOW_RUN_ID`` and prints a JSON list of ``{"path",
+"model_uri", "model_id", "version", "registered_name"}`` on stdout. A problem is one
+line on stderr and exit code 1.
+"""
+
+import json
+import os
+import pickle  # nosec B403 - loads the file the stage's own notebook just wrote
+import sys
+
+
+def load(path):
+    """The object in a joblib or pickle file."""
+    if path.endswith((".pkl", ".pickle")):
+        with open(path, "rb") as handle:
+            return pickle.load(handle)  # nosec B301 - the stage's own output
+    import joblib
+
+    return joblib.load(path)
+
+
+def log_sklearn(model, entry):
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        model,
+        name=entry["name"],
+        # Pinned to this env's versions: no pass over the model's imports in
+        # a subprocess, which is what makes the default take many seconds.
+        pip_requirements=mlflow.sklearn.get_default_pip_requirements(
+            include_cloudpickle=True
+        ),
+        serialization_format="cloudpickle",
+        registered_model_name=entry.get("registered_name"),
+    )
+
+
+FLAVORS = {"sklearn": log_sklearn}
+
+
+def main():
+    import logging
+
+    entries = json.load(sys.stdin)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    import mlflow
+
+    mlflow.start_run()  # MLFLOW_RUN_ID: the stage's run, still open
+    logged = []
+    for entry in entries:
+        try:
+            model = load(entry["absolute"])
+        except Exception as error:  # any unpickling failure: report, do not trace
+            sys.stderr.write(
+                f"{entry['path']}: could not be loaded: {type(error).__name__}: "
+                f"{error}\n"
+            )
+            return 1
+        info = FLAVORS[entry["flavor"]](model, entry)
+        version = getattr(info, "registered_model_version", None)
+        logged.append(
+            {
+                "path": entry["path"],
+                "model_uri": info.model_uri,
+                "model_id": getattr(info, "model_id", "") or "",
+                "version": str(version) if version is not None else "",
+                "registered_name": entry.get("registered_name") or "",
+            }
+        )
+    sys.stdout.write(json.dumps(logged) + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The runner ends the run with the stage's status: skip the handler mlflow
+    # registers at exit, which would end it FINISHED now.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

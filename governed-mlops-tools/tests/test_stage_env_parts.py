@@ -181,3 +181,15 @@ def test_drift_lines_say_how_each_package_changed():
         "removed    six==1.16.0",
     ]
     assert compare(before, before) == []
+
+
+def test_a_stage_with_an_mlflow_client_gets_the_runners_mlflow_version():
+    """The runner and the kernels share the SQLite store: one schema."""
+    from importlib.metadata import version
+
+    from governed_mlops.stages import locks
+
+    inputs = locks.lock_inputs(["mlflow-skinny>=3.9,<4", "pandas"], [])
+    assert f"mlflow-skinny=={version('mlflow')}" in inputs
+    assert "mlflow-skinny>=3.9,<4" in inputs
+    assert not any(r.startswith("mlflow") for r in locks.lock_inputs(["pandas"], []))

@@ -20,10 +20,32 @@ KERNEL_REQUIREMENT = "ipykernel>=6.29"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
+MLFLOW_CLIENTS = frozenset({"mlflow", "mlflow-skinny"})
+
+
+def runner_mlflow() -> str | None:
+    """The mlflow version of the env that runs mlops, if it has one."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlflow")
+    except PackageNotFoundError:
+        return None
+
+
 def lock_inputs(packages: list[str], project_dependencies: list[str]) -> list[str]:
-    """What a stage env holds: its packages, ipykernel, the project's dependencies."""
+    """What a stage env holds: its packages, ipykernel, the project's
+    dependencies; and, where it has an MLflow client, the runner's mlflow
+    version: each release may move the SQLite store's schema, and a client of
+    another release refuses the store the runner and the kernels share."""
+    found = [*packages, KERNEL_REQUIREMENT, *project_dependencies]
+    names = {canonicalize_name(Requirement(r).name) for r in found}
+    pinned = runner_mlflow()
+    for client in sorted(names & MLFLOW_CLIENTS):
+        if pinned:
+            found.append(f"{client}=={pinned}")
     return sorted(
-        dict.fromkeys([*packages, KERNEL_REQUIREMENT, *project_dependencies]),
+        dict.fromkeys(found),
         key=lambda r: (canonicalize_name(Requirement(r).name), r),
     )
 

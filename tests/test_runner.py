@@ -173,7 +173,7 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
         assert "scikit-learn==" in freeze
 
 
-def test_eval_metrics_and_figure_are_in_its_run(pipeline):
+def test_eval_metrics_and_figure_are_in_its_run(project, pipeline):
     _, recorded, _, _ = pipeline
     evaluation = next(r for r in recorded.values() if r["name"] == "eval")
     assert evaluation["metrics"]["f1"] > evaluation["metrics"]["baseline_f1"] > 0

@@ -197,9 +197,9 @@ def test_eval_metrics_and_figure_are_in_its_run(project, pipeline):
     assert set(logged) == {"models/model.joblib", "models/baseline.joblib"}
     assert all(uri.startswith("models:/m-") for uri in logged.values())
     assert train["tags"]["models.registered"] == f"{name}/1"
-    assert evaluation["tags"]["lineage.models"] == (
-        f"models/model.joblib={logged['models/model.joblib']}; "
-        f"models/baseline.joblib={logged['models/baseline.joblib']}"
+    assert evaluation["tags"]["lineage.models"] == "; ".join(
+        f"{path}={logged[path]}"
+        for path in ("models/baseline.joblib", "models/model.joblib")
     )
     assert data_prep["metrics"]["rows_train"] > data_prep["metrics"]["rows_test"]
 

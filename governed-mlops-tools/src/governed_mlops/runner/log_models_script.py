@@ -9,13 +9,16 @@ file under ``MLFLOW_RUN_ID`` and prints a JSON list of ``{"path",
 line on stderr and exit code 1.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import pickle  # nosec B403 - loads the file the stage's own notebook just wrote
 import sys
+from typing import Any, Callable
 
 
-def load(path):
+def load(path: str) -> Any:
     """The object in a joblib or pickle file."""
     if path.endswith((".pkl", ".pickle")):
         with open(path, "rb") as handle:
@@ -25,7 +28,7 @@ def load(path):
     return joblib.load(path)
 
 
-def log_sklearn(model, entry):
+def log_sklearn(model: Any, entry: dict[str, Any]) -> Any:
     import mlflow.sklearn
 
     return mlflow.sklearn.log_model(
@@ -41,10 +44,10 @@ def log_sklearn(model, entry):
     )
 
 
-FLAVORS = {"sklearn": log_sklearn}
+FLAVORS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {"sklearn": log_sklearn}
 
 
-def main():
+def main() -> int:
     import logging
 
     entries = json.load(sys.stdin)
@@ -52,7 +55,7 @@ def main():
     import mlflow
 
     mlflow.start_run()  # MLFLOW_RUN_ID: the stage's run, still open
-    logged = []
+    logged: list[dict[str, str]] = []
     for entry in entries:
         try:
             model = load(entry["absolute"])
@@ -79,6 +82,7 @@ def main():
     # The runner ends the run with the stage's status: skip the handler mlflow
     # registers at exit, which would end it FINISHED now.
     os._exit(0)
+    return 0  # not reached
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ put it back before they end.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -182,6 +184,7 @@ def test_create_again_checks_and_lists_the_built_envs(tiny):
 
 
 def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
+    from governed_mlops.hashes import file_sha
     from governed_mlops.runner import audit
 
     root, _ = tiny
@@ -225,14 +228,14 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert manifest["committed"] == {
         "lock": {
             "path": "env_specs/locks/prep.txt",
-            "sha256": audit.file_sha(root / "env_specs" / "locks" / "prep.txt"),
+            "sha256": file_sha(root / "env_specs" / "locks" / "prep.txt"),
         },
         "notebook": {
             "path": "notebooks/prep.ipynb",
             "sha256": hashlib.sha256(notebook).hexdigest(),
         },
     }
-    assert tags["audit.manifest"] == audit.file_sha(downloaded / "manifest.json")
+    assert tags["audit.manifest"] == file_sha(downloaded / "manifest.json")
     executed = json.loads((downloaded / "prep.ipynb").read_text(encoding="utf-8"))
     printed = [
         "".join(o.get("text", "")) for c in executed["cells"] for o in c["outputs"]
@@ -490,9 +493,10 @@ def file_notebook(reads: str, writes: str) -> str:
     return json.dumps(notebook, indent=1) + "\n"
 
 
-def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
-    """prep writes data/out.txt; fit reads it and writes models/fit.txt."""
-    root, _ = tiny
+@contextlib.contextmanager
+def cached_stages(root: Path) -> Iterator[None]:
+    """prep writes data/out.txt; fit reads it and writes models/fit.txt: both
+    specs declare what they read and write. Put back on leaving."""
     specs = {n: root / "env_specs" / f"stage_{n}.yaml" for n in STAGES}
     saved = {n: path.read_text(encoding="utf-8") for n, path in specs.items()}
     notebooks = {
@@ -508,21 +512,35 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         data = json.loads(saved[name])
         data.update(notebook=f"notebooks/cached_{name}.ipynb", **declared[name])
         specs[name].write_text(json.dumps(data), encoding="utf-8")
-
-    def pipeline(*args: str) -> tuple[dict[str, list[str]], Result]:
-        result = mlops("pipeline", "run", *args)
-        assert result.code == 0, result.err
-        rows = {row[0]: row for row in map(str.split, result.out.splitlines()[2:])}
-        return rows, result
-
-    def line(result: Result, stage: str) -> str:
-        return next(
-            text
-            for text in result.err.splitlines()
-            if text.startswith(f"[{stage}] stage")
-        )
-
     try:
+        yield
+    finally:
+        for name in STAGES:
+            specs[name].write_text(saved[name], encoding="utf-8")
+            (root / "notebooks" / f"cached_{name}.ipynb").unlink()
+        # Untracked files would make later runs' trees dirty.
+        shutil.rmtree(root / "data", ignore_errors=True)
+        shutil.rmtree(root / "models", ignore_errors=True)
+
+
+def pipeline(*args: str) -> tuple[dict[str, list[str]], Result]:
+    """`mlops pipeline run`, its summary rows by stage."""
+    result = mlops("pipeline", "run", *args)
+    assert result.code == 0, result.err
+    rows = {row[0]: row for row in map(str.split, result.out.splitlines()[2:])}
+    return rows, result
+
+
+def line(result: Result, stage: str) -> str:
+    """The stage's progress line in a pipeline."""
+    return next(
+        text for text in result.err.splitlines() if text.startswith(f"[{stage}] stage")
+    )
+
+
+def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
+    root, _ = tiny
+    with cached_stages(root):
         first, _ = pipeline("--force")  # whatever earlier tests left
         assert [row[1] for row in first.values()] == ["FINISHED", "FINISHED"]
         known = len(recorded())
@@ -602,13 +620,57 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         differs = mlops("audit", "replay", noisy)
         assert differs.code == 1
         assert "  DIFFERS  data/out.txt: differs from the run's\n" in differs.out
-    finally:
-        for name in STAGES:
-            specs[name].write_text(saved[name], encoding="utf-8")
-            (root / "notebooks" / f"cached_{name}.ipynb").unlink()
-        # Untracked files would make later runs' trees dirty.
-        shutil.rmtree(root / "data", ignore_errors=True)
-        shutil.rmtree(root / "models", ignore_errors=True)
+
+
+def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
+    """With STAGE_CACHE=mlflow a run keeps its outputs on its tracking store:
+    a checkout with no local cache and no outputs (another machine recording
+    to the same store) reuses both stages and gets their outputs from there."""
+    root, _ = tiny
+    cache_dir = root / ".mlops" / "cache"
+    outputs = ("data/out.txt", "models/fit.txt")
+
+    def fresh_machine() -> None:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        for name in outputs:
+            (root / name).unlink()
+
+    with cached_stages(root):
+        set_env(monkeypatch, STAGE_CACHE="mlflow")
+        first, _ = pipeline("--force", "-p", "prep.seed=11")
+        made = {name: (root / name).read_text() for name in outputs}
+        assert made["models/fit.txt"] == "tiny tiny 11"
+        runs = recorded()
+        for stage_name, row in first.items():
+            assert runs[row[3]].data.tags["cache.shared"] == "true"
+        kept = client().list_artifacts(first["prep"][3], "cache/outputs/data")
+        assert [a.path for a in kept] == ["cache/outputs/data/out.txt"]
+
+        fresh_machine()
+        reused, result = pipeline("-p", "prep.seed=11")
+        assert {n: row[1:] for n, row in reused.items()} == {
+            n: ["CACHED", "-", first[n][3]] for n in STAGES
+        }
+        assert (
+            f"unchanged since run {first['fit'][3]} (shared cache: MLflow); "
+            "restored models/fit.txt" in line(result, "fit")
+        )
+        assert {name: (root / name).read_text() for name in outputs} == made
+        assert len(recorded()) == len(runs)  # nothing ran, nothing recorded
+        # The entries it found are this machine's now: no store needed next.
+        again, result = pipeline("-p", "prep.seed=11")
+        assert "(shared cache" not in line(result, "fit")
+
+        # Another key: nothing on the store has it, the stage runs.
+        changed, result = pipeline("-p", "prep.seed=12")
+        assert [row[1] for row in changed.values()] == ["FINISHED", "FINISHED"]
+
+        # The local cache alone, the default: a fresh machine runs both.
+        set_env(monkeypatch, STAGE_CACHE="local")
+        fresh_machine()
+        alone, result = pipeline("-p", "prep.seed=11")
+        assert [row[1] for row in alone.values()] == ["FINISHED", "FINISHED"]
+        assert "no previous run in" in line(result, "prep")
 
 
 def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):

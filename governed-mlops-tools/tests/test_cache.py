@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from governed_mlops.project import find_project
 from governed_mlops.runner import cache
+from governed_mlops.runner.shared_cache import SHARED_TAG, SharedCache
+from governed_mlops.runner.store import RunInfo
 from governed_mlops.stages.specs import Stage, load_stage
 
 from tiny_project import spec_text, write_project
@@ -215,3 +218,126 @@ def test_a_model_input_names_the_mlflow_model_its_run_logged(stages, tmp_path):
     # Another content than the one logged: neither run nor model is named.
     (tmp_path / "data" / "out.txt").write_text("two", encoding="utf-8")
     assert store.decide(stages["fit"], {}, force=False).models == {}
+
+
+class ArtifactRuns:
+    """The part of the runner's Store the shared cache uses, in memory: runs
+    with tags and artifact files (the real store is in
+    tests/test_tools_in_process.py, which runs it against MLflow)."""
+
+    uri = STORE
+
+    def __init__(self) -> None:
+        self.tags: dict[str, dict[str, str]] = {}
+        self.files: dict[tuple[str, str], bytes] = {}
+        self.broken = ""
+
+    def warm(self) -> None:
+        pass
+
+    def last_run(self, tags, status):
+        if self.broken:
+            raise OSError(self.broken)
+        for run_id in reversed(list(self.tags)):
+            if tags.items() <= self.tags[run_id].items():
+                return RunInfo(run_id, status, self.tags[run_id])
+        return None
+
+    def read_bytes(self, run_id, path):
+        return self.files[run_id, path]
+
+    def read_artifact(self, run_id, path):
+        return self.read_bytes(run_id, path).decode("utf-8")
+
+    def log_artifacts(self, run_id, folder, artifact_path):
+        for path in Path(folder).rglob("*"):
+            if path.is_file():
+                name = f"{artifact_path}/{path.relative_to(folder).as_posix()}"
+                self.files[run_id, name] = path.read_bytes()
+
+    def set_tag(self, run_id, key, value):
+        self.tags[run_id][key] = value
+
+
+def shared_ran(runs: ArtifactRuns, stage: Stage, output: str) -> str:
+    """A pipeline run of prep on another machine, shared through ``runs``."""
+    other = cache.Cache(
+        stage.project.state_dir, stage.project.root, STORE, SharedCache(runs)
+    )
+    decision = other.decide(stage, {"seed": 1}, force=True)
+    run_id = f"run-{output}"
+    runs.tags[run_id] = {"stage": stage.name, "cache.key": decision.key}
+    (stage.project.root / "data" / "out.txt").write_text(output, encoding="utf-8")
+    other.record(stage, decision, run_id)
+    # That machine's local cache and output are not on this one.
+    shutil.rmtree(stage.project.state_dir / cache.CACHE_DIR)
+    (stage.project.root / "data" / "out.txt").unlink()
+    return run_id
+
+
+def test_the_shared_cache_restores_what_this_machine_lacks(stages):
+    prep = stages["prep"]
+    runs = ArtifactRuns()
+    run_id = shared_ran(runs, prep, "from afar")
+    assert runs.tags[run_id][SHARED_TAG] == "true"
+    assert runs.files[run_id, "cache/outputs/data/out.txt"] == b"from afar"
+    # Without the shared cache this machine has no run to reuse.
+    alone = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert alone.run and alone.reason == f"no previous run in {STORE}"
+    shared = cache.Cache(
+        prep.project.state_dir, prep.project.root, STORE, SharedCache(runs)
+    )
+    reused = shared.decide(prep, {"seed": 1}, force=False)
+    assert not reused.run and reused.reused == run_id
+    assert reused.reason == (
+        f"unchanged since run {run_id} (shared cache: MLflow); restored data/out.txt"
+    )
+    out = prep.project.root / "data" / "out.txt"
+    assert out.read_text(encoding="utf-8") == "from afar"
+    # Kept locally: the next decision needs no store.
+    runs.broken = "the store is away"
+    again = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert not again.run and again.reused == run_id
+
+
+def test_the_shared_cache_never_hands_over_what_does_not_match(stages):
+    prep = stages["prep"]
+    runs = ArtifactRuns()
+    run_id = shared_ran(runs, prep, "from afar")
+    runs.files[run_id, "cache/outputs/data/out.txt"] = b"tampered with"
+
+    def decide():
+        store = cache.Cache(
+            prep.project.state_dir, prep.project.root, STORE, SharedCache(runs)
+        )
+        return store.decide(prep, {"seed": 1}, force=False)
+
+    tampered = decide()
+    assert tampered.run and tampered.reason == f"no previous run in {STORE}"
+    assert not (prep.project.root / "data" / "out.txt").exists()
+    # An output edited here is not overwritten by the shared one.
+    runs.files[run_id, "cache/outputs/data/out.txt"] = b"from afar"
+    (prep.project.root / "data" / "out.txt").write_text("mine", encoding="utf-8")
+    assert decide().run
+    assert (prep.project.root / "data" / "out.txt").read_text() == "mine"
+    # The store away: the stage runs, and its line says why.
+    runs.broken = "connection refused"
+    away = decide()
+    assert away.run and away.reason == (
+        f"no previous run in {STORE}; the shared cache in {STORE} could not be "
+        "read (OSError: connection refused)"
+    )
+
+
+def test_a_run_that_could_not_be_shared_still_counts_here(stages, capsys):
+    prep = stages["prep"]
+    runs = ArtifactRuns()
+    runs.set_tag = None  # type: ignore[assignment] - calling it fails
+    store = cache.Cache(
+        prep.project.state_dir, prep.project.root, STORE, SharedCache(runs)
+    )
+    decision = store.decide(prep, {"seed": 1}, force=True)
+    (prep.project.root / "data" / "out.txt").write_text("a", encoding="utf-8")
+    store.record(prep, decision, "run-a")
+    assert "run run-a is not in the shared cache of" in capsys.readouterr().err
+    assert not fresh(prep).decide(prep, {"seed": 1}, force=False).run

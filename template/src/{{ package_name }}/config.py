@@ -21,6 +21,7 @@ ENV_PREFIX = f"{PACKAGE.upper()}_"
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 Compression = Literal["gz", "bz2", "xz", "zip", "tar.gz", "none"]
+StageCache = Literal["local", "mlflow"]
 
 PATH_FIELDS = ("data_dir", "models_dir", "logs_dir", "artifacts_dir", "mlflow_dir")
 
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
     mlflow_tracking_username: str = ""
     mlflow_tracking_password: SecretStr = SecretStr("")
     package_index_token: SecretStr = SecretStr("")
+    # Outputs of unchanged stages: in .mlops/cache/ only, or on the tracking
+    # store's runs as well, shared by every machine that records there.
+    stage_cache: StageCache = "local"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import platform
 import shutil
@@ -13,7 +12,7 @@ from typing import Any
 
 from .. import __version__
 from .gitinfo import GitState
-from .notebook import sha256
+from ..hashes import file_sha, text_sha
 from ..stages.specs import Stage
 
 FREEZE_NAME = "pip-freeze.txt"
@@ -30,7 +29,7 @@ MANIFEST_TAG = "audit.manifest"
 def fingerprint(freeze: str, commit: str) -> str:
     """Hash of the stage env's freeze plus the commit: same code, same packages."""
     text = freeze.strip() + "\n" + commit
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return "sha256:" + text_sha(text)
 
 
 def now() -> str:
@@ -62,7 +61,7 @@ def run_tags(
         "kernel.python": str(stage.python),
         "python.version": python_version,
         "notebook.path": stage.spec.notebook,
-        "notebook.sha256": sha256(stage.notebook),
+        "notebook.sha256": file_sha(stage.notebook),
         "env.fingerprint": fingerprint(freeze, git.commit),
         "host": platform.node(),
         "run.start": now(),
@@ -105,14 +104,6 @@ def start_bundle(
     return committed
 
 
-def file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def canonical(parameters: dict[str, Any]) -> str:
     """The injected parameters as one text, for their hash."""
     return json.dumps(parameters, sort_keys=True, ensure_ascii=False)
@@ -140,9 +131,7 @@ def write_manifest(
         "source_notebook": stage.spec.notebook,
         "files": files,
         "parameters": parameters,
-        "parameters_sha256": hashlib.sha256(
-            canonical(parameters).encode("utf-8")
-        ).hexdigest(),
+        "parameters_sha256": text_sha(canonical(parameters)),
         # The source notebook and lock, when the run's commit holds them.
         "committed": committed,
         "inputs": inputs,
@@ -151,4 +140,4 @@ def write_manifest(
     }
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     (folder / MANIFEST_NAME).write_bytes(text.encode("utf-8"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text_sha(text)

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import ast
 import glob
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from ..hashes import file_sha, text_sha
+from ..progress import Progress
 from ..stages.specs import Stage
+from .shared_cache import SharedCache
 
 CACHE_DIR = "cache"
 PACKAGE_PART = "project package"
@@ -34,14 +36,9 @@ PARAMETERS_PART = "parameters"
 LOCK_PART = "lock"
 PYTHON_PART = "interpreter"
 INPUT_PREFIX = "input "
-CHUNK = 1024 * 1024
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def code_digest(notebook: Path) -> str:
+def codetext_sha(notebook: Path) -> str:
     """The hash of a notebook's code cells, as Python syntax where they parse
     (comments, blank lines and spacing do not count) and as text with
     trailing spaces removed where they do not (magics, shell escapes)."""
@@ -57,7 +54,7 @@ def code_digest(notebook: Path) -> str:
         except SyntaxError:
             lines = [line.rstrip() for line in text.strip().splitlines()]
             parts.append("\n".join(line for line in lines if line))
-    return _digest("\0".join(parts))
+    return text_sha("\0".join(parts))
 
 
 class StatCache:
@@ -79,13 +76,10 @@ class StatCache:
         entry = self.known.get(key)
         if entry and entry[:3] == stamp:
             return str(entry[3])
-        digest = hashlib.sha256()
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(chunk)
-        self.known[key] = [*stamp, digest.hexdigest()]
+        digest = file_sha(file)
+        self.known[key] = [*stamp, digest]
         self.changed = True
-        return digest.hexdigest()
+        return digest
 
     def save(self) -> None:
         if self.changed:
@@ -103,12 +97,12 @@ def matched(root: Path, patterns: list[str]) -> list[str]:
     return sorted(found)
 
 
-def package_digest(stage: Stage, stats: StatCache) -> str:
+def packagetext_sha(stage: Stage, stats: StatCache) -> str:
     """The hash of the project package's source files."""
     source = stage.project.root / "src" / stage.project.package
     files = sorted(p for p in source.rglob("*") if p.is_file() and _is_source(p))
     lines = [f"{p.relative_to(source).as_posix()} {stats.sha(p)}" for p in files]
-    return _digest("\n".join(lines))
+    return text_sha("\n".join(lines))
 
 
 def _is_source(path: Path) -> bool:
@@ -123,14 +117,14 @@ def stage_parts(
 
     root = stage.project.root
     lock = lock_path(stage)
-    marker = read_marker(stage) or {}
-    python = f"{marker.get('python_version', '')} {marker.get('interpreter', '')}"
+    # The version, not the path: machines sharing a cache install it apart.
+    python = str((read_marker(stage) or {}).get("python_version", ""))
     parts = {
-        NOTEBOOK_PART: code_digest(stage.notebook),
+        NOTEBOOK_PART: codetext_sha(stage.notebook),
         PARAMETERS_PART: json.dumps(parameters, sort_keys=True, ensure_ascii=False),
         LOCK_PART: stats.sha(lock) if lock.is_file() else "",
         PYTHON_PART: python,
-        PACKAGE_PART: package_digest(stage, stats),
+        PACKAGE_PART: packagetext_sha(stage, stats),
     }
     for name in matched(root, stage.spec.inputs):
         parts[INPUT_PREFIX + name] = stats.sha(root / name)
@@ -138,7 +132,7 @@ def stage_parts(
 
 
 def key_of(parts: dict[str, str]) -> str:
-    return _digest(json.dumps(parts, sort_keys=True))
+    return text_sha(json.dumps(parts, sort_keys=True))
 
 
 def why(before: dict[str, str], after: dict[str, str]) -> str:
@@ -155,7 +149,7 @@ def why(before: dict[str, str], after: dict[str, str]) -> str:
     for part in (NOTEBOOK_PART, LOCK_PART, PYTHON_PART, PACKAGE_PART):
         if before.get(part) != after.get(part):
             if part == PYTHON_PART:
-                old, new = before.get(part, "").split(" ")[0], after[part].split(" ")[0]
+                old, new = before.get(part, "").split(" ")[0], after[part]
                 reasons.append(f"interpreter changed: {old or '?'} → {new or '?'}")
             else:
                 reasons.append(f"{part} changed")
@@ -204,10 +198,17 @@ class Decision:
 class Cache:
     """The project's stage cache (``.mlops/cache/``)."""
 
-    def __init__(self, state_dir: Path, root: Path, store_uri: str):
+    def __init__(
+        self,
+        state_dir: Path,
+        root: Path,
+        store_uri: str,
+        shared: Optional[SharedCache] = None,
+    ):
         self.folder = state_dir / CACHE_DIR
         self.root = root
         self.store_uri = store_uri  # a run is reused only from its own store
+        self.shared = shared  # asked when this machine has no run with the key
         self.stats = StatCache(self.folder / "stat.json")
         self.index_path = self.folder / "index.json"
         # By tracking store, then by stage: a laptop's runs against its own
@@ -251,40 +252,97 @@ class Cache:
 
     def _decide(self, stage: Stage, parts: dict[str, str], force: bool) -> Decision:
         key = key_of(parts)
-        last = self.entries.get(stage.name)
         if force:
             return Decision(True, "forced (--force)", key, parts)
         if not (stage.spec.inputs or stage.spec.outputs):
             # What it reads is unknown: skipping it could hide new data.
             reason = "its spec declares no inputs or outputs, so it always runs"
             return Decision(True, reason, key, parts)
+        last = self.entries.get(stage.name)
         if not last:
-            return Decision(True, f"no previous run in {self.store_uri}", key, parts)
-        if last["key"] != key:
-            return Decision(True, why(last["parts"], parts), key, parts)
-        restored = []
-        for name, sha in sorted(last["outputs"].items()):
+            decision = Decision(
+                True, f"no previous run in {self.store_uri}", key, parts
+            )
+        elif last["key"] != key:
+            decision = Decision(True, why(last["parts"], parts), key, parts)
+        else:
+            decision = self._reuse(last, parts, self._kept)
+        if decision.run and self.shared is not None:
+            return self._from_shared(stage, parts, decision)
+        return decision
+
+    def _kept(self, entry: dict[str, Any], name: str) -> Optional[Path]:
+        """Output ``name`` of ``entry`` in this machine's objects."""
+        kept = self._object(entry["outputs"][name])
+        return kept if kept.is_file() else None
+
+    def _reuse(
+        self,
+        entry: dict[str, Any],
+        parts: dict[str, str],
+        source: Callable[[dict[str, Any], str], Optional[Path]],
+        where: str = "",
+    ) -> Decision:
+        """Skip the stage, reusing ``entry`` (a run with the stage's key), with
+        its missing outputs restored from the files ``source`` gives; or run
+        it, saying why."""
+        key, run_id = entry["key"], entry["run_id"]
+        missing = []
+        for name, sha in sorted(entry["outputs"].items()):
             path = self.root / name
-            if path.is_file():
-                if self.stats.sha(path) == sha:
-                    continue
+            if not path.is_file():
+                missing.append(name)
+            elif self.stats.sha(path) != sha:
                 # Edited since: the notebook makes it again, and says so.
-                reason = f"output {name} changed since run {last['run_id']}"
+                reason = f"output {name} changed since run {run_id}"
                 return Decision(True, reason, key, parts)
-            if not self._object(sha).is_file():
-                reason = f"output {name} missing and not in the cache"
+        found = {}
+        for name in missing:
+            copy = source(entry, name)
+            if copy is None or file_sha(copy) != entry["outputs"][name]:
+                reason = f"output {name} missing and not in the cache{where}"
                 return Decision(True, reason, key, parts)
-            restored.append(name)
-        for name in restored:
-            path = self.root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".restoring")
-            shutil.copyfile(self._object(last["outputs"][name]), temporary)
-            os.replace(temporary, path)
-        reason = f"unchanged since run {last['run_id']}"
-        if restored:
-            reason += f"; restored {', '.join(restored)}"
-        return Decision(False, reason, key, parts, last["run_id"], restored)
+            found[name] = copy
+        for name, copy in found.items():
+            kept = self._object(entry["outputs"][name])
+            if copy != kept:
+                _copy(copy, kept)
+            _copy(kept, self.root / name)
+        reason = f"unchanged since run {run_id}{where}"
+        if missing:
+            reason += f"; restored {', '.join(missing)}"
+        return Decision(False, reason, key, parts, run_id, missing)
+
+    def _from_shared(
+        self, stage: Stage, parts: dict[str, str], local: Decision
+    ) -> Decision:
+        """The run of the shared cache with the stage's key, reused; else
+        ``local``, which says why the stage runs."""
+        assert self.shared is not None  # nosec B101: checked by the caller
+        try:
+            entry = self.shared.find(stage.name, local.key)
+            if entry is None:
+                return local
+            shared = self.shared
+            decision = self._reuse(
+                entry,
+                parts,
+                lambda found, name: shared.fetch(
+                    found["run_id"], name, self.folder / "incoming"
+                ),
+                " (shared cache: MLflow)",
+            )
+        except Exception as error:  # the store or its artifacts: run instead
+            local.reason += (
+                f"; the shared cache in {self.store_uri} could not be read "
+                f"({type(error).__name__}: {error})"
+            )
+            return local
+        if decision.run:
+            return local
+        self.entries[stage.name] = entry
+        _write_json(self.index_path, self.index)
+        return decision
 
     def record(
         self,
@@ -301,20 +359,28 @@ class Cache:
             sha = self.stats.sha(path)
             kept = self._object(sha)
             if not kept.is_file():
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                temporary = kept.with_name(sha + ".tmp")
-                shutil.copyfile(path, temporary)
-                os.replace(temporary, kept)
+                _copy(path, kept)
             outputs[name] = sha
-        self.entries[stage.name] = {
+        entry = {
             "key": decision.key,
             "parts": decision.parts,
             "run_id": run_id,
             "outputs": outputs,
             "models": logged or {},
         }
+        self.entries[stage.name] = entry
         _write_json(self.index_path, self.index)
         self.save()
+        if self.shared is not None:
+            files = {name: self._object(sha) for name, sha in outputs.items()}
+            try:
+                self.shared.publish(run_id, entry, files)
+            except Exception as error:  # the run stands; only sharing failed
+                Progress(stage.name)(
+                    f"run {run_id} is not in the shared cache of {self.store_uri}: "
+                    f"{type(error).__name__}: {error}; other machines run the "
+                    f"stage again"
+                )
 
     def save(self) -> None:
         self.stats.save()
@@ -322,6 +388,14 @@ class Cache:
     def last_run(self, stage: str) -> Optional[str]:
         entry = self.entries.get(stage)
         return str(entry["run_id"]) if entry else None
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A copy of ``source`` at ``target``, whole or not at all."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".restoring")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import audit, cache, journal, models, notebook, output, store, tracking
+from . import audit, cache, journal, models, notebook, output, shared_cache, store
+from . import tracking
 from .. import __version__
+from ..hashes import file_sha
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
 from .gitinfo import GitState, git_state
@@ -97,8 +99,18 @@ class Runner:
             journal.sync(self.store, project.state_dir, Progress("audit sync"))
 
     def stage_cache(self) -> cache.Cache:
-        """The project's stage cache, for runs of this store."""
-        return cache.Cache(self.project.state_dir, self.project.root, self.store.uri)
+        """The project's stage cache, for runs of this store; shared through
+        the store's artifacts when the setting ``stage_cache`` is ``mlflow``."""
+        mode = str(getattr(self.settings, "stage_cache", "local"))
+        if mode not in shared_cache.MODES:
+            raise CommandError(
+                f"setting {env_prefix(self.project)}STAGE_CACHE={mode}: use "
+                f"{' or '.join(shared_cache.MODES)}"
+            )
+        shared = shared_cache.SharedCache(self.store) if mode == "mlflow" else None
+        return cache.Cache(
+            self.project.state_dir, self.project.root, self.store.uri, shared
+        )
 
     def recorder(self, run_id: str) -> journal.Journal:
         """The store calls of a run; straight to pending once the store is away."""
@@ -251,7 +263,7 @@ class Runner:
         outputs = {}
         if status == "FINISHED":
             for name in cache.matched(root, stage.spec.outputs):
-                outputs[name] = audit.file_sha(root / name)
+                outputs[name] = file_sha(root / name)
         try:
             lineage = decision.producers if decision else {}
             sha = audit.write_manifest(

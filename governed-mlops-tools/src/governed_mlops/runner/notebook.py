@@ -1,9 +1,8 @@
-"""Notebook facts the runner needs: its hash and its declared parameters."""
+"""Notebook facts the runner needs: its declared parameters."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +15,6 @@ if TYPE_CHECKING:  # the policy check reads notebooks without the spec model
 
 PARAMETERS_TAG = "parameters"
 DECLARATIONS_FILE = "declarations.json"
-
-
-def sha256(path: Path) -> str:
-    """SHA-256 of the notebook file as committed (the input, not the output)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..hashes import file_sha
 from ..errors import CommandError
 from ..project import Project
 from ..settings import env_prefix
@@ -143,7 +144,7 @@ def replay(
             made = tree / path
             if not made.is_file():
                 result.differs.append(f"{path}: not written by the replay")
-            elif audit.file_sha(made) == sha:
+            elif file_sha(made) == sha:
                 result.same.append(path)
             else:
                 result.differs.append(f"{path}: differs from the run's")
@@ -198,7 +199,7 @@ def _inputs(
         target.parent.mkdir(parents=True, exist_ok=True)
         if kept.is_file():
             shutil.copyfile(kept, target)
-        elif here.is_file() and audit.file_sha(here) == sha:
+        elif here.is_file() and file_sha(here) == sha:
             shutil.copyfile(here, target)
         else:
             raise CommandError(

@@ -15,12 +15,12 @@ since, which does not make the record less intact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..hashes import data_sha, file_sha
 from ..errors import CommandError
 from . import audit
 from .gitinfo import committed_file
@@ -39,10 +39,6 @@ class Verdict:
     @property
     def intact(self) -> bool:
         return not self.differs
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def verify(store: Store, run_id: str, root: Path) -> Verdict:
@@ -67,7 +63,9 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
         except Exception:  # a file removed from the artifacts
             verdict.differs.append(f"audit/{path}: missing from the run's artifacts")
             continue
-        _compare(verdict, f"audit/{path}", _sha(contents[path]), sha, "the manifest")
+        _compare(
+            verdict, f"audit/{path}", data_sha(contents[path]), sha, "the manifest"
+        )
     commit = run.tags.get("mlflow.source.git.commit", "")
     _committed(verdict, root, commit, manifest, contents)
     _cross_checks(verdict, run.tags, manifest, contents)
@@ -76,7 +74,7 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
             here = root / path
             if not here.is_file():
                 verdict.since.append(f"{kind[:-1]} {path}: not in the project now")
-            elif audit.file_sha(here) != sha:
+            elif file_sha(here) != sha:
                 verdict.since.append(f"{kind[:-1]} {path}: changed since the run")
     return verdict
 
@@ -91,7 +89,7 @@ def _manifest(
     except Exception as error:  # gone from the artifact store
         verdict.differs.append(f"{name}: cannot be read ({type(error).__name__})")
         return None
-    _compare(verdict, name, _sha(text), recorded, f"tag {audit.MANIFEST_TAG}")
+    _compare(verdict, name, data_sha(text), recorded, f"tag {audit.MANIFEST_TAG}")
     try:
         manifest = json.loads(text)
     except ValueError:
@@ -115,7 +113,7 @@ def _committed(
         if data is None:
             verdict.differs.append(f"{what}: cannot be read from this repository")
             continue
-        _compare(verdict, what, _sha(data), str(held.get("sha256")), "the manifest")
+        _compare(verdict, what, data_sha(data), str(held.get("sha256")), "the manifest")
         if kind == "notebook":
             contents[f"{audit.SOURCE_DIR}/{Path(path).name}"] = data
 
@@ -139,7 +137,7 @@ def _cross_checks(
         _compare(
             verdict,
             f"audit/{source} (source notebook)",
-            _sha(contents[source]),
+            data_sha(contents[source]),
             tags.get("notebook.sha256", ""),
             "tag notebook.sha256",
         )
@@ -154,7 +152,9 @@ def _cross_checks(
             )
     expected = manifest.get("parameters_sha256", "")
     canonical = audit.canonical(manifest.get("parameters", {})).encode("utf-8")
-    _compare(verdict, "parameters (manifest)", _sha(canonical), expected, "its hash")
+    _compare(
+        verdict, "parameters (manifest)", data_sha(canonical), expected, "its hash"
+    )
     executed = [
         path
         for path in contents

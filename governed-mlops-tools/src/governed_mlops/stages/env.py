@@ -13,7 +13,6 @@ a package installed or removed by hand is noticed without starting the env.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from typing import Any, Callable, Optional
 
 from packaging.utils import canonicalize_name
 
+from ..hashes import text_sha
 from . import kernels, locks
 from ..errors import CommandError
 from .installers import IndexOptions, Installer, InstallError, pick
@@ -104,7 +104,7 @@ def installed_digest(env_dir: Path) -> str:
     """A digest of :func:`distributions`: it changes when a package is
     installed, removed or changes version, and costs no process."""
     text = "\n".join(distributions(env_dir))
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return "sha256:" + text_sha(text)
 
 
 def expected_kernel(stage: Stage) -> dict[str, Any]:

@@ -7,13 +7,14 @@ digest still matches is reused as it is; otherwise the stage is locked again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from ..hashes import file_sha, text_sha
 
 DIGEST_LINE = "# mlops-lock-input: "
 KERNEL_REQUIREMENT = "ipykernel>=6.29"
@@ -63,7 +64,7 @@ def input_digest(
         "index": index,
     }
     text = json.dumps(payload, sort_keys=True)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return "sha256:" + text_sha(text)
 
 
 def header(stage: str, digest: str) -> str:
@@ -131,7 +132,7 @@ print(json.dumps({
 
 
 def file_sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return "sha256:" + file_sha(path)
 
 
 def differences(

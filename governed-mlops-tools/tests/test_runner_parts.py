@@ -311,9 +311,4 @@ def test_model_tags_read_back_as_the_lineage_of_their_inputs():
         "models/baseline.joblib=models:/m-2",
         "models.registered": "churn-classifier/3",
     }
-    assert models.logged_uris(tags) == {
-        "models/model.joblib": "models:/m-1",
-        "models/baseline.joblib": "models:/m-2",
-    }
-    assert models.logged_uris({}) == {}
     assert models.artifact_name("models/my model.v2.joblib") == "my-model.v2"

@@ -210,11 +210,10 @@ class Runner:
                         f"{stage.kernel_name}, run {run_id}{why}"
                     )
                     self._execute(stage, parameters, executed, run_id, log)
-                    found = models.log_models(
+                    found, logged = models.log_models(
                         stage, self.kernel_env(stage, run_id), log
                     )
                     record.set_tags(found)
-                    logged = models.logged_uris(found)
                 status = "FINISHED"
             except KeyboardInterrupt:
                 status, message = "KILLED", "interrupted"

@@ -14,11 +14,13 @@ import json
 import os
 import subprocess  # nosec B404 - runs the stage env's own python
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError
-from .output import RunLog
-from ..stages.specs import Stage
+
+if TYPE_CHECKING:
+    from ..stages.specs import Stage
+    from .output import RunLog
 
 SCRIPT = Path(__file__).with_name("log_models_script.py")
 TIMEOUT = 900  # seconds: registration waits for the version to be ready
@@ -59,13 +61,16 @@ def artifact_name(path: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "model"
 
 
-def log_models(stage: Stage, env: dict[str, str], log: RunLog) -> dict[str, str]:
+def log_models(
+    stage: Stage, env: dict[str, str], log: RunLog
+) -> tuple[dict[str, str], dict[str, str]]:
     """Log the stage's declared models on the run ``env`` names
     (``MLFLOW_RUN_ID``); its output goes to ``log`` (the run's ``run.log``).
-    Returns the run's tags saying what was logged."""
+    Returns the run's tags saying what was logged, and each model's URI by
+    its file (path -> models:/<id>)."""
     entries = requests(stage)
     if not entries:
-        return {}
+        return {}, {}
     try:
         done = subprocess.run(  # nosec B603 - fixed argv, no shell
             [str(stage.python), str(SCRIPT)],
@@ -90,13 +95,8 @@ def log_models(stage: Stage, env: dict[str, str], log: RunLog) -> dict[str, str]
         raise ModelLoggingFailed(
             f"stage {stage.name}: its models could not be logged to MLflow: {last}"
         )
-    return tags_of(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def logged_uris(tags: dict[str, str]) -> dict[str, str]:
-    """``models.logged`` read back: path -> models:/<id>."""
-    pairs = (item.partition("=") for item in tags.get("models.logged", "").split("; "))
-    return {path: uri for path, _, uri in pairs if path and uri}
+    logged = json.loads(done.stdout.strip().splitlines()[-1])
+    return tags_of(logged), {m["path"]: m["model_uri"] for m in logged}
 
 
 def tags_of(logged: list[dict[str, str]]) -> dict[str, str]:

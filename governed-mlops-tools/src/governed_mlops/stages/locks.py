@@ -42,9 +42,8 @@ def lock_inputs(packages: list[str], project_dependencies: list[str]) -> list[st
     found = [*packages, KERNEL_REQUIREMENT, *project_dependencies]
     names = {canonicalize_name(Requirement(r).name) for r in found}
     pinned = runner_mlflow()
-    for client in sorted(names & MLFLOW_CLIENTS):
-        if pinned:
-            found.append(f"{client}=={pinned}")
+    if pinned:
+        found += [f"{client}=={pinned}" for client in sorted(names & MLFLOW_CLIENTS)]
     return sorted(
         dict.fromkeys(found),
         key=lambda r: (canonicalize_name(Requirement(r).name), r),

@@ -8,6 +8,7 @@ must exist in the project's ``mlops`` command.
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, git, python_for, run, snapshot_template
+from conftest import REPO, TOOLS, copy_project, git, python_for, run, snapshot_template
 from test_copy import CI_ANSWERS, answers, param_id
 
 pytestmark = pytest.mark.xdist_group("ci_wiring")
@@ -28,6 +29,7 @@ JENKINS_STAGES = [
     "Setup",
     "Lint",
     "Policy",
+    "Dependency audit",
     "Test",
     "Create stage envs",
     "Run pipeline",
@@ -177,12 +179,19 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         assert "workflow_dispatch" in triggers
         assert workflow["permissions"] == {"contents": "read"}
         assert workflow["concurrency"]["cancel-in-progress"] is True
-    assert set(ci["jobs"]) == {"lint", "policy", "test", "smoke"}
-    # Only the policy job may write: its SARIF report goes to code scanning.
-    assert ci["jobs"]["policy"]["permissions"] == {
-        "contents": "read",
-        "security-events": "write",
-    }
+    assert set(ci["jobs"]) == {"lint", "policy", "audit", "test", "smoke"}
+    # Only the policy and audit jobs may write: their SARIF reports go to
+    # code scanning.
+    for name in ("policy", "audit"):
+        assert ci["jobs"][name]["permissions"] == {
+            "contents": "read",
+            "security-events": "write",
+        }
+    assert all(
+        "permissions" not in job
+        for name, job in ci["jobs"].items()
+        if name not in ("policy", "audit")
+    )
     assert ci["jobs"]["test"]["strategy"]["matrix"]["os"] == [
         "ubuntu-latest",
         "windows-latest",
@@ -191,6 +200,7 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
     assert run_lines(ci) == [
         "scripts/ci.sh lint",
         "scripts/ci.sh policy --format sarif --output reports/policy.sarif",
+        "scripts/ci.sh audit",
         "scripts/ci.sh test",
         "scripts/ci.sh envs",
         "scripts/ci.sh smoke",
@@ -235,7 +245,8 @@ def test_jenkinsfile(projects, agent):
     wrapper = r"scripts\\ci.bat" if agent == "windows" else "scripts/ci.sh"
     assert f'{shell} "{wrapper} ${{step}}"' in text
     post = text[text.index("post {") :]
-    assert "junit" in post and "reports/junit.xml, reports/policy.xml" in post
+    reports = "reports/junit.xml, reports/policy.xml, reports/audit.xml"
+    assert "junit" in post and reports in post
     assert "archiveArtifacts" in post and "artifacts/**" in post
     # MLflow server and credentials come from Jenkins, never from the file.
     assert "MY_MLOPS_PROJECT_MLFLOW_TRACKING_PASSWORD" in text
@@ -261,6 +272,7 @@ def test_ci_files_call_only_mlops_ci_steps(projects):
         "lint",
         "test",
         "policy",
+        "audit",
         "envs",
         "pipeline",
         "smoke",
@@ -373,7 +385,7 @@ def installed(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["policy", "envs", "pipeline", "smoke"])
+@pytest.mark.parametrize("name", ["policy", "audit", "envs", "pipeline", "smoke"])
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed
     step = steps()[name]
@@ -401,6 +413,35 @@ def test_ci_steps_run_in_the_installed_project(installed):
     suite = ET.parse(project / "reports" / "policy.xml").find("testsuite")
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 14
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+@pytest.mark.slow
+def test_ci_audit_scans_the_project_lock_and_fails_on_a_vulnerable_pin(installed):
+    """The real pip-audit of the project's env against an OSV service on
+    127.0.0.1 serving a published record (requests before 2.31.0)."""
+    sys.path.insert(0, str(TOOLS / "tests"))
+    from osv_service import OsvService, RECORDS, load_records
+
+    _, project, bin_dir = installed
+    lock = project / "env_specs" / "locks" / "extra.txt"
+    with OsvService(load_records(RECORDS)) as service:
+        audit = [bin_dir / "mlops", "ci", "audit", "--osv-url", service.url]
+        clean = run(audit, cwd=project, check=False)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert "in 1 lock(s) audited: 0 vulnerability(ies)" in clean.stdout
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text("requests==2.30.0 --hash=sha256:" + "0" * 64 + "\n")
+        try:
+            found = run(audit, cwd=project, check=False)
+        finally:
+            lock.unlink()
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "env_specs/locks/extra.txt:1: requests 2.30.0: PYSEC-2023-74" in found.stdout
+    assert "a locked package has a known vulnerability" in found.stderr
+    junit = ET.parse(project / "reports" / "audit.xml").getroot()
+    assert junit.get("failures") == "1"
+    sarif = json.loads((project / "reports" / "audit.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["PYSEC-2023-74"]
 
 
 @pytest.mark.slow

@@ -158,6 +158,11 @@ PLANTED = {
         lambda p: write(p, "src/governed_mlops/policy/rules.py", "MIN_COVERAGE = 70\n"),
         "src/governed_mlops: a copy of the tools (1 files)",
     ),
+    "GOV111": (
+        "a Jenkinsfile without the dependency audit",
+        lambda p: edit(p, "Jenkinsfile", "mlops 'audit'", "echo 'no audit'"),
+        "Jenkinsfile: Jenkinsfile does not run the 'audit' step",
+    ),
     "GOV201": (
         "a password in a URL",
         lambda p: write(p, "src/deploy.py", f"INDEX = '{PASSWORD_URL}'\n"),

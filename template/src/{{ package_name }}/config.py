@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Outputs of unchanged stages: in .mlops/cache/ only, or on the tracking
     # store's runs as well, shared by every machine that records there.
     stage_cache: StageCache = "local"
+    # The OSV query endpoint `mlops ci audit` asks about every locked package:
+    # empty is the public https://api.osv.dev/v1/query; set your mirror's.
+    osv_url: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod

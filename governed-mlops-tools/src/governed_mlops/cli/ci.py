@@ -54,6 +54,23 @@ STEPS: dict[str, Step] = {
         ("policy", "check", "--format", "junit", "--output", "reports/policy.xml"),
         {1: "the project violates the governance policy: see the report above"},
     ),
+    "audit": Step(
+        "known vulnerabilities in uv.lock and every stage lock (pip-audit, fails "
+        "closed); JUnit XML and SARIF in reports/",
+        "governed_mlops",
+        (
+            "deps",
+            "audit",
+            "--junit",
+            "reports/audit.xml",
+            "--sarif",
+            "reports/audit.sarif",
+        ),
+        {
+            1: "a locked package has a known vulnerability: upgrade it or waive "
+            "it (docs/ci.md, 'Dependency audit')",
+        },
+    ),
     "envs": Step(
         "create or update every stage env and kernel",
         "governed_mlops",
@@ -130,5 +147,7 @@ def run_step(name: str, extra: list[str]) -> int:
         message = f"step {name}: {step.meaning[code]}"
         if os.environ.get("GITHUB_ACTIONS") == "true":
             print(f"::error title=mlops ci {name}::{message}", flush=True)
-        raise CommandError(message)
+        explained = CommandError(message)
+        explained.exit_code = code  # the step's own code: 1 and 2 differ
+        raise explained
     return code

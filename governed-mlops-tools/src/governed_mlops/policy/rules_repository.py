@@ -278,6 +278,11 @@ CI_STEPS = ("lint", "test")
     "to change provider, `copier recopy --trust --data ci_provider=<name>`.",
 )
 def ci_configured(facts: Facts) -> Iterator[Finding]:
+    yield from _ci_runs(facts, CI_STEPS)
+
+
+def _ci_runs(facts: Facts, steps: tuple[str, ...]) -> Iterator[Finding]:
+    """A finding for each of ``steps`` the chosen CI's files do not run."""
     provider = (facts.answers or {}).get("ci_provider")
     if provider == "none":
         raise NotApplicable("ci_provider is none")
@@ -293,9 +298,24 @@ def ci_configured(facts: Facts) -> Iterator[Finding]:
         if text is None:
             yield Finding(f"{path} is missing (ci_provider: {provider})", path)
             continue
-        for step in CI_STEPS:
+        for step in steps:
             if not re.search(call.format(step=step), text):
                 yield Finding(f"{path} does not run the {step!r} step", path)
+
+
+@rule(
+    "GOV111",
+    "Dependencies are audited in CI",
+    since="1.3.0",
+    rationale="A locked package with a known vulnerability ships unless "
+    "something looks: the `audit` step checks uv.lock and every stage lock "
+    "against the vulnerability database on every change, failing closed.",
+    fix="Restore the CI files from the template (`copier update --trust`), "
+    "which run `mlops ci audit`; waive a finding with a reason and expiry in "
+    "[[tool.governance.vulnerability-waivers]], never by removing the step.",
+)
+def dependencies_audited(facts: Facts) -> Iterator[Finding]:
+    yield from _ci_runs(facts, ("audit",))
 
 
 @rule(

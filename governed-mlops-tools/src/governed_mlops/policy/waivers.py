@@ -31,7 +31,7 @@ class Waiver:
         return today > self.expires
 
 
-def _date(value: Any, where: str) -> dt.date:
+def expiry_date(value: Any, where: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -82,7 +82,7 @@ def parse(
                 f"{where}.expires: a waiver of {rule} needs an expiry date "
                 f"(YYYY-MM-DD), after which the rule applies again"
             )
-        waivers.append(Waiver(rule, reason, _date(entry["expires"], where)))
+        waivers.append(Waiver(rule, reason, expiry_date(entry["expires"], where)))
     return waivers
 
 

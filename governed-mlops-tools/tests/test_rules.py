@@ -84,7 +84,7 @@ parameters: {seed: 42}
 """,
     "notebooks/train.ipynb": NOTEBOOK,
     "tests/test_churn.py": "def test_x():\n    assert True\n",
-    "Jenkinsfile": "mlops('lint')\nmlops('test')\n",
+    "Jenkinsfile": "mlops('lint')\nmlops('test')\nmlops('audit')\n",
     ".copier-answers.yml": "_commit: 1.2.0\n_src_path: gh:acme/governed-mlops\n"
     "ci_provider: jenkins\n",
     "uv.lock": "version = 1\n",
@@ -155,6 +155,10 @@ VIOLATIONS = {
     "GOV108": (
         edited("Jenkinsfile", "mlops('test')", "echo 'no tests'"),
         "Jenkinsfile: Jenkinsfile does not run the 'test' step",
+    ),
+    "GOV111": (
+        edited("Jenkinsfile", "mlops('audit')", "echo 'no audit'"),
+        "Jenkinsfile: Jenkinsfile does not run the 'audit' step",
     ),
     "GOV109": (
         edited("pyproject.toml", "[tool.bandit]", "[tool.nobandit]"),

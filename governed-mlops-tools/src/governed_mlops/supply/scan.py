@@ -203,7 +203,8 @@ def parse_report(data: dict[str, Any], lines: dict[str, int]) -> list[Package]:
             found.vulnerabilities.append(
                 Vulnerability(
                     str(vuln["id"]),
-                    [str(a) for a in vuln.get("aliases", [])],
+                    # pip-audit keeps them in a set: sorted, so output is stable.
+                    sorted(str(a) for a in vuln.get("aliases", [])),
                     [str(v) for v in vuln.get("fix_versions", [])],
                     str(vuln.get("description", "")),
                 )

@@ -14,8 +14,14 @@ class CommandError(Exception):
     exit_code = 2
 
 
-class StageFailed(CommandError):
-    """A stage's notebook failed; its run and audit bundle were still recorded."""
+class CheckFailed(CommandError):
+    """The command ran and what it checked failed (exit code 1): a stage's
+    notebook, a vulnerability audit."""
 
     exit_code = 1
+
+
+class StageFailed(CheckFailed):
+    """A stage's notebook failed; its run and audit bundle were still recorded."""
+
     result: StageResult  # set when the runner raises it (Runner.run_stage)

@@ -7,14 +7,12 @@ import datetime as dt
 from pathlib import Path
 
 from . import Subparsers, add_group
-from ..errors import CommandError
+from ..errors import CheckFailed, CommandError
 from ..project import find_project
 
 
-class Vulnerable(CommandError):
+class Vulnerable(CheckFailed):
     """A finding no current waiver covers (exit code 1)."""
-
-    exit_code = 1
 
 
 def register(subparsers: Subparsers) -> None:

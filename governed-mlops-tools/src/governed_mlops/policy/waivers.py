@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .facts import Facts
 from .model import BUILTIN_PREFIX, RULE_ID, Finding, rule
 
-WHERE = "pyproject.toml: [tool.governance] waivers"
 EXAMPLE = (
     'e.g. [[tool.governance.waivers]] rule = "GOV105", reason = "why", '
     "expires = 2027-06-30"
@@ -44,46 +43,88 @@ def expiry_date(value: Any, where: str) -> dt.date:
         ) from None
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One checked ``[[tool.governance.<key>]]`` table: what it waives, why and
+    until when."""
+
+    subject: str
+    reason: str
+    expires: dt.date
+
+
+def read_entries(
+    table: dict[str, Any],
+    key: str,
+    subject_key: str,
+    check_subject: Callable[[Any, str], str],
+    *,
+    example: str,
+    lapse: str,
+) -> list[Entry]:
+    """The waiver tables under ``key``, each with ``subject_key`` (checked and
+    normalised by ``check_subject(value, where)``), a reason and an expiry date;
+    an incomplete one raises WaiverError naming the entry and the key. ``lapse``
+    says what happens after the expiry date."""
+    where_all = f"pyproject.toml: [tool.governance] {key}"
+    entries = table.get(key, [])
+    if not isinstance(entries, list):
+        raise WaiverError(f"{where_all} must be a list of tables; {example}")
+    allowed = (subject_key, "reason", "expires")
+    found = []
+    for index, entry in enumerate(entries):
+        where = f"{where_all}[{index}]"
+        if not isinstance(entry, dict):
+            raise WaiverError(f"{where} must be a table; {example}")
+        unknown = sorted(set(entry) - set(allowed))
+        if unknown:
+            raise WaiverError(
+                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
+                f"{', '.join(allowed)}"
+            )
+        subject = check_subject(entry.get(subject_key), f"{where}.{subject_key}")
+        reason = str(entry.get("reason", "")).strip()
+        if not reason:
+            raise WaiverError(
+                f"{where}.reason: a waiver of {subject} needs a reason (why it "
+                f"does not apply, and who decided)"
+            )
+        if "expires" not in entry:
+            raise WaiverError(
+                f"{where}.expires: a waiver of {subject} needs an expiry date "
+                f"(YYYY-MM-DD), after which {lapse}"
+            )
+        found.append(Entry(subject, reason, expiry_date(entry["expires"], where)))
+    return found
+
+
 def parse(
     table: dict[str, Any], known: Iterable[str], *, plugin_ids_ok: bool = False
 ) -> list[Waiver]:
-    """The waivers of a ``[tool.governance]`` table; refuses incomplete ones."""
+    """The rule waivers of a ``[tool.governance]`` table; refuses incomplete
+    ones."""
     known = set(known)
-    entries = table.get("waivers", [])
-    if not isinstance(entries, list):
-        raise WaiverError(f"{WHERE} must be a list of tables; {EXAMPLE}")
-    waivers = []
-    for index, entry in enumerate(entries):
-        where = f"{WHERE}[{index}]"
-        if not isinstance(entry, dict):
-            raise WaiverError(f"{where} must be a table; {EXAMPLE}")
-        unknown = sorted(set(entry) - {"rule", "reason", "expires"})
-        if unknown:
-            raise WaiverError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: rule, "
-                f"reason, expires"
-            )
-        rule = str(entry.get("rule", "")).strip().upper()
+
+    def check_rule(value: Any, where: str) -> str:
+        rule = str(value or "").strip().upper()
         # Without the plugins loaded, a plugin rule's waiver is taken on trust.
         foreign = plugin_ids_ok and bool(RULE_ID.fullmatch(rule))
         if rule not in known and not (foreign and not rule.startswith(BUILTIN_PREFIX)):
             raise WaiverError(
-                f"{where}.rule: {entry.get('rule')!r} is not a policy rule; "
-                f"see `mlops policy rules` (e.g. GOV105)"
+                f"{where}: {value!r} is not a policy rule; see `mlops policy "
+                f"rules` (e.g. GOV105)"
             )
-        reason = str(entry.get("reason", "")).strip()
-        if not reason:
-            raise WaiverError(
-                f"{where}.reason: a waiver of {rule} needs a reason (why the "
-                f"rule does not apply, and who decided)"
-            )
-        if "expires" not in entry:
-            raise WaiverError(
-                f"{where}.expires: a waiver of {rule} needs an expiry date "
-                f"(YYYY-MM-DD), after which the rule applies again"
-            )
-        waivers.append(Waiver(rule, reason, expiry_date(entry["expires"], where)))
-    return waivers
+        return rule
+
+    entries = read_entries(
+        table,
+        "waivers",
+        "rule",
+        check_rule,
+        example=EXAMPLE,
+        lapse="the rule applies again",
+    )
+    return [Waiver(e.subject, e.reason, e.expires) for e in entries]
 
 
 @rule(

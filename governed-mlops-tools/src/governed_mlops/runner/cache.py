@@ -18,13 +18,12 @@ from __future__ import annotations
 import ast
 import glob
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..hashes import file_sha, text_sha
+from ..files import copy_atomic, write_json
 from ..progress import Progress
 from ..stages.specs import Stage
 from .shared_cache import SharedCache
@@ -83,7 +82,7 @@ class StatCache:
 
     def save(self) -> None:
         if self.changed:
-            _write_json(self.path, self.known)
+            write_json(self.path, self.known)
             self.changed = False
 
 
@@ -306,8 +305,8 @@ class Cache:
         for name, copy in found.items():
             kept = self._object(entry["outputs"][name])
             if copy != kept:
-                _copy(copy, kept)
-            _copy(kept, self.root / name)
+                copy_atomic(copy, kept)
+            copy_atomic(kept, self.root / name)
         reason = f"unchanged since run {run_id}{where}"
         if missing:
             reason += f"; restored {', '.join(missing)}"
@@ -341,7 +340,7 @@ class Cache:
         if decision.run:
             return local
         self.entries[stage.name] = entry
-        _write_json(self.index_path, self.index)
+        write_json(self.index_path, self.index)
         return decision
 
     def record(
@@ -359,7 +358,7 @@ class Cache:
             sha = self.stats.sha(path)
             kept = self._object(sha)
             if not kept.is_file():
-                _copy(path, kept)
+                copy_atomic(path, kept)
             outputs[name] = sha
         entry = {
             "key": decision.key,
@@ -369,7 +368,7 @@ class Cache:
             "models": logged or {},
         }
         self.entries[stage.name] = entry
-        _write_json(self.index_path, self.index)
+        write_json(self.index_path, self.index)
         self.save()
         if self.shared is not None:
             files = {name: self._object(sha) for name, sha in outputs.items()}
@@ -388,18 +387,3 @@ class Cache:
     def last_run(self, stage: str) -> Optional[str]:
         entry = self.entries.get(stage)
         return str(entry["run_id"]) if entry else None
-
-
-def _copy(source: Path, target: Path) -> None:
-    """A copy of ``source`` at ``target``, whole or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".restoring")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .store import Store, millis
+from ..files import write_json
 
 PENDING_DIR = "pending"
 # The tag of a run the store lost track of while it ran.
@@ -55,10 +56,7 @@ class Journal:
             "problem": self.problem,
             "calls": self.calls,
         }
-        path = self.pending / f"{self.run_id}.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        temporary.replace(path)  # never half a record
+        write_json(self.pending / f"{self.run_id}.json", record)
 
     def log_params(self, params: dict[str, str]) -> None:
         self._do(["log_params", params])
@@ -134,7 +132,7 @@ def sync(
                 _apply(store, run_id, calls[0])
                 calls.pop(0)
                 record["calls"] = calls
-                path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+                write_json(path, record)  # never half a record
         except Exception as error:  # still away: keep what is left
             problem = f"{type(error).__name__}: {error}"
             results.append(Synced(run_id, False, status, problem))

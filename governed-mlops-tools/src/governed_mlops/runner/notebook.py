@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError
+from ..files import write_json
 from .parameters import KINDS, Declared, declared
 
 if TYPE_CHECKING:  # the policy check reads notebooks without the spec model
@@ -90,10 +91,7 @@ def stage_declarations(stage: Stage) -> dict[str, Declared]:
             for name, item in found.items()
         },
     }
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    temporary = kept.with_name(kept.name + ".tmp")
-    temporary.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
-    temporary.replace(kept)
+    write_json(kept, known)
     return found
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..project import Project
+from ..files import write_json
 
 
 def kernel_spec_dir(project: Project, kernel_name: str) -> Path:
@@ -30,13 +31,7 @@ def kernel_spec(python: Path, display_name: str, stage: str) -> dict[str, Any]:
 
 
 def write_kernel(project: Project, kernel_name: str, spec: dict[str, Any]) -> Path:
-    folder = kernel_spec_dir(project, kernel_name)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "kernel.json"
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_json(kernel_spec_dir(project, kernel_name) / "kernel.json", spec)
 
 
 def read_kernel(project: Project, kernel_name: str) -> dict[str, Any] | None:

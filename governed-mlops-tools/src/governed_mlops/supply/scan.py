@@ -238,8 +238,9 @@ def audit_lock(project: Project, lock: Path, osv_url: str, cache: Path) -> LockA
             result.error = "pip-audit could not audit it: " + _last_error(done.stderr)
             return result
         data = json.loads(report.read_text(encoding="utf-8"))
-    result.packages = parse_report(data, pin_lines(lock))
-    if not result.packages and pin_lines(lock):
+    lines = pin_lines(lock)
+    result.packages = parse_report(data, lines)
+    if not result.packages and lines:
         result.error = "pip-audit audited no package of it"
     return result
 

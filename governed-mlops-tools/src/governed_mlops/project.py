@@ -37,6 +37,11 @@ class Project:
         return str(self.pyproject.get("project", {}).get("name", self.package))
 
     @property
+    def version(self) -> str:
+        """``[project] version`` (empty when dynamic or missing)."""
+        return str(self.pyproject.get("project", {}).get("version", ""))
+
+    @property
     def requires_python(self) -> str:
         return str(self.pyproject.get("project", {}).get("requires-python", ""))
 

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     # The OSV query endpoint `mlops ci audit` asks about every locked package:
     # empty is the public https://api.osv.dev/v1/query; set your mirror's.
     osv_url: str = ""
+    # `mlops ci publish`: the upload URL of the organisation's package index
+    # (its upload API, not the /simple/ page) and the account; the token is a
+    # secret from the CI's credentials.
+    publish_url: str = ""
+    publish_username: str = "__token__"
+    publish_token: SecretStr = SecretStr("")
 
     @field_validator("log_level", mode="before")
     @classmethod

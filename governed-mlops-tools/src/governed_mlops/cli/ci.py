@@ -71,6 +71,22 @@ STEPS: dict[str, Step] = {
             "it (docs/ci.md, 'Dependency audit')",
         },
     ),
+    "sbom": Step(
+        "CycloneDX SBOMs of the project env and every stage env in reports/sbom/",
+        "governed_mlops",
+        ("deps", "sbom", "--output-dir", "reports/sbom"),
+    ),
+    "build": Step(
+        "the project's wheel and sdist in dist/, checked by twine check --strict",
+        "governed_mlops",
+        ("dist", "build"),
+    ),
+    "publish": Step(
+        "upload dist/ to the organisation's index (on a release tag; setting "
+        "PUBLISH_URL, token PUBLISH_TOKEN from the CI's credentials)",
+        "governed_mlops",
+        ("dist", "publish"),
+    ),
     "envs": Step(
         "create or update every stage env and kernel",
         "governed_mlops",

@@ -1,4 +1,5 @@
-"""``mlops deps audit``: known vulnerabilities in every lock of the project."""
+"""``mlops deps``: known vulnerabilities in every lock of the project
+(``audit``) and CycloneDX SBOMs of its envs (``sbom``)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ def register(subparsers: Subparsers) -> None:
     _, commands = add_group(
         subparsers,
         "deps",
-        help="the project's dependencies: known vulnerabilities",
+        help="the project's dependencies: known vulnerabilities, SBOMs",
         description="Check the project's dependencies against a vulnerability "
-        "database.",
+        "database, and describe its envs as CycloneDX SBOMs.",
     )
     audit = commands.add_parser(
         "audit",
@@ -50,6 +51,31 @@ def register(subparsers: Subparsers) -> None:
     audit.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     audit.add_argument("--sarif", type=Path, metavar="FILE", help="write SARIF 2.1.0")
     audit.set_defaults(handler=run_audit)
+
+    sbom = commands.add_parser(
+        "sbom",
+        help="CycloneDX SBOMs of the project env and of every stage env",
+        description="Write a CycloneDX JSON SBOM (cyclonedx-bom) of the env "
+        "running mlops (project.cdx.json) and of each stage env "
+        "(stage-<name>.cdx.json). A stage env's SBOM is the one written when it "
+        "was built, or a new one if its packages changed since. Stage envs must "
+        "exist (`mlops stage create`).",
+    )
+    sbom.add_argument(
+        "stages",
+        nargs="*",
+        metavar="STAGE",
+        help="stages to describe (default: every stage)",
+    )
+    sbom.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("reports") / "sbom",
+        metavar="DIR",
+        help="where to write them, relative to the project (default: %(default)s)",
+    )
+    sbom.add_argument("--no-stages", action="store_true", help="the project env only")
+    sbom.set_defaults(handler=run_sbom)
 
 
 def osv_url(project_root: Path, given: str | None) -> str:
@@ -114,3 +140,61 @@ def run_audit(args: argparse.Namespace) -> int:
             f"--allow-unaudited for offline work"
         )
     return 0
+
+
+def run_sbom(args: argparse.Namespace) -> int:
+    import json
+    import platform
+    import sys
+
+    from ..files import copy_atomic
+    from ..progress import Progress
+    from ..stages import env as stage_env
+    from ..stages.specs import survey
+    from ..supply import sbom
+
+    if args.no_stages and args.stages:
+        raise CommandError("name stages, or pass --no-stages, not both")
+    project = find_project()
+    folder = (
+        args.output_dir
+        if args.output_dir.is_absolute()
+        else (project.root / args.output_dir)
+    )
+    say = Progress("deps sbom")
+    stages = []
+    if not args.no_stages:
+        found = survey(project)
+        stages = found.require(
+            found.lookup(args.stages) if args.stages else found.order
+        )
+        for stage in stages:
+            stage_env.require_env(stage)
+    written = []
+    subject = sbom.Subject(
+        project.name,
+        project.version or "0",
+        f"the project env of {project.name} (runs mlops)",
+        {"python": platform.python_version()},
+    )
+    say("describing the project env")
+    target = folder / "project.cdx.json"
+    sbom.write_sbom(Path(sys.executable), subject, target)
+    written.append(target)
+    for stage in stages:
+        kept = stage_env.current_sbom(stage)
+        if kept is None:
+            say(f"{stage.name}: its packages changed since it was built: describing it")
+            kept = stage_env.write_stage_sbom(stage)
+        written.append(copy_atomic(kept, folder / f"stage-{stage.name}.cdx.json"))
+    for path in written:
+        count = len(json.loads(path.read_text(encoding="utf-8")).get("components", []))
+        print(f"{_shown(path, project.root)}: {count} components")
+    return 0
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -24,6 +24,13 @@ MANIFEST_NAME = "manifest.json"
 # The manifest's own hash, on the run: the record and the artifacts live in
 # two systems, so neither can be changed alone unnoticed.
 MANIFEST_TAG = "audit.manifest"
+# The stage env's CycloneDX SBOM. Its hash is tagged on every run; the first
+# finished run of an env keeps the file (tag audit.sbom.kept), later runs of
+# the same env name that run (audit.sbom.run) instead of a copy each.
+SBOM_NAME = "sbom.cdx.json"
+SBOM_TAG = "audit.sbom"
+SBOM_KEPT_TAG = "audit.sbom.kept"
+SBOM_RUN_TAG = "audit.sbom.run"
 
 
 def fingerprint(freeze: str, commit: str) -> str:
@@ -117,6 +124,7 @@ def write_manifest(
     outputs: dict[str, str],
     lineage: dict[str, str],
     committed: dict[str, dict[str, str]],
+    sbom: dict[str, str] | None = None,
 ) -> str:
     """``manifest.json``: the hash of every bundle file, of the injected
     parameters, and of the declared inputs and outputs; returns its own hash
@@ -137,6 +145,8 @@ def write_manifest(
         "inputs": inputs,
         "lineage": lineage,  # the run that wrote each input
         "outputs": outputs,
+        # The env's SBOM when another run keeps it: its hash and that run.
+        "sbom": sbom or {},
     }
     text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     (folder / MANIFEST_NAME).write_bytes(text.encode("utf-8"))

@@ -20,6 +20,7 @@ from typing import Any
 from . import audit, cache, journal, models, notebook, output, shared_cache, store
 from . import tracking
 from .. import __version__
+from ..files import copy_atomic
 from ..hashes import file_sha
 from ..stages import kernels
 from ..errors import CommandError, StageFailed
@@ -30,6 +31,7 @@ from ..project import Project
 from ..settings import env_prefix
 from ..settings import load as load_settings
 from ..stages.specs import Stage
+from ..stages.env import current_sbom, write_stage_sbom
 from ..stages.env import drift, live_freeze, read_marker, require_env
 
 DRIFT_TAG = "env.drift"
@@ -182,6 +184,8 @@ class Runner:
         say = Progress(stage.name)
         started = time.perf_counter()
         tags, git, freeze = self.run_tags(stage, parent_run_id)
+        sbom, sbom_ref = self.stage_sbom(stage)
+        tags.update(sbom_ref_tags(sbom_ref))
         if decision is not None:
             tags["cache.key"] = decision.key
             tags.update(lineage_tags(decision.producers, decision.models))
@@ -198,6 +202,8 @@ class Runner:
         try:
             try:
                 committed.update(audit.start_bundle(bundle, stage, git, freeze))
+                if not sbom_ref.get("run_id"):
+                    copy_atomic(sbom, bundle / audit.SBOM_NAME)
                 with output.RunLog(bundle / audit.LOG_NAME, say, self.verbose) as log:
                     self._warn(stage, parameters)
                     self._log_parameters(record, bundle, stage, parameters)
@@ -224,7 +230,9 @@ class Runner:
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
-            sealed = self._seal(stage, bundle, parameters, decision, status, committed)
+            sealed = self._seal(
+                stage, bundle, parameters, decision, status, committed, sbom_ref
+            )
             status = self._finish(record, bundle, status, {**failure, **sealed})
             seconds = time.perf_counter() - started
             say(f"{status}, run {run_id}")
@@ -248,6 +256,7 @@ class Runner:
         decision: cache.Decision | None,
         status: str,
         committed: dict[str, dict[str, str]],
+        sbom_ref: dict[str, str],
     ) -> dict[str, str]:
         """Write the bundle's manifest (``mlops audit verify`` checks it);
         its hash as a tag. A bundle that could not be written has none."""
@@ -265,8 +274,9 @@ class Runner:
                 outputs[name] = file_sha(root / name)
         try:
             lineage = decision.producers if decision else {}
+            held = sbom_ref if sbom_ref.get("run_id") else None
             sha = audit.write_manifest(
-                bundle, stage, parameters, inputs, outputs, lineage, committed
+                bundle, stage, parameters, inputs, outputs, lineage, committed, held
             )
         except OSError as error:  # the record goes on without it
             logger.warning(
@@ -274,6 +284,22 @@ class Runner:
             )
             return {}
         return {audit.MANIFEST_TAG: sha}
+
+    def stage_sbom(self, stage: Stage) -> tuple[Path, dict[str, str]]:
+        """The stage env's SBOM (written now if the env changed since it was
+        built) and, when a finished run of this stage in the store keeps the
+        same one, that run: ``{"sha256", "run_id"}``."""
+        path = current_sbom(stage) or write_stage_sbom(stage)
+        sha = file_sha(path)
+        holder = None
+        try:
+            holder = self.store.last_run(
+                {"stage": stage.name, audit.SBOM_TAG: sha, audit.SBOM_KEPT_TAG: "true"},
+                "FINISHED",
+            )
+        except Exception:  # noqa: BLE001 - unknown: this run keeps a copy
+            pass
+        return path, {"sha256": sha, "run_id": holder.run_id if holder else ""}
 
     def kept_message(self, stage: Stage, run_id: str, bundle: Path) -> str:
         """What was kept where when the store went away during a run."""
@@ -417,6 +443,16 @@ class Runner:
             record.set_tags(lost)
         record.end(status)
         return status
+
+
+def sbom_ref_tags(sbom_ref: dict[str, str]) -> dict[str, str]:
+    """A stage run's SBOM tags: its hash, and which run keeps the file."""
+    tags = {audit.SBOM_TAG: sbom_ref["sha256"]}
+    if sbom_ref.get("run_id"):
+        tags[audit.SBOM_RUN_TAG] = sbom_ref["run_id"]
+    else:
+        tags[audit.SBOM_KEPT_TAG] = "true"
+    return tags
 
 
 def lineage_tags(

@@ -68,6 +68,7 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
         )
     commit = run.tags.get("mlflow.source.git.commit", "")
     _committed(verdict, root, commit, manifest, contents)
+    _sbom(verdict, store, run.tags, manifest, contents)
     _cross_checks(verdict, run.tags, manifest, contents)
     for kind in ("inputs", "outputs"):
         for path, sha in sorted(manifest.get(kind, {}).items()):
@@ -116,6 +117,44 @@ def _committed(
         _compare(verdict, what, data_sha(data), str(held.get("sha256")), "the manifest")
         if kind == "notebook":
             contents[f"{audit.SOURCE_DIR}/{Path(path).name}"] = data
+
+
+def _sbom(
+    verdict: Verdict,
+    store: Store,
+    tags: dict[str, str],
+    manifest: dict[str, Any],
+    contents: dict[str, bytes],
+) -> None:
+    """The stage env's SBOM, in the bundle or kept by the run the manifest
+    names, against tag ``audit.sbom``."""
+    expected = tags.get(audit.SBOM_TAG)
+    if not expected:
+        return  # recorded by tools without SBOMs
+    held = manifest.get("sbom") or {}
+    holder = str(held.get("run_id", "")) if isinstance(held, dict) else ""
+    if not holder:
+        data = contents.get(audit.SBOM_NAME)
+        if data is None:
+            verdict.differs.append(f"audit/{audit.SBOM_NAME}: not in the bundle")
+        else:
+            _compare(
+                verdict,
+                f"audit/{audit.SBOM_NAME} (SBOM)",
+                data_sha(data),
+                expected,
+                f"tag {audit.SBOM_TAG}",
+            )
+        return
+    what = f"audit/{audit.SBOM_NAME} of run {holder} (SBOM)"
+    try:
+        data = store.read_bytes(holder, f"audit/{audit.SBOM_NAME}")
+    except Exception:  # the run keeping it was deleted, or lost the file
+        verdict.differs.append(f"{what}: cannot be read")
+        return
+    _compare(verdict, what, data_sha(data), str(held.get("sha256")), "the manifest")
+    if held.get("sha256") != expected:
+        verdict.differs.append(f"the manifest's SBOM differs from tag {audit.SBOM_TAG}")
 
 
 def _compare(verdict: Verdict, what: str, actual: str, expected: str, by: str) -> None:

@@ -27,6 +27,8 @@ from packaging.utils import canonicalize_name
 from ..hashes import text_sha
 from . import kernels, locks
 from ..errors import CommandError
+from ..files import write_json
+from ..supply import sbom
 from .installers import IndexOptions, Installer, InstallError, pick
 from ..progress import Progress
 from .specs import Stage
@@ -34,6 +36,8 @@ from .venvs import venv_python
 
 MARKER = "mlops-stage.json"
 FREEZE = "mlops-freeze.txt"
+# The marker's record of the distributions the env's SBOM describes.
+SBOM_DIGEST = "sbom"
 # Where a venv keeps its distributions: POSIX, then Windows.
 DIST_INFO = ("lib/python*/site-packages/*.dist-info", "Lib/site-packages/*.dist-info")
 
@@ -137,27 +141,8 @@ def create(stage: Stage, options: Options) -> str:
     digest = lock_digest(stage)
     assert stage.interpreter is not None  # nosec B101: as lock_digest() checks
     relock = options.upgrade or locks.read_digest(lock) != digest
-    marker = read_marker(stage)
-    if not relock and not options.force:
-        wanted = expected_marker(stage, locks.file_sha256(lock), installer.name)
-        kernel = kernels.read_kernel(stage.project, stage.kernel_name)
-        if (
-            marker is not None
-            and {k: marker.get(k) for k in wanted} == wanted
-            and kernel == expected_kernel(stage)
-            and stage.python.exists()
-        ):
-            # Only a changed digest costs a freeze (the no-op must stay fast).
-            installed = installed_digest(stage.env_dir)
-            differences: list[str] = []
-            if marker.get("installed") != installed:
-                differences = package_drift(stage, installer)
-                if not differences:  # the same packages after all: note them
-                    _write_marker(stage, {**marker, "installed": installed})
-            if not differences:
-                say("up to date")
-                return "up to date"
-            say(f"env differs from its lock: {', '.join(differences)}; rebuilding")
+    if not relock and not options.force and _up_to_date(stage, installer, lock, say):
+        return "up to date"
 
     index = index_options(stage, options.offline, options.token())
     building = _start_build(stage.env_dir, installer.relocatable)
@@ -190,14 +175,81 @@ def create(stage: Stage, options: Options) -> str:
         os.replace(new_lock, lock)
     shutil.rmtree(workdir, ignore_errors=True)
     kernels.write_kernel(stage.project, stage.kernel_name, expected_kernel(stage))
+    say("writing its SBOM")
+    installed = installed_digest(stage.env_dir)
+    sbom.write_sbom(stage.python, sbom_subject(stage), stage.env_dir / sbom.SBOM_NAME)
     marker = expected_marker(stage, locks.file_sha256(lock), installer.name)
-    _write_marker(stage, {**marker, "installed": installed_digest(stage.env_dir)})
+    _write_marker(stage, {**marker, "installed": installed, SBOM_DIGEST: installed})
     say(f"ready: {stage.env_dir}, kernel {stage.kernel_name}")
     return "built"
 
 
+def _up_to_date(stage: Stage, installer: Installer, lock: Path, say: Progress) -> bool:
+    """Whether the built env is what its spec, lock and interpreter ask for,
+    its packages included; gives an older env its SBOM."""
+    marker = read_marker(stage)
+    wanted = expected_marker(stage, locks.file_sha256(lock), installer.name)
+    kernel = kernels.read_kernel(stage.project, stage.kernel_name)
+    if (
+        marker is None
+        or {k: marker.get(k) for k in wanted} != wanted
+        or kernel != expected_kernel(stage)
+        or not stage.python.exists()
+    ):
+        return False
+    # Only a changed digest costs a freeze (the no-op must stay fast).
+    installed = installed_digest(stage.env_dir)
+    if marker.get("installed") != installed:
+        differences = package_drift(stage, installer)
+        if differences:
+            say(f"env differs from its lock: {', '.join(differences)}; rebuilding")
+            return False
+        _write_marker(stage, {**marker, "installed": installed})  # same packages
+    if not current_sbom(stage):  # built by tools without SBOMs
+        say("writing its SBOM")
+        write_stage_sbom(stage)
+    say("up to date")
+    return True
+
+
 def _write_marker(stage: Stage, marker: dict[str, Any]) -> None:
-    (stage.env_dir / MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+    write_json(stage.env_dir / MARKER, marker)
+
+
+def sbom_subject(stage: Stage) -> sbom.Subject:
+    """The stage env as an SBOM's own component."""
+    assert stage.interpreter is not None  # nosec B101
+    properties = {"stage": stage.name, "python": stage.interpreter.full}
+    lock = lock_path(stage)
+    if lock.is_file():
+        properties["lock-sha256"] = locks.file_sha256(lock)
+    return sbom.Subject(
+        f"{stage.project.name}-stage-{stage.name}",
+        stage.project.version or "0",
+        f"stage env of {stage.name} ({stage.spec.notebook})",
+        properties,
+    )
+
+
+def current_sbom(stage: Stage) -> Optional[Path]:
+    """The SBOM kept in the env, if it describes what the env holds now."""
+    path = stage.env_dir / sbom.SBOM_NAME
+    marker = read_marker(stage) or {}
+    if path.is_file() and marker.get(SBOM_DIGEST) == installed_digest(stage.env_dir):
+        return path
+    return None
+
+
+def write_stage_sbom(stage: Stage) -> Path:
+    """Describe the env as it is now, keep the SBOM in it and note it in the
+    marker; returns the SBOM's path."""
+    installed = installed_digest(stage.env_dir)
+    path = stage.env_dir / sbom.SBOM_NAME
+    sbom.write_sbom(stage.python, sbom_subject(stage), path)
+    marker = read_marker(stage)
+    if marker is not None:
+        _write_marker(stage, {**marker, SBOM_DIGEST: installed})
+    return path
 
 
 def _lock(

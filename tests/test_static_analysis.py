@@ -196,7 +196,7 @@ def test_every_blinter_answer_answers_a_finding(project, tmp_path):
         lines = bat.read_bytes().decode().split("\r\n")
         kept = []
         for number, line in enumerate(lines):
-            directive = re.fullmatch(r"\s*rem LINT:IGNORE (.+)", line)
+            directive = re.fullmatch(r"(?i)\s*rem LINT:IGNORE (.+)", line)
             if directive:
                 codes = directive[1].split(", ")
                 answered.update((bat.name, c, lines[number + 1].strip()) for c in codes)

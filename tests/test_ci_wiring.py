@@ -429,6 +429,46 @@ def test_ci_steps_run_in_the_installed_project(installed):
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
 
 
+PLANTED_TESTS = """\
+import warnings
+
+import pytest
+
+
+def test_planted_warning():
+    warnings.warn("planted warning", DeprecationWarning)
+
+
+@pytest.mark.xfail(reason="planted xfail")
+def test_planted_xfail():
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_ci_test_fails_on_a_warning_and_on_a_passing_xfail(installed):
+    """The project's pytest settings: filterwarnings=error, xfail_strict."""
+    _, project, bin_dir = installed
+    planted = project / "tests" / "test_planted.py"
+    planted.write_text(PLANTED_TESTS)
+    try:
+        result = run([bin_dir / "mlops", "ci", "test"], cwd=project, check=False)
+    finally:
+        planted.unlink()
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = result.stdout[result.stdout.index("short test summary info") :]
+    failed = sorted(re.findall(r"^FAILED (\S+)", summary, re.M))
+    assert failed == [
+        "tests/test_planted.py::test_planted_warning",
+        "tests/test_planted.py::test_planted_xfail",
+    ]
+    assert re.search(r"^E +DeprecationWarning: planted warning$", result.stdout, re.M)
+    assert "[XPASS(strict)] planted xfail" in summary
+    assert re.search(r"\b2 failed, \d+ passed\b", summary)
+    junit = ET.parse(project / "reports" / "junit.xml").find("testsuite")
+    assert junit.get("failures") == "2"
+
+
 @pytest.mark.slow
 def test_ci_audit_scans_the_project_lock_and_fails_on_a_vulnerable_pin(installed):
     """The real pip-audit of the project's env against an OSV service on

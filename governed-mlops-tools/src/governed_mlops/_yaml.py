@@ -12,4 +12,4 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` on the fastest safe loader available."""
-    return yaml.load(text, Loader=SafeLoader)  # nosec B506: always a safe loader
+    return yaml.load(text, Loader=SafeLoader)

@@ -303,7 +303,7 @@ def run_wheels(args: argparse.Namespace) -> int:
             )
         say = Progress(stage.name)
         say(f"downloading into {project.wheels_dir}")
-        assert stage.interpreter is not None  # nosec B101: machine=True survey
+        assert stage.interpreter is not None  # nosec B101 # machine=True survey
         installer.download(
             stage.interpreter.path,
             lock,
@@ -316,7 +316,7 @@ def run_wheels(args: argparse.Namespace) -> int:
     say = Progress("tools")
     say(f"building {tools} and its dependencies into {project.wheels_dir}")
     first = stages[0].interpreter
-    assert first is not None  # nosec B101: machine=True survey
+    assert first is not None  # nosec B101 # machine=True survey
     installer.wheel(
         first.path,
         tools,

@@ -317,7 +317,7 @@ class Cache:
     ) -> Decision:
         """The run of the shared cache with the stage's key, reused; else
         ``local``, which says why the stage runs."""
-        assert self.shared is not None  # nosec B101: checked by the caller
+        assert self.shared is not None  # nosec B101 # checked by the caller
         try:
             entry = self.shared.find(stage.name, local.key)
             if entry is None:

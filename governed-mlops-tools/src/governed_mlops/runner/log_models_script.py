@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import pickle  # nosec B403 - loads the file the stage's own notebook just wrote
+import pickle  # nosec B403 # loads the file the stage's notebook just wrote
 import sys
 from typing import Any, Callable
 
@@ -22,7 +22,7 @@ def load(path: str) -> Any:
     """The object in a joblib or pickle file."""
     if path.endswith((".pkl", ".pickle")):
         with open(path, "rb") as handle:
-            return pickle.load(handle)  # nosec B301 - the stage's own output
+            return pickle.load(handle)  # nosec B301 # the stage's own output
     import joblib
 
     return joblib.load(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess  # nosec B404 - runs the stage env's own python
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,7 @@ def log_models(
     if not entries:
         return {}, {}
     try:
-        done = subprocess.run(  # nosec B603 - fixed argv, no shell
+        done = subprocess.run(
             [str(stage.python), str(SCRIPT)],
             input=json.dumps(entries),
             capture_output=True,

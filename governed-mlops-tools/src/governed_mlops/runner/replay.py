@@ -70,7 +70,7 @@ def _kernel_environment(prefix: str, values: dict[str, str]) -> Iterator[None]:
 def _export(project: Project, commit: str, into: Path) -> None:
     """The project's tracked files at ``commit``."""
     try:
-        archive = subprocess.run(  # nosec B607 - git is on PATH by design
+        archive = subprocess.run(  # nosec B607 # git is on PATH by design
             ["git", "archive", "--format=tar", commit],
             cwd=project.root,
             capture_output=True,
@@ -219,7 +219,7 @@ def _build(
     its kernel registered under ``folder``."""
     installer = pick("auto")
     env = folder / "env"
-    assert stage.interpreter is not None  # nosec B101: survey() resolved it
+    assert stage.interpreter is not None  # nosec B101 # survey() resolved it
     say(f"building a venv from the run's lock with {installer.name}")
     installer.create_venv(stage.interpreter.path, env, f"replay-{stage.name}")
     python = Path(venv_python(env))

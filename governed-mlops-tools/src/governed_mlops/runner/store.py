@@ -334,7 +334,7 @@ def _send(
     url: str, method: str, headers: dict[str, str], data: Optional[bytes] = None
 ) -> bytes:
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(  # nosec B310 - the configured tracking server
+    with urllib.request.urlopen(  # nosec B310 # the configured tracking server
         request, timeout=REQUEST_TIMEOUT
     ) as response:
         answer: bytes = response.read()

@@ -50,6 +50,7 @@ def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> Non
     if uri.startswith(("http://", "https://")):
         url = uri.rstrip("/") + "/health"
         try:
+            # B310 (any URL scheme): the scheme is http(s), checked above.
             with urllib.request.urlopen(url, timeout=5) as response:  # nosec B310
                 if response.status == 200:
                     return

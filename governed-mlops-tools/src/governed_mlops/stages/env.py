@@ -52,7 +52,7 @@ def lock_path(stage: Stage) -> Path:
 
 
 def index_options(
-    stage: Stage, offline: bool = False, token: str = ""  # nosec B107: "" is no token
+    stage: Stage, offline: bool = False, token: str = ""  # nosec B107 # "": no token
 ) -> IndexOptions:
     """The stage's index settings: its own, else the project's."""
     spec = stage.spec
@@ -67,7 +67,7 @@ def index_options(
 
 
 def lock_digest(stage: Stage) -> str:
-    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
+    assert stage.interpreter is not None  # nosec B101 # load_stages(machine=True)
     constraints = stage.constraints
     return locks.input_digest(
         locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies),
@@ -79,7 +79,7 @@ def lock_digest(stage: Stage) -> str:
 
 def expected_marker(stage: Stage, lock_sha: str, installer: str) -> dict[str, str]:
     """What an up-to-date env records; any difference means rebuild."""
-    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
+    assert stage.interpreter is not None  # nosec B101 # load_stages(machine=True)
     return {
         "stage": stage.name,
         "interpreter": str(stage.interpreter.path),
@@ -139,7 +139,7 @@ def create(stage: Stage, options: Options) -> str:
         )
     lock = lock_path(stage)
     digest = lock_digest(stage)
-    assert stage.interpreter is not None  # nosec B101: as lock_digest() checks
+    assert stage.interpreter is not None  # nosec B101 # as lock_digest() checks
     relock = options.upgrade or locks.read_digest(lock) != digest
     if not relock and not options.force and _up_to_date(stage, installer, lock, say):
         return "up to date"
@@ -262,7 +262,7 @@ def _lock(
     digest: str,
     say: Progress,
 ) -> None:
-    assert stage.interpreter is not None  # nosec B101: load_stages(machine=True)
+    assert stage.interpreter is not None  # nosec B101 # load_stages(machine=True)
     inputs = locks.lock_inputs(list(stage.spec.packages), stage.project.dependencies)
     requirements = new_lock.with_name("requirements.in")
     requirements.write_text("\n".join(inputs) + "\n", encoding="utf-8")
@@ -362,7 +362,7 @@ def problems(stage: Stage, installer: str = "auto") -> list[str]:
         return [f"no lock {lock.relative_to(stage.project.root).as_posix()}"]
     if locks.read_digest(lock) != lock_digest(stage):
         found.append("the lock is stale (the spec, constraints or Python changed)")
-    assert stage.interpreter is not None  # nosec B101: as lock_digest() checks
+    assert stage.interpreter is not None  # nosec B101 # as lock_digest() checks
     if not stage.python.exists():
         return found + [f"no venv at {stage.env_dir}"]
     marker = read_marker(stage)

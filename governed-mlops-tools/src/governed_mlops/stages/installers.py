@@ -143,7 +143,7 @@ def find_uv() -> Optional[str]:
         from uv import find_uv_bin
 
         candidates.append(find_uv_bin())
-    except Exception:  # nosec B110: the uv package is optional
+    except Exception:  # nosec B110 # the uv package is optional
         pass
     scripts = Path(sys.executable).parent
     candidates += [

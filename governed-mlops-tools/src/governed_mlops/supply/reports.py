@@ -4,7 +4,7 @@ and SARIF 2.1.0 (GitHub code scanning)."""
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET  # nosec B405 - writes XML, parses none
+import xml.etree.ElementTree as ET  # nosec B405 # writes XML, parses none
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def _lock_cases(lock: LockAudit, failing: set[int]) -> list[ET.Element]:
                 failure.text = vulnerability.description
             else:
                 waiver = vulnerability.waiver
-                assert waiver is not None  # nosec B101 - not failing: waived
+                assert waiver is not None  # nosec B101 # not failing: waived
                 ET.SubElement(
                     case,
                     "skipped",

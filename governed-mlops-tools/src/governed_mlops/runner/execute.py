@@ -291,14 +291,13 @@ class Runner:
         same one, that run: ``{"sha256", "run_id"}``."""
         path = current_sbom(stage) or write_stage_sbom(stage)
         sha = file_sha(path)
-        holder = None
         try:
             holder = self.store.last_run(
                 {"stage": stage.name, audit.SBOM_TAG: sha, audit.SBOM_KEPT_TAG: "true"},
                 "FINISHED",
             )
         except Exception:  # noqa: BLE001 - unknown: this run keeps a copy
-            pass
+            holder = None
         return path, {"sha256": sha, "run_id": holder.run_id if holder else ""}
 
     def kept_message(self, stage: Stage, run_id: str, bundle: Path) -> str:

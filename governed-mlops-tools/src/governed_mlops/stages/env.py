@@ -218,7 +218,7 @@ def _write_marker(stage: Stage, marker: dict[str, Any]) -> None:
 
 def sbom_subject(stage: Stage) -> sbom.Subject:
     """The stage env as an SBOM's own component."""
-    assert stage.interpreter is not None  # nosec B101
+    assert stage.interpreter is not None  # nosec B101 # the env was built: resolved
     properties = {"stage": stage.name, "python": stage.interpreter.full}
     lock = lock_path(stage)
     if lock.is_file():

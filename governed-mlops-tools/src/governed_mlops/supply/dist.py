@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess  # nosec B404
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -75,7 +75,7 @@ def child_env(
 def _run(
     command: list[str], cwd: Path, env: dict[str, str], secrets: Sequence[str]
 ) -> tuple[int, str]:
-    done = subprocess.run(  # nosec B603
+    done = subprocess.run(
         command,
         cwd=cwd,
         env=env,
@@ -165,7 +165,7 @@ def own_files(folder: Path, name: str, version: str = "") -> list[Path]:
 
 def release_tag(root: Path, version: str) -> str:
     """The tag of ``version`` (``1.2.0`` or ``v1.2.0``) that HEAD carries."""
-    done = subprocess.run(  # nosec B603 B607
+    done = subprocess.run(  # nosec B607
         ["git", "tag", "--points-at", "HEAD"],
         cwd=root,
         capture_output=True,

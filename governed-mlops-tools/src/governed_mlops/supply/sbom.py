@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess  # nosec B404
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +68,7 @@ def require_cyclonedx() -> None:
 def environment_sbom(python: Path, subject: Subject) -> bytes:
     """The CycloneDX JSON SBOM of the env whose interpreter is ``python``."""
     require_cyclonedx()
-    done = subprocess.run(  # nosec B603
+    done = subprocess.run(
         [
             sys.executable, "-m", "cyclonedx_py", "environment",
             "--spec-version", SPEC_VERSION,

@@ -963,6 +963,77 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+AUDIT_TARGET_S = 10.0
+
+# An OSV service on 127.0.0.1 (the tests' own, serving the published records
+# of governed-mlops-tools/tests/data/osv/), run by the project venv's python:
+# prints its query URL, serves until its stdin closes.
+OSV_SERVICE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from osv_service import OsvService, RECORDS, load_records
+with OsvService(load_records(RECORDS)) as service:
+    print(service.url, flush=True)
+    sys.stdin.read()
+"""
+
+
+def bench_audit(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """``mlops ci audit`` over the project's five locks (``uv.lock`` and the
+    four stage locks) against a local OSV service: the first run (pip-audit's
+    cache empty) and ``--repeat`` warm runs."""
+    workspace.prepare()
+    project = workspace.project
+    timed([*workspace.uv, "lock", "--quiet"], project)
+    locks = ["uv.lock"] + sorted(
+        p.name for p in (project / "env_specs" / "locks").glob("*.txt")
+    )
+    python = venv_exe(workspace.venv, "python")
+    service = subprocess.Popen(
+        [python, "-c", OSV_SERVICE, REPO / "governed-mlops-tools" / "tests"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = service.stdout.readline().strip()
+        remove(project / ".mlops" / "pip-audit")
+        audit = [workspace.mlops, "ci", "audit", "--osv-url", url]
+        log(f"mlops ci audit over {len(locks)} locks, pip-audit's cache empty")
+        cold = timed(audit, project)
+        warm = []
+        for number in range(args.repeat):
+            log(f"  warm round {number + 1}/{args.repeat}")
+            warm.append(timed(audit, project))
+    finally:
+        service.stdin.close()
+        service.wait(timeout=30)
+    median = statistics.median(warm)
+    what = f"`mlops ci audit`, {len(locks)} locks"
+    return {
+        "benchmark": "audit",
+        "locks": locks,
+        "times_s": {"cold": cold, "warm": warm},
+        "rows": [
+            ratio_row(f"{what}, pip-audit's cache empty (info)", cold),
+            {
+                "what": f"{what}, warm, median of {len(warm)}",
+                "seconds": round(median, 2),
+                "ratio": None,
+                "target": f"< {AUDIT_TARGET_S:g} s",
+                "pass": median < AUDIT_TARGET_S,
+            },
+            {
+                "what": f"{what}, warm, max of {len(warm)}",
+                "seconds": round(max(warm), 2),
+                "ratio": None,
+                "target": f"< {AUDIT_TARGET_S:g} s",
+                "pass": max(warm) < AUDIT_TARGET_S,
+            },
+        ],
+    }
+
+
 # --- benchmarks against reference templates ---------------------------------
 
 REFERENCE_TARGET = 1.0  # our wall time / the reference's
@@ -1359,6 +1430,7 @@ BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "runner": bench_runner,
     "cached-pipeline": bench_cached,
     "policy": bench_policy,
+    "audit": bench_audit,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,
 }

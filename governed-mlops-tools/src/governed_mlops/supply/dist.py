@@ -42,20 +42,25 @@ class Upload:
 
     @classmethod
     def from_settings(cls, settings: ProjectSettings, prefix: str) -> "Upload":
+        """The project's settings ``publish_*``; where unset, uv's own
+        ``UV_PUBLISH_URL`` and ``UV_PUBLISH_TOKEN`` (what a CI file shared
+        by every project, such as the GitHub workflow, can set)."""
         url = str(getattr(settings, "publish_url", "") or "")
+        url = url or os.environ.get("UV_PUBLISH_URL", "")
         if not url:
             raise CommandError(
-                f"{prefix}PUBLISH_URL is not set: give the upload URL of the "
-                f"organisation's package index (its legacy upload API, not the "
-                f"/simple/ page), in the CI's environment or .env"
+                f"{prefix}PUBLISH_URL (or UV_PUBLISH_URL) is not set: give the "
+                f"upload URL of the organisation's package index (its upload "
+                f"API, not the /simple/ page), in the CI's environment or .env"
             )
         token = getattr(settings, "publish_token", None)
         secret = token.get_secret_value() if token is not None else ""
+        secret = secret or os.environ.get("UV_PUBLISH_TOKEN", "")
         if not secret:
             raise CommandError(
-                f"{prefix}PUBLISH_TOKEN is not set: pass the index's upload "
-                f"token from the CI's credentials (Jenkins credentials, GitHub "
-                f"secrets), never in a file"
+                f"{prefix}PUBLISH_TOKEN (or UV_PUBLISH_TOKEN) is not set: pass "
+                f"the index's upload token from the CI's credentials (Jenkins "
+                f"credentials, GitHub secrets), never in a file"
             )
         username = str(getattr(settings, "publish_username", "") or PUBLISH_USER)
         return cls(url, username, secret)
@@ -205,6 +210,7 @@ def publish(
         secrets,
         {"UV_PUBLISH_USERNAME": upload.username, "UV_PUBLISH_PASSWORD": upload.token},
     )
+    env.pop("UV_PUBLISH_TOKEN", None)  # uv would prefer it to the password
     code, output = _run(command, project.root, env, secrets)
     if code != 0:
         raise CommandError(f"uv publish to {upload.url} failed:\n{_tail(output)}")

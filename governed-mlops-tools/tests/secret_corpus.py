@@ -3,16 +3,27 @@
 Nothing here is a secret, and no scanner finds one in this file: every value
 is made when the corpus is built, from a seeded hash (``fake``), and the
 tell-tale prefixes and key headers are split. ``write_corpus`` writes the
-samples into a folder, one file each, where the scanners are run.
+samples into a folder, one file each, where the scanners are run; the
+``*_flagged`` functions say which files a scanner fired on.
+
+The table of docs/ci.md (Secret scanning), printed with gitleaks's column when
+a gitleaks binary is given:
+
+    python governed-mlops-tools/tests/secret_corpus.py [--gitleaks PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 from urllib.parse import quote
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -138,7 +149,8 @@ def planted() -> list[Sample]:
         Sample(
             "Azure storage connection string",
             "src/app/storage.py",
-            'CONNECTION = (\n    "DefaultEndpointsProtocol=https;AccountName=churnstore;"\n'
+            "CONNECTION = (\n"
+            '    "DefaultEndpointsProtocol=https;AccountName=churnstore;"\n'
             f'    "AccountKey={azure_conn_key};EndpointSuffix=core.windows.net"\n)\n',
             azure_conn_key,
         ),
@@ -211,7 +223,8 @@ def planted() -> list[Sample]:
         Sample(
             "password in a postgres URL",
             "src/app/db.py",
-            f'DATABASE_URL = "postgresql://churn:{pg_password}@db.internal:5432/churn"\n',
+            f'DATABASE_URL = "postgresql://churn:{pg_password}'
+            '@db.internal:5432/churn"\n',
             pg_password,
         ),
         Sample(
@@ -244,9 +257,9 @@ def planted() -> list[Sample]:
             ado_password,
         ),
         Sample(
-            ".env file",
+            "`.env` file",
             "deploy/.env",
-            "CHURN_MLFLOW_TRACKING_USERNAME=svc-churn\n"
+            "CHURN_MLFLOW_TRACKING_USERNAME=svc\n"
             f"CHURN_MLFLOW_TRACKING_PASSWORD={env_password}\n",
             env_password,
         ),
@@ -320,24 +333,24 @@ def look_alikes() -> list[Sample]:
     ssh_public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + fake(BASE64, 43, "ssh")
     return [
         Sample(
-            "${VAR} in a URL",
+            "placeholder `${VAR}` in a URL",
             "docs/deploy.md",
             "Set `DATABASE_URL=postgresql://churn:${DB_PASSWORD}@db.internal/churn`.\n",
         ),
         Sample(
-            "<token> placeholder",
+            "placeholder `<token>`",
             "docs/publish.md",
             "Publish with `https://__token__:<token>@pypi.internal.example/simple/`\n"
             "and the header `Authorization: Bearer <token>`.\n",
         ),
         Sample(
-            "masked value (****)",
+            "masked value `****`",
             "docs/logs.md",
-            "The log shows `password = \"********\"` and\n"
+            'The log shows `password = "********"` and\n'
             "`https://deploy:****@pypi.internal.example/simple/`.\n",
         ),
         Sample(
-            ".env.example with empty values",
+            "`.env.example` with empty values",
             ".env.example",
             "CHURN_MLFLOW_TRACKING_USERNAME=\nCHURN_MLFLOW_TRACKING_PASSWORD=\n"
             "CHURN_PACKAGE_INDEX_TOKEN=\n",
@@ -346,7 +359,8 @@ def look_alikes() -> list[Sample]:
             "AWS's published example key",
             "docs/aws.md",
             "```ini\n[default]\naws_access_key_id = " + "AK" + "IAIOSFODNN7EXAMPLE\n"
-            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfi" + "CYEXAMPLEKEY\n```\n",
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfi"
+            + "CYEXAMPLEKEY\n```\n",
         ),
         Sample(
             "hashes in uv.lock",
@@ -429,7 +443,7 @@ def look_alikes() -> list[Sample]:
             "        env:\n          PASSWORD: ${{ secrets.PYPI_TOKEN }}\n",
         ),
         Sample(
-            "%VAR% in a batch file URL",
+            "`%VAR%` in a batch file URL",
             "scripts/publish.bat",
             "set INDEX=https://deploy:%PYPI_TOKEN%@pypi.internal.example/simple/\r\n",
         ),
@@ -446,7 +460,8 @@ def look_alikes() -> list[Sample]:
         Sample(
             "token pattern in docs",
             "docs/patterns.md",
-            "AWS key ids match `AKIA[0-9A-Z]{16}`, GitHub tokens `ghp_[A-Za-z0-9]{36}`.\n",
+            "AWS key ids match `AKIA[0-9A-Z]{16}`,\n"
+            "GitHub tokens `ghp_[A-Za-z0-9]{36}`.\n",
         ),
     ]
 
@@ -460,3 +475,120 @@ def write_corpus(root: Path, samples: list[Sample]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(sample.text.encode())
     return root
+
+
+def gov201_flagged(root: Path) -> set[str]:
+    """The files GOV201 fires on (this Python: with detect-secrets if installed)."""
+    from governed_mlops.policy.testing import check_rule
+
+    return {finding.path for finding in check_rule("GOV201", root)}
+
+
+def detect_secrets_flagged(root: Path, *args: str) -> set[str]:
+    """The files ``detect-secrets scan --all-files`` fires on (its defaults;
+    verification cannot reach a service here, so it changes nothing)."""
+    scan = [sys.executable, "-m", "detect_secrets", "scan", "--all-files", *args]
+    result = subprocess.run(scan, cwd=root, capture_output=True, text=True, check=True)
+    return set(json.loads(result.stdout)["results"])
+
+
+def gitleaks_flagged(root: Path, gitleaks: str) -> set[str]:
+    """The files ``gitleaks dir`` fires on (its default rules; values redacted)."""
+    report = root.parent / "gitleaks.json"
+    command = [
+        gitleaks,
+        "dir",
+        str(root),
+        "--no-banner",
+        "--redact",
+        "--exit-code",
+        "0",
+    ]
+    command += ["--report-format", "json", "--report-path", str(report)]
+    subprocess.run(command, capture_output=True, check=True)
+    found = json.loads(report.read_text())
+    return {Path(item["File"]).resolve().relative_to(root).as_posix() for item in found}
+
+
+def measure(scanners: dict[str, Callable[[Path], set[str]]]) -> dict[str, set[str]]:
+    """Each scanner's flagged files on a fresh copy of the whole corpus."""
+    with tempfile.TemporaryDirectory(prefix="secret-corpus-") as folder:
+        root = write_corpus(
+            Path(folder).resolve() / "corpus", planted() + look_alikes()
+        )
+        return {name: scan(root) for name, scan in scanners.items()}
+
+
+def table(flagged: dict[str, set[str]]) -> str:
+    """The Markdown tables: each kind caught or missed, each look-alike fired
+    or not, and the totals."""
+    names = list(flagged)
+    head = "| {} | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
+    secrets, lookalikes = planted(), look_alikes()
+    rows = [
+        "| "
+        + s.kind
+        + " | "
+        + " | ".join(
+            ("caught" if s.path in flagged[n] else "**missed**") for n in names
+        )
+        + " |"
+        for s in secrets
+    ]
+    rows.append(
+        "| **caught** | "
+        + " | ".join(
+            f"**{sum(s.path in flagged[n] for s in secrets)} / {len(secrets)}**"
+            for n in names
+        )
+        + " |"
+    )
+    alarms = [
+        "| "
+        + s.kind
+        + " | "
+        + " | ".join(("**fired**" if s.path in flagged[n] else "quiet") for n in names)
+        + " |"
+        for s in lookalikes
+    ]
+    alarms.append(
+        "| **false alarms** | "
+        + " | ".join(
+            f"**{sum(s.path in flagged[n] for s in lookalikes)} / {len(lookalikes)}**"
+            for n in names
+        )
+        + " |"
+    )
+    return (
+        head.format("secret kind")
+        + "\n".join(rows)
+        + "\n\n"
+        + head.format("look-alike")
+        + "\n".join(alarms)
+        + "\n"
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the secret-scanner tables.")
+    parser.add_argument("--gitleaks", help="a gitleaks binary, for its column")
+    args = parser.parse_args(argv)
+    from governed_mlops.policy.secret_scan import detect_secrets_version
+
+    scanners: dict[str, Callable[[Path], set[str]]] = {
+        f"detect-secrets {detect_secrets_version()}": detect_secrets_flagged,
+    }
+    if args.gitleaks:
+        version = subprocess.run(
+            [args.gitleaks, "version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        scanners[f"gitleaks {version}"] = lambda root: gitleaks_flagged(
+            root, args.gitleaks
+        )
+    scanners["GOV201"] = gov201_flagged
+    sys.stdout.write(table(measure(scanners)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -117,17 +117,21 @@ def _line(text: str, offset: int) -> int:
 def pattern_hits(
     name: str, text: str, patterns: dict[str, re.Pattern[str]]
 ) -> list[Hit]:
-    """The matches of ``patterns`` in ``text``, placeholders left out."""
+    """The matches of ``patterns`` in ``text``: placeholders, allowlisted
+    lines and the hook's exclusions left out."""
     hits = []
     for kind, pattern in patterns.items():
         for match in pattern.finditer(text):
-            if "secret" in pattern.groupindex and PLACEHOLDER.fullmatch(
-                match.group("secret")
-            ):
-                continue
+            value = match.group("secret" if "secret" in pattern.groupindex else 0)
             start = text.rfind("\n", 0, match.start()) + 1
             end = text.find("\n", match.end())
-            if ALLOWLIST in text[start : end if end >= 0 else len(text)]:
+            line = text[start : end if end >= 0 else len(text)]
+            if (
+                PLACEHOLDER.fullmatch(value)
+                or ALLOWLIST in line
+                or any(re.search(p, value) for p in EXCLUDE_SECRETS)
+                or any(re.search(p, line) for p in EXCLUDE_LINES)
+            ):
                 continue
             hits.append(Hit(name, _line(text, match.start()), kind))
     return hits

@@ -46,6 +46,7 @@ def test_the_corpus_as_written_holds_no_secret(tmp_path: Path):
 def test_reports_name_file_line_and_kind_never_the_secret(tmp_path: Path):
     samples = planted()
     write_corpus(tmp_path, samples)
+    (tmp_path / ".mlops").mkdir()
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'corpus'\n")
     report = check(tmp_path, plugins=False)
     (outcome,) = [o for o in report.outcomes if o.rule.id == "GOV201"]
@@ -120,6 +121,9 @@ def test_hook_exclusions_hold_for_every_pattern():
 
 def test_only_changed_files_are_scanned_again(tmp_path: Path, monkeypatch):
     write_files(tmp_path, sample_files("UUIDs", "password prompt"))
+    assert check_rule("GOV201", tmp_path) == []
+    assert not (tmp_path / ".mlops").exists()  # a report leaves no state
+    (tmp_path / ".mlops").mkdir()  # what mlops commands make
     assert check_rule("GOV201", tmp_path) == []
     cache = json.loads((tmp_path / secret_scan.CACHE).read_text())
     assert set(cache["files"]) == {"config/ids.yaml", "src/app/login.py"}

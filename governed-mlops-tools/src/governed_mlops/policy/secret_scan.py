@@ -22,7 +22,8 @@ from typing import Any, Iterable, Iterator, Optional
 from ..hashes import text_sha
 
 # detect-secrets' findings by file digest: only changed files are scanned
-# again (the governance hook runs at every commit). Lines and kinds only.
+# again (the governance hook runs at every commit). Lines and kinds only;
+# kept only where .mlops/ exists.
 CACHE = Path(".mlops") / "cache" / "secrets.json"
 # Lines detect-secrets must not read as secrets (its --exclude-lines).
 EXCLUDE_LINES = (
@@ -240,7 +241,11 @@ def _load(path: Path, key: str) -> dict[str, Any]:
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
-    """Write the cache; a folder that cannot be written only costs speed."""
+    """Write the cache where the project has the tools' state folder (made by
+    ``mlops`` commands): a report on a fresh copy leaves no file behind. A
+    folder that cannot be written only costs speed."""
+    if not path.parents[1].is_dir():
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")

@@ -167,6 +167,7 @@ def test_precommit_modes_have_the_same_hooks_and_versions(projects):
             "check-merge-conflict",
             "nbstripout",
             "bandit",
+            "detect-secrets",
             "zizmor",
             "no-rej-files",
             "governance",

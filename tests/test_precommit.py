@@ -16,10 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, git, run
+from conftest import TOOLS, copy_project, git, run
+
+sys.path.insert(0, str(TOOLS / "tests"))
+from secret_corpus import planted  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("precommit")]
 
+# A fake Slack webhook, made at test time (secret_corpus.py).
+WEBHOOK = next(s for s in planted() if s.kind == "Slack webhook").secret
 # Split so that no scanner takes this file for a key.
 PRIVATE_KEY = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA\n"
 NOTEBOOK = {
@@ -46,7 +51,12 @@ PLANTED = {
     "private key": (
         "secrets/id_rsa",
         PRIVATE_KEY,
-        {"detect-private-key", "governance"},
+        {"detect-private-key", "detect-secrets", "governance"},
+    ),
+    "secret in a config file": (
+        "config/alerts.yaml",
+        f"slack_webhook: {WEBHOOK}\n",
+        {"detect-secrets", "governance"},
     ),
     "conflict marker": (
         "notes.txt",

@@ -24,6 +24,7 @@ HOOKS = "\n".join(
         ("check-added-large-files", ""),
         ("nbstripout", ""),
         ("bandit", "-c, pyproject.toml"),
+        ("detect-secrets", "--no-verify"),
         ("no-rej-files", ""),
         ("governance", ""),
     )
@@ -220,6 +221,18 @@ def test_rule_finds_its_violation(rule_id):
     kept = {name: value for name, value in changes.items() if value is not None}
     found = findings(rule_id, kept, drop=drop, git=rule_id == "GOV106")
     assert any(expected in line for line in found), found
+
+
+def test_a_secret_scanner_that_may_verify_what_it_finds_is_refused():
+    """detect-secrets would send a secret it finds to its issuer to test it."""
+    found = findings(
+        "GOV103",
+        edited(".pre-commit-config.yaml", "args: [--no-verify]", "args: []"),
+    )
+    assert found == [
+        ".pre-commit-config.yaml: pre-commit hook 'detect-secrets' lacks the "
+        "argument --no-verify"
+    ]
 
 
 def test_an_untracked_lock_file_is_not_committed(tmp_path):

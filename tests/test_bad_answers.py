@@ -50,7 +50,7 @@ BAD_ANSWERS = [
     ("package_index_url", "https://pypi.example.com/simple/?x", "query"),
     (
         "package_index_url",
-        "https://user:secret@pypi.example.com/simple/",
+        "https://user:secret@pypi.example.com/simple/",  # pragma: allowlist secret
         "without credentials",
     ),
 ]
@@ -88,9 +88,11 @@ def test_bad_answer_on_the_command_line_writes_nothing(template_dir, tmp_path):
 # Secrets in a URL: a password, a token as the user name, a password without
 # a scheme, a password broken by a newline and holding @, a query's token.
 CREDENTIAL_URLS = [
+    # pragma: allowlist nextline secret
     ("https://user:secret@pypi.example.com/simple/", "https://user:***@pypi"),
     ("https://s3cr3t@pypi.example.com/simple/", "https://***@pypi"),
     ("user:s3cr3t@pypi.example.com", "user:***@pypi"),
+    # pragma: allowlist nextline secret
     ("https://user:s3c\nr3t@x@pypi.example.com/simple/", "https://user:***@pypi"),
     ("https://pypi.example.com/simple/?token=s3cr3t", "/simple/?***"),
 ]
@@ -111,7 +113,7 @@ def test_no_message_echoes_a_secret(copie, template_dir, url, shown):
 
 def test_credentials_are_masked_on_the_command_line(template_dir, tmp_path):
     dest = tmp_path / "project"
-    url = "https://user:secret@pypi.example.com/simple/"
+    url = "https://user:secret@pypi.example.com/simple/"  # pragma: allowlist secret
     result = copy_on_the_command_line(template_dir, dest, f"package_index_url={url}")
     assert result.returncode != 0
     output = result.stdout + result.stderr

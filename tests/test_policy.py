@@ -88,6 +88,7 @@ def untag_parameters(project: Path) -> None:
 WAIVER = "\n[[tool.governance.waivers]]\nrule = '{rule}'\nreason = '{reason}'\n"
 # Split so that no scanner takes this file for a key or a password.
 PRIVATE_KEY = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n"
+# pragma: allowlist nextline secret
 PASSWORD_URL = "https://deploy:" + "hunter2@pypi.example.com/simple/"
 
 # rule id -> (what is planted, plant(project), expected finding text)

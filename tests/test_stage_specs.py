@@ -592,6 +592,7 @@ def test_lock_digest_changes_with_what_the_env_is_resolved_from():
 
 def test_index_token_goes_in_the_url_only_and_is_redacted():
     url = with_token("https://pypi.example.com/simple/", "t0ken")
+    # pragma: allowlist nextline secret
     assert url == "https://__token__:t0ken@pypi.example.com/simple/"
     assert with_token("https://u:p@host/simple/", "t0ken") == "https://u:p@host/simple/"
     assert with_token("https://host/simple/", "") == "https://host/simple/"

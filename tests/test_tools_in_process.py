@@ -1083,6 +1083,7 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
         assert mlops("tracking", "uri").out == uri + "\n"
         # The REST store creates the experiment, as MlflowClient would.
         first = run_id_of(mlops("stage", "run", "prep"))
+        # pragma: allowlist nextline secret
         set_env(patch, MLFLOW_TRACKING_USERNAME="ci", MLFLOW_TRACKING_PASSWORD="pw")
         rest = store.open_store(settings())
         assert isinstance(rest, store.RestStore)

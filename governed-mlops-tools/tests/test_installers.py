@@ -23,7 +23,9 @@ def test_index_urls_and_token_go_to_the_environment_only():
     assert index.args() == ["--find-links", "wheels"]
     env = index.env()
     assert env["UV_DEFAULT_INDEX"] == env["PIP_INDEX_URL"]
+    # pragma: allowlist nextline secret
     assert env["PIP_INDEX_URL"] == "https://__token__:tok-123@pypi.example.com/simple/"
+    # pragma: allowlist nextline secret
     assert env["UV_INDEX"] == "https://__token__:tok-123@extra.example.com/simple/"
     assert "tok-123" not in repr(index) and "tok-123" not in str(index.digest_fields())
 

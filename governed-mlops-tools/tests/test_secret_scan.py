@@ -168,3 +168,66 @@ def test_secret_file_names_are_findings_without_reading_them():
     assert [(f.path, f.line, f.message) for f in found] == [
         ("deploy/.env", None, ".env files hold secrets and are never committed")
     ]
+
+
+SCAN_IN_A_NEW_PROCESS = """
+import json, sys
+from pathlib import Path
+if sys.argv[2] == "requests first":
+    import requests
+from governed_mlops.policy import secret_scan
+root = Path(sys.argv[1])
+texts = {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.*")}
+found = secret_scan.scan(root, texts)
+stand_in = "RequestException" in repr(
+    sys.modules["detect_secrets.plugins.base"].requests.exceptions.RequestException
+) and not hasattr(sys.modules["detect_secrets.plugins.base"].requests, "Session")
+print(json.dumps({
+    "hits": sorted([h.path, h.line, h.kind] for h in found.hits),
+    "requests_imported": "requests" in sys.modules,
+    "stand_in": stand_in,
+}))
+"""
+
+
+def test_detect_secrets_is_loaded_without_requests_and_finds_the_same(tmp_path):
+    """GOV201 never verifies, so detect-secrets gets a requests stand-in whose
+    calls raise (and that costs no import of urllib3 and the rest); a process
+    that has requests already keeps it. The findings are the same."""
+    write_corpus(
+        tmp_path, [SAMPLES[k] for k in ("Slack webhook", "Stripe secret key", "JWT")]
+    )
+
+    def scanned(mode: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-c", SCAN_IN_A_NEW_PROCESS, str(tmp_path), mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    alone, beside = scanned("alone"), scanned("requests first")
+    assert alone["stand_in"] and not alone["requests_imported"]
+    assert beside["requests_imported"] and not beside["stand_in"]
+    assert alone["hits"] == beside["hits"] and len(alone["hits"]) == 3
+    with pytest.raises(Exception, match="never sends a secret"):
+        with secret_scan._no_network():
+            import requests
+
+            requests.post("https://hooks.example.com/")
+
+
+def test_a_detect_secrets_needing_more_of_requests_loads_with_it(tmp_path, monkeypatch):
+    write_corpus(tmp_path, [SAMPLES["Slack webhook"]])
+
+    class Lacking:
+        def __enter__(self):
+            raise AttributeError("module 'requests' has no attribute 'Session'")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(secret_scan, "_no_network", Lacking)
+    (hit,) = secret_scan._detect_secrets(tmp_path, [SAMPLES["Slack webhook"].path])
+    assert hit.path == SAMPLES["Slack webhook"].path

@@ -10,11 +10,15 @@ the secret; so does the cache of detect-secrets' hits (``CACHE``).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
 import re
+import sys
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from types import ModuleType, SimpleNamespace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
@@ -138,6 +142,38 @@ def pattern_hits(
     return hits
 
 
+@contextmanager
+def _no_network() -> Iterator[None]:
+    """detect-secrets imports requests only to try a secret with its issuer,
+    which GOV201 never does (``--no-verify``); requests and what it brings
+    (urllib3, charset_normalizer) are most of the import's time, paid at
+    every check with a changed file. Unless this process has imported
+    requests already, detect-secrets' modules get a stand-in whose calls
+    raise: no secret can be sent out, even by a future default."""
+    if "requests" in sys.modules:
+        yield
+        return
+    stand_in = ModuleType("requests")
+
+    class RequestException(Exception):
+        """What detect-secrets' verification catches."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RequestException("GOV201 never sends a secret to be verified")
+
+    stand_in.exceptions = SimpleNamespace(  # type: ignore[attr-defined]
+        RequestException=RequestException
+    )
+    stand_in.Response = object  # type: ignore[attr-defined]
+    stand_in.get = stand_in.post = refuse  # type: ignore[attr-defined]
+    sys.modules["requests"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("requests") is stand_in:
+            del sys.modules["requests"]  # later imports get the real one
+
+
 def _settings() -> dict[str, Any]:
     """detect-secrets' configuration for ``HOOK_ARGS``: every plugin, the
     default filters but verification, and the exclusions."""
@@ -157,17 +193,35 @@ def _settings() -> dict[str, Any]:
     }
 
 
-def _detect_secrets(root: Path, names: Iterable[str]) -> Iterator[Hit]:
-    from detect_secrets.core.scan import scan_file
-    from detect_secrets.settings import transient_settings
+def _detect_secrets(root: Path, names: Iterable[str]) -> list[Hit]:
+    """detect-secrets' hits in ``names``, loaded and run without requests
+    (:func:`_no_network`: its plugins import it as they load); with it, should
+    a detect-secrets release use more of it as it loads."""
+    names = list(names)
+    try:
+        return _scan_files(root, names, _no_network())
+    except AttributeError:
+        for module in [m for m in sys.modules if m.startswith("detect_secrets")]:
+            del sys.modules[module]
+        return _scan_files(root, names, nullcontext())
 
-    with transient_settings(_settings()):
-        for name in names:
-            found: dict[int, set[str]] = {}
-            for secret in scan_file(str(root / name)):
-                found.setdefault(secret.line_number, set()).add(secret.type)
-            for line, types in sorted(found.items()):
-                yield Hit(name, line, describe(types))
+
+def _scan_files(
+    root: Path, names: list[str], loading: AbstractContextManager[None]
+) -> list[Hit]:
+    with loading:
+        from detect_secrets.core.scan import scan_file
+        from detect_secrets.settings import transient_settings
+
+        hits = []
+        with transient_settings(_settings()):
+            for name in names:
+                found: dict[int, set[str]] = {}
+                for secret in scan_file(str(root / name)):
+                    found.setdefault(secret.line_number, set()).add(secret.type)
+                for line, kinds in sorted(found.items()):
+                    hits.append(Hit(name, line, describe(kinds)))
+    return hits
 
 
 def describe(types: set[str]) -> str:

@@ -232,9 +232,17 @@ def test_a_later_run_is_recorded_as_the_pipeline_recorded_it(project, pipeline):
     later = new[0]
     first = next(r for r in recorded.values() if r["name"] == "data_prep")
     assert later["status"] == "FINISHED" and later["user"] == first["user"]
-    assert set(later["tags"]) == set(first["tags"]) - {"mlflow.parentRunId"}
+    # The env's SBOM: kept by the first run, named by the later one.
+    assert set(later["tags"]) == set(first["tags"]) - {
+        "mlflow.parentRunId",
+        "audit.sbom.kept",
+    } | {"audit.sbom.run"}
+    assert later["tags"]["audit.sbom.run"] == first["id"]
+    assert later["tags"]["audit.sbom"] == first["tags"]["audit.sbom"]
     assert later["params"] == {**first["params"], "seed": "5"}
-    assert sorted(later["artifacts"]) == sorted(first["artifacts"])
+    assert sorted(later["artifacts"]) == sorted(
+        a for a in first["artifacts"] if a != "audit/sbom.cdx.json"
+    )
     assert set(later["metrics"]) == set(first["metrics"])
     assert later["artifact_uri"] == first["artifact_uri"].replace(
         first["id"], later["id"]

@@ -1136,6 +1136,7 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
         "pip-freeze.txt",
         "prep.ipynb",
         "run.log",
+        "sbom.cdx.json",  # the first run of the env in this store keeps it
         "stage_prep.yaml",
     ]
     run = client(uri).get_run(run_id)

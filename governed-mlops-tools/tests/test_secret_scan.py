@@ -190,7 +190,9 @@ print(json.dumps({
 """
 
 
-def test_detect_secrets_is_loaded_without_requests_and_finds_the_same(tmp_path):
+def test_detect_secrets_is_loaded_without_requests_and_finds_the_same(
+    tmp_path, monkeypatch
+):
     """GOV201 never verifies, so detect-secrets gets a requests stand-in whose
     calls raise (and that costs no import of urllib3 and the rest); a process
     that has requests already keeps it. The findings are the same."""
@@ -211,6 +213,7 @@ def test_detect_secrets_is_loaded_without_requests_and_finds_the_same(tmp_path):
     assert alone["stand_in"] and not alone["requests_imported"]
     assert beside["requests_imported"] and not beside["stand_in"]
     assert alone["hits"] == beside["hits"] and len(alone["hits"]) == 3
+    monkeypatch.delitem(sys.modules, "requests", raising=False)  # as if unloaded
     with pytest.raises(Exception, match="never sends a secret"):
         with secret_scan._no_network():
             import requests

@@ -900,10 +900,14 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
 
     ``mlops policy check`` in the project venv (the governance hook runs the
     same command from the same pinned tools), alternated ``--repeat`` times
-    with the bare interpreter start (``python -c pass``) as the reference;
+    with the bare interpreter start (``python -c pass``) as the reference:
+    with nothing changed since the last check, and with one file changed (as
+    at a commit: GOV201 runs detect-secrets on the files changed since its
+    cache in ``.mlops/``, which a project has once ``mlops stage create`` ran);
     also with a misspelt key in a stage spec, where the pydantic model words
-    the error (information, no target). First without ``.pyc`` (this
-    machine's default), then with the project venv compiled.
+    the error (information, no target), and once on a fresh checkout with no
+    cache (as CI, information). First without ``.pyc`` (this machine's
+    default), then with the project venv compiled.
     """
     workspace.render()
     project = workspace.project
@@ -911,24 +915,38 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     check = [workspace.mlops, "policy", "check"]
     spec = project / "env_specs" / "stage_train.yaml"
     valid = spec.read_text(encoding="utf-8")
+    readme = project / "README.md"
+    readme_text = readme.read_text(encoding="utf-8")
     misspelt = "mlops policy check, a spec error"
+    changed = "mlops policy check, a file changed"
     commands = {
         "python -c pass": [python, "-c", "pass"],
         "mlops policy check": check,
+        changed: check,
         misspelt: check,
     }
     timed([*workspace.uv, "lock", "--quiet"], project)  # the policy wants it
+    remove(project / ".mlops")
+    (project / ".mlops").mkdir()
+    fresh = timed(check, project)  # a checkout with no cache, as CI has
+    edits = iter(range(10**6))
 
     def rounds(label: str, env: dict) -> dict[str, list[float]]:
         times: dict[str, list[float]] = {name: [] for name in commands}
         for number in range(args.repeat):
             log(f"  round {number + 1}/{args.repeat} ({label})")
-            for name, command in commands.items():
-                if name == misspelt:
-                    spec.write_text(valid.replace("packages:", "pakages:"), "utf-8")
-                code = 1 if name == misspelt else 0  # 1: policy errors
-                times[name].append(timed(command, project, env, code))
-                spec.write_text(valid, encoding="utf-8")
+            times["python -c pass"].append(
+                timed(commands["python -c pass"], project, env)
+            )
+            # Text the cache has never seen, as at a commit.
+            readme.write_text(f"{readme_text}\nEdit {next(edits)}.\n", "utf-8")
+            times[changed].append(timed(check, project, env))
+            readme.write_text(readme_text, encoding="utf-8")
+            spec.write_text(valid.replace("packages:", "pakages:"), "utf-8")
+            times[misspelt].append(timed(check, project, env, 1))  # 1: errors
+            spec.write_text(valid, encoding="utf-8")
+            timed(check, project, env)  # the cache learns the files back
+            times["mlops policy check"].append(timed(check, project, env))
         return times
 
     plain = rounds("no .pyc", base_env())
@@ -939,7 +957,11 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
     sh([python, "-m", "compileall", "-q", "src"], project, compiled_env)
     compiled = rounds(".pyc", compiled_env)
-    rows = []
+    rows = [
+        ratio_row(
+            "`mlops policy check`, a fresh checkout: no cache, no .pyc (info)", fresh
+        )
+    ]
     for label, times in (("no .pyc", plain), (".pyc", compiled)):
         start = statistics.median(times["python -c pass"])
         for name, values in times.items():
@@ -956,7 +978,7 @@ def bench_policy(workspace: Workspace, args: argparse.Namespace) -> dict:
             )
     return {
         "benchmark": "policy",
-        "times_s": {"no_pyc": plain, "pyc": compiled},
+        "times_s": {"fresh": fresh, "no_pyc": plain, "pyc": compiled},
         "bytecode_note": "Ratios are against the bare interpreter start of the "
         "same venv in the same round.",
         "rows": rows,
@@ -1012,6 +1034,7 @@ def bench_audit(workspace: Workspace, args: argparse.Namespace) -> dict:
     what = f"`mlops ci audit`, {len(locks)} locks"
     return {
         "benchmark": "audit",
+        "ratio_column": "ratio",
         "locks": locks,
         "times_s": {"cold": cold, "warm": warm},
         "rows": [

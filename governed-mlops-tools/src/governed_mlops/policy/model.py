@@ -26,6 +26,11 @@ class Finding:
         return f"{self.path}:{self.line}" if self.line else self.path
 
 
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of ``offset`` in ``text``, for a finding."""
+    return text.count("\n", 0, offset) + 1
+
+
 class NotApplicable(Exception):
     """Raised by a check when the rule does not apply to this project."""
 

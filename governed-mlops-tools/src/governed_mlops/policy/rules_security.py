@@ -8,7 +8,7 @@ from typing import Iterator
 
 from . import secret_scan
 from .facts import Facts
-from .model import Finding, NotApplicable, rule
+from .model import Finding, NotApplicable, line_of, rule
 
 SECRET_FILES = (
     ".env",
@@ -27,10 +27,6 @@ SECRET_FILES = (
 ALLOWED_FILES = (".env.example",)
 SECRET_NAME = re.compile("|".join(fnmatch.translate(p) for p in SECRET_FILES))
 CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
-
-
-def _line(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 @rule(
@@ -89,4 +85,4 @@ def no_conflicts(facts: Facts) -> Iterator[Finding]:
         if not text:
             continue
         for match in CONFLICT.finditer(text):
-            yield Finding("conflict marker", name, _line(text, match.start()))
+            yield Finding("conflict marker", name, line_of(text, match.start()))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import os
 import re
 import sys
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -23,7 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
+from ..files import write_atomic
 from ..hashes import text_sha
+from .model import line_of
 
 # detect-secrets' findings by file digest: only changed files are scanned
 # again (the governance hook runs at every commit). Lines and kinds only;
@@ -115,10 +116,6 @@ def detect_secrets_version() -> Optional[str]:
         return "unknown"
 
 
-def _line(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
 def pattern_hits(
     name: str, text: str, patterns: dict[str, re.Pattern[str]]
 ) -> list[Hit]:
@@ -138,7 +135,7 @@ def pattern_hits(
                 or any(re.search(p, line) for p in EXCLUDE_LINES)
             ):
                 continue
-            hits.append(Hit(name, _line(text, match.start()), kind))
+            hits.append(Hit(name, line_of(text, match.start()), kind))
     return hits
 
 
@@ -301,10 +298,7 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     if not path.parents[1].is_dir():
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        os.replace(partial, path)
+        write_atomic(path, json.dumps(data, sort_keys=True))
     except OSError:
         pass
 

@@ -465,8 +465,15 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
         "scripts/ci.sh envs",
         "scripts/ci.sh sbom",
         "scripts/ci.sh smoke",
+        "scripts/ci.sh report",
         "scripts/ci.sh build",
     ]
+    # The report of the smoke run is uploaded, also when a stage failed.
+    smoke = {step.get("name"): step for step in ci["jobs"]["smoke"]["steps"]}
+    assert smoke["Pipeline report"]["if"] == "${{ !cancelled() }}"
+    upload = smoke["Upload the pipeline report"]
+    assert upload["if"] == "${{ !cancelled() }}"
+    assert upload["with"]["path"] == "reports/site/"
     assert run_lines(update) == ["scripts/ci.sh template-update"]
     assert "secrets." not in str(ci) + str(update)
     for workflow in (ci, update):
@@ -583,6 +590,10 @@ def test_jenkinsfile(projects, agent):
     reports = "reports/junit.xml, reports/policy.xml, reports/audit.xml"
     assert "junit" in post and reports in post
     assert "archiveArtifacts" in post and "artifacts/**" in post
+    # The report is built and published even when a stage failed.
+    report = post[post.index("catchError(") : post.index("junit ")]
+    assert "mlops 'report'" in report
+    assert "reportDir: 'reports/site', reportFiles: 'index.html'" in report
     # MLflow server and credentials come from Jenkins, never from the file.
     assert "MY_MLOPS_PROJECT_MLFLOW_TRACKING_PASSWORD" in text
     assert "credentialsId: env.MLFLOW_CREDENTIALS_ID" in text
@@ -620,6 +631,7 @@ def test_ci_files_call_only_mlops_ci_steps(projects):
         "publish",
         "pipeline",
         "smoke",
+        "report",
         "template-update",
     }
     # `setup` installs the project (scripts/ci.*) before `mlops` exists.
@@ -730,7 +742,8 @@ def installed(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["policy", "audit", "sbom", "build", "publish", "envs", "pipeline", "smoke"]
+    "name",
+    ["policy", "audit", "sbom", "build", "publish", "envs", "pipeline", "smoke", "report"],
 )
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed

@@ -102,6 +102,11 @@ STEPS: dict[str, Step] = {
         "governed_mlops",
         ("pipeline", "run", "--smoke", "-p", "data_prep.sample_fraction=0.25"),
     ),
+    "report": Step(
+        "the pipeline report pages (static HTML) in reports/site/",
+        "governed_mlops",
+        ("report", "build"),
+    ),
     "template-update": Step(
         "fail when a newer version of the project's template exists",
         "copier",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import dataclasses
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -41,15 +42,25 @@ class ServerConfig:
     @property
     def url(self) -> str:
         """Where clients reach it (``0.0.0.0`` and ``::`` answer locally)."""
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(  # nosec B104 # mapped
-            self.host, self.host
-        )
+        host = loopback(self.host)
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     @property
     def shown_backend(self) -> str:
         """The backend URI without its password."""
         return redact_uri(self.backend)
+
+
+def loopback(host: str) -> str:
+    """A server listening on every address (``0.0.0.0``, ``::``) answers on
+    the loopback one; any other host as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if not address.is_unspecified:
+        return host
+    return "::1" if address.version == 6 else "127.0.0.1"
 
 
 def redact_uri(uri: str) -> str:
@@ -72,6 +83,8 @@ def redact_uri(uri: str) -> str:
             [(k, "***" if k.lower() == "password" else v) for k, v in pairs],
             safe="/*",
         )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return uri  # urlunsplit would drop sqlite:////'s empty netloc
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 

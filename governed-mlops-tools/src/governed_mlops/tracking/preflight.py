@@ -61,15 +61,15 @@ def with_driver(backend: str) -> str:
     try:
         url = make_url(backend)
         url.get_dialect().import_dbapi()
+    except NoSuchModuleError:  # an ArgumentError: first
+        raise CommandError(
+            f"SQLAlchemy has no driver {backend.split('://', 1)[0]!r}: "
+            f"{DRIVER_HINTS.get(scheme, 'check the URI')}"
+        ) from None
     except (ArgumentError, ValueError):
         raise CommandError(
             f"the backend store URI {redact_uri(backend)} is not a database URI "
             f"SQLAlchemy can read"
-        ) from None
-    except NoSuchModuleError:
-        raise CommandError(
-            f"SQLAlchemy has no driver {backend.split('://', 1)[0]!r}: "
-            f"{DRIVER_HINTS.get(scheme, 'check the URI')}"
         ) from None
     except ImportError as missing:
         if url.drivername == "postgresql" and importlib.util.find_spec("psycopg2"):

@@ -29,6 +29,7 @@ from .config import ServerConfig
 GRACE = 15.0  # seconds the group has to stop after the polite signal
 POLL = 0.25  # seconds between /health probes
 CREATE_NEW_PROCESS_GROUP = 0x00000200  # subprocess's constant, on Windows only
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 # Exit codes: a service manager's stop is a success; Ctrl-C is 130 as for
 # every mlops command.
@@ -86,7 +87,19 @@ def popen_options(windows: bool) -> dict[str, Any]:
     (uvicorn's workers, MLflow's job runner) and Ctrl-C reaches only us."""
     if windows:
         return {"creationflags": CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
+    options: dict[str, Any] = {"start_new_session": True}
+    if sys.platform.startswith("linux"):
+        options["preexec_fn"] = die_with_parent
+    return options
+
+
+def die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when ``mlops`` dies, even
+    by SIGKILL, so the server never outlives the command that owns it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def stop_group(

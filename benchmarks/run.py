@@ -1057,6 +1057,220 @@ def bench_audit(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+TEAM_TARGET_S = 0.5  # per stage, over the SQLite case
+TEAM_STAGES = ("s1", "s2", "s3", "s4")
+TEAM_PROJECTS = ("benchteama", "benchteamb")
+# A PostgreSQL server (pgserver, a dev dependency) for as long as stdin is open.
+POSTGRES_SERVICE = """
+import sys, pgserver
+server = pgserver.get_server(sys.argv[1], cleanup_mode="stop")
+print(server.get_uri(), flush=True)
+sys.stdin.read()
+server.cleanup()
+"""
+
+
+def dev_python() -> Path:
+    """This repository's dev env: the tools (editable) with the postgres
+    extra, and pgserver."""
+    python = venv_exe(REPO / ".venv", "python")
+    if not python.exists():
+        raise StepFailed(f"{python} is missing: run `uv sync` in {REPO}")
+    return python
+
+
+def team_projects(root: Path, python: Path) -> dict[str, Path]:
+    """Two tiny projects of four stages (the tools tests' tiny project),
+    their stage envs built."""
+    sys.path.insert(0, str(REPO / "governed-mlops-tools" / "tests"))
+    from tiny_project import write_project
+
+    projects = {}
+    for package in TEAM_PROJECTS:
+        folder = root / package
+        folder.mkdir(parents=True)
+        write_project(folder, package, TEAM_STAGES)
+        log(f"{package}: mlops stage create --all")
+        sh(
+            [python, "-m", "governed_mlops", "stage", "create", "--all"],
+            folder,
+            team_env(folder),
+        )
+        projects[package] = folder
+    return projects
+
+
+def team_env(root: Path, **settings: str) -> dict[str, str]:
+    """An `mlops` command's environment in tiny project ``root``."""
+    prefix = root.name.upper() + "_"
+    env = base_env(PYTHONPATH=str(root / "src"))
+    for name in [n for n in env if n.startswith(("MLFLOW_", prefix))]:
+        del env[name]
+    env.update({prefix + key: value for key, value in settings.items()})
+    return env
+
+
+def concurrent_pipelines(
+    python: Path, projects: dict[str, Path], settings: dict[str, str]
+) -> list[float]:
+    """Both projects' `mlops pipeline run --force` at once; each one's
+    seconds per stage."""
+    command = [str(python), "-m", "governed_mlops", "pipeline", "run", "--force"]
+    started = time.perf_counter()
+    running = {
+        name: subprocess.Popen(
+            command,
+            cwd=root,
+            env=team_env(root, **settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, root in projects.items()
+    }
+    per_stage = []
+    for name, process in running.items():
+        output = process.communicate(timeout=900)[0]
+        if process.returncode != 0:
+            raise StepFailed(f"{name}: pipeline run failed:\n{output[-2000:]}")
+        per_stage.append((time.perf_counter() - started) / len(TEAM_STAGES))
+    return per_stage
+
+
+def rest(url: str, path: str, body: Optional[dict] = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/{path}",
+        data=data,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def recorded_runs(url: str, experiment: str) -> dict[str, int]:
+    """The runs of ``experiment`` on the server, counted by status."""
+    found = rest(url, f"experiments/get-by-name?experiment_name={experiment}")
+    ident = found["experiment"]["experiment_id"]
+    counts: dict[str, int] = {}
+    token = None
+    while True:
+        body = {"experiment_ids": [ident], "max_results": 1000}
+        if token:
+            body["page_token"] = token
+        page = rest(url, "runs/search", body)
+        for run in page.get("runs", []):
+            status = run["info"]["status"]
+            counts[status] = counts.get(status, 0) + 1
+        token = page.get("next_page_token")
+        if not token:
+            return counts
+
+
+def bench_team_server(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """Two projects recording four stage runs each at once (``mlops pipeline
+    run``), into their own SQLite stores and into one `mlops tracking server`
+    on PostgreSQL, rounds alternated; the runner's time per stage in each case
+    (the notebooks are the same, so the difference is the store's) and every
+    run of every round counted on the server."""
+    python = dev_python()
+    root = workspace.root / "team"
+    projects = team_projects(root, python)
+    postgres = subprocess.Popen(
+        [python, "-c", POSTGRES_SERVICE, root / "pg"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    server = None
+    try:
+        backend = postgres.stdout.readline().strip()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log(f"mlops tracking server on PostgreSQL, port {port}")
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "governed_mlops",
+                "tracking",
+                "server",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                backend,
+                "--artifacts-destination",
+                str(root / "share"),
+            ],
+            cwd=projects[TEAM_PROJECTS[0]],
+            env=team_env(projects[TEAM_PROJECTS[0]]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for line in server.stdout:
+            if " ready at " in line:
+                break
+        else:
+            raise StepFailed("the tracking server did not start")
+        start_s = time.perf_counter() - started
+        remote = {"MLFLOW_TRACKING_URI": url}
+        log("warm-up: one concurrent round of each")
+        concurrent_pipelines(python, projects, {})
+        concurrent_pipelines(python, projects, remote)
+        sqlite: list[float] = []
+        team: list[float] = []
+        for number in range(args.repeat):
+            log(f"  round {number + 1}/{args.repeat}: SQLite, then the server")
+            sqlite += concurrent_pipelines(python, projects, {})
+            team += concurrent_pipelines(python, projects, remote)
+        expected = (args.repeat + 1) * (len(TEAM_STAGES) + 1)
+        counts = {name: recorded_runs(url, name) for name in TEAM_PROJECTS}
+        complete = all(c == {"FINISHED": expected} for c in counts.values())
+    finally:
+        if server is not None:
+            server.terminate()  # mlops stops mlflow's whole group
+            server.wait(timeout=60)
+        postgres.stdin.close()
+        postgres.wait(timeout=60)
+    sqlite_s, team_s = statistics.median(sqlite), statistics.median(team)
+    what = f"{len(TEAM_PROJECTS)} projects x {len(TEAM_STAGES)} stage runs at once"
+    return {
+        "benchmark": "team-server",
+        "ratio_column": "ratio",
+        "runs_recorded": counts,
+        "times_s": {"sqlite": sqlite, "postgresql_server": team, "start": start_s},
+        "rows": [
+            ratio_row(
+                "`mlops tracking server` on PostgreSQL, start to ready (info)", start_s
+            ),
+            ratio_row(f"{what}, own SQLite stores, per stage, median", sqlite_s),
+            {
+                "what": f"{what}, one PostgreSQL server, per stage, median",
+                "seconds": round(team_s, 3),
+                "ratio": round(team_s / sqlite_s, 2),
+                "target": "",
+                "pass": None,
+            },
+            {
+                "what": "the server's time per stage over SQLite's",
+                "seconds": round(team_s - sqlite_s, 3),
+                "ratio": None,
+                "target": f"< {TEAM_TARGET_S:g} s",
+                "pass": team_s - sqlite_s < TEAM_TARGET_S,
+            },
+            {
+                "what": f"runs recorded on the server, of {expected} per project",
+                "seconds": None,
+                "ratio": None,
+                "target": "all FINISHED",
+                "pass": complete,
+            },
+        ],
+    }
+
+
 # --- benchmarks against reference templates ---------------------------------
 
 REFERENCE_TARGET = 1.0  # our wall time / the reference's
@@ -1454,6 +1668,7 @@ BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "cached-pipeline": bench_cached,
     "policy": bench_policy,
     "audit": bench_audit,
+    "team-server": bench_team_server,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,
 }

@@ -93,4 +93,8 @@ def test_no_code_path_writes_mlflows_database():
         for path in sorted(source.rglob("*.py"))
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
-    assert offenders == []
+    # The tracking server's pre-flight opens a connection and closes it, to
+    # say "unreachable" in one line: it executes nothing.
+    assert offenders == ["tracking/preflight.py"]
+    preflight = (source / "tracking" / "preflight.py").read_text(encoding="utf-8")
+    assert not re.search(r"\b(execute|exec_driver_sql|text)\(", preflight)

@@ -6,6 +6,11 @@ the prefix of its environment variables; ``<package>.logs`` provides
 ``configure_logging(settings)``. The generated ``Settings`` (pydantic-settings)
 has all of them: a project may add fields, not remove these. The tools read
 settings only through :func:`load`, which names any missing field.
+
+Fields added since (``stage_cache``, ``osv_url``, ``publish_*``, the tracking
+server's ``mlflow_backend_store_uri``, ``mlflow_artifacts_destination`` and
+``mlflow_server_workers``) are optional: projects from older templates lack
+them, so the tools read them with ``getattr`` and a default.
 """
 
 from __future__ import annotations

@@ -24,6 +24,13 @@ Compression = Literal["gz", "bz2", "xz", "zip", "tar.gz", "none"]
 StageCache = Literal["local", "mlflow"]
 
 PATH_FIELDS = ("data_dir", "models_dir", "logs_dir", "artifacts_dir", "mlflow_dir")
+# Never shown in a message: secrets, and the URI that may hold a password.
+SECRET_FIELDS = (
+    "mlflow_tracking_password",
+    "package_index_token",
+    "publish_token",
+    "mlflow_backend_store_uri",
+)
 
 
 def default_project_root() -> Path:
@@ -87,6 +94,14 @@ class Settings(BaseSettings):
     mlflow_tracking_username: str = ""
     mlflow_tracking_password: SecretStr = SecretStr("")
     package_index_token: SecretStr = SecretStr("")
+    # `mlops tracking server` for a team: its database (postgresql://user@host/db,
+    # mysql://, mssql+pyodbc://; a secret, as it may hold the password) and
+    # where it keeps artifacts (a shared folder or an object store URI); empty:
+    # the SQLite store and artifact folder in mlflow_dir. Workers: 0 sizes
+    # them to the machine.
+    mlflow_backend_store_uri: SecretStr = SecretStr("")
+    mlflow_artifacts_destination: str = ""
+    mlflow_server_workers: int = Field(0, ge=0)
     # Outputs of unchanged stages: in .mlops/cache/ only, or on the tracking
     # store's runs as well, shared by every machine that records there.
     stage_cache: StageCache = "local"
@@ -136,7 +151,7 @@ def describe_error(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         variable = ENV_PREFIX + field.upper()
-        shown = "***" if "password" in field or "token" in field else item["input"]
+        shown = "***" if field in SECRET_FIELDS else item["input"]
         lines.append(f"  {variable}={shown!s}: {item['msg']}")
     return "\n".join(lines)
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 
 from . import Subparsers, add_group
 from ..project import find_project
-from ..settings import load
+from ..settings import env_prefix, load
 
 
 def register(subparsers: Subparsers) -> None:
@@ -19,12 +18,38 @@ def register(subparsers: Subparsers) -> None:
     )
     server = commands.add_parser(
         "server",
-        help="serve the project's SQLite store and artifact folder",
-        description="Run `mlflow server` on the project's SQLite store "
-        "(<MLFLOW_DIR>/mlflow.db) with <MLFLOW_DIR>/artifacts as artifact "
-        "destination, on MLFLOW_HOST:MLFLOW_PORT from the settings (default "
-        "127.0.0.1:5000). Point runs at it with MLFLOW_TRACKING_URI="
-        "http://HOST:PORT. Stops on Ctrl-C.",
+        help="run an MLflow tracking server (the project's or a team's)",
+        description="Run `mlflow server` as a service. Backend: "
+        "MLFLOW_BACKEND_STORE_URI from the settings (sqlite, postgresql, "
+        "mysql or mssql+pyodbc), default the project's SQLite store "
+        "<MLFLOW_DIR>/mlflow.db; artifacts: MLFLOW_ARTIFACTS_DESTINATION, "
+        "default <MLFLOW_DIR>/artifacts, served through the server's artifact "
+        "proxy; on MLFLOW_HOST:MLFLOW_PORT (default 127.0.0.1:5000) with "
+        "MLFLOW_SERVER_WORKERS workers (default sized to the machine). Options "
+        "override the settings. Says 'ready' once /health answers; its output "
+        "goes to <LOGS_DIR>/mlflow-server.log. Ctrl-C or SIGTERM stops it and "
+        "every process it started. Point runs at it with "
+        "MLFLOW_TRACKING_URI=http://HOST:PORT.",
+    )
+    server.add_argument(
+        "--backend-store-uri",
+        metavar="URI",
+        help="database URI (a password here is visible to other users of the "
+        "machine in its process list: prefer the setting or PGPASSWORD)",
+    )
+    server.add_argument("--artifacts-destination", metavar="URI_OR_PATH")
+    server.add_argument("--host")
+    server.add_argument("--port", type=int)
+    server.add_argument("--workers", type=int, help="0: sized to the machine's CPUs")
+    server.add_argument(
+        "--start-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up when /health does not answer within this (default 300)",
+    )
+    server.add_argument(
+        "--verbose", action="store_true", help="show the server's output too"
     )
     server.set_defaults(handler=run_server)
     uri = commands.add_parser(
@@ -43,9 +68,33 @@ def run_uri(args: argparse.Namespace) -> int:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    from ..runner.tracking import server_command
+    from ..tracking import config, preflight, service
 
     project = find_project()
-    command = server_command(load(project))
-    print(" ".join(command), flush=True)
-    return subprocess.call(command)
+    prefix = env_prefix(project)
+    server = config.from_settings(
+        load(project),
+        prefix,
+        backend=args.backend_store_uri,
+        artifacts=args.artifacts_destination,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+    source = (
+        "--backend-store-uri"
+        if args.backend_store_uri is not None
+        else f"{prefix}MLFLOW_BACKEND_STORE_URI"
+    )
+    preflight.check_port(server.host, server.port, prefix)
+    server = config.replace_backend(server, preflight.with_driver(server.backend))
+    preflight.check_database(server, source)
+
+    def say(line: str) -> None:
+        print(f"mlops: {line}", flush=True)
+
+    say(
+        f"starting mlflow server: backend {server.shown_backend}, artifacts "
+        f"{server.artifacts}, {server.workers} worker(s), output in {server.log}"
+    )
+    return service.serve(server, say, args.verbose, args.start_timeout)

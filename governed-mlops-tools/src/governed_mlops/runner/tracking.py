@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 from contextlib import contextmanager
 import urllib.error
 import urllib.request
@@ -137,23 +136,3 @@ def sqlite_uri(path: Path) -> str:
     """An absolute SQLAlchemy SQLite URI, on POSIX (``sqlite:////srv/x.db``)
     and Windows (``sqlite:///C:/x.db``)."""
     return "sqlite:///" + path.resolve().as_posix()
-
-
-def server_command(settings: ProjectSettings) -> list[str]:
-    """``mlflow server`` on the project's SQLite store and artifact folder."""
-    backend = sqlite_uri(settings.mlflow_dir / "mlflow.db")
-    settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        str(settings.mlflow_artifacts_dir),
-        "--host",
-        settings.mlflow_host,
-        "--port",
-        str(settings.mlflow_port),
-    ]

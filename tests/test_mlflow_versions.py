@@ -87,7 +87,13 @@ def test_a_server_of_the_same_version_through_its_rest_api(python, tmp_path):
         + ["--artifacts-destination", str(tmp_path / "served")]
         + ["--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path,
-        env={**os.environ, "MLFLOW_WORKERS": "1"},
+        # One worker and no job runner (MLflow 3's GenAI jobs: eight more
+        # processes), as `mlops tracking server` starts it.
+        env={
+            **os.environ,
+            "MLFLOW_WORKERS": "1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
         stdout=log,
         stderr=log,
         start_new_session=True,

@@ -1057,6 +1057,81 @@ def bench_audit(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+REPORT_TARGET_S = 2.0
+REPORT_PIPELINES = 100
+# Times `build_site` in the project's venv once MLflow's client is open (its
+# import alone takes seconds, whatever the report does): the report's own work.
+REPORT_IN_PROCESS = """
+import sys, time
+from governed_mlops.project import find_project
+from governed_mlops.report import build_site
+from governed_mlops.runner import tracking
+from governed_mlops.settings import load
+project = find_project()
+settings = load(project)
+client = tracking.client(settings)
+client.search_runs(["0"], max_results=1)
+times = []
+for _ in range(int(sys.argv[1])):
+    start = time.perf_counter()
+    build_site(project, settings, client=client)
+    times.append(time.perf_counter() - start)
+print(" ".join(f"{t:.4f}" for t in times))
+"""
+
+
+def bench_report(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """``mlops report build`` over 100 pipeline runs of 4 stages (500 runs),
+    logged into the project's SQLite store with the tags the runner writes
+    (governed-mlops-tools/tests/report_runs.py, shared with the tests): the
+    command's wall time and, in one process with MLflow's client open, the
+    report's own time."""
+    workspace.render()
+    project = workspace.project
+    python = venv_exe(workspace.venv, "python")
+    helper = REPO / "governed-mlops-tools" / "tests" / "report_runs.py"
+    remove(project / "mlruns")
+    package = workspace.env_prefix()[:-1].lower()
+    uri = "sqlite:///" + (project / "mlruns" / "mlflow.db").as_posix()
+    (project / "mlruns").mkdir()
+    log(f"logging {REPORT_PIPELINES} pipeline runs of 4 stages")
+    sh([python, helper, uri, package, REPORT_PIPELINES], project)
+    build = [workspace.mlops, "report", "build"]
+    log("mlops report build, first")
+    first = timed(build, project)
+    commands = []
+    for number in range(args.repeat):
+        log(f"  round {number + 1}/{args.repeat}")
+        commands.append(timed(build, project))
+    inside = [
+        float(t)
+        for t in sh([python, "-c", REPORT_IN_PROCESS, args.repeat], project).split()
+    ]
+    what = f"`mlops report build`, {REPORT_PIPELINES} pipeline runs of 4 stages"
+    median = statistics.median(inside)
+    return {
+        "benchmark": "report",
+        "ratio_column": "ratio",
+        "times_s": {"first": first, "command": commands, "in_process": inside},
+        "rows": [
+            ratio_row(f"{what}, the command, first (info)", first),
+            ratio_row(
+                f"{what}, the command, median of {len(commands)} (info: "
+                f"importing mlflow is most of it)",
+                statistics.median(commands),
+            ),
+            {
+                "what": f"{what}, the build with MLflow's client open, median of "
+                f"{len(inside)}",
+                "seconds": round(median, 2),
+                "ratio": None,
+                "target": f"< {REPORT_TARGET_S:g} s",
+                "pass": median < REPORT_TARGET_S,
+            },
+        ],
+    }
+
+
 # --- benchmarks against reference templates ---------------------------------
 
 REFERENCE_TARGET = 1.0  # our wall time / the reference's
@@ -1454,6 +1529,7 @@ BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "cached-pipeline": bench_cached,
     "policy": bench_policy,
     "audit": bench_audit,
+    "report": bench_report,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,
 }

@@ -48,6 +48,12 @@ def environment() -> Any:
     return env
 
 
+def stylesheet() -> str:
+    """The pages' one stylesheet (a file, not inline: Jenkins' default
+    content security policy blocks inline styles)."""
+    return str(environment().get_template("style.css").render())
+
+
 def seconds(value: Optional[float]) -> str:
     if value is None:
         return "-"

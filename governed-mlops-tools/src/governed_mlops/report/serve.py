@@ -45,6 +45,10 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
     def index() -> Any:
         return html(render.index(report()))
 
+    @app.get("/style.css")
+    def style() -> Any:
+        return render.stylesheet(), 200, {"Content-Type": "text/css; charset=utf-8"}
+
     @app.get("/status.html")
     def status() -> Any:
         return html(render.status(report(details=True)))

@@ -50,6 +50,7 @@ def notebook_pages(report: Report, client: Any, state_dir: Path) -> dict[str, st
 def pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
     """Every page of the site, by relative path."""
     found = notebook_pages(report, client, state_dir)
+    found["style.css"] = render.stylesheet()
     found["index.html"] = render.index(report)
     found["status.html"] = render.status(report)
     for view in report.stages + report.others:

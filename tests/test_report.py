@@ -173,6 +173,19 @@ def test_the_report_of_a_real_pipeline_in_chromium(runs):
     experiment = client.get_experiment_by_name(name).experiment_id
     client.create_run(experiment, tags={"stage": EVIL, "cache.reason": EVIL})
 
+    # The report reads a server through its REST API, page after page, as
+    # MlflowClient would.
+    from governed_mlops.report.collect import read_runs
+    from governed_mlops.report.rest import RestClient, rest_client
+
+    settings = load(find_project())
+    assert isinstance(rest_client(settings), RestClient)
+    paged = read_runs(RestClient(settings), experiment, 1000, page=2)
+    listed = client.search_runs([experiment], order_by=["attributes.start_time DESC"])
+    assert [r.info.run_id for r in paged] == [r.info.run_id for r in listed]
+    assert len(paged) == (1 + 4) + (1 + 1) + 1  # two pipelines with their stages, EVIL
+    assert paged[0].data.tags == listed[0].data.tags
+
     built = mlops("report", "build")
     assert built.code == 0, built.err
     site = root / "reports" / "site"

@@ -247,9 +247,10 @@ def first_line(error: BaseException) -> str:
 
 
 def open_client(settings: ProjectSettings) -> Any:
-    """``MlflowClient`` on the project's store, or None when the project's
-    SQLite store does not exist yet (no run was ever recorded). A server that
-    does not answer is a :class:`CommandError`."""
+    """A client of the project's store: MLflow's REST API for a plain
+    tracking server (:mod:`.rest`), else ``MlflowClient``; None when the
+    project's SQLite store does not exist yet (no run was ever recorded). A
+    server that does not answer is a :class:`CommandError`."""
     from ..runner import tracking
 
     uri = settings.mlflow_tracking_uri
@@ -260,25 +261,29 @@ def open_client(settings: ProjectSettings) -> Any:
         "Start it, or point the settings at the store the runs went to.",
         "no report was written",
     )
+    from .rest import rest_client
+
     try:
-        return tracking.client(settings)
+        return rest_client(settings) or tracking.client(settings)
     except Exception as error:  # noqa: BLE001 - any store error is one line
         raise store_problem(uri, error) from None
 
 
-def read_runs(client: Any, experiment_id: str, limit: int) -> list[Any]:
-    """The experiment's newest ``limit`` runs, in pages."""
+def read_runs(
+    client: Any, experiment_id: str, limit: int, page: int = PAGE
+) -> list[Any]:
+    """The experiment's newest ``limit`` runs, in pages of ``page``."""
     runs: list[Any] = []
     token = None
     while len(runs) < limit:
-        page = client.search_runs(
+        found = client.search_runs(
             [experiment_id],
             order_by=["attributes.start_time DESC"],
-            max_results=min(PAGE, limit - len(runs)),
+            max_results=min(page, limit - len(runs)),
             page_token=token,
         )
-        runs.extend(page)
-        token = getattr(page, "token", None)
+        runs.extend(found)
+        token = getattr(found, "token", None)
         if not token:
             break
     return runs

@@ -3,9 +3,15 @@ a real SQLite MLflow store holding runs tagged as the runner tags them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +160,10 @@ def test_an_unreachable_server_is_one_line_and_nothing_is_written(project, monke
     assert not (project.root / "reports").exists()
 
 
-def test_the_report_reads_a_sqlite_store_of_pipeline_runs(project):
+def test_the_report_reads_a_sqlite_store_of_pipeline_runs(project, monkeypatch):
     from mlflow.tracking import MlflowClient
 
+    monkeypatch.setenv("REPGOV_MLFLOW_UI_URL", "https://mlflow.example.com/")
     settings = load(project)
     client = MlflowClient(settings.mlflow_tracking_uri)
     experiment = client.create_experiment(settings.mlflow_experiment)
@@ -197,6 +204,11 @@ def test_the_report_reads_a_sqlite_store_of_pipeline_runs(project):
     links = re.findall(r'href="([^"]+)"', index)
     local = [link for link in links if not link.startswith("http")]
     assert local and all((site / link).is_file() for link in local)
+    train = made[-1]["train"]
+    assert (
+        f'href="https://mlflow.example.com/#/experiments/{experiment}/runs/{train}"'
+        in index
+    )
     stage_page = (site / "stages" / "feature_eng.html").read_text()
     assert stage_page.count('<svg class="spark"') == 3  # accuracy, rows, duration
     assert not list(project.root.glob(".out.*"))  # the temporary folder is gone
@@ -213,3 +225,69 @@ def test_a_store_that_cannot_be_read_is_one_line(project):
     )
     assert result.err.endswith("; no report was written\n")
     assert not (project.root / "reports").exists()
+
+
+def test_a_notebooks_outputs_are_sanitised(tmp_path):
+    from governed_mlops.report.notebooks import to_html
+
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "id": "c1",
+            "metadata": {},
+            "source": ["print('<b>hello</b>')"],
+            "outputs": [
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {
+                        "text/html": [
+                            "<b>bold</b><script>alert(1)</script>",
+                            "<img src=x onerror=alert(2)>",
+                        ]
+                    },
+                },
+                {"output_type": "stream", "name": "stdout", "text": ["<i>x</i>\n"]},
+            ],
+        },
+        {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": [EVIL]},
+    ]
+    notebook = tmp_path / "run.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    html = to_html(notebook)
+    assert "<b>bold</b>" in html  # kept: harmless markup
+    assert "<script" not in html and "<img" not in html  # escaped, inert
+    assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
+
+
+def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
+    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "governed_mlops", "report", "serve", "--port", "0"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("serving the pipeline report at http://127.0.0.1:")
+        url = first.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url) as answer:
+            assert "No runs yet" in answer.read().decode()
+        with urllib.request.urlopen(url + "stages/train.html") as answer:
+            assert "Stage train: run history" in answer.read().decode()
+        with urllib.request.urlopen(url + "style.css") as answer:
+            assert answer.headers["Content-Type"].startswith("text/css")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "stages/nosuch.html")
+        assert missing.value.code == 404
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0
+    assert err == "report server stopped\n"

@@ -70,13 +70,15 @@ def run_serve(args: argparse.Namespace) -> int:
     project = find_project()
     app = make_app(project, load(project), args.mlflow_url)
     try:
+        # werkzeug's server returns on Ctrl-C itself; ours too, should it raise.
         serve(app, args.host, args.port, lambda line: print(line, flush=True))
     except KeyboardInterrupt:
-        print("report server stopped", file=sys.stderr)
+        pass
     except OSError as error:
         from ..errors import CommandError
 
         raise CommandError(
             f"cannot serve on {args.host}:{args.port}: {error}"
         ) from None
+    print("report server stopped", file=sys.stderr)
     return 0

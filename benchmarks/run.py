@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -1114,7 +1115,12 @@ def bench_report(workspace: Workspace, args: argparse.Namespace) -> dict:
     server = subprocess.Popen(
         [workspace.mlops, "tracking", "server"],
         cwd=project,
-        env=base_env(**{prefix + "MLFLOW_PORT": str(port)}),
+        # One worker and no job runner, as the tests start it: enough here.
+        env=base_env(
+            **{prefix + "MLFLOW_PORT": str(port)},
+            MLFLOW_WORKERS="1",
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=not WINDOWS,
@@ -1134,7 +1140,11 @@ def bench_report(workspace: Workspace, args: argparse.Namespace) -> dict:
             log(f"  on the server, round {number + 1}/{args.repeat}")
             served.append(timed(build, project, rest))
     finally:
-        server.terminate()
+        # The whole group: `mlops tracking server`, mlflow's and uvicorn's.
+        if WINDOWS:
+            server.terminate()
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     what = f"`mlops report build`, {REPORT_PIPELINES} pipeline runs of 4 stages"
     median = statistics.median(inside)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from governed_mlops.policy import POLICY_VERSION
 from governed_mlops.project import find_project
 from governed_mlops.report import build_site, collect, plots, render
 from governed_mlops.settings import load
@@ -143,6 +144,9 @@ def test_no_runs_yet_is_a_page_saying_how_to_make_some(project):
     index = (site / "index.html").read_text()
     assert "No runs yet" in index and "mlops pipeline run" in index
     assert not (project.root / "mlruns").exists()  # no store made for it
+    status = (site / "status.html").read_text()
+    assert f"Policy {POLICY_VERSION}: <strong>" in status
+    assert "No stage has two runs to compare yet" in status
     assert sorted(p.name for p in (site / "stages").iterdir()) == [
         f"{name}.html" for name in sorted(STAGES)
     ]

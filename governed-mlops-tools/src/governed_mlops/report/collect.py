@@ -380,10 +380,11 @@ def collect(
         pipeline_run(r) for r in runs if "pipeline.stages" in r.data.tags
     ]
     stage_views(report, found, stage_runs)
-    if details and client is not None:
-        report.drift = [
-            d for view in report.stages if (d := drift(client, view)) is not None
-        ]
+    if details:
+        if client is not None:
+            report.drift = [
+                d for view in report.stages if (d := drift(client, view)) is not None
+            ]
         report.policy = policy_status(project.root)
     return report
 

@@ -373,19 +373,24 @@ def collect(
         versions=versions(project),
     )
     client = client if client is not None else open_client(settings)
-    runs = experiment_runs(client, report, settings, limit)
-    report.total_runs = len(runs)
-    stage_runs = [stage_run(r) for r in runs if r.data.tags.get("stage")]
-    report.pipelines = [
-        pipeline_run(r) for r in runs if "pipeline.stages" in r.data.tags
-    ]
-    stage_views(report, found, stage_runs)
-    if details:
-        if client is not None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The policy check (CPU) runs while the store answers (waiting on I/O).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        policy = pool.submit(policy_status, project.root) if details else None
+        runs = experiment_runs(client, report, settings, limit)
+        report.total_runs = len(runs)
+        stage_runs = [stage_run(r) for r in runs if r.data.tags.get("stage")]
+        report.pipelines = [
+            pipeline_run(r) for r in runs if "pipeline.stages" in r.data.tags
+        ]
+        stage_views(report, found, stage_runs)
+        if details and client is not None:
             report.drift = [
                 d for view in report.stages if (d := drift(client, view)) is not None
             ]
-        report.policy = policy_status(project.root)
+        if policy is not None:
+            report.policy = policy.result()
     return report
 
 

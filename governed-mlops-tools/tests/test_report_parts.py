@@ -290,6 +290,13 @@ def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(url + "stages/nosuch.html")
         assert missing.value.code == 404
+        store = project.root / "mlruns" / "mlflow.db"  # a store, unreadable
+        store.parent.mkdir()
+        store.write_text("not a database")
+        with pytest.raises(urllib.error.HTTPError) as broken:
+            urllib.request.urlopen(url)
+        assert broken.value.code == 503
+        assert "could not be read" in broken.value.read().decode()
     finally:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import CommandError
 from ..project import Project
 from ..settings import ProjectSettings
 from . import render
@@ -23,9 +24,12 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
     opened: dict[str, Any] = {}
 
     def client() -> Any:
-        if "client" not in opened:
+        # None (no store yet) is asked again: the first run may make it.
+        if opened.get("client") is None:
             opened["client"] = open_client(settings)
         return opened["client"]
+
+    app.register_error_handler(CommandError, unavailable)
 
     def report(details: bool = False) -> Any:
         from .site import notebook_pages
@@ -72,6 +76,14 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
         return html(text)
 
     return app
+
+
+def unavailable(error: CommandError) -> Any:
+    """A store that cannot be read: its one line, as a page (503)."""
+    from markupsafe import escape
+
+    text = f"<!DOCTYPE html><title>report</title><p>{escape(str(error))}</p>"
+    return text, 503, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def notebook_page(report: Any, client: Any, project: Project, run_id: str) -> Any:

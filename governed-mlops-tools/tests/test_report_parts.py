@@ -255,7 +255,15 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
                 {"output_type": "stream", "name": "stdout", "text": ["<i>x</i>\n"]},
             ],
         },
-        {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": [EVIL]},
+        {
+            "cell_type": "markdown",
+            "id": "m1",
+            "metadata": {},
+            "source": [
+                "# Stage `eval`\n\nScores the *model*.\n\n",
+                f"{EVIL}\n\n<a href='data:text/html,x'>link</a>\n",
+            ],
+        },
     ]
     notebook = tmp_path / "run.ipynb"
     notebook.write_text(
@@ -263,7 +271,11 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
     )
     html = to_html(notebook)
     assert "<b>bold</b>" in html  # kept: harmless markup
-    assert "<script" not in html and "<img" not in html  # escaped, inert
+    assert '<h1 id="Stage-eval">Stage <code>eval</code>' in html
+    assert "<p>Scores the <em>model</em>.</p>" in html
+    assert "<script" not in html and "&lt;script&gt;alert(1)" in html  # as text
+    assert not re.search(r"<[^>]*\bon\w+=", html)  # no event attribute
+    assert "<a>link</a>" in html  # a data: link loses its target
     assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
 
 

@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -1271,6 +1272,145 @@ def bench_team_server(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+REPORT_TARGET_S = 2.0
+REPORT_PIPELINES = 100
+# Times `build_site` in the project's venv once MLflow's client is open (its
+# import alone takes seconds, whatever the report does): the report's own work.
+REPORT_IN_PROCESS = """
+import sys, time
+from governed_mlops.project import find_project
+from governed_mlops.report import build_site
+from governed_mlops.runner import tracking
+from governed_mlops.settings import load
+project = find_project()
+settings = load(project)
+client = tracking.client(settings)
+client.search_runs(["0"], max_results=1)
+times = []
+for _ in range(int(sys.argv[1])):
+    start = time.perf_counter()
+    build_site(project, settings, client=client)
+    times.append(time.perf_counter() - start)
+print(" ".join(f"{t:.4f}" for t in times))
+"""
+
+
+def bench_report(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """``mlops report build`` over 100 pipeline runs of 4 stages (500 runs),
+    logged into the project's SQLite store with the tags the runner writes
+    (governed-mlops-tools/tests/report_runs.py, shared with the tests): the
+    command's wall time, in one process with MLflow's client open the
+    report's own time, and the command on `mlops tracking server` serving
+    the same store (MLflow's REST API, no mlflow import)."""
+    workspace.render()
+    project = workspace.project
+    python = venv_exe(workspace.venv, "python")
+    helper = REPO / "governed-mlops-tools" / "tests" / "report_runs.py"
+    remove(project / "mlruns")
+    package = workspace.env_prefix()[:-1].lower()
+    uri = "sqlite:///" + (project / "mlruns" / "mlflow.db").as_posix()
+    (project / "mlruns").mkdir()
+    log(f"logging {REPORT_PIPELINES} pipeline runs of 4 stages")
+    sh([python, helper, uri, package, REPORT_PIPELINES], project)
+    build = [workspace.mlops, "report", "build"]
+    log("mlops report build, first")
+    first = timed(build, project)
+    commands = []
+    for number in range(args.repeat):
+        log(f"  round {number + 1}/{args.repeat}")
+        commands.append(timed(build, project))
+    inside = [
+        float(t)
+        for t in sh([python, "-c", REPORT_IN_PROCESS, args.repeat], project).split()
+    ]
+    prefix = workspace.env_prefix()
+    port = free_port()
+    log(f"mlops tracking server on 127.0.0.1:{port} (the same store)")
+    server = subprocess.Popen(
+        [workspace.mlops, "tracking", "server"],
+        cwd=project,
+        # One worker and no job runner, as the tests start it: enough here.
+        env=base_env(
+            **{prefix + "MLFLOW_PORT": str(port)},
+            MLFLOW_WORKERS="1",
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=not WINDOWS,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    served: list[float] = []
+    compiled: list[float] = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        rest = base_env(**{prefix + "MLFLOW_TRACKING_URI": uri})
+        for number in range(args.repeat):
+            log(f"  on the server, round {number + 1}/{args.repeat}")
+            served.append(timed(build, project, rest))
+        log("again with the project venv compiled (UV_COMPILE_BYTECODE=1)")
+        workspace.sync(UV_COMPILE_BYTECODE="1")
+        for number in range(args.repeat):
+            log(f"  on the server, .pyc, round {number + 1}/{args.repeat}")
+            compiled.append(timed(build, project, rest))
+    finally:
+        # The whole group: `mlops tracking server`, mlflow's and uvicorn's.
+        if WINDOWS:
+            server.terminate()
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    what = f"`mlops report build`, {REPORT_PIPELINES} pipeline runs of 4 stages"
+    median = statistics.median(inside)
+    on_server = statistics.median(served)
+    return {
+        "benchmark": "report",
+        "ratio_column": "ratio",
+        "times_s": {
+            "first": first,
+            "command": commands,
+            "in_process": inside,
+            "server": served,
+            "server_pyc": compiled,
+        },
+        "rows": [
+            ratio_row(
+                f"{what}, on a tracking server (REST), the command, no .pyc, "
+                f"median of {len(served)} (info)",
+                on_server,
+            ),
+            {
+                "what": f"{what}, on a tracking server (REST), the command, "
+                f"median of {len(compiled)}",
+                "seconds": round(statistics.median(compiled), 2),
+                "ratio": None,
+                "target": f"< {REPORT_TARGET_S:g} s",
+                "pass": statistics.median(compiled) < REPORT_TARGET_S,
+            },
+            ratio_row(f"{what}, SQLite store, the command, first (info)", first),
+            ratio_row(
+                f"{what}, SQLite store, the command, median of {len(commands)} "
+                f"(info: importing mlflow is most of it)",
+                statistics.median(commands),
+            ),
+            {
+                "what": f"{what}, SQLite store, the build with MLflow's client "
+                f"open, median of {len(inside)}",
+                "seconds": round(median, 2),
+                "ratio": None,
+                "target": f"< {REPORT_TARGET_S:g} s",
+                "pass": median < REPORT_TARGET_S,
+            },
+        ],
+    }
+
+
 # --- benchmarks against reference templates ---------------------------------
 
 REFERENCE_TARGET = 1.0  # our wall time / the reference's
@@ -1669,6 +1809,7 @@ BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "policy": bench_policy,
     "audit": bench_audit,
     "team-server": bench_team_server,
+    "report": bench_report,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,
 }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from governed_mlops.errors import CommandError
+from governed_mlops.hashes import file_sha
 from governed_mlops.project import find_project
 from governed_mlops.runner import execute
 from governed_mlops.runner.gitinfo import GitState
@@ -219,6 +220,12 @@ def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
     assert tags["stage.spec"] == "env_specs/stage_solo.yaml"
     bundle = tmp_path / "bundle"
     audit.start_bundle(bundle, tiny, git_, "ipykernel==6.29.5\n")
+    assert audit.LOCK_TAG not in tags  # no lock yet: no digest
+    lock = tiny.project.locks_dir / "solo.txt"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("ipykernel==6.29.5\n")
+    assert audit.run_tags(tiny, git_, "", "3.11.7")[audit.LOCK_TAG] == file_sha(lock)
+    lock.unlink()
     # No lock yet (the env was never built): none in the bundle either.
     assert sorted(p.name for p in bundle.iterdir()) == [
         "git.diff",

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     mlflow_experiment: str = PACKAGE
     mlflow_host: str = "127.0.0.1"
     mlflow_port: int = Field(5000, ge=1, le=65535)
+    # The MLflow UI the pipeline report's run links open (`mlops report
+    # build`); empty: the tracking server, else http://MLFLOW_HOST:MLFLOW_PORT.
+    mlflow_ui_url: str = ""
     mlflow_tracking_username: str = ""
     mlflow_tracking_password: SecretStr = SecretStr("")
     package_index_token: SecretStr = SecretStr("")

@@ -31,6 +31,9 @@ SBOM_NAME = "sbom.cdx.json"
 SBOM_TAG = "audit.sbom"
 SBOM_KEPT_TAG = "audit.sbom.kept"
 SBOM_RUN_TAG = "audit.sbom.run"
+# The SHA-256 of the stage lock the env was built from (absent without one):
+# the pipeline report shows it beside the stage's Python and kernel.
+LOCK_TAG = "lock.sha256"
 
 
 def fingerprint(freeze: str, commit: str) -> str:
@@ -76,6 +79,11 @@ def run_tags(
     }
     if git.repo_url:
         tags["mlflow.source.git.repoURL"] = git.repo_url
+    from ..stages.env import lock_path
+
+    lock = lock_path(stage)
+    if lock.is_file():
+        tags[LOCK_TAG] = file_sha(lock)
     return tags
 
 

@@ -44,6 +44,8 @@ PARAM_LIMIT = 6000
 TAG_LIMIT = 5000
 PARAMETERS_FILE = "parameters.json"
 ERROR_NOTE_TAG = "papermill-error-cell-tag"
+# On a stage run of a pipeline: why the stage ran (the cache's decision).
+REASON_TAG = "cache.reason"
 
 
 @dataclass
@@ -188,6 +190,8 @@ class Runner:
         tags.update(sbom_ref_tags(sbom_ref))
         if decision is not None:
             tags["cache.key"] = decision.key
+            # Why it ran (the pipeline's line), for the report.
+            tags[REASON_TAG] = decision.reason[:TAG_LIMIT]
             tags.update(lineage_tags(decision.producers, decision.models))
         run_id = self.store.create_run(tags)
         record = self.recorder(run_id)

@@ -1,0 +1,101 @@
+"""``mlops report build``: the report as a static site, written atomically.
+
+The site is a folder of HTML files with relative links only and no external
+asset, so it opens from disk, from Jenkins' publishHTML and from a CI
+artifact: ``index.html`` (the pipeline), ``status.html`` (drift, policy,
+versions), ``stages/<stage>.html`` (each stage's history) and
+``notebooks/<run_id>.html`` (the executed notebook of each stage's latest
+run). It is written into a temporary folder beside the target, then swapped
+in: a reader never sees half a site, and a failed build leaves the previous
+one as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from ..project import Project
+from ..settings import ProjectSettings
+from . import render
+from .collect import DONE, Report, collect, open_client
+
+DEFAULT_OUTPUT = Path("reports") / "site"
+
+
+def notebook_pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
+    """The executed notebook of each stage's latest run, as report pages."""
+    from .notebooks import notebook_html
+
+    pages = {}
+    for view in report.stages + report.others:
+        run = view.run
+        if client is None or run is None:
+            continue
+        html = notebook_html(
+            client, state_dir, run.run_id, run.notebook, run.status in DONE
+        )
+        if html is None:
+            continue
+        report.notebooks.add(run.run_id)
+        pages[f"notebooks/{run.run_id}.html"] = render.notebook(
+            report, view, run.run_id, html
+        )
+    return pages
+
+
+def pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
+    """Every page of the site, by relative path."""
+    found = notebook_pages(report, client, state_dir)
+    found["style.css"] = render.stylesheet()
+    found["index.html"] = render.index(report)
+    found["status.html"] = render.status(report)
+    for view in report.stages + report.others:
+        found[f"stages/{view.slug}.html"] = render.stage(report, view)
+    return found
+
+
+def write_site(output: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` as the folder ``output``, replacing it atomically."""
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        for relative, text in files.items():
+            path = building / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        building.chmod(0o755)
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        if output.exists():
+            output.rename(old)
+        building.rename(output)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return output
+
+
+def build_site(
+    project: Project,
+    settings: ProjectSettings,
+    output: Optional[Path] = None,
+    *,
+    mlflow_url: str = "",
+    client: Any = None,
+) -> Path:
+    """Write the report of the project's runs to ``output`` (default
+    ``reports/site/`` of the project) and return the folder; its entry is
+    ``index.html``. ``mlflow_url``: where the MLflow UI's run links point
+    (default: see :func:`collect.mlflow_ui_url`). Raises ``CommandError``
+    (one line, nothing written) when the store cannot be read."""
+    target = output if output is not None else project.root / DEFAULT_OUTPUT
+    if client is None:
+        client = open_client(settings)
+    report = collect(project, settings, client=client, mlflow_url=mlflow_url)
+    files = pages(report, client, project.state_dir)
+    return write_site(target, files)

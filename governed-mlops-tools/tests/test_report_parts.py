@@ -1,0 +1,316 @@
+"""The pipeline report's parts: plots, rendering and escaping, and reading
+a real SQLite MLflow store holding runs tagged as the runner tags them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from governed_mlops.policy import POLICY_VERSION
+from governed_mlops.project import find_project
+from governed_mlops.report import build_site, collect, plots, render
+from governed_mlops.settings import load
+
+from report_runs import log_pipelines
+from tiny_project import imported, mlops, restored_logging, write_project
+
+STAGES = ("data_prep", "feature_eng", "train", "eval")
+EVIL = "<script>alert(1)</script>"
+
+
+def test_a_sparkline_is_numbers_only_and_marks_the_last_value():
+    assert plots.sparkline([]) == "" and plots.sparkline([float("nan")]) == ""
+    flat = plots.points([2.0, 2.0, 2.0], width=100, height=20)
+    assert [y for _, y in flat] == [10.0, 10.0, 10.0]  # a flat line, midway
+    rising = plots.points([1.0, 2.0, 3.0], width=100, height=20)
+    assert rising[0] == (3.0, 17.0) and rising[-1] == (97.0, 3.0)
+    svg = plots.sparkline([1.0, 3.0, 2.0])
+    assert svg.startswith("<svg") and 'aria-hidden="true"' in svg
+    assert re.fullmatch(r'[<>\w\s="\-.,:/]+', svg)  # no text, no script
+    assert svg.count("<circle") == 1
+
+
+def run(stage: str, status: str = "FINISHED", **tags: str) -> collect.StageRun:
+    return collect.StageRun(
+        run_id="a" * 32,
+        stage=stage,
+        status=status,
+        start_ms=1_700_000_000_000,
+        end_ms=1_700_000_004_000,
+        tags={"python.version": "3.11.9", "kernel.name": "k", **tags},
+        params={"note": EVIL},
+        metrics={"accuracy": 0.9},
+    )
+
+
+def report_of(views: list[collect.StageView], **extra: object) -> collect.Report:
+    return collect.Report(
+        project=EVIL,
+        root=Path("."),
+        store="sqlite:///x.db",
+        mlflow_url="http://127.0.0.1:5000",
+        experiment="e",
+        experiment_id="1",
+        built="now",
+        stages=views,
+        others=[],
+        pipelines=[],
+        versions={"tools": "1"},
+        total_runs=1,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_every_recorded_string_is_escaped_on_every_page():
+    failed = run(
+        EVIL,
+        "FAILED",
+        **{
+            "failure.cell": "2",
+            "failure.error": "ValueError",
+            "failure.message": "<img src=x onerror=alert(2)>",
+        },
+    )
+    view = collect.StageView(
+        name=EVIL,
+        slug=collect.slug(EVIL),
+        state="FAILED",
+        why=EVIL,
+        run=failed,
+        run_id=failed.run_id,
+        history=[failed],
+    )
+    drift = collect.Drift(EVIL, "b" * 32, "a" * 32, [f"added {EVIL}"])
+    report = report_of([view], drift=[drift])
+    pages = [
+        render.index(report),
+        render.stage(report, view),
+        render.status(report),
+        render.notebook(report, view, failed.run_id, "<p>sanitised</p>"),
+    ]
+    for html in pages:
+        assert "<script" not in html and "<img" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    index = pages[0]
+    assert "failed at cell 2: <strong>ValueError</strong>: &lt;img src=x" in index
+    assert view.slug.startswith("stage-") and f"stages/{view.slug}.html" in index
+    assert 'href="http://127.0.0.1:5000/#/experiments/1/runs/' + "a" * 32 in index
+    assert "<p>sanitised</p>" in pages[3]  # the notebook's own (clean) HTML
+
+
+def test_the_mlflow_ui_address_comes_from_the_option_setting_or_store():
+    class Settings:  # the settings' fields it reads
+        mlflow_tracking_uri = "sqlite:///x.db"
+        mlflow_host = "127.0.0.1"
+        mlflow_port = 5001
+
+    settings: Any = Settings()
+    assert collect.mlflow_ui_url(settings) == "http://127.0.0.1:5001"
+    settings.mlflow_tracking_uri = "https://mlflow.example.com/"
+    assert collect.mlflow_ui_url(settings) == "https://mlflow.example.com"
+    settings.mlflow_ui_url = "https://ui.example.com/"  # the optional setting
+    assert collect.mlflow_ui_url(settings) == "https://ui.example.com"
+    assert collect.mlflow_ui_url(settings, "http://x:1") == "http://x:1"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "rep"
+    root.mkdir()
+    write_project(root, "repgov", STAGES, git=False)
+    for name in [n for n in os.environ if n.startswith(("REPGOV_", "MLFLOW_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(root)
+    with imported(root, "repgov"), restored_logging():
+        yield find_project()
+
+
+def test_no_runs_yet_is_a_page_saying_how_to_make_some(project):
+    result = mlops("report", "build")
+    assert result.code == 0, result.err
+    site = project.root / "reports" / "site"
+    assert result.out == f"report written to {site / 'index.html'}\n"
+    index = (site / "index.html").read_text()
+    assert "No runs yet" in index and "mlops pipeline run" in index
+    assert not (project.root / "mlruns").exists()  # no store made for it
+    status = (site / "status.html").read_text()
+    assert f"Policy {POLICY_VERSION}: <strong>" in status
+    assert "No stage has two runs to compare yet" in status
+    assert sorted(p.name for p in (site / "stages").iterdir()) == [
+        f"{name}.html" for name in sorted(STAGES)
+    ]
+
+
+def test_an_unreachable_server_is_one_line_and_nothing_is_written(project, monkeypatch):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("REPGOV_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    result = mlops("report", "build")
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert result.err.startswith("mlops: error: the MLflow tracking server http://")
+    assert "no report was written" in result.err
+    assert not (project.root / "reports").exists()
+
+
+def test_the_report_reads_a_sqlite_store_of_pipeline_runs(project, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("REPGOV_MLFLOW_UI_URL", "https://mlflow.example.com/")
+    settings = load(project)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.create_experiment(settings.mlflow_experiment)
+    made = log_pipelines(
+        client,
+        experiment,
+        3,
+        STAGES,
+        "repgov",
+        fail=("train", "2", "AssertionError", "seed must not be negative"),
+        cached=("data_prep",),
+    )
+    client.create_run(experiment, tags={"stage": EVIL, "python.version": "3.11"})
+    found = collect.collect(project, settings, client=client, details=False)
+    assert (
+        found.total_runs == 3 * 5 - 2 + 1
+        and found.pipeline.run_id == made[-1]["pipeline"]
+    )
+    states = {v.name: (v.state, v.why) for v in found.stages}
+    assert states == {
+        "data_prep": ("CACHED", f"skipped: unchanged since run {made[1]['data_prep']}"),
+        "feature_eng": ("FINISHED", "parameters changed: seed"),
+        "train": ("FAILED", "parameters changed: seed"),
+        "eval": ("SKIPPED", "not run: stage train failed before it"),
+    }
+    train = found.stages[2]
+    assert train.run is not None and train.run.failure == collect.Failure(
+        "2", "AssertionError", "seed must not be negative"
+    )
+    assert train.python == "3.11.9" and train.kernel == "repgov-train"
+    assert [r.metrics["rows"] for r in found.stages[1].history] == [1002, 1001, 1000]
+    assert [v.name for v in found.others] == [EVIL]
+
+    site = build_site(project, settings, project.root / "out", client=client)
+    index = (site / "index.html").read_text()
+    assert 'data-stage="train" data-state="FAILED"' in index
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index and "<script" not in index
+    links = re.findall(r'href="([^"]+)"', index)
+    local = [link for link in links if not link.startswith("http")]
+    assert local and all((site / link).is_file() for link in local)
+    train = made[-1]["train"]
+    assert (
+        f'href="https://mlflow.example.com/#/experiments/{experiment}/runs/{train}"'
+        in index
+    )
+    stage_page = (site / "stages" / "feature_eng.html").read_text()
+    assert stage_page.count('<svg class="spark"') == 3  # accuracy, rows, duration
+    assert not list(project.root.glob(".out.*"))  # the temporary folder is gone
+
+
+def test_a_store_that_cannot_be_read_is_one_line(project):
+    store = project.root / "mlruns" / "mlflow.db"
+    store.parent.mkdir()
+    store.write_text("not a database")
+    result = mlops("report", "build")
+    assert result.code == 2 and len(result.err.splitlines()) == 1, result.err
+    assert result.err.startswith(
+        f"mlops: error: the MLflow tracking store sqlite:///{store} could not be read ("
+    )
+    assert result.err.endswith("; no report was written\n")
+    assert not (project.root / "reports").exists()
+
+
+def test_a_notebooks_outputs_are_sanitised(tmp_path):
+    from governed_mlops.report.notebooks import to_html
+
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "id": "c1",
+            "metadata": {},
+            "source": ["print('<b>hello</b>')"],
+            "outputs": [
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {
+                        "text/html": [
+                            "<b>bold</b><script>alert(1)</script>",
+                            "<img src=x onerror=alert(2)>",
+                        ]
+                    },
+                },
+                {"output_type": "stream", "name": "stdout", "text": ["<i>x</i>\n"]},
+            ],
+        },
+        {
+            "cell_type": "markdown",
+            "id": "m1",
+            "metadata": {},
+            "source": [
+                "# Stage `eval`\n\nScores the *model*.\n\n",
+                f"{EVIL}\n\n<a href='data:text/html,x'>link</a>\n",
+            ],
+        },
+    ]
+    notebook = tmp_path / "run.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    html = to_html(notebook)
+    assert "<b>bold</b>" in html  # kept: harmless markup
+    assert '<h1 id="Stage-eval">Stage <code>eval</code>' in html
+    assert "<p>Scores the <em>model</em>.</p>" in html
+    assert "<script" not in html and "&lt;script&gt;alert(1)" in html  # as text
+    assert not re.search(r"<[^>]*\bon\w+=", html)  # no event attribute
+    assert "<a>link</a>" in html  # a data: link loses its target
+    assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
+
+
+def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
+    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "governed_mlops", "report", "serve", "--port", "0"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("serving the pipeline report at http://127.0.0.1:")
+        url = first.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url) as answer:
+            assert "No runs yet" in answer.read().decode()
+        with urllib.request.urlopen(url + "stages/train.html") as answer:
+            assert "Stage train: run history" in answer.read().decode()
+        with urllib.request.urlopen(url + "style.css") as answer:
+            assert answer.headers["Content-Type"].startswith("text/css")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "stages/nosuch.html")
+        assert missing.value.code == 404
+        store = project.root / "mlruns" / "mlflow.db"  # a store, unreadable
+        store.parent.mkdir()
+        store.write_text("not a database")
+        with pytest.raises(urllib.error.HTTPError) as broken:
+            urllib.request.urlopen(url)
+        assert broken.value.code == 503
+        assert "could not be read" in broken.value.read().decode()
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0
+    assert err == "report server stopped\n"

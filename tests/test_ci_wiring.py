@@ -743,7 +743,17 @@ def installed(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    ["policy", "audit", "sbom", "build", "publish", "envs", "pipeline", "smoke", "report"],
+    [
+        "policy",
+        "audit",
+        "sbom",
+        "build",
+        "publish",
+        "envs",
+        "pipeline",
+        "smoke",
+        "report",
+    ],
 )
 def test_mlops_commands_of_ci_steps_exist(installed, name):
     _, project, bin_dir = installed

@@ -268,6 +268,20 @@ def test_two_projects_record_their_pipelines_into_one_server_at_once(team, proje
             assert {f"audit/{stage}.ipynb", "audit/manifest.json"} <= names
             assert list(team["share"].rglob(f"{run_id}/artifacts/audit/manifest.json"))
     assert len(experiments) == 2, "each project in its own experiment"
+    # Each project's report reads its own runs from the shared server and
+    # links them to the server's UI; none of the other project's.
+    sites = {}
+    for package, root in projects.items():
+        built = tools(root, "report", "build", MLFLOW_TRACKING_URI=url)
+        assert built.returncode == 0, built.stderr
+        sites[package] = (root / "reports" / "site" / "index.html").read_text()
+    for package in PROJECTS:
+        experiment = client.get_experiment_by_name(package).experiment_id
+        for run in client.search_runs([experiment]):
+            link = f'href="{url}/#/experiments/{experiment}/runs/{run.info.run_id}"'
+            assert link in sites[package]
+            other = sites[next(p for p in PROJECTS if p != package)]
+            assert run.info.run_id not in other
 
 
 def outage_notebook() -> str:

@@ -18,13 +18,6 @@ def register(subparsers: Subparsers) -> None:
         "store: the stages in order with their last run, each stage's history, "
         "drift between runs, the policy's status and the versions.",
     )
-    mlflow_url = {
-        "metavar": "URL",
-        "default": "",
-        "help": "the MLflow UI the run links open (default: the setting "
-        "MLFLOW_UI_URL, else the tracking server, else "
-        "http://MLFLOW_HOST:MLFLOW_PORT as `mlops tracking server` serves)",
-    }
     build = commands.add_parser(
         "build",
         help="write the report as a static site (reports/site/index.html)",
@@ -38,7 +31,7 @@ def register(subparsers: Subparsers) -> None:
         metavar="DIR",
         help="the site's folder (default reports/site)",
     )
-    build.add_argument("--mlflow-url", **mlflow_url)  # type: ignore[arg-type]
+    add_mlflow_url(build)
     build.set_defaults(handler=run_build)
     serve = commands.add_parser(
         "serve",
@@ -47,8 +40,19 @@ def register(subparsers: Subparsers) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     serve.add_argument("--port", type=int, default=8050, help="default 8050")
-    serve.add_argument("--mlflow-url", **mlflow_url)  # type: ignore[arg-type]
+    add_mlflow_url(serve)
     serve.set_defaults(handler=run_serve)
+
+
+def add_mlflow_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mlflow-url",
+        metavar="URL",
+        default="",
+        help="the MLflow UI the run links open (default: the setting "
+        "MLFLOW_UI_URL, else the tracking server, else "
+        "http://MLFLOW_HOST:MLFLOW_PORT as `mlops tracking server` serves)",
+    )
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -314,3 +314,29 @@ def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0
     assert err == "report server stopped\n"
+
+
+def test_a_site_is_swapped_in_whole_and_a_failed_swap_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    from governed_mlops.report.site import write_site
+
+    site = tmp_path / "reports" / "site"
+    write_site(site, {"index.html": "first", "stages/a.html": "a"})
+    write_site(site, {"index.html": "second"})
+    assert (site / "index.html").read_text() == "second"
+    assert not (site / "stages").exists(), "nothing of the old site is left"
+    assert sorted(p.name for p in site.parent.iterdir()) == ["site"]
+
+    real_rename = Path.rename
+
+    def refuse_new_site(self: Path, target: Any) -> Any:
+        if self.name.startswith(".site.") and "old" not in self.name:
+            raise PermissionError(13, "in use", str(target))  # e.g. Windows
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refuse_new_site)
+    with pytest.raises(PermissionError):
+        write_site(site, {"index.html": "third"})
+    assert (site / "index.html").read_text() == "second"
+    assert sorted(p.name for p in site.parent.iterdir()) == ["site"]

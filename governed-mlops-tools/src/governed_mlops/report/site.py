@@ -69,11 +69,17 @@ def write_site(output: Path, files: dict[str, str]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         building.chmod(0o755)
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        if output.exists():
-            output.rename(old)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    old = output.with_name(f".{output.name}.old-{os.getpid()}")
+    if output.exists():
+        output.rename(old)
+    try:
         building.rename(output)
     except BaseException:
+        if old.exists():
+            old.rename(output)  # the previous site stays where it was
         shutil.rmtree(building, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from governed_mlops.errors import CommandError
 from governed_mlops.policy import POLICY_VERSION
 from governed_mlops.project import find_project
 from governed_mlops.report import build_site, collect, plots, render
@@ -162,6 +163,22 @@ def test_an_unreachable_server_is_one_line_and_nothing_is_written(project, monke
     assert result.err.startswith("mlops: error: the MLflow tracking server http://")
     assert "no report was written" in result.err
     assert not (project.root / "reports").exists()
+
+
+def test_a_mistyped_sqlite_store_is_refused_and_the_site_kept(project, monkeypatch):
+    from governed_mlops.report.site import write_site
+
+    site = project.root / "reports" / "site"
+    write_site(site, {"index.html": "the last report"})
+    missing = project.root / "no-such-dir" / "mlflow.db"
+    monkeypatch.setenv("REPGOV_MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
+    result = mlops("report", "build")
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert f"the MLflow store {missing} (MLFLOW_TRACKING_URI) does not exist" in (
+        result.err
+    )
+    assert (site / "index.html").read_text() == "the last report"
+    assert not missing.parent.exists()
 
 
 def test_the_report_reads_a_sqlite_store_of_pipeline_runs(project, monkeypatch):
@@ -336,7 +353,29 @@ def test_a_site_is_swapped_in_whole_and_a_failed_swap_keeps_the_old_one(
         return real_rename(self, target)
 
     monkeypatch.setattr(Path, "rename", refuse_new_site)
-    with pytest.raises(PermissionError):
+    with pytest.raises(CommandError, match="cannot replace the report at .*in use"):
         write_site(site, {"index.html": "third"})
     assert (site / "index.html").read_text() == "second"
     assert sorted(p.name for p in site.parent.iterdir()) == ["site"]
+
+
+def test_a_target_that_is_not_a_report_is_refused_untouched(tmp_path):
+    from governed_mlops.report.site import write_site
+
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "notebook.ipynb").write_text("{}")
+    with pytest.raises(CommandError, match="not a report .*Nothing was written"):
+        write_site(project, {"index.html": "x"})  # `--output .` in a project
+    assert sorted(p.name for p in project.iterdir()) == [".git", "notebook.ipynb"]
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine")
+    with pytest.raises(CommandError, match="a file, not a folder"):
+        write_site(afile, {"index.html": "x"})
+    assert afile.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "project"]
+    (tmp_path / "empty").mkdir()
+    assert (write_site(tmp_path / "empty", {"index.html": "x"}) / "index.html").exists()
+    blocked = tmp_path / "afile.txt" / "site"  # its parent is a file
+    with pytest.raises(CommandError, match="cannot write the report to"):
+        write_site(blocked, {"index.html": "x"})

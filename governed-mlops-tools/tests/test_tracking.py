@@ -72,6 +72,18 @@ def test_an_unreachable_server_is_refused_before_anything_runs():
         tracking.check_reachable("http://127.0.0.1:9/", "Start it.")
 
 
+def test_credentials_in_the_uri_are_sent_as_basic_auth_and_never_shown():
+    request = tracking.health_request("http://ci:pa%40ss@127.0.0.1:9/")
+    assert request.full_url == "http://127.0.0.1:9/health"
+    assert request.get_header("Authorization") == "Basic Y2k6cGFAc3M="  # ci:pa@ss
+    assert not tracking.health_request("http://127.0.0.1:9").has_header("Authorization")
+    with pytest.raises(CommandError) as refused:
+        tracking.check_reachable("http://ci:pa%40ss@127.0.0.1:9/", "Start it.")
+    message = str(refused.value)
+    assert "http://ci:***@127.0.0.1:9/ is unreachable (" in message
+    assert "pa%40ss" not in message and "refused" in message.lower()
+
+
 def test_sqlite_store_folder_is_made(tmp_path):
     uri = tracking.sqlite_uri(tmp_path / "deep" / "mlflow.db")
     tracking.check_reachable(uri, "")

@@ -28,8 +28,8 @@ def register(subparsers: Subparsers) -> None:
         "MLFLOW_SERVER_WORKERS workers (default sized to the machine). Options "
         "override the settings. Says 'ready' once /health answers; its output "
         "goes to <LOGS_DIR>/mlflow-server.log. Ctrl-C or SIGTERM stops it and "
-        "every process it started. Point runs at it with "
-        "MLFLOW_TRACKING_URI=http://HOST:PORT.",
+        "every process it started. Point a project's runs at it with its "
+        "setting <PREFIX>_MLFLOW_TRACKING_URI=http://HOST:PORT (e.g. in .env).",
     )
     server.add_argument(
         "--backend-store-uri",

@@ -255,7 +255,14 @@ def open_client(settings: ProjectSettings) -> Any:
 
     uri = settings.mlflow_tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
-        return None
+        store = Path(uri[len("sqlite:///") :]).resolve()
+        if store == (settings.mlflow_dir / "mlflow.db").resolve():
+            return None  # the project's own store, before its first run
+        raise CommandError(
+            f"the MLflow store {store} (MLFLOW_TRACKING_URI) does not exist; "
+            f"no report was written. Point the settings at the store the runs "
+            f"went to"
+        )
     tracking.check_reachable(
         uri,
         "Start it, or point the settings at the store the runs went to.",

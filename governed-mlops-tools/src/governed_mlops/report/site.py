@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from ..errors import CommandError
 from ..project import Project
 from ..settings import ProjectSettings
 from . import render
@@ -58,29 +59,70 @@ def pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
     return found
 
 
+# Written into every site: a folder holding other files is never replaced.
+MARKER = ".mlops-report"
+
+
+def check_target(output: Path) -> None:
+    """Refuse a target that is not a report folder: a file, or a folder
+    holding anything but a site this command wrote (``--output .`` in a
+    project would otherwise replace the project)."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise CommandError(
+            f"--output {output}: a file, not a folder; choose a new or empty "
+            f"folder. Nothing was written"
+        )
+    if (output / MARKER).is_file() or not any(output.iterdir()):
+        return
+    raise CommandError(
+        f"--output {output}: the folder holds files that are not a report "
+        f"(no {MARKER}); choose a new or empty folder. Nothing was written"
+    )
+
+
 def write_site(output: Path, files: dict[str, str]) -> Path:
-    """Write ``files`` as the folder ``output``, replacing it atomically."""
+    """Write ``files`` as the folder ``output``, replacing a previous site
+    atomically; anything else at ``output`` is refused, untouched."""
     output = output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    check_target(output)
+    files = {**files, MARKER: "Written by `mlops report build`: replaced whole.\n"}
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    except OSError as error:
+        raise CommandError(
+            f"cannot write the report to {output}: {error.strerror or error}"
+        ) from None
     try:
         for relative, text in files.items():
             path = building / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         building.chmod(0o755)
-    except BaseException:
+        old = output.with_name(f".{output.name}.old-{os.getpid()}")
+        if output.exists():
+            output.rename(old)
+    except BaseException as error:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise CommandError(
+                f"cannot write the report to {output}: {error.strerror or error}; "
+                f"the previous one is unchanged"
+            ) from None
         raise
-    old = output.with_name(f".{output.name}.old-{os.getpid()}")
-    if output.exists():
-        output.rename(old)
     try:
         building.rename(output)
-    except BaseException:
+    except BaseException as error:
         if old.exists():
             old.rename(output)  # the previous site stays where it was
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise CommandError(
+                f"cannot replace the report at {output}: {error.strerror or error}; "
+                f"the previous one is unchanged"
+            ) from None
         raise
     shutil.rmtree(old, ignore_errors=True)
     return output

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 import os
 from contextlib import contextmanager
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,21 +49,38 @@ def credentials_env(settings: ProjectSettings) -> dict[str, str]:
 def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> None:
     """Fail before anything runs when the tracking store cannot be reached."""
     if uri.startswith(("http://", "https://")):
-        url = uri.rstrip("/") + "/health"
+        from ..tracking.config import redact_uri
+
+        request = health_request(uri)
         try:
             # B310 (any URL scheme): the scheme is http(s), checked above.
-            with urllib.request.urlopen(url, timeout=5) as response:  # nosec B310
+            with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310
                 if response.status == 200:
                     return
                 problem = f"HTTP {response.status}"
         except (urllib.error.URLError, OSError) as error:
             problem = str(getattr(error, "reason", error))
         raise CommandError(
-            f"the MLflow tracking server {uri} is unreachable ({problem}); "
-            f"{outcome}. {fix}"
+            f"the MLflow tracking server {redact_uri(uri)} is unreachable "
+            f"({problem}); {outcome}. {fix}"
         )
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def health_request(uri: str) -> urllib.request.Request:
+    """A GET of the server's ``/health``; credentials written in the URI
+    (``http://user:password@host``) go in a basic-auth header, not the URL."""
+    parts = urllib.parse.urlsplit(uri.rstrip("/"))
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    url = urllib.parse.urlunsplit(parts._replace(netloc=hostport)) + "/health"
+    request = urllib.request.Request(url)
+    if at:
+        user, _, password = userinfo.partition(":")
+        pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+        token = base64.b64encode(pair.encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
 
 
 @contextmanager

@@ -82,6 +82,14 @@ def check_target(output: Path) -> None:
     )
 
 
+KEPT = "; the previous one is unchanged"
+
+
+def unwritable(action: str, error: OSError, kept: str) -> CommandError:
+    """One line for a site that could not be written (nothing half-done)."""
+    return CommandError(f"cannot {action}: {error.strerror or error}{kept}")
+
+
 def write_site(output: Path, files: dict[str, str]) -> Path:
     """Write ``files`` as the folder ``output``, replacing a previous site
     atomically; anything else at ``output`` is refused, untouched."""
@@ -92,37 +100,25 @@ def write_site(output: Path, files: dict[str, str]) -> Path:
         output.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     except OSError as error:
-        raise CommandError(
-            f"cannot write the report to {output}: {error.strerror or error}"
-        ) from None
+        raise unwritable(f"write the report to {output}", error, "") from None
+    old = output.with_name(f".{output.name}.old-{os.getpid()}")
+    action = f"write the report to {output}"
     try:
         for relative, text in files.items():
             path = building / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         building.chmod(0o755)
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
         if output.exists():
             output.rename(old)
-    except BaseException as error:
-        shutil.rmtree(building, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise CommandError(
-                f"cannot write the report to {output}: {error.strerror or error}; "
-                f"the previous one is unchanged"
-            ) from None
-        raise
-    try:
+        action = f"replace the report at {output}"
         building.rename(output)
     except BaseException as error:
-        if old.exists():
+        if old.exists() and not output.exists():
             old.rename(output)  # the previous site stays where it was
         shutil.rmtree(building, ignore_errors=True)
         if isinstance(error, OSError):
-            raise CommandError(
-                f"cannot replace the report at {output}: {error.strerror or error}; "
-                f"the previous one is unchanged"
-            ) from None
+            raise unwritable(action, error, KEPT) from None
         raise
     shutil.rmtree(old, ignore_errors=True)
     return output

@@ -119,6 +119,76 @@ def copy_working_tree(dest: Path) -> Path:
     return dest
 
 
+def released_template_repo(dest: Path) -> Path:
+    """This repository with its history and release tags, plus the work tree
+    as the newest commit tagged with the tools version (the release in the
+    making): the template every update and fleet test starts from."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from releases import make_tags
+
+    git("clone", "-q", "--no-local", REPO, dest, cwd=dest.parent)
+    for child in dest.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    copy_working_tree(dest)
+    git("add", "-A", cwd=dest)
+    # Empty when every change is committed: the work tree is HEAD then.
+    git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
+    make_tags(dest)
+    git("tag", "-f", "-a", TOOLS_VERSION, "-m", "the work tree", cwd=dest)
+    return dest
+
+
+# The version after the work tree's: a release that renames a stage notebook
+# (hooks/migrations/renames.yml declares it).
+_MAJOR, _MINOR = (int(part) for part in TOOLS_VERSION.split(".")[:2])
+NEXT_VERSION = f"{_MAJOR}.{_MINOR + 1}.0"
+NEXT_RENAMES = {"notebooks/03-train.ipynb": "notebooks/03-training.ipynb"}
+
+
+def add_release(template: Path, version: str, message: str) -> None:
+    """Commit the template's changes and tag them ``version``, as a release."""
+    git("add", "-A", cwd=template)
+    git("commit", "-q", "-m", message, cwd=template)
+    git("tag", "-a", version, "-m", f"governed-mlops {version}", cwd=template)
+
+
+def declare_renames(template: Path, version: str, renames: dict[str, str]) -> None:
+    """Append ``renames`` (old path: new path) to the template's rename table."""
+    table = template / "hooks" / "migrations" / "renames.yml"
+    entries = yaml.safe_load(table.read_text(encoding="utf-8")) or []
+    entries += [{"version": version, "from": old, "to": new} for old, new in renames.items()]
+    table.write_text(yaml.safe_dump(entries, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def released_template(tmp_path_factory) -> Path:
+    """``released_template_repo``, once per test process (read-only: tests
+    that add versions clone it)."""
+    return released_template_repo(tmp_path_factory.mktemp("versions") / "governed-mlops")
+
+
+@pytest.fixture(scope="session")
+def next_template(released_template, tmp_path_factory) -> Path:
+    """``released_template`` plus NEXT_VERSION, which renames the training
+    notebook (and points its stage spec at the new name)."""
+    dest = tmp_path_factory.mktemp("next") / "governed-mlops"
+    git("clone", "-q", "--no-local", released_template, dest, cwd=dest.parent)
+    notebooks = dest / "template" / "notebooks"
+    for old, new in NEXT_RENAMES.items():
+        (dest / "template" / f"{old}.jinja").rename(dest / "template" / f"{new}.jinja")
+    spec = dest / "template" / "env_specs" / "stage_train.yaml.jinja"
+    text = spec.read_text(encoding="utf-8")
+    assert "notebooks/03-train.ipynb" in text and notebooks.is_dir()
+    spec.write_text(
+        text.replace("notebooks/03-train.ipynb", "notebooks/03-training.ipynb"),
+        encoding="utf-8",
+    )
+    declare_renames(dest, NEXT_VERSION, NEXT_RENAMES)
+    add_release(dest, NEXT_VERSION, "The next version: the training notebook renamed")
+    return dest
+
+
 def snapshot_template(dest: Path, tag: str | None = TOOLS_VERSION) -> Path:
     """A committed git copy of the template's working tree (tracked + untracked).
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import filecmp
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from conftest import (
     REPO,
     TOOLS_VERSION,
     UV,
-    copy_working_tree,
     git,
     install_project,
     mlops,
@@ -34,7 +32,7 @@ from conftest import (
 
 sys.path.insert(0, str(REPO / "tools"))
 
-from releases import make_tags, releases  # noqa: E402
+from releases import releases  # noqa: E402
 
 PACKAGE = "my_mlops_project"
 MARKER = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
@@ -102,21 +100,10 @@ def policy_failures(project: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
+def template(released_template) -> Path:
     """This repository with its history and release tags, plus the work tree."""
-    dest = tmp_path_factory.mktemp("versions") / "governed-mlops"
-    git("clone", "-q", "--no-local", REPO, dest, cwd=dest.parent)
-    for child in dest.iterdir():
-        if child.name != ".git":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    copy_working_tree(dest)
-    git("add", "-A", cwd=dest)
-    # Empty when every change is committed: the work tree is HEAD then.
-    git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
-    made = make_tags(dest)
-    assert set(RELEASED) <= set(made) | set(git("tag", cwd=dest).stdout.split())
-    git("tag", "-f", CURRENT, cwd=dest)
-    return dest
+    assert set(RELEASED) <= set(git("tag", cwd=released_template).stdout.split())
+    return released_template
 
 
 def test_every_release_is_updated_from():

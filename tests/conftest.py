@@ -157,7 +157,9 @@ def declare_renames(template: Path, version: str, renames: dict[str, str]) -> No
     """Append ``renames`` (old path: new path) to the template's rename table."""
     table = template / "hooks" / "migrations" / "renames.yml"
     entries = yaml.safe_load(table.read_text(encoding="utf-8")) or []
-    entries += [{"version": version, "from": old, "to": new} for old, new in renames.items()]
+    entries += [
+        {"version": version, "from": old, "to": new} for old, new in renames.items()
+    ]
     table.write_text(yaml.safe_dump(entries, sort_keys=False), encoding="utf-8")
 
 
@@ -165,7 +167,9 @@ def declare_renames(template: Path, version: str, renames: dict[str, str]) -> No
 def released_template(tmp_path_factory) -> Path:
     """``released_template_repo``, once per test process (read-only: tests
     that add versions clone it)."""
-    return released_template_repo(tmp_path_factory.mktemp("versions") / "governed-mlops")
+    return released_template_repo(
+        tmp_path_factory.mktemp("versions") / "governed-mlops"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -756,6 +756,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(uri: str, seconds: float = 240) -> None:
+    """Wait until the MLflow server at ``uri`` answers /health (or time out:
+    the first timed command then reports the failure)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+
+
 def cached_rounds(workspace: Workspace, env: dict, repeat: int, label: str) -> list:
     """``mlops pipeline run`` ``repeat`` times with every stage unchanged;
     each must skip all four stages."""
@@ -819,13 +831,7 @@ def bench_cached(workspace: Workspace, args: argparse.Namespace) -> dict:
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
+        wait_healthy(uri)
         rest = base_env(**{prefix + "MLFLOW_TRACKING_URI": uri})
         log("mlops pipeline run on the server (no previous run there)")
         timed([workspace.mlops, "pipeline", "run"], project, rest)
@@ -1343,13 +1349,7 @@ def bench_report(workspace: Workspace, args: argparse.Namespace) -> dict:
     served: list[float] = []
     compiled: list[float] = []
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(uri + "/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
+        wait_healthy(uri)
         rest = base_env(**{prefix + "MLFLOW_TRACKING_URI": uri})
         for number in range(args.repeat):
             log(f"  on the server, round {number + 1}/{args.repeat}")

@@ -15,7 +15,6 @@ notebooks use only the standard library.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -31,11 +30,8 @@ from conftest import TOOLS
 sys.path.insert(0, str(TOOLS / "tests"))
 from tiny_project import (  # noqa: E402
     Result,
-    commit,
-    imported,
+    built_project,
     mlops,
-    restored_logging,
-    write_project,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebook_corpus")]
@@ -94,22 +90,8 @@ def git_changes(root: Path) -> str:
 def project(tmp_path_factory):
     """The tiny project with stage ``one``, cwd, its env built and committed."""
     root = tmp_path_factory.mktemp("corpus") / PACKAGE
-    root.mkdir()
-    write_project(
-        root,
-        PACKAGE,
-        (STAGE,),
-        tools_pin=f"governed-mlops-tools[pipeline] @ {TOOLS.as_uri()}",
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith((PREFIX, "MLFLOW_"))]:
-            patch.delenv(name)
-        patch.chdir(root)
-        with imported(root, PACKAGE), restored_logging():
-            created = mlops("stage", "create", "--all")
-            assert created.code == 0, created.err
-            commit(root, "stage lock")
-            yield root
+    with built_project(root, PACKAGE, (STAGE,)):
+        yield root
 
 
 @dataclass

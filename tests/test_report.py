@@ -29,12 +29,9 @@ from conftest import REPO, TOOLS, free_port
 
 sys.path.insert(0, str(TOOLS / "tests"))
 from tiny_project import (  # noqa: E402
-    commit,
-    imported,
+    built_project,
     mlops,
-    restored_logging,
     spec_text,
-    write_project,
 )
 
 pytestmark = [pytest.mark.slow]
@@ -110,38 +107,24 @@ def runs(tmp_path_factory):
     server = start_mlflow(base, port)  # starts while the envs are built
     uri = f"http://127.0.0.1:{port}"
     root = base / PACKAGE
-    root.mkdir()
-    write_project(
-        root,
-        PACKAGE,
-        STAGES,
-        tools_pin=f"governed-mlops-tools[pipeline] @ {TOOLS.as_uri()}",
-        git=False,
-    )
     # data_prep and feature_eng declare an input, so an unchanged one is skipped.
-    for stage in ("data_prep", "feature_eng"):
-        (root / "env_specs" / f"stage_{stage}.yaml").write_text(
-            spec_text(stage, PACKAGE, inputs=["pyproject.toml"])
-        )
-    commit(root, "tiny four-stage project")
+    specs = {
+        stage: spec_text(stage, PACKAGE, inputs=["pyproject.toml"])
+        for stage in ("data_prep", "feature_eng")
+    }
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            prefix = PACKAGE.upper() + "_"
-            for name in [n for n in os.environ if n.startswith((prefix, "MLFLOW_"))]:
-                patch.delenv(name)
-            patch.chdir(root)
-            with imported(root, PACKAGE), restored_logging():
-                created = mlops("stage", "create", "--all")
-                assert created.code == 0, created.err
-                commit(root, "stage locks")
-                wait_for(uri, server, base / "server.log")
-                patch.setenv(prefix + "MLFLOW_TRACKING_URI", uri)
-                sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
-                first = mlops("pipeline", "run")
-                assert first.code == 0, first.err
-                second = mlops("pipeline", "run", "-p", "train.seed=-1")
-                assert second.code == 1, second.err
-                yield root, uri, first, second
+        with (
+            built_project(root, PACKAGE, STAGES, specs),
+            pytest.MonkeyPatch.context() as patch,
+        ):
+            wait_for(uri, server, base / "server.log")
+            patch.setenv(PACKAGE.upper() + "_MLFLOW_TRACKING_URI", uri)
+            sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+            first = mlops("pipeline", "run")
+            assert first.code == 0, first.err
+            second = mlops("pipeline", "run", "-p", "train.seed=-1")
+            assert second.code == 1, second.err
+            yield root, uri, first, second
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)

@@ -26,7 +26,7 @@ import pytest
 from conftest import TOOLS, free_port
 
 sys.path.insert(0, str(TOOLS / "tests"))
-from tiny_project import write_project  # noqa: E402
+from tiny_project import outage_notebook, write_project  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 PROJECTS = ("teama", "teamb")
@@ -284,39 +284,17 @@ def test_two_projects_record_their_pipelines_into_one_server_at_once(team, proje
             assert run.info.run_id not in other
 
 
-def outage_notebook() -> str:
-    """A stage that stops the tracking server as its service manager would
-    (SIGTERM to `mlops tracking server`) and waits until it is gone."""
-    source = [
-        "import os, signal, socket, time\n",
-        'os.kill(int(os.environ["OUTAGE_PID"]), signal.SIGTERM)\n',
-        "for _ in range(300):\n",
-        "    try:\n",
-        '        address = ("127.0.0.1", int(os.environ["OUTAGE_PORT"]))\n',
-        "        socket.create_connection(address, 1).close()\n",
-        "        time.sleep(0.1)\n",
-        "    except OSError:\n",
-        "        break\n",
-    ]
-    cell = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "outage",
-        "metadata": {},
-        "outputs": [],
-        "source": source,
-    }
-    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    return json.dumps(notebook, indent=1) + "\n"
-
-
 def test_the_server_stopped_mid_pipeline_loses_nothing(team, projects):
     """SIGTERM stops the server in one line with nothing left running; the
     runner says what it kept; once the server is back, `mlops audit sync`
     completes the records."""
     root = projects["teamb"]
     server = team["server"]
-    (root / "notebooks" / "outage.ipynb").write_text(outage_notebook(), "utf-8")
+    (root / "notebooks" / "outage.ipynb").write_text(
+        # As the server's service manager would stop it.
+        outage_notebook('os.kill(int(os.environ["OUTAGE_PID"]), signal.SIGTERM)', 300),
+        "utf-8",
+    )
     spec = root / "env_specs" / "stage_fit.yaml"
     before = spec.read_text(encoding="utf-8")
     data = json.loads(before)

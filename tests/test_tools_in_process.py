@@ -30,12 +30,14 @@ from conftest import TOOLS, TOOLS_VERSION, UV, free_port
 
 sys.path.insert(0, str(TOOLS / "tests"))
 from tiny_project import (  # noqa: E402
+    PARAMETERS,
     Result,
+    built_project,
+    code_cell,
     commit,
-    imported,
     mlops,
-    restored_logging,
-    write_project,
+    notebook_json,
+    outage_notebook,
 )
 
 from governed_mlops.project import find_project  # noqa: E402
@@ -111,22 +113,8 @@ def tiny(tmp_path_factory):
     """The tiny project, its package imported, cwd, with both envs built and
     their locks committed."""
     root = tmp_path_factory.mktemp("tiny") / PACKAGE
-    root.mkdir()
-    write_project(
-        root,
-        PACKAGE,
-        STAGES,
-        tools_pin=f"governed-mlops-tools[pipeline] @ {TOOLS.as_uri()}",
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith((PREFIX, "MLFLOW_"))]:
-            patch.delenv(name)
-        patch.chdir(root)
-        with imported(root, PACKAGE), restored_logging():
-            created = mlops("stage", "create", "--all")
-            assert created.code == 0, created.err
-            commit(root, "stage locks")
-            yield root, created
+    with built_project(root, PACKAGE, STAGES) as created:
+        yield root, created
 
 
 @pytest.fixture(scope="module")
@@ -466,31 +454,14 @@ def test_a_value_over_mlflows_limit_is_kept_whole_in_the_bundle(tiny, first_run)
 def foreign_notebook() -> str:
     """A notebook as jupytext writes one: no kernelspec, no language, no cell
     tagged 'parameters'; it reports where the kernel finds its programs."""
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "where",
-            "metadata": {},
-            "outputs": [],
-            "source": [
-                "import os, shutil, sys\n",
-                'print("PATH0", os.environ["PATH"].split(os.pathsep)[0])\n',
-                'print("WHICH", shutil.which("python"))\n',
-                'print("SEED", globals().get("seed", "unset"))\n',
-            ],
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "shell",
-            "metadata": {},
-            "outputs": [],
-            "source": ["!python -c \"import sys; print('PREFIX', sys.prefix)\"\n"],
-        },
+    where = [
+        "import os, shutil, sys\n",
+        'print("PATH0", os.environ["PATH"].split(os.pathsep)[0])\n',
+        'print("WHICH", shutil.which("python"))\n',
+        'print("SEED", globals().get("seed", "unset"))\n',
     ]
-    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    return json.dumps(notebook, indent=1) + "\n"
+    shell = ["!python -c \"import sys; print('PREFIX', sys.prefix)\"\n"]
+    return notebook_json(code_cell("where", where), code_cell("shell", shell))
 
 
 def printed(executed: Path) -> dict[str, str]:
@@ -557,26 +528,7 @@ def file_notebook(reads: str, writes: str) -> str:
         f"(root / {writes!r}).parent.mkdir(exist_ok=True)\n",
         f"(root / {writes!r}).write_text(f'{{label}} {{text}}')\n",
     ]
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "parameters",
-            "metadata": {"tags": ["parameters"]},
-            "outputs": [],
-            "source": ["seed = 1\n", 'label = "tiny"\n'],
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "write",
-            "metadata": {},
-            "outputs": [],
-            "source": code,
-        },
-    ]
-    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    return json.dumps(notebook, indent=1) + "\n"
+    return notebook_json(PARAMETERS, code_cell("write", code))
 
 
 @contextlib.contextmanager
@@ -1136,33 +1088,6 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     assert run.info.status == "FINISHED"
 
 
-def outage_notebook() -> str:
-    """A stage notebook that stops the tracking server (SIGKILL to its process
-    group, whose id the test passes) and waits until it is gone."""
-    source = [
-        "import os, signal, socket, time\n",
-        'os.killpg(int(os.environ["OUTAGE_SERVER_PGID"]), signal.SIGKILL)\n',
-        "for _ in range(100):\n",
-        "    try:\n",
-        '        address = ("127.0.0.1", int(os.environ["OUTAGE_PORT"]))\n',
-        "        socket.create_connection(address, 1).close()\n",
-        "        time.sleep(0.1)\n",
-        "    except OSError:\n",
-        "        break\n",
-        'print("server stopped")\n',
-    ]
-    cell = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "outage",
-        "metadata": {},
-        "outputs": [],
-        "source": source,
-    }
-    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    return json.dumps(notebook, indent=1) + "\n"
-
-
 def test_the_store_going_away_mid_pipeline_loses_nothing(tiny, tmp_path):
     """A real `mlflow server` stopped during stage fit: bounded retries, one
     message saying what was kept where, the runs ended FAILED and the bundle
@@ -1174,7 +1099,13 @@ def test_the_store_going_away_mid_pipeline_loses_nothing(tiny, tmp_path):
     process = start_server(root, served, port, tmp_path)
     spec = root / "env_specs" / "stage_fit.yaml"
     before = spec.read_text(encoding="utf-8")
-    (root / "notebooks" / "outage.ipynb").write_text(outage_notebook(), "utf-8")
+    (root / "notebooks" / "outage.ipynb").write_text(
+        # SIGKILL to the server's process group, whose id the test passes.
+        outage_notebook(
+            'os.killpg(int(os.environ["OUTAGE_SERVER_PGID"]), signal.SIGKILL)', 100
+        ),
+        "utf-8",
+    )
     data = json.loads(before)
     data.update(notebook="notebooks/outage.ipynb", parameters={})
     spec.write_text(json.dumps(data), encoding="utf-8")

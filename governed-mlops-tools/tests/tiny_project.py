@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,42 +29,69 @@ HERE = "%d.%d" % sys.version_info[:2]
 DEPENDENCIES = ["loguru>=0.7", "pydantic>=2.7", "pydantic-settings>=2.3"]
 
 
-def notebook_text(package: str) -> str:
-    """A parameters cell, and a cell reading the project's settings in the
-    kernel that fails for a negative seed."""
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "parameters",
-            "metadata": {"tags": ["parameters"]},
-            "outputs": [],
-            "source": ["seed = 1\n", 'label = "tiny"\n'],
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "work",
-            "metadata": {},
-            "outputs": [],
-            "source": [
-                f"from {package}.config import get_settings\n",
-                "\n",
-                'assert seed >= 0, "seed must not be negative"\n',
-                'print(f"{label}: {seed * 2} under {get_settings().project_root}")\n',
-            ],
-        },
-    ]
+def code_cell(cell_id: str, source: list[str], *tags: str) -> dict[str, object]:
+    """A code cell of an nbformat 4.5 notebook, never executed."""
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": cell_id,
+        "metadata": {"tags": list(tags)} if tags else {},
+        "outputs": [],
+        "source": source,
+    }
+
+
+# The parameters cell of the tests' stage notebooks.
+PARAMETERS = code_cell("parameters", ["seed = 1\n", 'label = "tiny"\n'], "parameters")
+
+
+def notebook_json(*cells: dict[str, object], metadata: dict | None = None) -> str:
+    """An nbformat 4.5 notebook of ``cells``, as Jupyter writes it."""
     notebook = {
-        "cells": cells,
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
+        "cells": list(cells),
+        "metadata": metadata or {},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
     return json.dumps(notebook, indent=1) + "\n"
+
+
+def notebook_text(package: str) -> str:
+    """A parameters cell, and a cell reading the project's settings in the
+    kernel that fails for a negative seed."""
+    work = [
+        f"from {package}.config import get_settings\n",
+        "\n",
+        'assert seed >= 0, "seed must not be negative"\n',
+        'print(f"{label}: {seed * 2} under {get_settings().project_root}")\n',
+    ]
+    return notebook_json(
+        PARAMETERS,
+        code_cell("work", work),
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+    )
+
+
+def outage_notebook(stop: str, tries: int) -> str:
+    """A stage notebook that stops the tracking server with ``stop`` (one line
+    of Python; the test passes the ids in the environment) and waits, up to
+    ``tries`` tenths of a second, until its port OUTAGE_PORT is closed."""
+    source = [
+        "import os, signal, socket, time\n",
+        f"{stop}\n",
+        f"for _ in range({tries}):\n",
+        "    try:\n",
+        '        address = ("127.0.0.1", int(os.environ["OUTAGE_PORT"]))\n',
+        "        socket.create_connection(address, 1).close()\n",
+        "        time.sleep(0.1)\n",
+        "    except OSError:\n",
+        "        break\n",
+        'print("server stopped")\n',
+    ]
+    return notebook_json(code_cell("outage", source))
 
 
 def spec_text(stage: str, package: str, python: str = HERE, **extra: object) -> str:
@@ -177,6 +205,39 @@ def restored_logging() -> Iterator[None]:
         logger.add(sys.stderr)
         logging.root.handlers[:] = handlers
         logging.root.setLevel(level)
+
+
+@contextmanager
+def built_project(
+    root: Path,
+    package: str,
+    stages: tuple[str, ...],
+    specs: dict[str, str] | None = None,
+) -> Iterator[Result]:
+    """The tiny project written in ``root`` (a new folder; ``specs``: stage
+    specs' text instead of the default) with the tools of this checkout
+    pinned, as the current folder, its package imported, no setting of it or
+    of MLflow inherited from the environment, and every stage env built with
+    its lock committed; yields ``stage create``'s result."""
+    import pytest
+
+    root.mkdir()
+    tools = REPO / "governed-mlops-tools"
+    pin = f"governed-mlops-tools[pipeline] @ {tools.as_uri()}"
+    write_project(root, package, stages, tools_pin=pin, git=False)
+    for stage, text in (specs or {}).items():
+        (root / "env_specs" / f"stage_{stage}.yaml").write_text(text, "utf-8")
+    commit(root, "tiny project")
+    prefixes = (package.upper() + "_", "MLFLOW_")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(prefixes)]:
+            patch.delenv(name)
+        patch.chdir(root)
+        with imported(root, package), restored_logging():
+            created = mlops("stage", "create", "--all")
+            assert created.code == 0, created.err
+            commit(root, "stage locks")
+            yield created
 
 
 @dataclass

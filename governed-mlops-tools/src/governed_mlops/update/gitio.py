@@ -24,11 +24,19 @@ def head_files(project: Path) -> list[str]:
 
 
 def at_head(project: Path, path: str) -> bytes | None:
-    """The file's content in ``HEAD``, or None when HEAD has no such file."""
+    """The file as a checkout of ``HEAD`` writes it (the project's
+    .gitattributes applied), or None when HEAD has no such file."""
     try:
-        return git(project, "show", f"HEAD:./{path}")
+        return git(project, "cat-file", "--filters", f"HEAD:{path}")
     except CommandError:
         return None
+
+
+def same_as_head(project: Path, path: str, file: Path) -> bool:
+    """True when ``file`` is what ``HEAD`` holds at ``path``, compared as git
+    stores both (line endings normalised by the project's attributes)."""
+    stored = git(project, "hash-object", f"--path={path}", "--", str(file))
+    return stored.strip() == git(project, "rev-parse", f"HEAD:{path}").strip()
 
 
 def unmerged_paths(project: Path) -> list[str]:

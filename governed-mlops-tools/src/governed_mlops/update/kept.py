@@ -38,9 +38,9 @@ def keep_edits(
         ours = gitio.at_head(project, path)
         if ours is None or not base_file.is_file():
             continue  # not the template's file: a migration's business
-        base = base_file.read_bytes()
-        if ours == base:
+        if gitio.same_as_head(project, path, base_file):
             continue  # untouched: copier's deletion or move stands
+        base = base_file.read_bytes()
         new = moves.get(path)
         if new and new not in head and (project / new).is_file():
             done.append(_move(project, path, new, base, ours))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
 
 from . import Subparsers, add_group
@@ -48,12 +47,12 @@ def register(subparsers: Subparsers) -> None:
 
 def project_root() -> Path:
     """The git work tree around the current directory."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise CommandError("not in a git repository: run it in the project")
-    return Path(done.stdout.strip())
+    from ..update.gitio import git
+
+    try:
+        return Path(git(Path.cwd(), "rev-parse", "--show-toplevel").decode().strip())
+    except CommandError:
+        raise CommandError("not in a git repository: run it in the project") from None
 
 
 def run_recopy(args: argparse.Namespace) -> int:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from .._yaml import safe_load
 from ..errors import CommandError
+from . import gitio
 
 ANSWERS = ".copier-answers.yml"
 
@@ -27,12 +27,11 @@ def questions(answers: dict[str, Any]) -> dict[str, Any]:
 
 def has_commit(checkout: Path, commit: str) -> bool:
     """True when the git checkout ``checkout`` holds ``commit``."""
-    done = subprocess.run(
-        ["git", "cat-file", "-e", f"{commit}^{{commit}}"],
-        cwd=checkout,
-        capture_output=True,
-    )
-    return done.returncode == 0
+    try:
+        gitio.git(checkout, "cat-file", "-e", f"{commit}^{{commit}}")
+    except CommandError:
+        return False
+    return True
 
 
 def source_for(checkout: Path | None, commit: str, answers: dict[str, Any]) -> str:

@@ -28,6 +28,8 @@ RENAMED = {  # edited by the project
     ".env.example": ".env.sample",
     "scripts/run_stage.sh": "scripts/stage.sh",
 }
+# Edited on the line the new version changes too.
+RENAMED_CONFLICT = {"scripts/create_venv.sh": "scripts/venv.sh"}
 RENAMED_UNTOUCHED = {"notebooks/03-train.ipynb": "notebooks/03-training.ipynb"}
 DELETED = ["notebooks/04-eval.ipynb", "renovate.json", "scripts/mlflow_server.sh"]
 DELETED_UNTOUCHED = "scripts/mlflow_server.bat"
@@ -65,7 +67,7 @@ def template(released_template, tmp_path_factory) -> Path:
     """``released_template`` plus NEXT: the renames, deletions and changes."""
     dest = tmp_path_factory.mktemp("guarded") / "governed-mlops"
     git("clone", "-q", "--no-local", released_template, dest, cwd=dest.parent)
-    for old, new in {**RENAMED, **RENAMED_UNTOUCHED}.items():
+    for old, new in {**RENAMED, **RENAMED_CONFLICT, **RENAMED_UNTOUCHED}.items():
         old_file = source(dest, old)
         jinja = ".jinja" if old_file.suffix == ".jinja" else ""
         old_file.rename(dest / "template" / f"{new}{jinja}")
@@ -82,7 +84,8 @@ def template(released_template, tmp_path_factory) -> Path:
     replace(t / "notebooks/01-data-prep.ipynb.jinja", '"seed = 42\\n"', '"seed = 7\\n"')
     replace(t / "env_specs/stage_data_prep.yaml.jinja", "seed: 42", "seed: 7")
     replace(t / "pyproject.toml.jinja", '"pydantic>=2.7"', '"pydantic>=2.8"')
-    declare_renames(dest, NEXT, {**RENAMED, **RENAMED_UNTOUCHED})
+    replace(t / "scripts/venv.sh", "# Create or update", "# Create or refresh")
+    declare_renames(dest, NEXT, {**RENAMED, **RENAMED_CONFLICT, **RENAMED_UNTOUCHED})
     add_release(dest, NEXT, "A version that renames, deletes and changes files")
     return dest
 
@@ -128,6 +131,7 @@ def updated(template, tmp_path_factory) -> tuple[Path, str, dict[str, str]]:
     replace(project / "notebooks/01-data-prep.ipynb", '"seed = 42\\n"', '"seed = 1\\n"')
     replace(project / "env_specs/stage_data_prep.yaml", "seed: 42", "seed: 1")
     replace(project / "pyproject.toml", '"pydantic>=2.7"', '"pydantic>=2.9"')
+    replace(project / "scripts/create_venv.sh", "# Create or update", "# Build")
     commit(project, "The team's edits")
     edited = {name: (project / name).read_text() for name in [*RENAMED, *DELETED]}
     output = copier("update", "--trust", "--defaults", "--vcs-ref", NEXT, cwd=project)
@@ -170,6 +174,21 @@ def test_edited_renamed_files_move_with_both_sides_changes(updated):
         assert f"update guard: {old} -> {new}: moved with your changes merged" in output
 
 
+def test_a_renamed_file_whose_edit_clashes_is_moved_in_conflict(updated):
+    project, output, _ = updated
+    moved = (project / "scripts/venv.sh").read_text()
+    assert "<<<<<<< before updating\n# Build" in moved
+    assert (
+        "# Create or refresh" in moved
+        and not (project / "scripts/create_venv.sh").exists()
+    )
+    assert (
+        "scripts/create_venv.sh -> scripts/venv.sh: moved with your changes, CONFLICT"
+        in output
+    )
+    assert "scripts/venv.sh" in unmerged(project)
+
+
 def test_edited_deleted_files_are_kept_as_the_projects(updated):
     project, output, edited = updated
     for name in DELETED:
@@ -190,7 +209,7 @@ def test_untouched_files_are_renamed_and_deleted_as_copier_does(updated, templat
 
 def test_conflicts_leave_files_that_parse_and_are_reported(updated):
     project, output, _ = updated
-    assert sorted(unmerged(project)) == CONFLICTED
+    assert sorted(unmerged(project)) == sorted([*CONFLICTED, "scripts/venv.sh"])
     data = tomllib.loads((project / "pyproject.toml").read_text())
     assert "pydantic>=2.9" in data["project"]["dependencies"]
     assert '#     "pydantic>=2.8",' in (project / "pyproject.toml").read_text()

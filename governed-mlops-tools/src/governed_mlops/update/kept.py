@@ -53,7 +53,8 @@ def keep_edits(
 
 def _move(project: Path, old: str, new: str, base: bytes, ours: bytes) -> str:
     target = project / new
-    theirs = target.read_bytes()
+    # Run again after a conflict, the template's file is the index's stage 3.
+    theirs = gitio.stages(project, new).get(3) or target.read_bytes()
     if new.endswith(".ipynb"):
         merged, conflict, note = _merge_notebook(base, ours, theirs)
     else:

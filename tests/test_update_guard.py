@@ -11,6 +11,7 @@ tests read that one update. Recopy runs on a second copy.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -194,6 +195,7 @@ def test_edited_deleted_files_are_kept_as_the_projects(updated):
     for name in DELETED:
         assert (project / name).read_text() == edited[name]
         assert f"update guard: {name}: kept, yours now" in output
+    assert os.access(project / "scripts/mlflow_server.sh", os.X_OK)
 
 
 def test_untouched_files_are_renamed_and_deleted_as_copier_does(updated, template):

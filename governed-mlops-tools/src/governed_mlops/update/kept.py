@@ -45,8 +45,7 @@ def keep_edits(
         if new and new not in head and (project / new).is_file():
             done.append(_move(project, path, new, base, ours))
         else:
-            (project / path).parent.mkdir(parents=True, exist_ok=True)
-            (project / path).write_bytes(ours)
+            gitio.git(project, "checkout", "HEAD", "--", path)  # with its mode
             done.append(f"{path}: kept, yours now (the template no longer has it)")
     return done
 

@@ -269,3 +269,50 @@ def test_check_rule_names_unknown_rules():
 def test_check_rule_takes_a_folder_as_it_is(tmp_path: Path):
     write_files(tmp_path, PROJECT)
     assert check_rule("GOV101", tmp_path) == []
+
+
+def test_gov202_finds_the_update_guards_commented_markers():
+    spec = (
+        "name: train\n"
+        "# <<<<<<< before updating (yours, kept)\n"
+        "packages: [numpy]\n"
+        "# ======= after updating (the template's, not applied)\n"
+        "# packages: [numpy, pandas]\n"
+        "# >>>>>>> after updating\n"
+    )
+    found = findings("GOV202", {"env_specs/stage_train.yaml": spec})
+    assert found == [
+        "env_specs/stage_train.yaml:2: commented conflict block of an update "
+        "(the template's lines not applied)",
+        "env_specs/stage_train.yaml:6: commented conflict block of an update "
+        "(the template's lines not applied)",
+    ]
+
+
+def test_gov202_finds_markers_inside_notebook_cells():
+    notebook = json.loads(NOTEBOOK)
+    notebook["cells"].append(
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": ["<<<<<<< local\n", "a = 1\n", "=======\n", "a = 2\n"]
+            + [">>>>>>> remote\n"],
+        }
+    )
+    found = findings(
+        "GOV202", {"notebooks/train.ipynb": json.dumps(notebook, indent=1)}
+    )
+    assert found == ["notebooks/train.ipynb: conflict marker in cell 2"]
+
+
+def test_gov202_reads_a_notebook_broken_by_markers_as_text():
+    broken = NOTEBOOK.replace('"source"', '\n<<<<<<< before updating\n"source"')
+    assert findings("GOV202", {"notebooks/train.ipynb": broken}) == [
+        "notebooks/train.ipynb:2: conflict marker"
+    ]
+
+
+def test_gov202_passes_a_clean_notebook():
+    assert findings("GOV202", {"notebooks/train.ipynb": NOTEBOOK}) == []

@@ -47,8 +47,9 @@ MIN_COVERAGE = 80
     since="1.0.0",
     rationale="Every governed project has the same skeleton, so tools, CI and "
     "people find the configuration where the policy says it is.",
-    fix="Restore the file from the template: `copier recopy --trust` (keeps "
-    "your answers), then review the diff.",
+    fix="Restore the file from the template: `mlops template recopy "
+    "--restore-deleted` (your version and answers; your own files are never "
+    "written), then review `git diff`.",
 )
 def required_files(facts: Facts) -> Iterator[Finding]:
     for name in REQUIRED_FILES:
@@ -108,7 +109,7 @@ def black_and_flake8(facts: Facts) -> Iterator[Finding]:
     rationale="Secrets, unresolved update conflicts, notebook outputs, large "
     "files and insecure code are stopped before they are committed.",
     fix="Restore .pre-commit-config.yaml from the template (it is template-"
-    "owned): `copier update --trust` or `copier recopy --trust`.",
+    "owned): `copier update --trust` or `mlops template recopy`.",
 )
 def required_hooks(facts: Facts) -> Iterator[Finding]:
     for hook_id, argument in REQUIRED_HOOKS.items():
@@ -277,7 +278,8 @@ CI_STEPS = ("lint", "test")
     rationale="Lint and tests run on every change on the organisation's CI, "
     "not only on developers' machines.",
     fix="Restore the CI files from the template (`copier update --trust`); "
-    "to change provider, `copier recopy --trust --data ci_provider=<name>`.",
+    "to change provider, `copier update --trust --vcs-ref=:current: --data "
+    "ci_provider=<name>`.",
 )
 def ci_configured(facts: Facts) -> Iterator[Finding]:
     yield from _ci_runs(facts, CI_STEPS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from typing import Iterator
 
@@ -27,6 +28,9 @@ SECRET_FILES = (
 ALLOWED_FILES = (".env.example",)
 SECRET_NAME = re.compile("|".join(fnmatch.translate(p) for p in SECRET_FILES))
 CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+# The update guard's markers in pyproject.toml and stage specs: the file
+# parses, the template's lines wait commented out (governed_mlops.update).
+COMMENTED_CONFLICT = re.compile(r"^[ \t]*# (<{7}|>{7})( |$)", re.MULTILINE)
 
 
 @rule(
@@ -71,10 +75,12 @@ def no_secrets(facts: Facts) -> Iterator[Finding]:
     since="1.1.0",
     rationale="`copier update` leaves conflict markers or .rej files where "
     "the template and your edits overlap; committed, they break code and hide "
-    "policy changes.",
+    "policy changes. The update guard's commented markers (pyproject.toml, "
+    "stage specs) and nbdime's markers inside notebook cells count too.",
     fix="Merge each conflict by hand (keep the lines you need, delete the "
-    "markers), apply each .rej file to the file beside it and delete it; "
-    "README.md, 'Updating to a new policy version'.",
+    "markers, or the whole commented `# <<<<<<<` block once its lines are "
+    "merged), apply each .rej file to the file beside it and delete it; "
+    "docs/updating.md, 'Resolve conflicts'.",
 )
 def no_conflicts(facts: Facts) -> Iterator[Finding]:
     for name in facts.files:
@@ -84,5 +90,36 @@ def no_conflicts(facts: Facts) -> Iterator[Finding]:
         text = facts.text(name)
         if not text:
             continue
+        cells = notebook_cells(text) if name.endswith(".ipynb") else None
+        if cells is not None:
+            for number, source in cells:
+                if CONFLICT.search(source):
+                    yield Finding(f"conflict marker in cell {number}", name)
+            continue
         for match in CONFLICT.finditer(text):
             yield Finding("conflict marker", name, line_of(text, match.start()))
+        for match in COMMENTED_CONFLICT.finditer(text):
+            yield Finding(
+                "commented conflict block of an update (the template's lines "
+                "not applied)",
+                name,
+                line_of(text, match.start()),
+            )
+
+
+def notebook_cells(text: str) -> list[tuple[int, str]] | None:
+    """``(number from 1, source)`` of a notebook's cells; None when the text
+    is not notebook JSON (then its lines are checked as text)."""
+    try:
+        notebook = json.loads(text)
+    except ValueError:
+        return None
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        return None
+    found = []
+    for number, cell in enumerate(cells, 1):
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        text = "".join(source) if isinstance(source, list) else str(source)
+        found.append((number, text))
+    return found

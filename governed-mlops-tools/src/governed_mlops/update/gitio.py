@@ -1,0 +1,105 @@
+"""The few git operations the update guard and recopy need."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from ..errors import CommandError
+
+
+def git(project: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    """Run git in ``project``; its stdout, or a :class:`CommandError`."""
+    done = subprocess.run(  # nosec B607 # git is on PATH by design
+        ["git", *args], cwd=project, input=stdin, capture_output=True
+    )
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise CommandError(f"git {' '.join(args)}: {message}")
+    return done.stdout
+
+
+def head_files(project: Path) -> list[str]:
+    """The paths tracked in ``HEAD`` (``/``-separated)."""
+    listed = git(project, "ls-tree", "-r", "-z", "--name-only", "HEAD")
+    return [name for name in listed.decode("utf-8").split("\0") if name]
+
+
+def at_head(project: Path, path: str) -> bytes | None:
+    """The file as a checkout of ``HEAD`` writes it (the project's
+    .gitattributes applied), or None when HEAD has no such file."""
+    try:
+        return git(project, "cat-file", "--filters", f"HEAD:{path}")
+    except CommandError:
+        return None
+
+
+def same_as_head(project: Path, path: str, file: Path) -> bool:
+    """True when ``file`` is what ``HEAD`` holds at ``path``, compared as git
+    stores both (line endings normalised by the project's attributes)."""
+    stored = git(project, "hash-object", f"--path={path}", "--", str(file))
+    return stored.strip() == git(project, "rev-parse", f"HEAD:{path}").strip()
+
+
+def unmerged_paths(project: Path) -> list[str]:
+    """The files left in conflict (with stages in the index), sorted."""
+    listed = git(project, "ls-files", "-u", "-z").decode("utf-8")
+    return sorted(
+        {entry.split("\t", 1)[1] for entry in listed.split("\0") if "\t" in entry}
+    )
+
+
+def stages(project: Path, path: str) -> dict[int, bytes]:
+    """The index stages of a conflicted file: 1 old render, 2 the project's
+    version, 3 the new render (copier records them so)."""
+    listed = git(project, "ls-files", "-u", "-z", "--", path).decode("utf-8")
+    found: dict[int, bytes] = {}
+    for entry in filter(None, listed.split("\0")):
+        _mode, sha, stage = entry.split("\t", 1)[0].split()
+        found[int(stage)] = git(project, "cat-file", "blob", sha)
+    return found
+
+
+def mark_resolved(project: Path, path: str) -> None:
+    """Clear the file's conflict: stage it as it is in the working tree."""
+    git(project, "add", "--", path)
+
+
+def mark_unmerged(
+    project: Path, path: str, base: bytes | None, ours: bytes, theirs: bytes
+) -> None:
+    """Record the file as in conflict, as copier does for the files it merges,
+    so ``git diff --name-only --diff-filter=U`` lists it."""
+    lines = [f"0 {'0' * 40}\t{path}"]
+    for stage, data in ((1, base), (2, ours), (3, theirs)):
+        if data is not None:
+            sha = git(project, "hash-object", "-w", "--stdin", stdin=data)
+            lines.append(f"100644 {sha.decode().strip()} {stage}\t{path}")
+    git(project, "update-index", "--index-info", stdin="\n".join(lines).encode())
+
+
+def is_clean(project: Path) -> bool:
+    """True when nothing is staged, changed or untracked (ignored files aside)."""
+    return not git(project, "status", "--porcelain").strip()
+
+
+def merge_text(
+    ours: str, base: str, theirs: str, labels: tuple[str, str, str]
+) -> tuple[str, bool]:
+    """``git merge-file`` of three texts: (result, True when it conflicts)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
+            paths.append(Path(tmp, name))
+            paths[-1].write_bytes(text.encode("utf-8"))
+        done = subprocess.run(
+            ["git", "merge-file", "-p"]
+            + [arg for label in labels for arg in ("-L", label)]
+            + [str(path) for path in paths],
+            capture_output=True,
+        )
+    if not 0 <= done.returncode <= 127:
+        raise CommandError(f"git merge-file failed: {done.stderr.decode().strip()}")
+    return done.stdout.decode("utf-8"), done.returncode > 0

@@ -1,0 +1,76 @@
+"""The update guard: what ``hooks/update_guard.py`` runs after every update.
+
+In order: conflicted notebooks merged cell by cell, conflicted
+``pyproject.toml`` and stage specs made to parse, edited files the update
+deleted or renamed put back. Runs in copier's Python after copier's merge and
+deletions; idempotent; an unexpected problem is printed, never raised, so the
+update itself stands.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import CommandError
+from . import gitio, kept, notebooks, renames, structured
+from .render import ANSWERS, parse_answers, render, source_for
+
+TABLE = Path("hooks") / "migrations" / renames.TABLE
+
+
+def guard(project: Path, template: Path, environ: Mapping[str, str]) -> list[str]:
+    """Run every step on ``project``; ``template`` is the checkout of the
+    version being applied. Returns one line per file acted on."""
+    conflicted = gitio.unmerged_paths(project)
+    done = notebooks.resolve_conflicted(project, conflicted)
+    done += structured.fix_conflicted(project, conflicted)
+    deleted = kept.deleted_files(project)
+    if deleted:  # most updates delete nothing: render the old version only then
+        done += _keep_deleted(project, template, environ, deleted)
+    return done
+
+
+def _keep_deleted(
+    project: Path, template: Path, environ: Mapping[str, str], deleted: list[str]
+) -> list[str]:
+    head_answers = gitio.at_head(project, ANSWERS)
+    if head_answers is None:
+        raise CommandError(f"HEAD has no {ANSWERS}: cannot tell what you edited")
+    answers = parse_answers(head_answers.decode("utf-8"))
+    commit = environ.get("VERSION_FROM") or str(answers.get("_commit", ""))
+    if not commit:
+        raise CommandError(f"{ANSWERS}: no _commit: cannot tell what you edited")
+    moves: dict[str, str] = {}
+    old, new = environ.get("VERSION_PEP440_FROM"), environ.get("VERSION_PEP440_TO")
+    if old and new:
+        table = renames.load(template / TABLE)
+        package = str(answers.get("package_name", ""))
+        moves = renames.crossed(table, old, new, package)
+    with tempfile.TemporaryDirectory(prefix="mlops-update-") as tmp:
+        old_render = render(
+            source_for(template, commit, answers), commit, answers, Path(tmp, "old")
+        )
+        return kept.keep_edits(project, deleted, old_render, moves)
+
+
+def main(project: Path, template: Path, environ: Mapping[str, str]) -> int:
+    """Print what the guard did; always 0 (the update stands)."""
+    try:
+        lines = guard(project, template, environ)
+    except CommandError as error:
+        print(f"update guard: {error}")
+        print(
+            "update guard: files the update deleted are in HEAD: "
+            "`git diff --name-only --diff-filter=D HEAD` lists them, "
+            "`git checkout HEAD -- <file>` brings one back"
+        )
+        return 0
+    except Exception as error:  # never undo the update for a guard's bug
+        print(f"update guard: failed: {type(error).__name__}: {error}")
+        print("update guard: review `git status` before committing")
+        return 0
+    for line in lines:
+        print(f"update guard: {line}")
+    return 0

@@ -10,6 +10,7 @@ the secret; so does the cache of detect-secrets' hits (``CACHE``).
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import json
@@ -30,6 +31,11 @@ from .model import line_of
 # again (the governance hook runs at every commit). Lines and kinds only;
 # kept only where .mlops/ exists.
 CACHE = Path(".mlops") / "cache" / "secrets.json"
+# False while a check must leave the project as it found it (``mlops fleet``
+# reads other teams' clones): the cache is then read, never written.
+WRITE_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "write_cache", default=True
+)
 # Lines detect-secrets must not read as secrets (its --exclude-lines).
 EXCLUDE_LINES = (
     # A Jenkins credentials binding names a variable, never a value.
@@ -295,7 +301,7 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     """Write the cache where the project has the tools' state folder (made by
     ``mlops`` commands): a report on a fresh copy leaves no file behind. A
     folder that cannot be written only costs speed."""
-    if not path.parents[1].is_dir():
+    if not WRITE_CACHE.get() or not path.parents[1].is_dir():
         return
     try:
         write_atomic(path, json.dumps(data, sort_keys=True))

@@ -52,12 +52,17 @@ def totals(projects: Sequence[ProjectFacts], today: dt.date) -> Totals:
 
     versions = Counter(p.version if p.governed else NOT_GOVERNED for p in projects)
 
-    def order(item: tuple[str, int]) -> tuple[int, Any, str]:
+    def version(text: str) -> Optional[Version]:
         try:
-            return (0, Version(item[0].lstrip("v").split("-")[0]), item[0])
+            return Version(text.lstrip("v").split("-")[0])
         except InvalidVersion:
-            return (1, Version("0"), item[0])
+            return None
 
+    # Newest first, then what is no version (not governed, a commit).
+    parsed = [(version(v), v, n) for v, n in versions.items()]
+    known = sorted(((at, v, n) for at, v, n in parsed if at), reverse=True)
+    ordered = [(v, n) for _, v, n in known]
+    ordered += sorted((v, n) for at, v, n in parsed if at is None)
     rules = Counter(
         rule.rule for p in projects if p.policy is not None for rule in p.policy.failed
     )
@@ -68,7 +73,7 @@ def totals(projects: Sequence[ProjectFacts], today: dt.date) -> Totals:
         if w.expires - today <= EXPIRY_WINDOW
     ]
     return Totals(
-        versions=dict(sorted(versions.items(), key=order, reverse=True)),
+        versions=dict(ordered),
         rules=sorted(rules.items(), key=lambda item: (-item[1], item[0])),
         expiring=sorted(expiring, key=lambda w: (w.expires, w.project)),
     )

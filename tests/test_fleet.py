@@ -59,9 +59,16 @@ def edit_training_notebook(project: Path) -> None:
     notebook.write_text(json.dumps(cells, indent=1) + "\n", encoding="utf-8")
 
 
-def append_readme(project: Path) -> None:
-    with (project / "README.md").open("a", encoding="utf-8") as f:
-        f.write("\n## Our team\n\nAsk #ml-platform.\n")
+def add_team_code(project: Path) -> None:
+    """A module of the team's and its test: files the template does not have."""
+    (project / f"src/{PACKAGE}/features.py").write_text(
+        "def ratio(a, b):\n    return a / b if b else 0.0\n"
+    )
+    (project / "tests/test_features.py").write_text(
+        f"from {PACKAGE}.features import ratio\n\n\n"
+        "def test_ratio():\n    assert ratio(1, 2) == 0.5\n"
+        "    assert ratio(1, 0) == 0.0\n"
+    )
 
 
 # name: (version, edits)
@@ -69,8 +76,8 @@ VARIANTS = {
     "edited-1.0.0": ("1.0.0", [make_user_changes]),
     "edited-1.1.0": ("1.1.0", [make_user_changes]),
     "edited-1.2.0": ("1.2.0", [make_user_changes]),
-    "readme-1.1.0": ("1.1.0", [append_readme]),
-    "readme-1.2.0": ("1.2.0", [append_readme]),
+    "code-1.1.0": ("1.1.0", [add_team_code]),
+    "code-1.2.0": ("1.2.0", [add_team_code]),
     "conflict-1.2.0": ("1.2.0", [plant_conflict]),
     "conflict-now": (TOOLS_VERSION, [plant_conflict]),
     "broken-test": (TOOLS_VERSION, [break_a_test]),
@@ -87,8 +94,8 @@ VARIANTS = {
         [lambda p: add_waiver(p, "GOV105", TODAY + dt.timedelta(days=200))],
     ),
     "edited-notebook": (TOOLS_VERSION, [edit_training_notebook]),
-    "readme-now": (TOOLS_VERSION, [append_readme]),
-    "readme-next": (NEXT_VERSION, [append_readme]),
+    "code-now": (TOOLS_VERSION, [add_team_code]),
+    "code-next": (NEXT_VERSION, [add_team_code]),
 }
 
 
@@ -256,7 +263,7 @@ def campaign(fleet, states, report, hook, tmp_path_factory) -> dict:
         "--format",
         "json",
         fleet["broken-test"],
-        fleet["readme-now"],
+        fleet["code-now"],
         cwd=work,
         check=False,
     )
@@ -277,15 +284,15 @@ EXPECTED = {
     "edited-1.0.0": "updated clean",
     "edited-1.1.0": "updated clean",
     "edited-1.2.0": "updated clean",
-    "readme-1.1.0": "updated clean",
-    "readme-1.2.0": "updated clean",
+    "code-1.1.0": "updated clean",
+    "code-1.2.0": "updated clean",
     "conflict-1.2.0": "conflicts",
     "conflict-now": "conflicts",
     "expired-waiver": "policy failed",
     "waiver-soon": "updated clean",
     "waiver-later": "updated clean",
-    "readme-now": "updated clean",
-    "readme-next": "up to date",
+    "code-now": "updated clean",
+    "code-next": "up to date",
     "other": "not governed",
 }
 
@@ -348,7 +355,7 @@ def test_tests_decide_where_they_fail(campaign):
     tested = campaign["tested"]
     assert tested["broken-test"]["outcome"] == "tests failed"
     assert "our broken test" in tested["broken-test"]["evidence"]["output"]
-    assert tested["readme-now"]["outcome"] == "updated clean"
+    assert tested["code-now"]["outcome"] == "updated clean"
 
 
 def test_projects_are_left_as_they_were(fleet, states, campaign):

@@ -165,7 +165,10 @@ def test_state_resumes_and_retries(tmp_path):
 
 
 def test_description_names_versions_changes_and_policy():
-    changelog = "# Changelog\n\n## 1.4.0\n\nRenames.\n\n## 1.3.0\n\nAudit.\n\n## 1.2.0\n\nOld.\n"
+    changelog = (
+        "# Changelog\n\n## 1.4.0\n\nRenames.\n\n## 1.3.0\n\nAudit.\n\n"
+        "## 1.2.0\n\nOld.\n"
+    )
     entries = changelog_entries(changelog, "1.2.0", "1.4.0")
     assert entries == ["## 1.4.0\n\nRenames.", "## 1.3.0\n\nAudit."]
     text = description(

@@ -51,6 +51,9 @@ class PolicyResult:
     def error_rules(self) -> list[str]:
         return [r.rule for r in self.failed if r.severity == "error"]
 
+    def warning_rules(self) -> list[str]:
+        return [r.rule for r in self.failed if r.severity != "error"]
+
 
 @dataclass
 class ProjectFacts:

@@ -210,47 +210,8 @@ def terminal(report: FleetReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Fleet report {{ r.date }}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-th{background:#f3f3f3}.bad{color:#b00020;font-weight:600}.muted{color:#777}
-</style></head><body>
-<h1>Fleet report {{ r.date }}</h1>
-<p>{{ r.totals.projects }} project(s), checked by governed-mlops policy
-{{ r.checked_by_policy }} (built-in rules).</p>
-<h2>Projects per version</h2>
-<table><tr><th>version</th><th>projects</th></tr>
-{% for v, n in r.totals.versions.items() %}<tr><td>{{ v }}</td><td>{{ n }}</td></tr>
-{% endfor %}</table>
-<h2>Rules most violated</h2>
-<table><tr><th>rule</th><th>projects</th></tr>
-{% for row in r.totals.rules %}<tr><td>{{ row.rule }}</td><td>{{ row.projects }}</td></tr>
-{% else %}<tr><td colspan="2" class="muted">none</td></tr>{% endfor %}</table>
-<h2>Waivers expiring within 30 days</h2>
-<table><tr><th>project</th><th>rule</th><th>expires</th><th>days left</th></tr>
-{% for w in r.totals.expiring_waivers %}<tr><td>{{ w.project }}</td><td>{{ w.rule }}</td>
-<td>{{ w.expires }}</td><td class="{{ 'bad' if w.days_left < 0 }}">{{ w.days_left }}</td></tr>
-{% else %}<tr><td colspan="4" class="muted">none</td></tr>{% endfor %}</table>
-<h2>Projects</h2>
-<table><tr><th>project</th><th>version</th><th>release</th><th>tools pin</th>
-<th>errors</th><th>warnings</th><th>failed rules</th><th>waivers</th></tr>
-{% for p in r.projects %}<tr><td title="{{ p.source }}">{{ p.name }}</td>
-{% if p.governed %}<td>{{ p.version }}</td><td>{{ 'yes' if p.release else 'no' }}</td>
-<td>{{ p.tools_pin or ('copy in src/' if p.tools_copy else 'none') }}</td>
-<td class="{{ 'bad' if p.policy.errors }}">{{ p.policy.errors }}</td>
-<td>{{ p.policy.warnings }}</td>
-<td>{% for f in p.policy.failed %}{{ f.rule }}{{ ', ' if not loop.last }}{% endfor %}
-{{ p.policy.problem }}</td>
-<td>{% for w in p.waivers %}{{ w.rule }} until {{ w.expires }}{{ ', ' if not loop.last }}{% endfor %}</td>
-{% else %}<td colspan="7" class="muted">not governed: {{ p.why_not }}</td>{% endif %}</tr>
-{% endfor %}</table>
-{% for name, error in r.unreadable.items() %}<p class="bad">not read: {{ name }}: {{ error }}</p>
-{% endfor %}</body></html>
-"""
+# One page, inline style, no scripts: it opens from disk and from a CI artifact.
+PAGE = Path(__file__).with_name("templates") / "report.html"
 
 
 def html(report: FleetReport) -> str:
@@ -258,7 +219,8 @@ def html(report: FleetReport) -> str:
     from jinja2 import Environment
 
     env = Environment(autoescape=True)
-    return env.from_string(PAGE).render(r=to_data(report))
+    template = env.from_string(PAGE.read_text(encoding="utf-8"))
+    return template.render(r=to_data(report))
 
 
 RENDERERS: dict[str, Callable[[FleetReport], str]] = {

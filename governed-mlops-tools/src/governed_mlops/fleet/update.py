@@ -16,14 +16,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..errors import CommandError
 from . import classify as outcomes
 from .classify import Evidence, classify, conflicted_files, tail
 from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
-from .inspect import check_policy, is_release, read_answers
+from .inspect import PolicyResult, check_policy, is_release, read_answers
 from .sources import Source, is_url
 from .state import Record, State
 
@@ -159,7 +159,7 @@ def policy_after(project: Path, template: Path, version: str) -> PolicyAfter:
             ]
         return PolicyAfter(
             result.error_rules(),
-            [r.rule for r in result.failed if r.severity != "error"],
+            result.warning_rules(),
             gov202,
             POLICY_VERSION,
         )
@@ -269,37 +269,13 @@ def _update(
         _timed(steps, "tests", t)
         evidence.tests_ok = tested.returncode == 0
         evidence.tests_output = tail(tested.stdout)
-    new_answers, _ = read_answers(project)
-    template = templates.checkout(str((new_answers or answers).get("_src_path", "")))
+    template = templates.checkout(
+        str((read_answers(project)[0] or answers).get("_src_path", ""))
+    )
     t = time.monotonic()
     after = policy_after(project, template, version)
     _timed(steps, "policy", t)
-    unmerged = git(["ls-files", "-u"], project).stdout
-    others = git(["ls-files", "-o", "--exclude-standard"], project).stdout
-    rejects = [n for n in others.splitlines() if n.endswith(".rej")]
-    evidence.conflicts = conflicted_files(unmerged, rejects, after.conflict_files)
-    evidence.policy_errors = after.errors
-    outcome = classify(evidence)
-    record.evidence.update(
-        {
-            "policy_before": {
-                "errors": before.error_rules(),
-                "warnings": [r.rule for r in before.failed if r.severity != "error"],
-                "checked_by": before.checked_by,
-            },
-            "policy_after": {
-                "errors": after.errors,
-                "warnings": after.warnings,
-                "checked_by": after.checked_by,
-            },
-        }
-    )
-    if outcome == outcomes.CONFLICTS:
-        record.evidence["files"] = evidence.conflicts
-    elif outcome == outcomes.TESTS_FAILED:
-        record.evidence["output"] = evidence.tests_output
-    elif outcome == outcomes.POLICY_FAILED:
-        record.evidence["rules"] = after.errors
+    outcome = _classified(project, evidence, before, after, record)
     if outcome != outcomes.CLEAN:
         return outcome
     text = description(
@@ -311,10 +287,7 @@ def _update(
             old,
             version,
         ),
-        (
-            before.error_rules(),
-            [r.rule for r in before.failed if r.severity != "error"],
-        ),
+        (before.error_rules(), before.warning_rules()),
         (after.errors, after.warnings),
     )
     body = workdir / f"{source.name}.pr.md"
@@ -347,6 +320,40 @@ def _update(
         if hooked.returncode != 0:
             record.evidence["error"] = f"the hook exited {hooked.returncode}"
             return outcomes.ERROR
+    return outcome
+
+
+def _classified(
+    project: Path,
+    evidence: Evidence,
+    before: PolicyResult,
+    after: PolicyAfter,
+    record: Record,
+) -> str:
+    """The outcome, with its evidence and the policy before and after in
+    ``record``."""
+    unmerged = git(["ls-files", "-u"], project).stdout
+    others = git(["ls-files", "-o", "--exclude-standard"], project).stdout
+    rejects = [n for n in others.splitlines() if n.endswith(".rej")]
+    evidence.conflicts = conflicted_files(unmerged, rejects, after.conflict_files)
+    evidence.policy_errors = after.errors
+    outcome = classify(evidence)
+    record.evidence["policy_before"] = {
+        "errors": before.error_rules(),
+        "warnings": before.warning_rules(),
+        "checked_by": before.checked_by,
+    }
+    record.evidence["policy_after"] = {
+        "errors": after.errors,
+        "warnings": after.warnings,
+        "checked_by": after.checked_by,
+    }
+    if outcome == outcomes.CONFLICTS:
+        record.evidence["files"] = evidence.conflicts
+    elif outcome == outcomes.TESTS_FAILED:
+        record.evidence["output"] = evidence.tests_output
+    elif outcome == outcomes.POLICY_FAILED:
+        record.evidence["rules"] = after.errors
     return outcome
 
 

@@ -328,7 +328,8 @@ def test_clean_update_is_committed_with_its_description(campaign):
     for version in ("1.2.0", TOOLS_VERSION):
         assert f"### {version}" in text
     assert "### 1.1.0" not in text
-    assert "| before (1.1.0) | errors: GOV106" in text
+    # Before: the tools copy (GOV110) and rules newer than 1.1.0.
+    assert "| before (1.1.0) | errors: GOV103, GOV110, GOV111;" in text
     assert f"| after ({NEXT_VERSION}) | no failed rule |" in text
 
 

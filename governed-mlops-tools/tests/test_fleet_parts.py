@@ -218,3 +218,38 @@ def test_totals_count_versions_rules_and_expiring_waivers():
     text = terminal(FleetReport(today, "1.3.0", projects))
     assert "checked by governed-mlops policy 1.3.0" in text
     assert "waiver expiring in 10 days: a GOV105 on 2027-01-11" in text
+
+
+def test_a_fleet_check_writes_nothing_and_scans_shared_files_once(
+    tmp_path, monkeypatch
+):
+    from governed_mlops.policy import check, secret_scan
+
+    scanned: list[str] = []
+    real = secret_scan._detect_secrets
+
+    def spy(root, names):
+        scanned.extend(names)
+        return real(root, names)
+
+    monkeypatch.setattr(secret_scan, "_detect_secrets", spy)
+    monkeypatch.setattr(secret_scan, "_MEMO", {})
+    projects = []
+    for name in ("a", "b"):
+        project = tmp_path / name
+        (project / ".mlops").mkdir(parents=True)  # where the cache would go
+        (project / "pyproject.toml").write_text('[project]\nname = "x"\n')
+        (project / "settings.py").write_text('TOKEN = "ghp_' + "a1" * 18 + '"\n')
+        projects.append(project)
+    found = [
+        [
+            f.where
+            for o in check(p, write_cache=False).outcomes
+            for f in o.findings
+            if o.rule.id == "GOV201"
+        ]
+        for p in projects
+    ]
+    assert found == [["settings.py:1"], ["settings.py:1"]]
+    assert sorted(scanned) == ["pyproject.toml", "settings.py"]  # once, not twice
+    assert [list((p / ".mlops").iterdir()) for p in projects] == [[], []]

@@ -260,7 +260,9 @@ def _update(
     if locked.returncode != 0:
         evidence.tests_ok = False
         evidence.tests_output = "uv lock failed:\n" + tail(locked.stdout)
-    elif options.tests:
+    else:  # staged, as the update's commit will have it (GOV106 reads git)
+        git(["add", "uv.lock"], project)
+    if options.tests and locked.returncode == 0:
         t = time.monotonic()
         synced = log.run([uv, "sync", "--quiet"], project)
         tested = synced

@@ -1817,8 +1817,10 @@ def released_template(dest: Path) -> Path:
     env = base_env(**GIT_WHO)
     sh(["git", "clone", "-q", "--no-local", REPO, dest], REPO, env)
     for child in dest.iterdir():
-        if child.name != ".git":
+        if child.is_dir() and child.name != ".git":
             remove(child)
+        elif child.is_file():
+            child.unlink()
     listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
     for name in filter(None, listed.split("\0")):
         if (REPO / name).is_file():

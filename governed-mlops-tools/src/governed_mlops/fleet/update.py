@@ -138,12 +138,16 @@ def expand_source(src_path: str) -> str:
     return src_path
 
 
-def policy_after(project: Path, template: Path, version: str) -> PolicyAfter:
-    """The target version's policy on the updated project: in process when
-    the tools are that version, else the template checkout's checker."""
+def policy_after(project: Path, template: Path) -> PolicyAfter:
+    """The target version's policy on the updated project: the checker of the
+    tools in the template checkout, in process when they are these tools'
+    version (the policy version is the tools' version)."""
+    from .._toml import toml
     from ..policy import POLICY_VERSION
 
-    if version == POLICY_VERSION:
+    tools = template / "governed-mlops-tools" / "pyproject.toml"
+    target = toml.loads(tools.read_text(encoding="utf-8"))["project"]["version"]
+    if target == POLICY_VERSION:
         result = check_policy(project, dt.date.today())
         gov202 = []
         if "GOV202" in result.error_rules():
@@ -176,7 +180,7 @@ def policy_after(project: Path, template: Path, version: str) -> PolicyAfter:
         data = json.loads(done.stdout)
     except ValueError:
         raise CommandError(
-            f"the policy check of {version} failed: {tail(done.stderr, 3)}"
+            f"the policy check of {target} failed: {tail(done.stderr, 3)}"
         ) from None
     failed = [r for r in data["rules"] if r["status"] == "failed"]
     return PolicyAfter(
@@ -275,7 +279,7 @@ def _update(
         str((read_answers(project)[0] or answers).get("_src_path", ""))
     )
     t = time.monotonic()
-    after = policy_after(project, template, version)
+    after = policy_after(project, template)
     _timed(steps, "policy", t)
     outcome = _classified(project, evidence, before, after, record)
     if outcome != outcomes.CLEAN:

@@ -1858,6 +1858,7 @@ def bench_fleet(workspace: Workspace, args: argparse.Namespace) -> dict:
             root,
             env,
         )
+        sh([*workspace.uv, "lock", "--quiet"], base, env)  # committed (GOV106)
         sh(["git", "add", "-A"], base, env)
         sh(["git", "commit", "-q", "-m", "generated"], base, env)
         bases[version] = base

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NEXT_VERSION, REPO, TOOLS_VERSION, git, run
+from conftest import NEXT_VERSION, REPO, TOOLS_VERSION, UV, git, run
 from test_update import PACKAGE, commit, copy_at, make_user_changes, replace
 
 VERSIONS = ["1.0.0", "1.1.0", "1.2.0", TOOLS_VERSION, NEXT_VERSION]
@@ -127,6 +127,7 @@ def fleet(next_template, tmp_path_factory) -> dict[str, Path]:
     for version in VERSIONS:
         base = root / f"at-{version}"
         copy_at(next_template, base, version)
+        run([UV, "lock", "--quiet"], cwd=base)  # a team commits it (GOV106)
         commit(base, "Generated")
         projects[base.name] = base
     for name, (version, edits) in VARIANTS.items():

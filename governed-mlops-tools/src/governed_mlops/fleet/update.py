@@ -54,15 +54,17 @@ class PolicyAfter:
 
 
 def uv_command() -> str:
-    found = shutil.which("uv")
-    if found:
-        return found
+    """The tools env's uv (its ``uv`` package), else the one on PATH."""
     try:
-        from uv import find_uv_bin  # the uv package of the tools' env
+        from uv import find_uv_bin
 
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
-        raise CommandError("uv is not installed (pip install uv)") from None
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise CommandError("uv is not installed (pip install uv)")
+    return found
 
 
 class Log:

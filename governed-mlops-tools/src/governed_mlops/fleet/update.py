@@ -79,17 +79,15 @@ class Log:
         cmd: Sequence[str],
         cwd: Path,
         env: Optional[dict[str, str]] = None,
-        shell: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        shown = cmd[0] if shell else shlex.join(cmd)
+        shown = shlex.join(cmd)
         if self.options.verbose:
             self.options.say(f"{self.name}: $ {shown}")
         full_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
         done = subprocess.run(
-            cmd[0] if shell else list(cmd),
+            list(cmd),
             cwd=cwd,
             env={**full_env, **(env or {})},
-            shell=shell,  # nosec B602: the platform team's own --hook command
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -318,10 +316,7 @@ def _update(
     if options.hook:
         t = time.monotonic()
         hooked = log.run(
-            [options.hook],
-            project,
-            env=hook_env(source, options, old, body),
-            shell=True,
+            shell_command(options.hook), project, hook_env(source, options, old, body)
         )
         _timed(steps, "hook", t)
         record.evidence["hook"] = tail(hooked.stdout, 10)
@@ -363,6 +358,11 @@ def _classified(
     elif outcome == outcomes.POLICY_FAILED:
         record.evidence["rules"] = after.errors
     return outcome
+
+
+def shell_command(command: str) -> list[str]:
+    """The platform team's ``--hook`` command line, run by the system's shell."""
+    return ["cmd", "/c", command] if os.name == "nt" else ["/bin/sh", "-c", command]
 
 
 def hook_env(source: Source, options: Options, old: str, body: Path) -> dict[str, str]:

@@ -253,3 +253,29 @@ def test_a_fleet_check_writes_nothing_and_scans_shared_files_once(
     assert found == [["settings.py:1"], ["settings.py:1"]]
     assert sorted(scanned) == ["pyproject.toml", "settings.py"]  # once, not twice
     assert [list((p / ".mlops").iterdir()) for p in projects] == [[], []]
+
+
+def test_a_url_is_cloned_shallow_into_the_work_folder(tmp_path):
+    from governed_mlops.fleet.report import gather, to_data
+
+    repo = work_tree(tmp_path / "other")
+    (repo / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    env = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), *env, "commit", "-qm", "x"], check=True)
+    sources = collect([repo.as_uri()])
+    report = gather(sources, tmp_path / "work", jobs=2)
+    assert (tmp_path / "work" / "other" / "pyproject.toml").is_file()
+    data = to_data(report)
+    assert data["projects"][0]["why_not"] == "no .copier-answers.yml"
+    assert data["totals"]["versions"] == {"not governed": 1}
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from governed_mlops.cli import main
+
+    assert main(["fleet", "report", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is no folder; give a git work tree" in err
+    assert main(["fleet", "update", "--to", "latest", str(tmp_path)]) == 2
+    assert "--to 'latest': give a release" in capsys.readouterr().err

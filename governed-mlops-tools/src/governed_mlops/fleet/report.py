@@ -200,11 +200,11 @@ def terminal(report: FleetReport) -> str:
     if sums.rules:
         lines.append(
             "rules most violated: "
-            + ", ".join(f"{r} ({n} projects)" for r, n in sums.rules[:10])
+            + ", ".join(f"{r} ({n} project(s))" for r, n in sums.rules[:10])
         )
     for w in sums.expiring:
-        when = f"in {w.days_left} days" if w.days_left >= 0 else "EXPIRED"
-        lines.append(f"waiver expiring {when}: {w.project} {w.rule} on {w.expires}")
+        what = f"expiring in {w.days_left} days" if w.days_left >= 0 else "EXPIRED"
+        lines.append(f"waiver {what}: {w.project} {w.rule} on {w.expires}")
     for name, error in report.errors.items():
         lines.append(f"not read: {name}: {error}")
     return "\n".join(lines) + "\n"

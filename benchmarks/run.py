@@ -1802,6 +1802,146 @@ def bench_fresh_project(workspace: Workspace, args: argparse.Namespace) -> dict:
     }
 
 
+# --- benchmark: fleet ------------------------------------------------------------
+
+FLEET_REPORT_TARGET_S = 30.0
+FLEET_UPDATE_TARGET_S = 3.0
+# Renovate's documentation: about 9 s a repository (a reference, not measured).
+RENOVATE_S_PER_REPO = 9.0
+
+
+def released_template(dest: Path) -> Path:
+    """This repository with its history and release tags, plus the working tree
+    as a commit tagged with the tools version (tests/conftest.py's
+    released_template_repo): what projects of older releases update from."""
+    env = base_env(**GIT_WHO)
+    sh(["git", "clone", "-q", "--no-local", REPO, dest], REPO, env)
+    for child in dest.iterdir():
+        if child.is_dir() and child.name != ".git":
+            remove(child)
+        elif child.is_file():
+            child.unlink()
+    listed = sh(["git", "ls-files", "-co", "--exclude-standard", "-z"], REPO)
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    sh(["git", "add", "-A"], dest, env)
+    sh(["git", "commit", "-q", "--allow-empty", "-m", "work tree"], dest, env)
+    sh([sys.executable, dest / "tools" / "releases.py", "tags"], dest, env)
+    sh(["git", "tag", "-f", "-a", TOOLS_VERSION, "-m", "work tree"], dest, env)
+    return dest
+
+
+def bench_fleet(workspace: Workspace, args: argparse.Namespace) -> dict:
+    """``mlops fleet report`` over 100 local projects (clones of four generated
+    at 1.0.0, 1.1.0, 1.2.0 and the work tree's version) with ``--jobs 2``; then
+    ``mlops fleet update --to <tools version> --no-tests --jobs 2`` over
+    projects of 1.1.0 and 1.2.0 (``--quick``: 4, else 10), seconds per project,
+    with the seconds of each step summed over the projects (the state file's
+    ``steps``): where the time goes."""
+    python = dev_python()
+    workspace.template_state = git_state()
+    root = workspace.root / "fleet"
+    remove(root)
+    root.mkdir(parents=True)
+    log("the template with its release tags")
+    template = released_template(root / "governed-mlops")
+    env = base_env(**GIT_WHO)
+    bases = {}
+    for version in ("1.0.0", "1.1.0", "1.2.0", TOOLS_VERSION):
+        base = root / f"base-{version}"
+        log(f"copier copy at {version}")
+        sh(
+            [python, "-m", "copier", "copy", "--trust", "--defaults", "--quiet"]
+            + ["--vcs-ref", version, template, base],
+            root,
+            env,
+        )
+        sh([*workspace.uv, "lock", "--quiet"], base, env)  # committed (GOV106)
+        sh(["git", "add", "-A"], base, env)
+        sh(["git", "commit", "-q", "-m", "generated"], base, env)
+        bases[version] = base
+    projects = root / "projects"
+    versions = list(bases)
+    for number in range(100):
+        base = bases[versions[number % len(versions)]]
+        sh(["git", "clone", "-q", base, projects / f"p{number:03}"], root, env)
+    fleet = [python, "-m", "governed_mlops", "fleet"]
+    log("mlops fleet report over 100 projects, --jobs 2")
+    report_s = timed(
+        [*fleet, "report", "--under", projects, "--jobs", "2"] + ["--format", "json"],
+        root,
+        env,
+    )
+    count = 4 if args.quick else 10
+    old = [bases["1.1.0"], bases["1.2.0"]]
+    targets = [root / "update" / f"u{n:02}" for n in range(count)]
+    for n, target in enumerate(targets):
+        sh(["git", "clone", "-q", old[n % 2], target], root, env)
+    # One project first: uv builds the pinned tools from the template once.
+    log("warm-up: one update (uv caches the tools built from the template)")
+    warm = root / "update" / "warm"
+    sh(["git", "clone", "-q", old[1], warm], root, env)
+    sh(
+        [*fleet, "update", "--to", TOOLS_VERSION, "--no-tests"]
+        + ["--workdir", root / "warm-work", warm],
+        root,
+        env,
+        returncode=0,
+    )
+    log(f"mlops fleet update --no-tests over {count} projects, --jobs 2")
+    work = root / "update-work"
+    update_s = timed(
+        [*fleet, "update", "--to", TOOLS_VERSION, "--no-tests"]
+        + ["--jobs", "2", "--workdir", work, *targets],
+        root,
+        env,
+    )
+    state = json.loads((work / "fleet-state.json").read_text(encoding="utf-8"))
+    outcomes = [p["outcome"] for p in state["projects"].values()]
+    steps: dict[str, float] = {}
+    for record in state["projects"].values():
+        for step, seconds in record["evidence"].get("steps", {}).items():
+            steps[step] = steps.get(step, 0.0) + seconds
+    per_project = update_s / count
+    rows = [
+        {
+            "what": "`mlops fleet report`, 100 local projects, --jobs 2",
+            "seconds": round(report_s, 2),
+            "ratio": None,
+            "target": f"< {FLEET_REPORT_TARGET_S:g} s",
+            "pass": report_s < FLEET_REPORT_TARGET_S,
+        },
+        {
+            "what": f"`mlops fleet update --no-tests --jobs 2`, {count} projects, "
+            "per project",
+            "seconds": round(per_project, 2),
+            "ratio": None,
+            "target": f"< {FLEET_UPDATE_TARGET_S:g} s",
+            "pass": per_project < FLEET_UPDATE_TARGET_S,
+        },
+        {
+            "what": "Renovate, per repository (its docs; reference, not measured)",
+            "seconds": RENOVATE_S_PER_REPO,
+            "ratio": None,
+            "target": "",
+            "pass": None,
+        },
+    ]
+    return {
+        "benchmark": "fleet",
+        "ratio_column": "ratio",
+        "times_s": {
+            "report_100": report_s,
+            "update_total": update_s,
+            "update_steps_summed": steps,
+        },
+        "outcomes": outcomes,
+        "rows": rows,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "stage-envs": bench_stage_envs,
     "runner": bench_runner,
@@ -1812,6 +1952,7 @@ BENCHMARKS: dict[str, Callable[[Workspace, argparse.Namespace], dict]] = {
     "report": bench_report,
     "copy": bench_copy,
     "fresh-project": bench_fresh_project,
+    "fleet": bench_fleet,
 }
 
 

@@ -40,13 +40,18 @@ EXIT_CODES = (
 
 
 def check(
-    root: Path, today: Optional[dt.date] = None, *, plugins: bool = True
+    root: Path,
+    today: Optional[dt.date] = None,
+    *,
+    plugins: bool = True,
+    write_cache: bool = True,
 ) -> "Report":
     """Check the project in ``root`` against every rule of the policy, and the
-    rules of installed plugins unless ``plugins`` is False."""
+    rules of installed plugins unless ``plugins`` is False; with
+    ``write_cache=False`` the check writes nothing into the project."""
     from .engine import check as run_rules
 
-    return run_rules(root, today, plugins=plugins)
+    return run_rules(root, today, plugins=plugins, write_cache=write_cache)
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:

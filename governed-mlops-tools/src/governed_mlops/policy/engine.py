@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import secret_scan
 from . import waivers as waivers_module
 from .facts import Facts
 from .model import (
@@ -58,9 +59,14 @@ class Report:
 
 
 def check(
-    root: Path, today: Optional[dt.date] = None, *, plugins: bool = True
+    root: Path,
+    today: Optional[dt.date] = None,
+    *,
+    plugins: bool = True,
+    write_cache: bool = True,
 ) -> Report:
-    """Check the project in ``root`` against every rule of the policy."""
+    """Check the project in ``root`` against every rule of the policy;
+    ``write_cache=False`` writes nothing into the project (GOV201's cache)."""
     root = root.resolve()
     if (
         not (root / "pyproject.toml").is_file()
@@ -82,7 +88,11 @@ def check(
     except waivers_module.WaiverError as error:
         raise PolicyInputError(str(error)) from None
     waived = {w.rule: w for w in facts.waivers if not w.expired(facts.today)}
-    outcomes = [_outcome(rule, facts, waived.get(rule.id)) for rule in rules]
+    token = secret_scan.WRITE_CACHE.set(write_cache)
+    try:
+        outcomes = [_outcome(rule, facts, waived.get(rule.id)) for rule in rules]
+    finally:
+        secret_scan.WRITE_CACHE.reset(token)
     return Report(root, facts.today, outcomes)
 
 

@@ -10,11 +10,13 @@ the secret; so does the cache of detect-secrets' hits (``CACHE``).
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import json
 import re
 import sys
+import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
@@ -30,6 +32,17 @@ from .model import line_of
 # again (the governance hook runs at every commit). Lines and kinds only;
 # kept only where .mlops/ exists.
 CACHE = Path(".mlops") / "cache" / "secrets.json"
+# False while a check must leave the project as it found it (``mlops fleet``
+# reads other teams' clones): the cache is then read, never written.
+WRITE_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "write_cache", default=True
+)
+# Where the cache is not written (WRITE_CACHE False: ``mlops fleet``), it
+# stands in: detect-secrets' hits by (settings, file name, digest) in this
+# process; projects of one template share most files, so each version of a
+# file is scanned once. detect-secrets' settings are global: one scan at a time.
+_MEMO: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+_SCAN_LOCK = threading.Lock()
 # Lines detect-secrets must not read as secrets (its --exclude-lines).
 EXCLUDE_LINES = (
     # A Jenkins credentials binding names a variable, never a value.
@@ -266,10 +279,20 @@ def _cached_detect_secrets(
                 hits[name] = [Hit(name, int(n), str(k)) for n, k in entry["hits"]]
             except (KeyError, TypeError, ValueError):
                 pass
+    memo = _MEMO if not WRITE_CACHE.get() else {}
+    for name in names:
+        seen = memo.get((key, name, digests[name]))
+        if name not in hits and seen is not None:
+            hits[name] = [Hit(name, n, k) for n, k in seen]
     stale = [name for name in names if name not in hits]
     hits.update({name: [] for name in stale})
-    for hit in _detect_secrets(root, stale) if stale else ():
-        hits[hit.path].append(hit)
+    if stale:
+        with _SCAN_LOCK:
+            found = _detect_secrets(root, stale)
+        for hit in found:
+            hits[hit.path].append(hit)
+        for name in stale:
+            memo[key, name, digests[name]] = [(h.line, h.kind) for h in hits[name]]
     if stale or set(known) != set(names):
         files = {
             name: {"sha": digests[name], "hits": [[h.line, h.kind] for h in found]}
@@ -295,7 +318,7 @@ def _save(path: Path, data: dict[str, Any]) -> None:
     """Write the cache where the project has the tools' state folder (made by
     ``mlops`` commands): a report on a fresh copy leaves no file behind. A
     folder that cannot be written only costs speed."""
-    if not path.parents[1].is_dir():
+    if not WRITE_CACHE.get() or not path.parents[1].is_dir():
         return
     try:
         write_atomic(path, json.dumps(data, sort_keys=True))

@@ -1,0 +1,455 @@
+"""``mlops fleet update``: each project updated in its own clone, on a new
+branch, classified, and (when clean) committed with a pull-request text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from ..errors import CommandError
+from . import classify as outcomes
+from .classify import Evidence, classify, conflicted_files, tail
+from .clones import clone, git, identity_env
+from .describe import changelog_entries, description, title
+from .inspect import PolicyResult, check_policy, is_release, read_answers
+from .sources import Source, is_url
+from .state import Record, State
+
+SKIP_REPORT = {"GOVERNED_MLOPS_SKIP_POLICY_REPORT": "1"}
+HOOK_PREFIX = "MLOPS_FLEET_"
+
+
+@dataclass
+class Options:
+    version: str
+    workdir: Path
+    branch: str
+    tests: bool = True
+    test_command: Sequence[str] = ("uv", "run", "pytest", "-q")
+    hook: Optional[str] = None
+    jobs: int = 2
+    retry: bool = False
+    verbose: bool = False
+    say: Callable[[str], None] = field(default=lambda line: None)
+
+
+@dataclass
+class PolicyAfter:
+    errors: list[str]
+    warnings: list[str]
+    conflict_files: list[str]  # GOV202's
+    checked_by: str
+
+
+def uv_command() -> str:
+    """The tools env's uv (its ``uv`` package), else the one on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise CommandError("uv is not installed (pip install uv)")
+    return found
+
+
+class Log:
+    """A project's log file in the work folder: every command and its output."""
+
+    def __init__(self, path: Path, options: Options, name: str):
+        self.path, self.options, self.name = path, options, name
+        path.write_text("", encoding="utf-8")
+
+    def run(
+        self,
+        cmd: Sequence[str],
+        cwd: Path,
+        env: Optional[dict[str, str]] = None,
+    ) -> subprocess.CompletedProcess[str]:
+        shown = shlex.join(cmd)
+        if self.options.verbose:
+            self.options.say(f"{self.name}: $ {shown}")
+        full_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+        done = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env={**full_env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(f"$ {shown}  (exit {done.returncode})\n{done.stdout}\n")
+        return done
+
+
+class Templates:
+    """The template at the target version, cloned once per source URL: its
+    policy checker and changelog."""
+
+    def __init__(self, workdir: Path, version: str):
+        self.root = workdir / ".template"
+        self.version = version
+        self._lock = threading.Lock()
+
+    def checkout(self, src_path: str) -> Path:
+        location = expand_source(src_path)
+        key = hashlib.sha256(location.encode()).hexdigest()[:12]
+        dest = self.root / f"{self.version}-{key}"
+        with self._lock:
+            if not (dest / ".git").exists():
+                if not is_url(location):
+                    location = Path(location).as_uri()
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                partial = dest.with_name(dest.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                git(
+                    ["clone", "--quiet", "--depth", "1", "--branch", self.version]
+                    + [location, str(partial)],
+                    dest.parent,
+                )
+                partial.rename(dest)
+        return dest
+
+
+def expand_source(src_path: str) -> str:
+    """copier's ``gh:``/``gl:`` shortcuts as URLs."""
+    for prefix, host in (
+        ("gh:", "https://github.com/"),
+        ("gl:", "https://gitlab.com/"),
+    ):
+        if src_path.startswith(prefix):
+            return host + src_path[len(prefix) :]
+    return src_path
+
+
+def policy_after(project: Path, template: Path) -> PolicyAfter:
+    """The target version's policy on the updated project: the checker of the
+    tools in the template checkout, in process when they are these tools'
+    version (the policy version is the tools' version)."""
+    from .._toml import toml
+    from ..policy import POLICY_VERSION
+
+    tools = template / "governed-mlops-tools" / "pyproject.toml"
+    target = toml.loads(tools.read_text(encoding="utf-8"))["project"]["version"]
+    if target == POLICY_VERSION:
+        result = check_policy(project, dt.date.today())
+        gov202 = []
+        if "GOV202" in result.error_rules():
+            from ..policy import check
+
+            report = check(project, plugins=False, write_cache=False)
+            gov202 = [
+                f.path
+                for o in report.outcomes
+                if o.rule.id == "GOV202"
+                for f in o.findings
+                if f.path
+            ]
+        return PolicyAfter(
+            result.error_rules(),
+            result.warning_rules(),
+            gov202,
+            POLICY_VERSION,
+        )
+    src = template / "governed-mlops-tools" / "src"
+    done = subprocess.run(
+        [sys.executable, "-m", "governed_mlops.policy", "--format", "json"]
+        + ["--no-plugins", "--exit-zero", str(project)],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        raise CommandError(
+            f"the policy check of {target} failed: {tail(done.stderr, 3)}"
+        ) from None
+    failed = [r for r in data["rules"] if r["status"] == "failed"]
+    return PolicyAfter(
+        [r["id"] for r in failed if r["effective_severity"] == "error"],
+        [r["id"] for r in failed if r["effective_severity"] != "error"],
+        [
+            f["path"]
+            for r in failed
+            if r["id"] == "GOV202"
+            for f in r["findings"]
+            if f["path"]
+        ],
+        str(data["policy_version"]),
+    )
+
+
+def update_one(
+    source: Source, options: Options, templates: Templates, state: State
+) -> Record:
+    """Update one project in ``<workdir>/<name>/``; never raises."""
+    started = time.monotonic()
+    record = Record(source.name, source.location)
+    state.save(record)
+    steps: dict[str, float] = {}
+    try:
+        record.outcome = _update(source, options, templates, record, steps)
+    except Exception as error:  # one project must not stop the campaign
+        record.outcome = outcomes.ERROR
+        record.evidence["error"] = f"{type(error).__name__}: {error}"
+    record.evidence["steps"] = {k: round(v, 2) for k, v in steps.items()}
+    record.seconds = round(time.monotonic() - started, 2)
+    state.save(record)
+    return record
+
+
+def _timed(steps: dict[str, float], name: str, started: float) -> None:
+    steps[name] = steps.get(name, 0.0) + time.monotonic() - started
+
+
+def _update(
+    source: Source,
+    options: Options,
+    templates: Templates,
+    record: Record,
+    steps: dict[str, float],
+) -> str:
+    workdir, version = options.workdir, options.version
+    project = workdir / source.name
+    t = time.monotonic()
+    clone(source.location, project, shallow=False)
+    _timed(steps, "clone", t)
+    answers, why_not = read_answers(project)
+    if answers is None:
+        record.evidence["why"] = why_not
+        return outcomes.NOT_GOVERNED
+    record.old_version = old = str(answers.get("_commit", ""))
+    if old == version:
+        return outcomes.UP_TO_DATE
+    log = Log(workdir / f"{source.name}.log", options, source.name)
+    record.evidence["log"] = str(log.path)
+    t = time.monotonic()
+    before = check_policy(project, dt.date.today())
+    _timed(steps, "policy", t)
+    git(["checkout", "--quiet", "-b", options.branch], project)
+    t = time.monotonic()
+    copier = log.run(
+        [sys.executable, "-m", "copier", "update", "--trust", "--defaults"]
+        + ["--skip-answered", "--vcs-ref", version],
+        project,
+        env=SKIP_REPORT,
+    )
+    _timed(steps, "copier", t)
+    evidence = Evidence(copier_ok=copier.returncode == 0)
+    if not evidence.copier_ok:
+        record.evidence["output"] = tail(copier.stdout)
+        return classify(evidence)
+    uv = uv_command()
+    t = time.monotonic()
+    locked = log.run([uv, "lock", "--quiet"], project)
+    _timed(steps, "lock", t)
+    if locked.returncode != 0:
+        evidence.tests_ok = False
+        evidence.tests_output = "uv lock failed:\n" + tail(locked.stdout)
+    else:  # staged, as the update's commit will have it (GOV106 reads git)
+        git(["add", "uv.lock"], project)
+    if options.tests and locked.returncode == 0:
+        t = time.monotonic()
+        synced = log.run([uv, "sync", "--quiet"], project)
+        tested = synced
+        if synced.returncode == 0:
+            tested = log.run(list(options.test_command), project)
+        _timed(steps, "tests", t)
+        evidence.tests_ok = tested.returncode == 0
+        evidence.tests_output = tail(tested.stdout)
+    template = templates.checkout(
+        str((read_answers(project)[0] or answers).get("_src_path", ""))
+    )
+    t = time.monotonic()
+    after = policy_after(project, template)
+    _timed(steps, "policy", t)
+    outcome = _classified(project, evidence, before, after, record)
+    if outcome != outcomes.CLEAN:
+        return outcome
+    text = description(
+        source.name,
+        old,
+        version,
+        changelog_entries(
+            (template / "docs" / "changelog.md").read_text(encoding="utf-8"),
+            old,
+            version,
+        ),
+        (before.error_rules(), before.warning_rules()),
+        (after.errors, after.warnings),
+    )
+    body = workdir / f"{source.name}.pr.md"
+    body.write_text(text, encoding="utf-8")
+    record.evidence["description"] = str(body)
+    git(["add", "-A"], project)
+    git(
+        [
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "-m",
+            title(version),
+            "-m",
+            f"governed-mlops {old} -> {version}, by mlops fleet update.",
+        ],
+        project,
+        env=identity_env(project),
+    )
+    if options.hook:
+        t = time.monotonic()
+        hooked = log.run(
+            shell_command(options.hook), project, hook_env(source, options, old, body)
+        )
+        _timed(steps, "hook", t)
+        record.evidence["hook"] = tail(hooked.stdout, 10)
+        if hooked.returncode != 0:
+            record.evidence["error"] = f"the hook exited {hooked.returncode}"
+            return outcomes.ERROR
+    return outcome
+
+
+def _classified(
+    project: Path,
+    evidence: Evidence,
+    before: PolicyResult,
+    after: PolicyAfter,
+    record: Record,
+) -> str:
+    """The outcome, with its evidence and the policy before and after in
+    ``record``."""
+    unmerged = git(["ls-files", "-u"], project).stdout
+    others = git(["ls-files", "-o", "--exclude-standard"], project).stdout
+    rejects = [n for n in others.splitlines() if n.endswith(".rej")]
+    evidence.conflicts = conflicted_files(unmerged, rejects, after.conflict_files)
+    evidence.policy_errors = after.errors
+    outcome = classify(evidence)
+    record.evidence["policy_before"] = {
+        "errors": before.error_rules(),
+        "warnings": before.warning_rules(),
+        "checked_by": before.checked_by,
+    }
+    record.evidence["policy_after"] = {
+        "errors": after.errors,
+        "warnings": after.warnings,
+        "checked_by": after.checked_by,
+    }
+    if outcome == outcomes.CONFLICTS:
+        record.evidence["files"] = evidence.conflicts
+    elif outcome == outcomes.TESTS_FAILED:
+        record.evidence["output"] = evidence.tests_output
+    elif outcome == outcomes.POLICY_FAILED:
+        record.evidence["rules"] = after.errors
+    return outcome
+
+
+def shell_command(command: str) -> list[str]:
+    """The platform team's ``--hook`` command line, run by the system's shell."""
+    return ["cmd", "/c", command] if os.name == "nt" else ["/bin/sh", "-c", command]
+
+
+def hook_env(source: Source, options: Options, old: str, body: Path) -> dict[str, str]:
+    """What the hook is told; credentials come from the caller's environment."""
+    values = {
+        "BRANCH": options.branch,
+        "VERSION": options.version,
+        "FROM_VERSION": old,
+        "TITLE": title(options.version),
+        "BODY_FILE": str(body),
+        "SOURCE": source.location,
+        "PROJECT": source.name,
+    }
+    return {HOOK_PREFIX + k: v for k, v in values.items()}
+
+
+def run(sources: Sequence[Source], options: Options) -> list[Record]:
+    """The campaign: projects not yet settled are updated, ``jobs`` at a
+    time; returns every project's record, in the order of ``sources``."""
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    state = State(options.workdir, options.version)
+    to_do = state.to_do(sources, options.retry)
+    kept = len(sources) - len(to_do)
+    if kept:
+        options.say(f"{kept} project(s) already classified for {options.version}")
+    templates = Templates(options.workdir, options.version)
+    done = [0]
+
+    def one(source: Source) -> Record:
+        record = update_one(source, options, templates, state)
+        done[0] += 1
+        options.say(
+            f"[{done[0]}/{len(to_do)}] {source.name}: {record.outcome} "
+            f"({record.seconds:.1f} s)"
+        )
+        return record
+
+    with ThreadPoolExecutor(max(1, options.jobs)) as pool:
+        list(pool.map(one, to_do))
+    return [state.records[s.name] for s in sources]
+
+
+def brief(record: Record) -> str:
+    """The evidence in a few words, for the summary table."""
+    ev = record.evidence
+    if record.outcome == outcomes.CONFLICTS:
+        return ", ".join(ev.get("files", []))
+    if record.outcome == outcomes.POLICY_FAILED:
+        return ", ".join(ev.get("rules", []))
+    if record.outcome in (outcomes.TESTS_FAILED, outcomes.MIGRATION_FAILED):
+        lines = str(ev.get("output", "")).splitlines()
+        return (lines[-1] if lines else "") + f" (log: {ev.get('log', '')})"
+    if record.outcome == outcomes.CLEAN:
+        return str(ev.get("description", ""))
+    return str(ev.get("error") or ev.get("why") or "")
+
+
+def summary(records: Sequence[Record], version: str) -> str:
+    rows = [["project", "from", "outcome", "evidence"]]
+    rows += [[r.name, r.old_version or "-", r.outcome, brief(r)] for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths)), row[3]]).rstrip()
+        for row in rows
+    ]
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    lines.append(
+        f"update to {version}: " + ", ".join(f"{n} {o}" for o, n in counts.items())
+    )
+    return "\n".join(lines) + "\n"
+
+
+def to_json(records: Sequence[Record], version: str) -> str:
+    from dataclasses import asdict
+
+    return (
+        json.dumps(
+            {"version": version, "projects": [asdict(r) for r in records]}, indent=2
+        )
+        + "\n"
+    )
+
+
+def release_check(version: str) -> None:
+    if not is_release(version):
+        raise CommandError(
+            f"--to {version!r}: give a release of the template (a tag such as 1.3.0)"
+        )

@@ -1,0 +1,281 @@
+"""The fleet's parts without a fleet: sources, facts, classification, state,
+descriptions and totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from governed_mlops.errors import CommandError
+from governed_mlops.fleet import classify as c
+from governed_mlops.fleet.describe import changelog_entries, description
+from governed_mlops.fleet.inspect import (
+    PolicyResult,
+    ProjectFacts,
+    RuleCount,
+    WaiverFacts,
+    is_release,
+    read_answers,
+    tools_pin,
+)
+from governed_mlops.fleet.report import terminal, totals, FleetReport
+from governed_mlops.fleet.sources import Source, collect, named
+from governed_mlops.fleet.state import RUNNING, Record, State
+
+
+def work_tree(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+def test_sources_from_arguments_file_and_folder(tmp_path):
+    a = work_tree(tmp_path / "clones" / "churn")
+    b = work_tree(tmp_path / "clones" / "team" / "churn")
+    work_tree(tmp_path / "clones" / "churn" / "vendored")  # inside a: not listed
+    listing = tmp_path / "fleet.txt"
+    listing.write_text(
+        "# platform fleet\n\nclones/churn   # relative to the file\n"
+        "git@github.example.com:ml/fraud.git\n"
+    )
+    found = collect(
+        ["https://bitbucket.example.com/scm/ml/churn.git"],
+        listing,
+        tmp_path / "clones",
+    )
+    assert [(s.name, s.location) for s in found] == [
+        ("churn", "https://bitbucket.example.com/scm/ml/churn.git"),
+        ("churn-2", str(a.resolve())),
+        ("fraud", "git@github.example.com:ml/fraud.git"),
+        ("churn-3", str(b.resolve())),
+    ]
+    assert found[2].is_url and not found[1].is_url
+
+
+def test_bad_sources_name_the_line_and_what_is_allowed(tmp_path):
+    listing = tmp_path / "fleet.txt"
+    (tmp_path / "plain").mkdir()
+    listing.write_text("# ok\nplain\n")
+    with pytest.raises(CommandError, match=r"fleet.txt:2: 'plain' is not a git work"):
+        collect([], listing)
+    listing.write_text("a b\n")
+    with pytest.raises(CommandError, match=r"fleet.txt:1: .* one a line"):
+        collect([], listing)
+    with pytest.raises(
+        CommandError, match="argument 'nowhere': 'nowhere' is no folder"
+    ):
+        collect(["nowhere"])
+    with pytest.raises(CommandError, match="no repositories"):
+        collect([])
+
+
+def test_names_are_unique_and_duplicates_dropped():
+    found = named(["/a/x", "/b/x.git", "/a/x"])
+    assert [s.name for s in found] == ["x", "x-2"]
+
+
+@pytest.mark.parametrize(
+    "commit, release",
+    [
+        ("1.2.0", True),
+        ("v1.2.0", True),
+        ("1.3.0rc1", True),
+        ("1.2.0-3-gabc1234", False),
+        ("095041896b094a5aad8dc2cb4e0d22808c3289e8", False),
+        ("", False),
+    ],
+)
+def test_release_detection(commit, release):
+    assert is_release(commit) is release
+
+
+def test_tools_pin_from_either_form():
+    index = {
+        "dependency-groups": {"pipeline": ["governed-mlops-tools[pipeline]==1.2.0"]}
+    }
+    git_pin = {
+        "dependency-groups": {
+            "dev": [{"include-group": "pipeline"}, "black>=24"],
+            "pipeline": [
+                "governed-mlops-tools[pipeline] @ git+https://git.example.com/gm.git"
+                "@1.3.0#subdirectory=governed-mlops-tools"
+            ],
+        }
+    }
+    assert tools_pin(index) == "1.2.0"
+    assert tools_pin(git_pin) == "1.3.0"
+    assert (
+        tools_pin({"dependency-groups": {"dev": ["governed-mlops-toolsx==1"]}}) is None
+    )
+    assert tools_pin({}) is None
+
+
+def test_answers_of_another_template_are_not_governed(tmp_path):
+    (tmp_path / ".copier-answers.yml").write_text("_commit: 2.0.0\nproject_name: x\n")
+    assert read_answers(tmp_path) == (
+        None,
+        ".copier-answers.yml has not this " "template's questions",
+    )
+
+
+@pytest.mark.parametrize(
+    "evidence, outcome",
+    [
+        (c.Evidence(copier_ok=False, conflicts=["a"]), c.MIGRATION_FAILED),
+        (c.Evidence(copier_ok=True, conflicts=["a"], tests_ok=False), c.CONFLICTS),
+        (
+            c.Evidence(copier_ok=True, tests_ok=False, policy_errors=["GOV001"]),
+            c.TESTS_FAILED,
+        ),
+        (c.Evidence(copier_ok=True, policy_errors=["GOV001"]), c.POLICY_FAILED),
+        (c.Evidence(copier_ok=True, tests_ok=None), c.CLEAN),
+    ],
+)
+def test_classification_order(evidence, outcome):
+    assert c.classify(evidence) == outcome
+
+
+def test_conflicts_are_the_union_of_three_signals():
+    unmerged = "100644 aaa 1\tpyproject.toml\n100644 bbb 2\tpyproject.toml\n"
+    assert c.conflicted_files(unmerged, ["README.md.rej"], ["notebooks/a.ipynb"]) == [
+        "README.md.rej",
+        "notebooks/a.ipynb",
+        "pyproject.toml",
+    ]
+
+
+def test_state_resumes_and_retries(tmp_path):
+    sources = [Source(n, f"/p/{n}") for n in ("clean", "broken", "cut", "new")]
+    state = State(tmp_path, "1.4.0")
+    state.save(Record("clean", "/p/clean", c.CLEAN))
+    state.save(Record("broken", "/p/broken", c.TESTS_FAILED))
+    state.save(Record("cut", "/p/cut", RUNNING))  # interrupted
+    again = State(tmp_path, "1.4.0")
+    assert [s.name for s in again.to_do(sources, retry=False)] == ["cut", "new"]
+    assert [s.name for s in again.to_do(sources, retry=True)] == [
+        "broken",
+        "cut",
+        "new",
+    ]
+    with pytest.raises(CommandError, match="state of the update to 1.4.0, not 1.5.0"):
+        State(tmp_path, "1.5.0")
+
+
+def test_description_names_versions_changes_and_policy():
+    changelog = (
+        "# Changelog\n\n## 1.4.0\n\nRenames.\n\n## 1.3.0\n\nAudit.\n\n"
+        "## 1.2.0\n\nOld.\n"
+    )
+    entries = changelog_entries(changelog, "1.2.0", "1.4.0")
+    assert entries == ["## 1.4.0\n\nRenames.", "## 1.3.0\n\nAudit."]
+    text = description(
+        "churn", "1.2.0", "1.4.0", entries, (["GOV106"], []), ([], ["GOV404"])
+    )
+    assert text.startswith("Update to governed-mlops 1.4.0\n")
+    assert "**1.2.0** to **1.4.0**" in text and "### 1.3.0\n\nAudit." in text
+    assert "| before (1.2.0) | errors: GOV106 |" in text
+    assert "| after (1.4.0) | warnings: GOV404 |" in text
+
+
+def test_totals_count_versions_rules_and_expiring_waivers():
+    today = dt.date(2027, 1, 1)
+
+    def project(name, version, rules, waivers=()):
+        policy = PolicyResult("1.3.0", failed=[RuleCount(r, "error", 1) for r in rules])
+        return ProjectFacts(
+            name, name, True, version=version, policy=policy, waivers=list(waivers)
+        )
+
+    projects = [
+        project(
+            "a",
+            "1.2.0",
+            ["GOV106", "GOV001"],
+            [WaiverFacts("GOV105", "why", dt.date(2027, 1, 11))],
+        ),
+        project(
+            "b",
+            "1.2.0",
+            ["GOV106"],
+            [WaiverFacts("GOV404", "why", dt.date(2027, 3, 1))],
+        ),
+        project("c", "1.10.0", []),
+        ProjectFacts("d", "d", False, why_not="no .copier-answers.yml"),
+    ]
+    sums = totals(projects, today)
+    assert list(sums.versions.items()) == [
+        ("1.10.0", 1),
+        ("1.2.0", 2),
+        ("not governed", 1),
+    ]
+    assert sums.rules == [("GOV106", 2), ("GOV001", 1)]
+    assert [(w.project, w.rule, w.days_left) for w in sums.expiring] == [
+        ("a", "GOV105", 10)
+    ]
+    text = terminal(FleetReport(today, "1.3.0", projects))
+    assert "checked by governed-mlops policy 1.3.0" in text
+    assert "waiver expiring in 10 days: a GOV105 on 2027-01-11" in text
+
+
+def test_a_fleet_check_writes_nothing_and_scans_shared_files_once(
+    tmp_path, monkeypatch
+):
+    from governed_mlops.policy import check, secret_scan
+
+    scanned: list[str] = []
+    real = secret_scan._detect_secrets
+
+    def spy(root, names):
+        scanned.extend(names)
+        return real(root, names)
+
+    monkeypatch.setattr(secret_scan, "_detect_secrets", spy)
+    monkeypatch.setattr(secret_scan, "_MEMO", {})
+    projects = []
+    for name in ("a", "b"):
+        project = tmp_path / name
+        (project / ".mlops").mkdir(parents=True)  # where the cache would go
+        (project / "pyproject.toml").write_text('[project]\nname = "x"\n')
+        (project / "settings.py").write_text('TOKEN = "ghp_' + "a1" * 18 + '"\n')
+        projects.append(project)
+    found = [
+        [
+            f.where
+            for o in check(p, write_cache=False).outcomes
+            for f in o.findings
+            if o.rule.id == "GOV201"
+        ]
+        for p in projects
+    ]
+    assert found == [["settings.py:1"], ["settings.py:1"]]
+    assert sorted(scanned) == ["pyproject.toml", "settings.py"]  # once, not twice
+    assert [list((p / ".mlops").iterdir()) for p in projects] == [[], []]
+
+
+def test_a_url_is_cloned_shallow_into_the_work_folder(tmp_path):
+    from governed_mlops.fleet.report import gather, to_data
+
+    repo = work_tree(tmp_path / "other")
+    (repo / "pyproject.toml").write_text('[project]\nname = "other"\n')
+    env = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), *env, "commit", "-qm", "x"], check=True)
+    sources = collect([repo.as_uri()])
+    report = gather(sources, tmp_path / "work", jobs=2)
+    assert (tmp_path / "work" / "other" / "pyproject.toml").is_file()
+    data = to_data(report)
+    assert data["projects"][0]["why_not"] == "no .copier-answers.yml"
+    assert data["totals"]["versions"] == {"not governed": 1}
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from governed_mlops.cli import main
+
+    assert main(["fleet", "report", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is no folder; give a git work tree" in err
+    assert main(["fleet", "update", "--to", "latest", str(tmp_path)]) == 2
+    assert "--to 'latest': give a release" in capsys.readouterr().err

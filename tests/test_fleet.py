@@ -26,7 +26,6 @@ from test_update import PACKAGE, commit, copy_at, make_user_changes, replace
 VERSIONS = ["1.0.0", "1.1.0", "1.2.0", TOOLS_VERSION, NEXT_VERSION]
 BRANCH = f"governed-mlops/update-{NEXT_VERSION}"
 TODAY = dt.date.today()
-GUARD = REPO / "hooks" / "update_guard.py"
 
 
 def add_waiver(project: Path, rule: str, expires: dt.date) -> None:
@@ -365,12 +364,6 @@ def test_projects_are_left_as_they_were(fleet, states, campaign):
     assert {name: git_state(p) for name, p in fleet.items()} == states
 
 
-@pytest.mark.xfail(
-    not GUARD.is_file(),
-    reason="copier deletes an edited file the new version renames until the "
-    "update guard (hooks/update_guard.py, issue 19 item 1) is merged",
-    strict=True,
-)
 def test_edited_renamed_notebook_survives_under_its_new_name(campaign):
     record = campaign["records"]["edited-notebook"]
     assert record["outcome"] == "updated clean"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NEXT_VERSION, REPO, TOOLS_VERSION, UV, git, run
+from conftest import NEXT_VERSION, TOOLS_VERSION, UV, git, run
 from test_update import PACKAGE, commit, copy_at, make_user_changes, replace
 
 VERSIONS = ["1.0.0", "1.1.0", "1.2.0", TOOLS_VERSION, NEXT_VERSION]

@@ -47,6 +47,13 @@ def test_precommit_config_is_valid():
     run(["pre-commit", "validate-config", ".pre-commit-config.yaml"], cwd=REPO)
 
 
+def test_repository_holds_no_secret_by_its_own_hook():
+    """The `detect-secrets` hook (GOV201's settings) over every tracked file,
+    as `pre-commit run --all-files` runs it: a credential written in a URL in
+    a docstring or test fails it."""
+    run(["pre-commit", "run", "detect-secrets", "--all-files"], cwd=REPO)
+
+
 def test_reserved_names_are_current():
     run([sys.executable, "tools/reserved_names.py", "--check"], cwd=REPO)
 

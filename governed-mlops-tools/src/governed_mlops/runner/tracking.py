@@ -69,8 +69,9 @@ def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> Non
 
 
 def health_request(uri: str) -> urllib.request.Request:
-    """A GET of the server's ``/health``; credentials written in the URI
-    (``http://user:password@host``) go in a basic-auth header, not the URL."""
+    """A GET of the server's ``/health``; credentials in the URI's user-info
+    part (user name, colon, password, ``@``) go in a basic-auth header, not
+    the URL."""
     parts = urllib.parse.urlsplit(uri.rstrip("/"))
     userinfo, at, hostport = parts.netloc.rpartition("@")
     url = urllib.parse.urlunsplit(parts._replace(netloc=hostport)) + "/health"

@@ -53,6 +53,33 @@ def pytest_configure(config):
     warnings.filterwarnings("ignore", message=".*DirtyLocalWarning.*")
 
 
+# The modules that take longest (worker seconds in .ci/run, longest first).
+# Under xdist they start first, so that no worker runs one of them alone at
+# the end while the other idles; the rest keep their order (unit tier first).
+LONGEST_FIRST = (
+    "test_runner.py",
+    "test_tools_sources.py",
+    "test_fleet.py",
+    "test_generated_project.py",
+    "test_update.py",
+    "test_stage_envs.py",
+    "test_ci_wiring.py",
+    "test_tools_in_process.py",
+    "test_team_tracking.py",
+    "test_release.py",
+    "test_mlflow_versions.py",
+    "test_precommit.py",
+    "test_first_hour.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):  # not an xdist worker: as collected
+        return
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on, for a server a test starts."""
     with socket.socket() as sock:

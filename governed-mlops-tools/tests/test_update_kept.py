@@ -1,0 +1,146 @@
+"""Edited files an update deleted are put back (the guard's ``kept`` step),
+in a git repository left as copier's update leaves one, without copier."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from pathlib import Path
+
+from governed_mlops.update import gitio, guard, kept
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def notebook(*sources: str) -> str:
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": f"cell-{number}",
+            "metadata": {},
+            "outputs": [],
+            "source": source.splitlines(keepends=True),
+        }
+        for number, source in enumerate(sources)
+    ]
+    return json.dumps(
+        {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1
+    )
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+
+# What the old version rendered.
+OLD = {
+    "notebooks/03-train.ipynb": notebook("seed = 1\n", "fit(seed)\n"),
+    "scripts/serve.sh": "#!/bin/sh\nexec mlops tracking server\n",
+    "scripts/old.sh": "#!/bin/sh\necho old\n",
+    "settings.cfg": "[run]\nworkers = 2\n",
+}
+
+
+def updated(tmp_path: Path) -> tuple[Path, Path]:
+    """(project, old render): the project committed with the team's edits to
+    the notebook, serve.sh and settings.cfg (old.sh untouched), then the
+    update's work: the new version renamed the notebook (changing its second
+    cell) and dropped the other three files."""
+    old_render = tmp_path / "old"
+    write(old_render, OLD)
+    project = tmp_path / "project"
+    write(project, OLD)
+    write(
+        project,
+        {
+            "notebooks/03-train.ipynb": notebook("seed = 7  # ours\n", "fit(seed)\n"),
+            "scripts/serve.sh": OLD["scripts/serve.sh"] + "# our port: 5001\n",
+            "settings.cfg": "[run]\nworkers = 8\n",
+        },
+    )
+    serve = project / "scripts/serve.sh"
+    serve.chmod(serve.stat().st_mode | stat.S_IXUSR)
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "ours", cwd=project)
+    for name in OLD:
+        (project / name).unlink()
+    write(
+        project,
+        {"notebooks/03-training.ipynb": notebook("seed = 1\n", "fit(seed, n=3)\n")},
+    )
+    return project, old_render
+
+
+def test_edited_files_are_put_back_and_a_renamed_one_moves(tmp_path):
+    project, old_render = updated(tmp_path)
+    deleted = kept.deleted_files(project)
+    assert sorted(deleted) == sorted(OLD)
+    moves = {"notebooks/03-train.ipynb": "notebooks/03-training.ipynb"}
+    lines = kept.keep_edits(project, deleted, old_render, moves)
+    assert sorted(lines) == [
+        "notebooks/03-train.ipynb -> notebooks/03-training.ipynb: moved with your "
+        "changes merged",
+        "scripts/serve.sh: kept, yours now (the template no longer has it)",
+        "settings.cfg: kept, yours now (the template no longer has it)",
+    ]
+    cells = json.loads((project / "notebooks/03-training.ipynb").read_text())["cells"]
+    assert ["".join(c["source"]) for c in cells] == [
+        "seed = 7  # ours\n",
+        "fit(seed, n=3)\n",
+    ]
+    assert not (project / "notebooks/03-train.ipynb").exists()
+    serve = project / "scripts/serve.sh"
+    assert serve.read_text().endswith("# our port: 5001\n")
+    assert serve.stat().st_mode & stat.S_IXUSR
+    assert (project / "settings.cfg").read_text() == "[run]\nworkers = 8\n"
+    assert not (project / "scripts/old.sh").exists()  # untouched: deleted
+
+
+def test_a_renamed_file_whose_edit_clashes_is_left_in_conflict(tmp_path):
+    project, old_render = updated(tmp_path)
+    (project / "scripts/serve.sh").unlink(missing_ok=True)
+    write(
+        project,
+        {"scripts/tracking.sh": "#!/bin/sh\nexec mlops tracking server --port 6000\n"},
+    )
+    lines = kept.keep_edits(
+        project,
+        ["scripts/serve.sh"],
+        old_render,
+        {"scripts/serve.sh": "scripts/tracking.sh"},
+    )
+    assert lines == [
+        "scripts/serve.sh -> scripts/tracking.sh: moved with your changes, "
+        "CONFLICT: resolve the <<<<<<< markers"
+    ]
+    assert "<<<<<<< before updating" in (project / "scripts/tracking.sh").read_text()
+    assert gitio.unmerged_paths(project) == ["scripts/tracking.sh"]
+
+
+def test_the_guard_does_nothing_when_nothing_was_deleted_or_conflicted(tmp_path):
+    project, _ = updated(tmp_path)
+    git("checkout", "-q", "HEAD", "--", ".", cwd=project)
+    (project / "notebooks/03-training.ipynb").unlink()
+    assert guard.guard(project, tmp_path / "template", {}) == []
+
+
+def test_the_guard_says_what_to_do_when_it_cannot_tell_the_edits(tmp_path, capsys):
+    """No answers file in HEAD: nothing to render the old version from."""
+    project, _ = updated(tmp_path)
+    assert guard.main(project, tmp_path / "template", {}) == 0
+    printed = capsys.readouterr().out
+    assert "update guard: HEAD has no .copier-answers.yml" in printed
+    assert "git checkout HEAD -- <file>" in printed

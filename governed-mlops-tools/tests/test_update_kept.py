@@ -8,6 +8,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+from tiny_project import code_cell, notebook_json
+
 from governed_mlops.update import gitio, guard, kept
 
 
@@ -22,19 +24,12 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def notebook(*sources: str) -> str:
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": f"cell-{number}",
-            "metadata": {},
-            "outputs": [],
-            "source": source.splitlines(keepends=True),
-        }
-        for number, source in enumerate(sources)
-    ]
-    return json.dumps(
-        {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1
+    """A notebook of code cells with these sources."""
+    return notebook_json(
+        *(
+            code_cell(f"cell-{n}", s.splitlines(keepends=True))
+            for n, s in enumerate(sources)
+        )
     )
 
 

@@ -12,23 +12,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tiny_project import code_cell, notebook_json
+
 from governed_mlops.update import notebooks, structured
 
 
 def notebook(*sources: str) -> str:
-    cells = [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": f"cell-{number}",
-            "metadata": {},
-            "outputs": [],
-            "source": source.splitlines(keepends=True),
-        }
-        for number, source in enumerate(sources)
-    ]
-    return json.dumps(
-        {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    """A notebook of code cells with these sources."""
+    return notebook_json(
+        *(
+            code_cell(f"cell-{n}", s.splitlines(keepends=True))
+            for n, s in enumerate(sources)
+        )
     )
 
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 from packaging.version import Version
+
+# The template checkout's tools (this script's own version), for the one
+# three-way text merge the update guard uses too.
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[2] / "governed-mlops-tools" / "src")
+)
+from governed_mlops.update.gitio import merge_text as merge3  # noqa: E402,F401
 
 
 def applies(version: str, environ: dict[str, str] | None = None) -> bool:
@@ -37,26 +44,6 @@ def write(path: Path, text: str) -> None:
 
 def has_conflict_markers(text: str) -> bool:
     return any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in text.splitlines())
-
-
-def merge3(
-    ours: str, base: str, theirs: str, labels: tuple[str, str, str]
-) -> tuple[str, bool]:
-    """``git merge-file`` of three texts: (result, True when it conflicts)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
-            paths.append(Path(tmp, name))
-            write(paths[-1], text)
-        result = subprocess.run(
-            ["git", "merge-file", "-p"]
-            + [arg for label in labels for arg in ("-L", label)]
-            + [str(path) for path in paths],
-            capture_output=True,
-        )
-    if not 0 <= result.returncode <= 127:
-        raise RuntimeError(f"git merge-file failed: {result.stderr.decode().strip()}")
-    return result.stdout.decode("utf-8"), result.returncode > 0
 
 
 def unmerged(project: Path, path: Path) -> dict[int, str]:

@@ -149,10 +149,9 @@ def copy_working_tree(dest: Path) -> Path:
     return dest
 
 
-def released_template_repo(dest: Path) -> Path:
-    """This repository with its history and release tags, plus the work tree
-    as the newest commit tagged with the tools version (the release in the
-    making): the template every update and fleet test starts from."""
+def work_tree_clone(dest: Path) -> Path:
+    """This repository cloned with its history into ``dest``, the work tree
+    committed on top, and its release tags (made from docs/changelog.md)."""
     sys.path.insert(0, str(REPO / "tools"))
     from releases import make_tags
 
@@ -165,6 +164,14 @@ def released_template_repo(dest: Path) -> Path:
     # Empty when every change is committed: the work tree is HEAD then.
     git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
     make_tags(dest)
+    return dest
+
+
+def released_template_repo(dest: Path) -> Path:
+    """``work_tree_clone`` with the work tree tagged with the tools version
+    (the release in the making): the template every update and fleet test
+    starts from."""
+    work_tree_clone(dest)
     git("tag", "-f", "-a", TOOLS_VERSION, "-m", "the work tree", cwd=dest)
     return dest
 

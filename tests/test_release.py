@@ -3,7 +3,6 @@ changelog, and publishing the tools to a real index."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TOOLS_VERSION, UV, copy_working_tree, git, python_for, run
+from conftest import REPO, TOOLS_VERSION, UV, git, python_for, run, work_tree_clone
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -29,16 +28,7 @@ def release(clone: Path, *args: str, check: bool = True, env: dict | None = None
 @pytest.fixture
 def clone(tmp_path) -> Path:
     """This repository with its history and the work tree committed on top."""
-    dest = tmp_path / "governed-mlops"
-    git("clone", "-q", "--no-local", REPO, dest, cwd=tmp_path)
-    for child in dest.iterdir():
-        if child.name != ".git":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    copy_working_tree(dest)
-    git("add", "-A", cwd=dest)
-    git("commit", "-q", "--allow-empty", "-m", "The work tree", cwd=dest)
-    releases.make_tags(dest)
-    return dest
+    return work_tree_clone(tmp_path / "governed-mlops")
 
 
 def next_minor(version: str) -> str:

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 from pathlib import Path
 
-from tiny_project import code_cell, notebook_json
+from tiny_project import code_cell, git, notebook_json
 
 from governed_mlops.update import gitio, guard, kept
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def notebook(*sources: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny_project import code_cell, notebook_json
+from tiny_project import code_cell, git, notebook_json
 
 from governed_mlops.update import notebooks, structured
 
@@ -48,16 +48,6 @@ def test_conflicting_notebook_edits_get_markers_inside_the_cell():
     assert result.conflicts == 1
     first = sources(result.text)[0]  # valid JSON, the markers in the source
     assert first.startswith("<<<<<<< ") and "a = 10\n" in first and "a = 11\n" in first
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def conflicted_repo(tmp_path: Path, name: str, base: str, ours: str, theirs: str):

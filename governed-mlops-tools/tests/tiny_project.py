@@ -160,6 +160,17 @@ def write_project(
     return root
 
 
+def git(*args: str, cwd: Path) -> str:
+    """``git`` in ``cwd`` as a test user; its output."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def commit(root: Path, message: str) -> None:
     who = ["-c", "user.name=tools test", "-c", "user.email=tools@test"]
     for args in (

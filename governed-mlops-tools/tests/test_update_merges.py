@@ -118,16 +118,18 @@ def test_without_nbdime_the_projects_notebook_is_kept(
     assert unmerged(repo) == "nb.ipynb\n"
 
 
-PYPROJECT = """\
+# Copier's markers, built so that no line of this file is one.
+OURS, THEIRS = "<" * 7 + " before updating", ">" * 7 + " after updating"
+PYPROJECT = f"""\
 [project]
 name = "churn"
 dependencies = [
-<<<<<<< before updating
+{OURS}
     "pydantic>=2",
     "scikit-learn>=1.5",
 =======
     "pydantic>=2.7",
->>>>>>> after updating
+{THEIRS}
 ]
 """
 
@@ -141,17 +143,17 @@ def test_a_toml_conflict_keeps_your_lines_and_comments_the_templates():
     assert structured.START in fixed and structured.END in fixed
 
 
-SPEC = """\
+SPEC = f"""\
 name: train
 python: "3.11"
-<<<<<<< before updating
+{OURS}
 packages:
   - numpy
   - lightgbm
 =======
 packages:
   - numpy>=2
->>>>>>> after updating
+{THEIRS}
 """
 
 

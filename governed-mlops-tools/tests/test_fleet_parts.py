@@ -17,12 +17,12 @@ from governed_mlops.fleet.inspect import (
     ProjectFacts,
     RuleCount,
     WaiverFacts,
-    is_release,
     read_answers,
     tools_pin,
 )
 from governed_mlops.fleet.report import terminal, totals, FleetReport
 from governed_mlops.fleet.sources import Source, collect, named
+from governed_mlops.policy.versions import is_release
 from governed_mlops.fleet.state import RUNNING, Record, State
 
 

@@ -11,12 +11,12 @@ from typing import Any, Optional
 
 from .._toml import toml
 from .._yaml import safe_load
+from ..policy.versions import is_release
 
 ANSWERS = ".copier-answers.yml"
 # Questions every version of this template asked (a project from another
 # Copier template has answers, but not these).
 OWN_QUESTIONS = ("project_name", "project_slug", "package_name", "ci_provider")
-RELEASE = re.compile(r"^v?\d+(\.\d+)*((a|b|rc)\d+)?$")
 TOOLS = "governed-mlops-tools"
 EQUALS_PIN = re.compile(r"==\s*([^\s,;]+)")
 GIT_PIN = re.compile(r"@\s*git\+\S+?@([^#\s]+)")
@@ -81,11 +81,6 @@ def read_answers(root: Path) -> tuple[Optional[dict[str, Any]], str]:
     if not isinstance(data, dict) or not all(q in data for q in OWN_QUESTIONS):
         return None, f"{ANSWERS} has not this template's questions"
     return data, ""
-
-
-def is_release(commit: str) -> bool:
-    """An exact release tag (``1.2.0``), not ``1.2.0-3-gabc1234`` or a sha."""
-    return bool(RELEASE.match(commit)) and not re.fullmatch(r"[0-9a-f]{7,40}", commit)
 
 
 def tools_pin(pyproject: dict[str, Any]) -> Optional[str]:

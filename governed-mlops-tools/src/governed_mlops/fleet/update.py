@@ -23,7 +23,8 @@ from . import classify as outcomes
 from .classify import Evidence, classify, conflicted_files, tail
 from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
-from .inspect import PolicyResult, check_policy, is_release, read_answers
+from ..policy.versions import is_release
+from .inspect import PolicyResult, check_policy, read_answers
 from .sources import Source, is_url
 from .state import Record, State
 

@@ -13,7 +13,7 @@ from packaging.version import InvalidVersion, Version
 from ..template_source import is_relative, is_remote
 from .facts import Facts
 from .model import WARNING, Finding, NotApplicable, rule
-from .versions import OLDEST_SUPPORTED, template_version
+from .versions import OLDEST_SUPPORTED, is_release, template_version
 
 REQUIRED_FILES = (
     "README.md",
@@ -390,8 +390,7 @@ def release_followed(facts: Facts) -> Iterator[Finding]:
     if answers is None:
         raise NotApplicable(".copier-answers.yml is missing (GOV401 reports it)")
     commit = str(answers.get("_commit") or "")
-    version = template_version(commit)
-    if version is None or commit.lstrip("v") != str(version):
+    if not is_release(commit):
         yield Finding(
             f"_commit {commit!r} is not a release: migrations will not run until "
             f"you update to a release",

@@ -26,3 +26,15 @@ def template_version(commit: object) -> Optional[Version]:
         return Version(match.group(1))
     except InvalidVersion:
         return None
+
+
+def is_release(commit: object) -> bool:
+    """Whether a ``_commit`` answer is exactly a release tag (``1.2.0``,
+    ``v1.2.0``), not a commit after one (``1.2.0-3-gabc1234``) or a hash."""
+    text = str(commit or "")
+    version = template_version(text)
+    return (
+        version is not None
+        and text.lstrip("v") == str(version)
+        and not re.fullmatch(r"[0-9a-f]{7,40}", text)
+    )

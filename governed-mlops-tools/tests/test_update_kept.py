@@ -93,6 +93,30 @@ def test_edited_files_are_put_back_and_a_renamed_one_moves(tmp_path):
     assert not (project / "scripts/old.sh").exists()  # untouched: deleted
 
 
+def test_an_untouched_file_git_stores_normalised_stays_deleted(tmp_path):
+    """A .bat file rendered with CRLF, stored with LF by the project's
+    attributes: not the same bytes, yet untouched."""
+    old_render, project = tmp_path / "old", tmp_path / "project"
+    files = {
+        ".gitattributes": "*.bat text eol=crlf\n",
+        "scripts/ci.bat": "@echo off\r\nmlops ci %1\r\n",
+        "scripts/own.bat": "@echo off\r\nmlops ci %1\r\n",
+    }
+    for root in (old_render, project):
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(text.encode())
+    (project / "scripts/own.bat").write_bytes(b"@echo off\r\nmlops ci test\r\n")
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "ours", cwd=project)
+    for name in ("scripts/ci.bat", "scripts/own.bat"):
+        (project / name).unlink()
+    lines = kept.keep_edits(project, kept.deleted_files(project), old_render, {})
+    assert lines == ["scripts/own.bat: kept, yours now (the template no longer has it)"]
+    assert not (project / "scripts/ci.bat").exists()
+
+
 def test_a_renamed_file_whose_edit_clashes_is_left_in_conflict(tmp_path):
     project, old_render = updated(tmp_path)
     (project / "scripts/serve.sh").unlink(missing_ok=True)

@@ -19,10 +19,31 @@ def git(project: Path, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def head_files(project: Path) -> list[str]:
-    """The paths tracked in ``HEAD`` (``/``-separated)."""
-    listed = git(project, "ls-tree", "-r", "-z", "--name-only", "HEAD")
-    return [name for name in listed.decode("utf-8").split("\0") if name]
+def head_blobs(project: Path) -> dict[str, str]:
+    """The files tracked in ``HEAD`` (``/``-separated) and their blob ids."""
+    listed = git(project, "ls-tree", "-r", "-z", "HEAD").decode("utf-8")
+    blobs = {}
+    for entry in filter(None, listed.split("\0")):
+        meta, name = entry.split("\t", 1)
+        _mode, kind, sha = meta.split()
+        if kind == "blob":
+            blobs[name] = sha
+    return blobs
+
+
+def raw_blob_ids(project: Path, files: list[Path]) -> list[str]:
+    """The blob ids of ``files`` as they are, no filter applied: one git
+    process for all of them."""
+    if not files:
+        return []
+    listed = git(
+        project,
+        "hash-object",
+        "--no-filters",
+        "--stdin-paths",
+        stdin="".join(f"{file}\n" for file in files).encode("utf-8"),
+    )
+    return listed.decode("ascii").split()
 
 
 def at_head(project: Path, path: str) -> bytes | None:

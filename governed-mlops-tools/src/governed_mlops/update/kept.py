@@ -20,7 +20,7 @@ def deleted_files(project: Path) -> list[str]:
     """Tracked in ``HEAD`` and missing from the working tree now."""
     return [
         name
-        for name in gitio.head_files(project)
+        for name in gitio.head_blobs(project)
         if not (project / name).exists() and not (project / name).is_symlink()
     ]
 
@@ -31,15 +31,20 @@ def keep_edits(
     """Put back the edited files among ``deleted``; one line per file kept.
     ``old_render``: the old version rendered with the project's answers;
     ``moves``: the renames the update crosses."""
+    head = gitio.head_blobs(project)
+    # Not the template's files (a migration's business) are left alone.
+    ours_and_base = [p for p in deleted if p in head and (old_render / p).is_file()]
+    raw = gitio.raw_blob_ids(project, [old_render / p for p in ours_and_base])
     done = []
-    head = set(gitio.head_files(project))
-    for path in deleted:
+    for path, render_id in zip(ours_and_base, raw):
+        if render_id == head[path]:
+            continue  # byte for byte the old render: copier's deletion stands
         base_file = old_render / path
-        ours = gitio.at_head(project, path)
-        if ours is None or not base_file.is_file():
-            continue  # not the template's file: a migration's business
         if gitio.same_as_head(project, path, base_file):
-            continue  # untouched: copier's deletion or move stands
+            continue  # equal once the project's attributes apply (line endings)
+        ours = gitio.at_head(project, path)
+        if ours is None:
+            continue
         base = base_file.read_bytes()
         new = moves.get(path)
         if new and new not in head and (project / new).is_file():

@@ -313,6 +313,9 @@ def test_update_gives_the_evidence(campaign):
     # The target's own checker (NEXT_VERSION's tools are still TOOLS_VERSION).
     assert after["checked_by"] == TOOLS_VERSION
     assert records["other"]["evidence"]["why"] == "no .copier-answers.yml"
+    # The campaign's first lock reads the index; the others resolve offline.
+    locks = [r["evidence"]["lock"] for r in records.values() if "lock" in r["evidence"]]
+    assert len(locks) > 2 and locks.count("online") == 1
 
 
 def test_clean_update_is_committed_with_its_description(campaign):

@@ -279,3 +279,59 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "is no folder; give a git work tree" in err
     assert main(["fleet", "update", "--to", "latest", str(tmp_path)]) == 2
     assert "--to 'latest': give a release" in capsys.readouterr().err
+
+
+def test_a_campaign_locks_online_once_then_offline_first():
+    import threading
+
+    from governed_mlops.fleet.update import Locker
+
+    calls: list[list[str]] = []
+    offline_fails = threading.Event()
+
+    def uv(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd[1:])
+        failed = "--offline" in cmd and offline_fails.is_set()
+        return subprocess.CompletedProcess(cmd, 1 if failed else 0, "", "")
+
+    locker = Locker("uv")
+    assert locker.lock(uv)[1] == "online"
+    assert locker.lock(uv)[1] == "offline"
+    offline_fails.set()  # a package the cache lacks: to the index after all
+    done, how = locker.lock(uv)
+    assert (done.returncode, how) == (0, "online")
+    assert calls == [
+        ["lock", "--quiet"],
+        ["lock", "--quiet", "--offline"],
+        ["lock", "--quiet", "--offline"],
+        ["lock", "--quiet"],
+    ]
+
+
+def test_offline_locks_wait_for_the_campaigns_first():
+    import threading
+
+    from governed_mlops.fleet.update import Locker
+
+    first_running, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def uv(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        if "--offline" not in cmd:
+            first_running.set()
+            release.wait(5)
+        order.append("offline" if "--offline" in cmd else "online")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    locker = Locker("uv")
+    first = threading.Thread(target=locker.lock, args=(uv,))
+    first.start()
+    first_running.wait(5)
+    second = threading.Thread(target=locker.lock, args=(uv,))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waiting for the pages the first one refreshes
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert order == ["online", "offline"]

@@ -13,13 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..errors import CommandError
-from . import classify as outcomes
+from . import classify as outcomes, copier_worker
 from .classify import Evidence, classify, conflicted_files, tail
 from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
@@ -29,6 +29,7 @@ from .sources import Source, is_url
 from .state import Record, State
 
 SKIP_REPORT = {"GOVERNED_MLOPS_SKIP_POLICY_REPORT": "1"}
+COPIER_FLAGS = ("--trust", "--defaults", "--skip-answered")
 HOOK_PREFIX = "MLOPS_FLEET_"
 
 
@@ -98,6 +99,28 @@ class Log:
             log.write(f"$ {shown}  (exit {done.returncode})\n{done.stdout}\n")
         return done
 
+    def copier_update(
+        self, workers: Executor, project: Path, version: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``copier update`` of ``project`` in one of the campaign's workers,
+        logged as a command is."""
+        cmd = ["copier", "update", *COPIER_FLAGS, "--vcs-ref", version]
+        shown = shlex.join(cmd)
+        if self.options.verbose:
+            self.options.say(f"{self.name}: $ {shown}  (in a worker process)")
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(f"$ {shown}  (in a worker process)\n")
+        start = self.path.stat().st_size
+        code = workers.submit(
+            copier_worker.update, str(project), version, str(self.path)
+        ).result()
+        with self.path.open("rb") as log:
+            log.seek(start)
+            output = log.read().decode("utf-8", "replace")
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(f"(exit {code})\n")
+        return subprocess.CompletedProcess(cmd, code, output)
+
 
 class Templates:
     """The template at the target version, cloned once per source URL: its
@@ -126,6 +149,41 @@ class Templates:
                 )
                 partial.rename(dest)
         return dest
+
+
+class Locker:
+    """``uv lock`` for the projects of one campaign.
+
+    The first lock reads the index (uv revalidates every page it uses); the
+    others resolve offline, from the pages uv has cached, which that first
+    lock refreshed, and read the index only when something is missing. Either
+    way a project gets a valid resolution of its own requirements; offline
+    spares each project seconds of waiting on the index."""
+
+    def __init__(self, uv: str):
+        self.uv = uv
+        self._claim = threading.Lock()
+        self._claimed = False
+        self._fresh = threading.Event()
+
+    def lock(
+        self, run: Callable[[list[str]], subprocess.CompletedProcess[str]]
+    ) -> tuple[subprocess.CompletedProcess[str], str]:
+        """``run``'s result for the lock command and how it resolved:
+        ``online`` or ``offline``."""
+        online = [self.uv, "lock", "--quiet"]
+        with self._claim:
+            first, self._claimed = not self._claimed, True
+        if first:
+            try:
+                return run(online), "online"
+            finally:
+                self._fresh.set()
+        self._fresh.wait()
+        done = run(online + ["--offline"])
+        if done.returncode == 0:
+            return done, "offline"
+        return run(online), "online"
 
 
 def expand_source(src_path: str) -> str:
@@ -198,16 +256,26 @@ def policy_after(project: Path, template: Path) -> PolicyAfter:
     )
 
 
-def update_one(
-    source: Source, options: Options, templates: Templates, state: State
-) -> Record:
+@dataclass
+class Campaign:
+    """What the projects of one ``fleet update`` share."""
+
+    options: Options
+    templates: Templates
+    locker: Locker
+    state: State
+    copier: Executor  # copier_worker's processes
+
+
+def update_one(source: Source, campaign: Campaign) -> Record:
     """Update one project in ``<workdir>/<name>/``; never raises."""
     started = time.monotonic()
+    state = campaign.state
     record = Record(source.name, source.location)
     state.save(record)
     steps: dict[str, float] = {}
     try:
-        record.outcome = _update(source, options, templates, record, steps)
+        record.outcome = _update(source, campaign, record, steps)
     except Exception as error:  # one project must not stop the campaign
         record.outcome = outcomes.ERROR
         record.evidence["error"] = f"{type(error).__name__}: {error}"
@@ -223,11 +291,11 @@ def _timed(steps: dict[str, float], name: str, started: float) -> None:
 
 def _update(
     source: Source,
-    options: Options,
-    templates: Templates,
+    campaign: Campaign,
     record: Record,
     steps: dict[str, float],
 ) -> str:
+    options, templates = campaign.options, campaign.templates
     workdir, version = options.workdir, options.version
     project = workdir / source.name
     t = time.monotonic()
@@ -247,20 +315,17 @@ def _update(
     _timed(steps, "policy", t)
     git(["checkout", "--quiet", "-b", options.branch], project)
     t = time.monotonic()
-    copier = log.run(
-        [sys.executable, "-m", "copier", "update", "--trust", "--defaults"]
-        + ["--skip-answered", "--vcs-ref", version],
-        project,
-        env=SKIP_REPORT,
-    )
+    copier = log.copier_update(campaign.copier, project, version)
     _timed(steps, "copier", t)
     evidence = Evidence(copier_ok=copier.returncode == 0)
     if not evidence.copier_ok:
         record.evidence["output"] = tail(copier.stdout)
         return classify(evidence)
-    uv = uv_command()
+    uv = campaign.locker.uv
     t = time.monotonic()
-    locked = log.run([uv, "lock", "--quiet"], project)
+    locked, record.evidence["lock"] = campaign.locker.lock(
+        lambda cmd: log.run(cmd, project)
+    )
     _timed(steps, "lock", t)
     if locked.returncode != 0:
         evidence.tests_ok = False
@@ -389,20 +454,28 @@ def run(sources: Sequence[Source], options: Options) -> list[Record]:
     kept = len(sources) - len(to_do)
     if kept:
         options.say(f"{kept} project(s) already classified for {options.version}")
-    templates = Templates(options.workdir, options.version)
+    locker = Locker(uv_command())
     done = [0]
-
-    def one(source: Source) -> Record:
-        record = update_one(source, options, templates, state)
-        done[0] += 1
-        options.say(
-            f"[{done[0]}/{len(to_do)}] {source.name}: {record.outcome} "
-            f"({record.seconds:.1f} s)"
+    with copier_worker.pool(options.jobs, SKIP_REPORT) as workers:
+        campaign = Campaign(
+            options,
+            Templates(options.workdir, options.version),
+            locker,
+            state,
+            workers,
         )
-        return record
 
-    with ThreadPoolExecutor(max(1, options.jobs)) as pool:
-        list(pool.map(one, to_do))
+        def one(source: Source) -> Record:
+            record = update_one(source, campaign)
+            done[0] += 1
+            options.say(
+                f"[{done[0]}/{len(to_do)}] {source.name}: {record.outcome} "
+                f"({record.seconds:.1f} s)"
+            )
+            return record
+
+        with ThreadPoolExecutor(max(1, options.jobs)) as pool:
+            list(pool.map(one, to_do))
     return [state.records[s.name] for s in sources]
 
 

@@ -24,7 +24,9 @@ def main(argv: list[str]) -> int:
     project = Path.cwd().resolve()
     init_git.main(project)
     source_path.main(argv)
-    return policy_report.report(project)
+    # A fresh render: the template's text and validated answers. detect-secrets
+    # (a second of every copy) runs at the first commit, in the project's hook.
+    return policy_report.report(project, detect_secrets=False)
 
 
 if __name__ == "__main__":

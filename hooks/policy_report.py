@@ -68,8 +68,9 @@ TOOLS = Path(__file__).resolve().parents[1] / "governed-mlops-tools" / "src"
 SKIP_VARIABLE = "GOVERNED_MLOPS_SKIP_POLICY_REPORT"
 
 
-def report(project: Path) -> int:
-    """Print the policy report; always 0 (a report, not a gate)."""
+def report(project: Path, detect_secrets: bool = True) -> int:
+    """Print the policy report; always 0 (a report, not a gate).
+    ``detect_secrets=False``: GOV201 runs its built-in patterns only."""
     if os.environ.get(SKIP_VARIABLE) == "1":
         print(f"Policy report of {project}: skipped ({SKIP_VARIABLE}=1).")
         return 0
@@ -82,7 +83,11 @@ def report(project: Path) -> int:
         print(f"  skipped: the template has no policy checker at {TOOLS} ({error}).")
         return 0
     try:
-        sys.stdout.write(terminal(policy.check(project, plugins=False)))
+        checked = policy.check(project, plugins=False, detect_secrets=detect_secrets)
+        sys.stdout.write(terminal(checked))
+        for outcome in checked.outcomes:  # a partial secret scan says so
+            if outcome.rule.id == "GOV201" and outcome.status == "not applicable":
+                print(f"\nGOV201 {outcome.rule.title}: {outcome.note}.")
     except (Exception, SystemExit) as error:  # a report never undoes the copy
         print(f"  failed: {type(error).__name__}: {error}")
         print("  Run `mlops policy check` in the project to see the report.")

@@ -405,3 +405,6 @@ def test_copy_report_runs_the_templates_checker_not_the_projects(
     assert "the project copy ran" not in output
     # The leftover copy is what GOV110 reports.
     assert "GOV110 The project holds no copy of the tools" in output
+    # copier's Python here has detect-secrets; the copy's report leaves the
+    # fresh render to the hook at the first commit (a second of every copy).
+    assert "detect-secrets runs at the first commit" in output

@@ -163,6 +163,30 @@ def test_without_detect_secrets_the_built_in_patterns_stand_in(monkeypatch):
         check_rule("GOV201", sample_files("Slack webhook"))
 
 
+def test_the_copy_report_runs_the_patterns_only_and_says_so(tmp_path: Path):
+    """``check(detect_secrets=False)`` (the report at ``copier copy``): what
+    only detect-secrets knows (a Slack webhook) goes unreported, what the
+    patterns know still fails, and a clean result is not applicable."""
+    samples = [s for s in planted() if s.kind in ("RSA private key", "Slack webhook")]
+    write_corpus(tmp_path, samples)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'corpus'\n")
+
+    def gov201(root: Path, **options: bool):
+        report = check(root, plugins=False, write_cache=False, **options)
+        return next(o for o in report.outcomes if o.rule.id == "GOV201")
+
+    full = gov201(tmp_path)
+    assert len({f.path for f in full.findings}) == 2
+    partial = gov201(tmp_path, detect_secrets=False)
+    assert [f.message for f in partial.findings] == ["looks like a private key"]
+    for sample in samples:
+        if sample.kind == "RSA private key":
+            (tmp_path / sample.path).unlink()
+    skipped = gov201(tmp_path, detect_secrets=False)
+    assert skipped.status == "not applicable"
+    assert "detect-secrets runs at the first commit" in skipped.note
+
+
 def test_secret_file_names_are_findings_without_reading_them():
     found = check_rule("GOV201", {"deploy/.env": "A=1\n", ".env.example": "A=\n"})
     assert [(f.path, f.line, f.message) for f in found] == [

@@ -45,13 +45,22 @@ def check(
     *,
     plugins: bool = True,
     write_cache: bool = True,
+    detect_secrets: bool = True,
 ) -> "Report":
     """Check the project in ``root`` against every rule of the policy, and the
     rules of installed plugins unless ``plugins`` is False; with
-    ``write_cache=False`` the check writes nothing into the project."""
+    ``write_cache=False`` the check writes nothing into the project; with
+    ``detect_secrets=False`` GOV201 runs its built-in patterns only (the
+    report at ``copier copy``)."""
     from .engine import check as run_rules
 
-    return run_rules(root, today, plugins=plugins, write_cache=write_cache)
+    return run_rules(
+        root,
+        today,
+        plugins=plugins,
+        write_cache=write_cache,
+        detect_secrets=detect_secrets,
+    )
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:

@@ -64,9 +64,11 @@ def check(
     *,
     plugins: bool = True,
     write_cache: bool = True,
+    detect_secrets: bool = True,
 ) -> Report:
     """Check the project in ``root`` against every rule of the policy;
-    ``write_cache=False`` writes nothing into the project (GOV201's cache)."""
+    ``write_cache=False`` writes nothing into the project (GOV201's cache);
+    ``detect_secrets=False`` has GOV201 run its built-in patterns only."""
     root = root.resolve()
     if (
         not (root / "pyproject.toml").is_file()
@@ -89,9 +91,11 @@ def check(
         raise PolicyInputError(str(error)) from None
     waived = {w.rule: w for w in facts.waivers if not w.expired(facts.today)}
     token = secret_scan.WRITE_CACHE.set(write_cache)
+    scanner = secret_scan.DETECT_SECRETS.set(detect_secrets)
     try:
         outcomes = [_outcome(rule, facts, waived.get(rule.id)) for rule in rules]
     finally:
+        secret_scan.DETECT_SECRETS.reset(scanner)
         secret_scan.WRITE_CACHE.reset(token)
     return Report(root, facts.today, outcomes)
 

@@ -41,8 +41,9 @@ COMMENTED_CONFLICT = re.compile(r"^[ \t]*# (<{7}|>{7})( |$)", re.MULTILINE)
     "forever, even after it is deleted. Files named like secrets (.env, *.pem, "
     "id_rsa...) are refused; contents are scanned by detect-secrets with the "
     "settings of the project's detect-secrets hook (docs/ci.md, Secret "
-    "scanning). Where detect-secrets is not installed (copier's Python at copy "
-    "time), built-in patterns stand in and a clean result is not applicable.",
+    "scanning). In the report at copier copy, and where detect-secrets is not "
+    "installed, built-in patterns stand in and a clean result is not "
+    "applicable.",
     fix="Remove the file or value, rotate the secret, and read it from the "
     "environment or .env (git-ignored) through the project's Settings; Jenkins "
     "and GitHub provide credentials to CI. A value that is not a secret: end "

@@ -37,6 +37,14 @@ CACHE = Path(".mlops") / "cache" / "secrets.json"
 WRITE_CACHE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "write_cache", default=True
 )
+# False for the report printed at ``copier copy``: a fresh render holds the
+# template's text (scanned in the template's own repository) and answers that
+# copier validated, so the built-in patterns stand in, as they do wherever
+# detect-secrets is not installed; detect-secrets runs at the first commit
+# (the project's hook) and in ``mlops policy check``.
+DETECT_SECRETS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "detect_secrets", default=True
+)
 # Where the cache is not written (WRITE_CACHE False: ``mlops fleet``), it
 # stands in: detect-secrets' hits by (settings, file name, digest) in this
 # process; projects of one template share most files, so each version of a
@@ -242,7 +250,7 @@ def describe(types: set[str]) -> str:
 
 def scan(root: Path, texts: dict[str, str]) -> Scan:
     """Scan ``texts`` (``{relative path: text}`` of files under ``root``)."""
-    version = detect_secrets_version()
+    version = detect_secrets_version() if DETECT_SECRETS.get() else None
     patterns = OWN_PATTERNS if version else {**BUILTIN_PATTERNS, **OWN_PATTERNS}
     hits = [
         hit
@@ -250,10 +258,12 @@ def scan(root: Path, texts: dict[str, str]) -> Scan:
         for hit in pattern_hits(name, text, patterns)
     ]
     if version is None:
-        scanner = (
-            "the built-in patterns (detect-secrets is not installed in this Python)"
+        why = (
+            "detect-secrets runs at the first commit and in `mlops policy check`"
+            if not DETECT_SECRETS.get()
+            else "detect-secrets is not installed in this Python"
         )
-        return Scan(_merged(hits), scanner, complete=False)
+        return Scan(_merged(hits), f"the built-in patterns ({why})", complete=False)
     hits += _cached_detect_secrets(root, texts, version)
     return Scan(_merged(hits), f"detect-secrets {version}", complete=True)
 

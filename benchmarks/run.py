@@ -799,7 +799,17 @@ def disk_per_run(project: Path) -> list[dict]:
         base += (audit / "run.log").stat().st_size
         local = project / "artifacts" / run_id
         kept = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
-        found.append({"run": run_id, "bytes": total, "base": base, "local": kept})
+        # The stage env's SBOM: kept by the env's first run only.
+        sbom = audit / "sbom.cdx.json"
+        found.append(
+            {
+                "run": run_id,
+                "bytes": total,
+                "base": base,
+                "local": kept,
+                "sbom": sbom.stat().st_size if sbom.is_file() else 0,
+            }
+        )
     return found
 
 
@@ -874,14 +884,23 @@ def bench_cached(workspace: Workspace, args: argparse.Namespace) -> dict:
                 ok=median < CACHED_TARGET_S,
             )
         )
-    worst = max(d["bytes"] / d["base"] for d in disk)
+    worst = max((d["bytes"] - d["sbom"]) / d["base"] for d in disk)
     rows.append(
         row(
-            "disk per stage run / (executed notebook + run.log), worst",
+            "disk per stage run / (executed notebook + run.log), worst, "
+            "the env's SBOM apart",
             None,
             round(worst, 2),
             f"<= {DISK_TARGET_RATIO:g}x",
             worst <= DISK_TARGET_RATIO,
+        )
+    )
+    sboms = [d["sbom"] for d in disk if d["sbom"]]
+    rows.append(
+        row(
+            "a stage env's SBOM, kept once by the env's first run, bytes, "
+            "largest (info)",
+            max(sboms, default=0),
         )
     )
     rows.append(
@@ -1591,7 +1610,7 @@ def ratio_row(what, seconds, baseline=None, target=False) -> dict:
 TASKS = {
     "init_git": ["hooks/init_git.py"],
     "source_path": ["hooks/source_path.py", ".copier-answers.yml"],
-    "policy_report": ["hooks/policy_report.py"],
+    "policy_report": ["hooks/policy_report.py", "--patterns-only"],  # as after_copy
 }
 
 

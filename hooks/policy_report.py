@@ -7,7 +7,8 @@ after ``copier update``, once the merge and the migrations are done (copier's
 and again in temporary renders). Read-only, so it is idempotent; it never
 fails the copy or update: the report is for the user to act on.
 
-    policy_report.py [--changes-from V --changes-to V --changelog FILE] [PROJECT]
+    policy_report.py [--changes-from V --changes-to V --changelog FILE]
+                     [--patterns-only] [PROJECT]
 
 With ``GOVERNED_MLOPS_SKIP_POLICY_REPORT=1`` in the environment the report is
 skipped: ``mlops fleet update`` sets it, as it checks the policy itself (the
@@ -102,10 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes-from", metavar="VERSION")
     parser.add_argument("--changes-to", metavar="VERSION")
     parser.add_argument("--changelog", type=Path)
+    parser.add_argument(
+        "--patterns-only",
+        action="store_true",
+        help="GOV201 with its built-in patterns only, as the report after a copy",
+    )
     args = parser.parse_args(argv)
     if args.changes_from and args.changes_to and args.changelog:
         print_changes(args.changelog, args.changes_from, args.changes_to)
-    return report(args.project.resolve())
+    return report(args.project.resolve(), detect_secrets=not args.patterns_only)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -131,6 +130,8 @@ def detect_secrets_version() -> Optional[str]:
     import takes most of a second); None when it is not installed."""
     if importlib.util.find_spec("detect_secrets") is None:
         return None
+    from importlib import metadata  # not at import: the copy report needs none
+
     try:
         return metadata.version("detect-secrets")
     except metadata.PackageNotFoundError:  # importable, but not installed

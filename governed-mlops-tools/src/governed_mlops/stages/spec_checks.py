@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Optional
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
 
 from .._yaml import safe_load
 from ..project import Project
@@ -107,6 +106,9 @@ def _plain_model(value: Any) -> bool:
 
 def requirement_problem(text: str) -> Optional[str]:
     """Why ``text`` cannot be a stage package, or None when it can."""
+    # Here, not at import: the policy report at a copy imports this module.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(text)
     except InvalidRequirement as error:

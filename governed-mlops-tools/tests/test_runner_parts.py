@@ -8,6 +8,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,28 @@ def test_model_tags_read_back_as_the_lineage_of_their_inputs():
         "models.registered": "churn-classifier/3",
     }
     assert models.artifact_name("models/my model.v2.joblib") == "my-model.v2"
+
+
+def test_the_model_script_starts_with_the_notebook_and_stops_without_work(tmp_path):
+    """The script that logs a stage's models is started before the notebook
+    runs (its imports take seconds in a stage env); a notebook that fails
+    gives it no work, and it exits cleanly, logging nothing."""
+    from types import SimpleNamespace
+
+    from governed_mlops.runner import models
+
+    model = SimpleNamespace(path="models/m.joblib", flavor="sklearn")
+    stage = SimpleNamespace(
+        name="train",
+        python=Path(sys.executable),
+        project=SimpleNamespace(root=tmp_path),
+        spec=SimpleNamespace(models=[model]),
+    )
+    store = {"MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri()}
+    with models.Logger(stage, store) as logger:
+        assert logger.process is not None and logger.process.poll() is None
+    assert logger.process.returncode == 0
+    assert logger.process.stderr.read() == ""
+    assert not (tmp_path / "mlruns").exists()
+    stage.spec.models = []
+    assert models.Logger(stage, store).process is None

@@ -219,10 +219,10 @@ class Runner:
                         f"{where}running {stage.spec.notebook} in kernel "
                         f"{stage.kernel_name}, run {run_id}{why}"
                     )
-                    self._execute(stage, parameters, executed, run_id, log)
-                    found, logged = models.log_models(
-                        stage, self.kernel_env(stage, run_id), log
-                    )
+                    env = self.kernel_env(stage, run_id)
+                    with models.Logger(stage, env) as model_logger:
+                        self._execute(stage, parameters, executed, run_id, log)
+                        found, logged = model_logger.log(log)
                     record.set_tags(found)
                 status = "FINISHED"
             except KeyboardInterrupt:

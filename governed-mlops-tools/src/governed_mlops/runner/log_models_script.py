@@ -1,12 +1,16 @@
 """Log a stage's model files as MLflow models: run by the stage's interpreter.
 
-The runner starts this file, by its path, with the stage env's python after
-the notebook succeeded: only that env has the model's libraries (and
-mlflow-skinny). So it imports nothing from governed_mlops. It reads a JSON
-list of ``{"path", "name", "flavor", "registered_name"}`` on stdin, logs each
-file under ``MLFLOW_RUN_ID`` and prints a JSON list of ``{"path",
-"model_uri", "model_id", "version", "registered_name"}`` on stdout. A problem is one
-line on stderr and exit code 1.
+    log_models_script.py [FLAVOR ...]
+
+The runner starts this file, by its path, with the stage env's python as
+the notebook starts: only that env has the model's libraries (and
+mlflow-skinny). So it imports nothing from governed_mlops. It imports mlflow
+and the modules of each FLAVOR named, then reads, once the notebook
+succeeded, a JSON list of ``{"path", "name", "flavor", "registered_name"}``
+on stdin, logs each file under ``MLFLOW_RUN_ID`` and prints a JSON list of
+``{"path", "model_uri", "model_id", "version", "registered_name"}`` on
+stdout. A problem is one line on stderr and exit code 1. Nothing on stdin
+(the notebook failed): exit code 0, nothing logged.
 """
 
 from __future__ import annotations
@@ -45,14 +49,30 @@ def log_sklearn(model: Any, entry: dict[str, Any]) -> Any:
 
 
 FLAVORS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {"sklearn": log_sklearn}
+# What each flavour imports, loaded while the notebook runs.
+PRELOAD = {"sklearn": ("mlflow.sklearn", "joblib")}
 
 
 def main() -> int:
     import logging
 
-    entries = json.load(sys.stdin)
+    # Imports first: the runner starts this script with the notebook and
+    # writes the entries once the notebook succeeded (none: it failed).
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    import importlib
+
     import mlflow
+
+    for flavor in sys.argv[1:]:
+        for module in PRELOAD.get(flavor, ()):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # reported where the model is logged
+    text = sys.stdin.read()
+    if not text.strip():
+        return 0
+    entries = json.loads(text)
 
     mlflow.start_run()  # MLFLOW_RUN_ID: the stage's run, still open
     logged: list[dict[str, str]] = []

@@ -1,8 +1,9 @@
 """The model files a stage's spec declares (``models``), logged as MLflow models.
 
-After the notebook succeeded, :func:`log_models` runs ``log_models_script.py``
-with the stage env's interpreter (it has the model's libraries; the runner
-does not), which logs each file on the stage's run through mlflow's own
+:class:`Logger` runs ``log_models_script.py`` with the stage env's
+interpreter (it has the model's libraries; the runner does not), started
+with the notebook so that its imports overlap the notebook's run; once the
+notebook succeeded, it logs each file on the stage's run through mlflow's own
 ``log_model`` and registers it when the spec names it. The run gets tags
 ``models.logged`` (``path=models:/<id>``) and, for registered ones,
 ``models.registered`` (``name/version``).
@@ -61,42 +62,77 @@ def artifact_name(path: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem) or "model"
 
 
-def log_models(
-    stage: Stage, env: dict[str, str], log: RunLog
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Log the stage's declared models on the run ``env`` names
-    (``MLFLOW_RUN_ID``); its output goes to ``log`` (the run's ``run.log``).
-    Returns the run's tags saying what was logged, and each model's URI by
-    its file (path -> models:/<id>)."""
-    entries = requests(stage)
-    if not entries:
-        return {}, {}
-    try:
-        done = subprocess.run(
-            [str(stage.python), str(SCRIPT)],
-            input=json.dumps(entries),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env={**os.environ, **env},
-            cwd=stage.project.root,
-            timeout=TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ModelLoggingFailed(
-            f"stage {stage.name}: logging its models took over {TIMEOUT} s"
-        ) from error
-    for line in done.stderr.splitlines():
-        log.line("INFO", "models", line)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        last = lines[-1] if lines else f"exit code {done.returncode}"
-        raise ModelLoggingFailed(
-            f"stage {stage.name}: its models could not be logged to MLflow: {last}"
-        )
-    logged = json.loads(done.stdout.strip().splitlines()[-1])
-    return tags_of(logged), {m["path"]: m["model_uri"] for m in logged}
+class Logger:
+    """``log_models_script.py``, started as the notebook starts: it imports
+    mlflow and the flavour's libraries (seconds in a stage env) while the
+    notebook runs, then waits for what to log. A stage without ``models``
+    starts nothing. Use as a context manager: leaving it stops a script that
+    was never given work (the notebook failed)."""
+
+    def __init__(self, stage: Stage, env: dict[str, str]):
+        self.stage = stage
+        self.process: subprocess.Popen[str] | None = None
+        if stage.spec.models:
+            self.process = subprocess.Popen(
+                [str(stage.python), str(SCRIPT)]
+                + sorted({model.flavor for model in stage.spec.models}),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env={**os.environ, **env},
+                cwd=stage.project.root,
+            )
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log(self, log: RunLog) -> tuple[dict[str, str], dict[str, str]]:
+        """Log the declared models on the stage's run (``MLFLOW_RUN_ID`` of
+        the env given); the script's output goes to ``log`` (``run.log``).
+        Returns the run's tags saying what was logged, and each model's URI
+        by its file (path -> models:/<id>)."""
+        entries = requests(self.stage)
+        if not entries or self.process is None:
+            return {}, {}
+        try:
+            stdout, stderr = self.process.communicate(
+                json.dumps(entries), timeout=TIMEOUT
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ModelLoggingFailed(
+                f"stage {self.stage.name}: logging its models took over {TIMEOUT} s"
+            ) from error
+        for line in stderr.splitlines():
+            log.line("INFO", "models", line)
+        if self.process.returncode != 0:
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            last = lines[-1] if lines else f"exit code {self.process.returncode}"
+            raise ModelLoggingFailed(
+                f"stage {self.stage.name}: its models could not be logged to "
+                f"MLflow: {last}"
+            )
+        logged = json.loads(stdout.strip().splitlines()[-1])
+        return tags_of(logged), {m["path"]: m["model_uri"] for m in logged}
+
+    def close(self) -> None:
+        """Stop the script if it still waits (no work) or still runs (timed
+        out, interrupted)."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()  # no work: it exits
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
 
 
 def tags_of(logged: list[dict[str, str]]) -> dict[str, str]:

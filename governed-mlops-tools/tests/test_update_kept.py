@@ -145,6 +145,38 @@ def test_the_guard_does_nothing_when_nothing_was_deleted_or_conflicted(tmp_path)
     assert guard.guard(project, tmp_path / "template", {}) == []
 
 
+def test_a_folder_handed_to_a_migration_is_left_to_it(tmp_path):
+    """The update crosses a release whose migration keeps the dropped
+    folder's edits (tools_package.py for src/governed_mlops/): the guard
+    neither puts its files back nor renders the old version to judge them
+    (this template has no git history: a render would fail)."""
+    project = tmp_path / "project"
+    write(
+        project,
+        {
+            ".copier-answers.yml": "_commit: 1.1.0\npackage_name: churn\n",
+            "src/governed_mlops/cli.py": "print('edited copy')\n",
+            "src/governed_mlops/policy/rules.py": "RULES = []\n",
+        },
+    )
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "ours", cwd=project)
+    for name in ("src/governed_mlops/cli.py", "src/governed_mlops/policy/rules.py"):
+        (project / name).unlink()
+    template = tmp_path / "template"
+    write(
+        template,
+        {
+            "hooks/migrations/renames.yml": '- {version: "1.2.0", folder: '
+            "src/governed_mlops/, migration: tools_package.py}\n"
+        },
+    )
+    crossing = {"VERSION_PEP440_FROM": "1.1.0", "VERSION_PEP440_TO": "1.3.0"}
+    assert guard.guard(project, template, crossing) == []
+    assert not (project / "src/governed_mlops/cli.py").exists()  # the migration's
+
+
 def test_the_guard_says_what_to_do_when_it_cannot_tell_the_edits(tmp_path, capsys):
     """No answers file in HEAD: nothing to render the old version from."""
     project, _ = updated(tmp_path)

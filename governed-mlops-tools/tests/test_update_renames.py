@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from governed_mlops.update.renames import RenameTableError, crossed, load, parse
+from governed_mlops.update.renames import (
+    Handover,
+    RenameTableError,
+    crossed,
+    handed_over,
+    load,
+    parse,
+)
 
 TABLE = """\
 - version: "1.4.0"
@@ -38,14 +45,27 @@ def test_a_file_renamed_twice_maps_to_its_last_name():
     assert moves["notebooks/03-train.ipynb"] == "notebooks/03-fit.ipynb"
 
 
+def test_a_folder_handed_to_a_migration_applies_where_the_update_crosses_it():
+    table = parse(
+        '- {version: "1.2.0", folder: "src/{package_name}/legacy", '
+        "migration: legacy.py}\n"
+        '- {version: "1.4.0", from: a.py, to: b.py}\n'
+    )
+    assert handed_over(table, "1.1.0", "1.3.0", "churn") == ["src/churn/legacy/"]
+    assert handed_over(table, "1.2.0", "1.4.0", "churn") == []
+    assert crossed(table, "1.1.0", "1.4.0", "churn") == {"a.py": "b.py"}
+
+
 def test_an_empty_or_missing_table_has_no_entries(tmp_path: Path):
     assert parse("[]\n") == [] and parse("# nothing\n") == []
     assert load(tmp_path / "renames.yml") == []
 
 
-def test_the_template_table_parses():
-    repo = Path(__file__).resolve().parents[2]
-    load(repo / "hooks" / "migrations" / "renames.yml")
+def test_the_template_table_parses_and_names_its_migrations():
+    migrations = Path(__file__).resolve().parents[2] / "hooks" / "migrations"
+    for entry in load(migrations / "renames.yml"):
+        if isinstance(entry, Handover):
+            assert (migrations / entry.migration).is_file(), entry.migration
 
 
 @pytest.mark.parametrize(
@@ -69,6 +89,15 @@ def test_the_template_table_parses():
             "entry 1 (from a.py): unknown field 'when'",
         ),
         ("- [", "renames.yml: not YAML"),
+        (
+            '- {version: "1.2", folder: src/old}',
+            "entry 1 (folder src/old): field 'migration': the script in "
+            "hooks/migrations/",
+        ),
+        (
+            '- {version: "1.2", folder: src/old, migration: a.py, to: b}',
+            "entry 1 (folder src/old): unknown field 'to'",
+        ),
     ],
 )
 def test_a_bad_entry_is_named_with_its_field(text: str, message: str):

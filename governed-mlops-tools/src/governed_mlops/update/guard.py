@@ -48,6 +48,11 @@ def _keep_deleted(
         table = renames.load(template / TABLE)
         package = str(answers.get("package_name", ""))
         moves = renames.crossed(table, old, new, package)
+        folders = tuple(renames.handed_over(table, old, new, package))
+        # A migration keeps the edits under these: no old render for them.
+        deleted = [path for path in deleted if not path.startswith(folders)]
+        if not deleted:
+            return []
     with tempfile.TemporaryDirectory(prefix="mlops-update-") as tmp:
         old_render = render(
             source_for(template, commit, answers), commit, answers, Path(tmp, "old")

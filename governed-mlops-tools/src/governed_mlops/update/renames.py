@@ -2,7 +2,10 @@
 
 A list of ``{version, from, to}``: paths as a project has them, ``/``-separated
 and relative, where ``{package_name}`` stands for the project's package. An
-entry applies to an update from A to B when A < version <= B.
+entry applies to an update from A to B when A < version <= B. An entry
+``{version, folder, migration}`` hands a folder the release dropped to that
+release's migration (in ``hooks/migrations/``), which keeps edited files
+itself: the guard leaves the files under it alone.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..errors import CommandError
 
 TABLE = "renames.yml"
 FIELDS = ("version", "from", "to")
+HANDOVER_FIELDS = ("version", "folder", "migration")
 
 
 class RenameTableError(CommandError):
@@ -38,6 +42,18 @@ class Rename:
         )
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A folder the release dropped whose files its migration takes care of."""
+
+    version: Version
+    folder: str  # ends with "/"
+    migration: str
+
+    def prefix(self, package: str) -> str:
+        return self.folder.replace("{package_name}", package)
+
+
 def _path(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RenameTableError(f"{where}: field '{field}': a path is required")
@@ -50,13 +66,16 @@ def _path(value: Any, where: str, field: str) -> str:
     return value
 
 
-def _entry(index: int, raw: Any) -> Rename:
+def _entry(index: int, raw: Any) -> Rename | Handover:
     where = f"{TABLE}: entry {index}"
     if not isinstance(raw, dict):
         raise RenameTableError(f"{where}: a mapping with {', '.join(FIELDS)} expected")
-    if isinstance(raw.get("from"), str):
-        where += f" (from {raw['from']})"
-    unknown = sorted(set(map(str, raw)) - set(FIELDS))
+    handover = "folder" in raw
+    fields = HANDOVER_FIELDS if handover else FIELDS
+    named = raw.get("folder" if handover else "from")
+    if isinstance(named, str):
+        where += f" ({'folder' if handover else 'from'} {named})"
+    unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
         raise RenameTableError(f"{where}: unknown field '{unknown[0]}'")
     try:
@@ -67,13 +86,22 @@ def _entry(index: int, raw: Any) -> Rename:
         raise RenameTableError(
             f"{where}: field 'version': {raw['version']!r} is not a PEP 440 version"
         ) from None
+    if handover:
+        folder = _path(raw["folder"], where, "folder").rstrip("/") + "/"
+        migration = raw.get("migration")
+        if not isinstance(migration, str) or not migration.endswith(".py"):
+            raise RenameTableError(
+                f"{where}: field 'migration': the script in hooks/migrations/ "
+                "that keeps the folder's edited files (e.g. tools_package.py)"
+            )
+        return Handover(version, folder, migration)
     old, new = _path(raw.get("from"), where, "from"), _path(raw.get("to"), where, "to")
     if old == new:
         raise RenameTableError(f"{where}: field 'to': the same path as 'from'")
     return Rename(version, old, new)
 
 
-def parse(text: str) -> list[Rename]:
+def parse(text: str) -> list[Rename | Handover]:
     """The table's entries; a :class:`RenameTableError` names a bad one."""
     try:
         raw = safe_load(text)
@@ -86,16 +114,19 @@ def parse(text: str) -> list[Rename]:
     return [_entry(index, entry) for index, entry in enumerate(raw, 1)]
 
 
-def load(path: Path) -> list[Rename]:
+def load(path: Path) -> list[Rename | Handover]:
     """The table at ``path``; none when the template has no table."""
     return parse(path.read_text(encoding="utf-8")) if path.is_file() else []
 
 
-def crossed(renames: list[Rename], old: str, new: str, package: str) -> dict[str, str]:
+def crossed(
+    entries: list[Rename | Handover], old: str, new: str, package: str
+) -> dict[str, str]:
     """``{old path: new path}`` of the renames an update from ``old`` to
     ``new`` crosses; a file renamed twice maps to its last name."""
     low, high = Version(old), Version(new)
     moves: dict[str, str] = {}
+    renames = [entry for entry in entries if isinstance(entry, Rename)]
     for rename in sorted(renames, key=lambda entry: entry.version):
         if low < rename.version <= high:
             source, target = rename.paths(package)
@@ -104,3 +135,16 @@ def crossed(renames: list[Rename], old: str, new: str, package: str) -> dict[str
                     moves[earlier] = target
             moves.setdefault(source, target)
     return moves
+
+
+def handed_over(
+    entries: list[Rename | Handover], old: str, new: str, package: str
+) -> list[str]:
+    """The folder prefixes (``a/b/``) whose files a migration the update
+    from ``old`` to ``new`` crosses takes care of."""
+    low, high = Version(old), Version(new)
+    return [
+        entry.prefix(package)
+        for entry in entries
+        if isinstance(entry, Handover) and low < entry.version <= high
+    ]

@@ -79,6 +79,7 @@ def report(project: Path, detect_secrets: bool = True) -> int:
     sys.path.insert(0, str(TOOLS))
     try:
         from governed_mlops import policy
+        from governed_mlops.policy.engine import SKIPPED
         from governed_mlops.policy.reports import terminal
     except ImportError as error:
         print(f"  skipped: the template has no policy checker at {TOOLS} ({error}).")
@@ -87,7 +88,7 @@ def report(project: Path, detect_secrets: bool = True) -> int:
         checked = policy.check(project, plugins=False, detect_secrets=detect_secrets)
         sys.stdout.write(terminal(checked))
         for outcome in checked.outcomes:  # a partial secret scan says so
-            if outcome.rule.id == "GOV201" and outcome.status == "not applicable":
+            if outcome.rule.id == "GOV201" and outcome.status == SKIPPED:
                 print(f"\nGOV201 {outcome.rule.title}: {outcome.note}.")
     except (Exception, SystemExit) as error:  # a report never undoes the copy
         print(f"  failed: {type(error).__name__}: {error}")

@@ -251,7 +251,8 @@ def describe(types: set[str]) -> str:
 
 def scan(root: Path, texts: dict[str, str]) -> Scan:
     """Scan ``texts`` (``{relative path: text}`` of files under ``root``)."""
-    version = detect_secrets_version() if DETECT_SECRETS.get() else None
+    wanted = DETECT_SECRETS.get()
+    version = detect_secrets_version() if wanted else None
     patterns = OWN_PATTERNS if version else {**BUILTIN_PATTERNS, **OWN_PATTERNS}
     hits = [
         hit
@@ -261,7 +262,7 @@ def scan(root: Path, texts: dict[str, str]) -> Scan:
     if version is None:
         why = (
             "detect-secrets runs at the first commit and in `mlops policy check`"
-            if not DETECT_SECRETS.get()
+            if not wanted
             else "detect-secrets is not installed in this Python"
         )
         return Scan(_merged(hits), f"the built-in patterns ({why})", complete=False)

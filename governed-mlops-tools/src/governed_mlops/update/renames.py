@@ -72,9 +72,9 @@ def _entry(index: int, raw: Any) -> Rename | Handover:
         raise RenameTableError(f"{where}: a mapping with {', '.join(FIELDS)} expected")
     handover = "folder" in raw
     fields = HANDOVER_FIELDS if handover else FIELDS
-    named = raw.get("folder" if handover else "from")
-    if isinstance(named, str):
-        where += f" ({'folder' if handover else 'from'} {named})"
+    key = "folder" if handover else "from"
+    if isinstance(raw.get(key), str):
+        where += f" ({key} {raw[key]})"
     unknown = sorted(set(map(str, raw)) - set(fields))
     if unknown:
         raise RenameTableError(f"{where}: unknown field '{unknown[0]}'")

@@ -134,6 +134,24 @@ def test_an_unchanged_pipeline_is_a_noop_that_says_why(project, pipeline):
     assert set(after) == set(recorded)
 
 
+def test_the_pipeline_leaves_the_report_a_current_copy_of_its_runs(project, pipeline):
+    """What `mlops report build` reads instead of importing mlflow: the runs
+    as the store holds them, stamped with the store's state."""
+    from governed_mlops.runner import snapshot
+
+    _, recorded, _, after = pipeline
+    copy = snapshot.load(project / ".mlops", store(project), "my_mlops_project")
+    assert copy is not None  # the store is as the pipeline left it
+    kept = {run["run_id"]: run for run in copy.runs}
+    assert {i: r["status"] for i, r in kept.items()} == {
+        i: r["status"] for i, r in after.items()
+    }
+    for run_id, run_ in recorded.items():
+        assert kept[run_id]["tags"] == run_["tags"]
+        assert kept[run_id]["params"] == run_["params"]
+        assert kept[run_id]["metrics"] == run_["metrics"]
+
+
 def test_every_stage_run_has_its_audit_trail(project, pipeline):
     _, recorded, _, _ = pipeline
     commit = head(project)

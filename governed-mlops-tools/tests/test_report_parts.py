@@ -379,3 +379,115 @@ def test_a_target_that_is_not_a_report_is_refused_untouched(tmp_path):
     blocked = tmp_path / "afile.txt" / "site"  # its parent is a file
     with pytest.raises(CommandError, match="cannot write the report to"):
         write_site(blocked, {"index.html": "x"})
+
+
+def pages_of(site: Path) -> dict[str, str]:
+    """The site's pages, the build time left out."""
+    return {
+        str(path.relative_to(site)): re.sub(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "", text
+        )
+        for path in sorted(site.rglob("*.html"))
+        if (text := path.read_text())
+    }
+
+
+def test_a_build_reads_the_runs_copy_only_while_the_store_is_unchanged(project):
+    from mlflow.tracking import MlflowClient
+
+    from governed_mlops.report.snapshot_client import Keeping, SnapshotClient
+    from governed_mlops.runner import snapshot
+
+    settings = load(project)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.create_experiment(
+        settings.mlflow_experiment,
+        artifact_location=settings.mlflow_artifacts_dir.as_uri(),
+    )
+    made = log_pipelines(client, experiment, 2, STAGES, "repgov")
+    train = made[-1]["train"]
+    notebook = project.root / "train.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    client.log_artifact(train, str(notebook), "audit")
+    client.set_tag(train, "notebook.path", "notebooks/train.ipynb")
+
+    first = collect.open_client(settings, project.state_dir)
+    assert isinstance(first, Keeping)  # no copy yet: the store is read
+    read = build_site(project, settings, project.root / "read", client=first)
+    assert (project.state_dir / snapshot.FILE).is_file()
+    copied = collect.open_client(settings, project.state_dir)
+    assert isinstance(copied, SnapshotClient)
+    site = build_site(project, settings, project.root / "copied", client=copied)
+    assert pages_of(site) == pages_of(read)
+    assert f"notebooks/{train}.html" in pages_of(site)  # read from file: artifacts
+    with pytest.raises(ValueError, match="leaves the run's artifacts"):
+        copied.download_artifacts(train, "../../x", str(project.root))
+
+    # A write from outside the tools: the copy is outdated, the store is read.
+    client.set_tag(made[-1]["eval"], "cache.reason", "changed outside")
+    assert (
+        snapshot.load(
+            project.state_dir, settings.mlflow_tracking_uri, settings.mlflow_experiment
+        )
+        is None
+    )
+    assert isinstance(collect.open_client(settings, project.state_dir), Keeping)
+    result = mlops("report", "build")
+    assert result.code == 0, result.err
+    page = (project.root / "reports" / "site" / "stages" / "eval.html").read_text()
+    assert "changed outside" in page
+
+
+def test_a_command_that_wrote_runs_advances_the_copy_it_started_from(project):
+    from mlflow.tracking import MlflowClient
+
+    from governed_mlops.runner import snapshot, store
+
+    settings = load(project)
+    uri, name = settings.mlflow_tracking_uri, settings.mlflow_experiment
+
+    def current() -> dict[str, str]:
+        copy = snapshot.load(project.state_dir, uri, name)
+        assert copy is not None
+        return {run["run_id"]: run["status"] for run in copy.runs}
+
+    # A store that did not exist at the command's start: the copy is its runs.
+    runner = store.open_store(settings)
+    parent = runner.create_run({"pipeline.stages": "train"})
+    child = runner.create_run({"stage": "train", "mlflow.parentRunId": parent})
+    client = MlflowClient(uri)
+    # A run the stage's notebook starts itself, which the runner never touches.
+    own = client.create_run(runner.experiment_id, tags={"by": "notebook"}).info.run_id
+    client.log_metric(child, "accuracy", 0.9)
+    runner.set_terminated(child, "FINISHED", store.millis())
+    runner.finish(project.state_dir)
+    assert current() == {parent: "RUNNING", child: "FINISHED", own: "RUNNING"}
+
+    # The next command ends the runs the copy had as running.
+    later = store.open_store(settings)
+    later.set_terminated(parent, "FINISHED", store.millis())
+    client.set_terminated(own, "KILLED")
+    later.finish(project.state_dir)
+    assert current() == {parent: "FINISHED", child: "FINISHED", own: "KILLED"}
+    copy = snapshot.load(project.state_dir, uri, name)
+    assert [r["metrics"] for r in copy.runs if r["run_id"] == child] == [
+        {"accuracy": 0.9}
+    ]
+
+    # A write between the copy and a command's start: the copy is not advanced.
+    client.set_tag(own, "edited", "outside")
+    stale = store.open_store(settings)
+    stale.create_run({"stage": "eval"})
+    stale.finish(project.state_dir)
+    assert snapshot.load(project.state_dir, uri, name) is None
+
+
+def test_the_copy_reads_artifacts_only_where_mlflow_keeps_them_locally(tmp_path):
+    from governed_mlops.report.snapshot_client import local_root
+
+    assert local_root(tmp_path.as_uri()) == str(tmp_path)
+    assert local_root(str(tmp_path)) == str(tmp_path)  # no artifact location given
+    for elsewhere in ("mlflow-artifacts:/1/x", "s3://bucket/1/x", "relative/x"):
+        assert local_root(elsewhere) == ""

@@ -120,9 +120,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
     )
     values = parse_assignments(args.param)
     force = forced(args.force, [stage.name for stage in stages])
-    parent, results = run_pipeline(
-        runner, stages, values, smoke=args.smoke, force=force
-    )
+    try:
+        parent, results = run_pipeline(
+            runner, stages, values, smoke=args.smoke, force=force
+        )
+    finally:
+        runner.finish()
     if parent:
         print(f"pipeline run {parent}")
     else:

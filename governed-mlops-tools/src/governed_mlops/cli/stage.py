@@ -272,14 +272,17 @@ def run_stage(args: argparse.Namespace) -> int:
     (stage,) = survey(project).require([args.stage])
     overrides = parse_assignments(args.param)
     runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
-    parameters = runner.prepare(stage, overrides)
-    # Always run; its result then serves later pipeline runs as their cache.
-    stored = runner.stage_cache()
-    decision = stored.decide(stage, parameters, force=True)
-    result = runner.run_stage(
-        stage, parameters, parent_run_id=runner.outer_run(), decision=decision
-    )
-    stored.record(stage, decision, result.run_id, result.models)
+    try:
+        parameters = runner.prepare(stage, overrides)
+        # Always run; its result then serves later pipeline runs as their cache.
+        stored = runner.stage_cache()
+        decision = stored.decide(stage, parameters, force=True)
+        result = runner.run_stage(
+            stage, parameters, parent_run_id=runner.outer_run(), decision=decision
+        )
+        stored.record(stage, decision, result.run_id, result.models)
+    finally:
+        runner.finish()
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
     print(f"run {result.run_id}")
     return 0

@@ -246,11 +246,14 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def open_client(settings: ProjectSettings) -> Any:
+def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> Any:
     """A client of the project's store: MLflow's REST API for a plain
     tracking server (:mod:`.rest`), else ``MlflowClient``; None when the
     project's SQLite store does not exist yet (no run was ever recorded). A
-    server that does not answer is a :class:`CommandError`."""
+    server that does not answer is a :class:`CommandError`. With the
+    project's ``state_dir``, a SQLite store is read from the runs copy the
+    runner keeps while it is current, and otherwise the copy is renewed
+    (:mod:`.snapshot_client`)."""
     from ..runner import tracking
 
     uri = settings.mlflow_tracking_uri
@@ -270,8 +273,18 @@ def open_client(settings: ProjectSettings) -> Any:
     )
     from .rest import rest_client
 
+    if state_dir is not None and uri.startswith("sqlite:///"):
+        from ..runner import snapshot
+        from .snapshot_client import Keeping, SnapshotClient
+
+        copy = snapshot.load(state_dir, uri, settings.mlflow_experiment)
+        if copy is not None:
+            return SnapshotClient(copy, settings)
     try:
-        return rest_client(settings) or tracking.client(settings)
+        found = rest_client(settings) or tracking.client(settings)
+        if state_dir is not None and uri.startswith("sqlite:///"):
+            return Keeping(found, state_dir, settings)
+        return found
     except Exception as error:  # noqa: BLE001 - any store error is one line
         raise store_problem(uri, error) from None
 
@@ -413,11 +426,15 @@ def experiment_runs(
         if experiment is None:
             return []
         report.experiment_id = str(experiment.experiment_id)
-        return read_runs(client, report.experiment_id, limit)
+        runs = read_runs(client, report.experiment_id, limit)
     except CommandError:
         raise
     except Exception as error:  # noqa: BLE001 - any store error is one line
         raise store_problem(settings.mlflow_tracking_uri, error) from None
+    keep = getattr(client, "keep", None)  # a store whose copy is renewed
+    if keep is not None:
+        keep(report.experiment_id, runs, len(runs) < limit)
+    return runs
 
 
 def stage_views(report: Report, found: Any, stage_runs: list[StageRun]) -> None:

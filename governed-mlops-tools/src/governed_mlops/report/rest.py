@@ -26,6 +26,7 @@ class Info:
     status: str
     start_time: int
     end_time: Optional[int]
+    artifact_uri: str = ""
 
 
 @dataclass

@@ -139,7 +139,7 @@ def build_site(
     (one line, nothing written) when the store cannot be read."""
     target = output if output is not None else project.root / DEFAULT_OUTPUT
     if client is None:
-        client = open_client(settings)
+        client = open_client(settings, project.state_dir)
     report = collect(project, settings, client=client, mlflow_url=mlflow_url)
     files = pages(report, client, project.state_dir)
     return write_site(target, files)

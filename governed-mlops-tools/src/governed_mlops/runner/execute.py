@@ -102,6 +102,10 @@ class Runner:
         if journal.records(project.state_dir):  # kept while the store was away
             journal.sync(self.store, project.state_dir, Progress("audit sync"))
 
+    def finish(self) -> None:
+        """At the command's end, after every store call (see ``Store.finish``)."""
+        self.store.finish(self.project.state_dir)
+
     def stage_cache(self) -> cache.Cache:
         """The project's stage cache, for runs of this store; shared through
         the store's artifacts when the setting ``stage_cache`` is ``mlflow``."""

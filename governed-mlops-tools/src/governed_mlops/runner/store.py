@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlencode, urlparse
 
-from . import tracking
+from . import snapshot, tracking
 from ..errors import CommandError
 from ..settings import ProjectSettings
 
@@ -101,6 +101,10 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> Optional[RunInfo]: ...
 
+    def finish(self, state_dir: Path) -> None:
+        """At the command's end: keep the report's copy of the runs current
+        (:mod:`.snapshot`), where the store has one."""
+
 
 def millis() -> int:
     return int(time.time() * 1000)
@@ -121,6 +125,12 @@ class MlflowStore:
         self._experiment_id = ""
         self._error: Optional[BaseException] = None
         self._ready = threading.Thread(target=self._open, daemon=True)
+        # Before this command writes: what the report's copy is checked against.
+        self._before = (
+            snapshot.stamp(db) if (db := snapshot.database(self.uri)) else None
+        )
+        self._since = millis()
+        self._touched: set[str] = set()
 
     def warm(self) -> None:
         """Start opening the client, so it is ready when first needed."""
@@ -152,22 +162,26 @@ class MlflowStore:
 
     def create_run(self, tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, tags=tags)
+        self._touched.add(str(run.info.run_id))
         return str(run.info.run_id)
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
         items = [Param(key, value) for key, value in params.items()]
+        self._touched.add(run_id)
         for start in range(0, len(items), 100):  # MLflow's batch limit
             self.client.log_batch(run_id, params=items[start : start + 100])
 
     def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self._touched.add(run_id)
         self.client.set_tag(run_id, key, value)
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path=artifact_path)
 
     def set_terminated(self, run_id: str, status: str, end_time: int) -> None:
+        self._touched.add(run_id)
         self.client.set_terminated(run_id, status, end_time=end_time)
 
     def has_run(self, run_id: str) -> bool:
@@ -209,6 +223,22 @@ class MlflowStore:
             return None
         run = self.client.get_run(run_id)
         return RunInfo(run.info.run_id, run.info.status, dict(run.data.tags))
+
+    def finish(self, state_dir: Path) -> None:
+        if self._ready.ident is None or not self._touched:
+            return  # nothing was written: the copy is as current as it was
+        self._ready.join()
+        if self._error is None:
+            snapshot.advance(
+                state_dir,
+                self._client,
+                self.uri,
+                self._settings.mlflow_experiment,
+                self._experiment_id,
+                self._before,
+                self._since,
+                self._touched,
+            )
 
 
 class RestStore:
@@ -328,6 +358,9 @@ class RestStore:
         self.artifact_uris[run_id] = info["artifact_uri"]
         pairs = {item["key"]: item.get("value", "") for item in data.get("tags", [])}
         return RunInfo(str(info["run_id"]), str(info["status"]), pairs)
+
+    def finish(self, state_dir: Path) -> None:
+        """Nothing to keep: the report reads a server through REST quickly."""
 
 
 def _send(

@@ -184,3 +184,62 @@ def test_the_guard_says_what_to_do_when_it_cannot_tell_the_edits(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "update guard: HEAD has no .copier-answers.yml" in printed
     assert "git checkout HEAD -- <file>" in printed
+
+
+def test_files_the_old_version_shipped_as_they_are_need_no_render(
+    tmp_path, monkeypatch
+):
+    """A file the old version copied verbatim (no .jinja, no templated name)
+    is read from the template's history, with its attributes applied as in
+    the checkout copier rendered from; the guard then renders nothing. A
+    templated one still needs the render."""
+    from governed_mlops.update import render
+
+    template = tmp_path / "template"
+    write(
+        template,
+        {
+            "copier.yml": "_subdirectory: template\n",
+            ".gitattributes": "*.bat text eol=crlf\n",
+            "template/scripts/old.sh": OLD["scripts/old.sh"],
+            "template/scripts/serve.sh": OLD["scripts/serve.sh"],
+            "template/scripts/check.bat": "@echo off\nmlops policy check\n",
+            "template/settings.cfg.jinja": "[run]\nworkers = {{ workers }}\n",
+            "template/{{ package_name }}/cli.py": "print()\n",
+        },
+    )
+    git("init", "-q", cwd=template)
+    git("add", "-A", cwd=template)
+    git("commit", "-qm", "1.1.0", cwd=template)
+    git("tag", "1.1.0", cwd=template)
+    wanted = ["scripts/old.sh", "scripts/check.bat", "settings.cfg", "churn/cli.py"]
+    got = render.verbatim_files(template, "1.1.0", wanted, tmp_path / "old")
+    assert got == ["scripts/old.sh", "scripts/check.bat"]
+    assert (tmp_path / "old/scripts/check.bat").read_bytes() == (
+        b"@echo off\r\nmlops policy check\r\n"
+    )
+    assert render.verbatim_files(tmp_path / "nowhere", "1.1.0", wanted, tmp_path) == []
+
+    project = tmp_path / "project"
+    write(
+        project,
+        {
+            ".copier-answers.yml": "_commit: 1.1.0\npackage_name: churn\n",
+            "scripts/old.sh": OLD["scripts/old.sh"],
+            "scripts/serve.sh": OLD["scripts/serve.sh"] + "# ours\n",
+        },
+    )
+    git("init", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "ours", cwd=project)
+    for name in ("scripts/old.sh", "scripts/serve.sh"):
+        (project / name).unlink()
+
+    def no_render(*args: object) -> None:
+        raise AssertionError("the old version was rendered")
+
+    monkeypatch.setattr(guard, "render", no_render)
+    assert guard.guard(project, template, {}) == [
+        "scripts/serve.sh: kept, yours now (the template no longer has it)"
+    ]
+    assert not (project / "scripts/old.sh").exists()

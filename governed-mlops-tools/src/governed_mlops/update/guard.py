@@ -9,13 +9,14 @@ update itself stands.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Mapping
 
 from ..errors import CommandError
 from . import gitio, kept, notebooks, renames, structured
-from .render import ANSWERS, parse_answers, render, source_for
+from .render import ANSWERS, parse_answers, render, source_for, verbatim_files
 
 TABLE = Path("hooks") / "migrations" / renames.TABLE
 
@@ -53,11 +54,16 @@ def _keep_deleted(
         deleted = [path for path in deleted if not path.startswith(folders)]
         if not deleted:
             return []
+    source = source_for(template, commit, answers)
     with tempfile.TemporaryDirectory(prefix="mlops-update-") as tmp:
-        old_render = render(
-            source_for(template, commit, answers), commit, answers, Path(tmp, "old")
-        )
-        return kept.keep_edits(project, deleted, old_render, moves)
+        then = Path(tmp, "old")
+        # Files the old version shipped as they are need no render (copier's
+        # render of a whole version takes a second or two).
+        plain = verbatim_files(Path(source), commit, deleted, then)
+        if len(plain) < len(deleted):
+            shutil.rmtree(then, ignore_errors=True)
+            render(source, commit, answers, then)
+        return kept.keep_edits(project, deleted, then, moves)
 
 
 def main(project: Path, template: Path, environ: Mapping[str, str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,39 @@ def render(source: str, ref: str, answers: dict[str, Any], dest: Path) -> Path:
             f"{type(error).__name__}: {error}"
         ) from None
     return dest
+
+
+def verbatim_files(
+    checkout: Path, commit: str, paths: list[str], dest: Path
+) -> list[str]:
+    """The ``paths`` (as a project has them) that ``commit`` of the template
+    ships as they are: a plain file at that path under the template's
+    ``_subdirectory``, neither a ``.jinja`` template nor under a templated
+    name. Each is written into ``dest`` as copier copies it (the template
+    repository's attributes applied, as in its checkout); the rest need a
+    render."""
+    if not checkout.is_dir() or not has_commit(checkout, commit):
+        return []  # a URL: the render fetches it
+    try:
+        settings = gitio.git(checkout, "show", f"{commit}:copier.yml")
+    except CommandError:
+        return []  # copier.yaml or none: the render decides
+    found = re.search(
+        r"^_subdirectory:\s*['\"]?([^'\"\s#]+)", settings.decode("utf-8"), re.M
+    )
+    prefix = f"{found.group(1).strip('/')}/" if found else ""
+    listed = gitio.git(checkout, "ls-tree", "-r", "-z", "--name-only", commit)
+    shipped = set(filter(None, listed.decode("utf-8").split("\0")))
+    done = []
+    for path in paths:
+        name = prefix + path
+        if name not in shipped or name + ".jinja" in shipped:
+            continue
+        data = gitio.git(checkout, "cat-file", "--filters", f"{commit}:{name}")
+        (dest / path).parent.mkdir(parents=True, exist_ok=True)
+        (dest / path).write_bytes(data)
+        done.append(path)
+    return done
 
 
 def rendered_files(root: Path) -> list[str]:

@@ -581,30 +581,46 @@ def runner_rounds(workspace, bare, ours, env, repeat, label, cpu, outside) -> tu
     return papermill_s, runner_s
 
 
-def pipeline_overhead(workspace, specs, env, label) -> dict:
-    """Each stage by bare papermill, then ``mlops pipeline run`` of them all:
-    the pipeline's wall time (and CPU seconds) minus the sum of the bare
-    runs', per stage."""
-    log(f"bare papermill of each stage, then mlops pipeline run ({label})")
+def pipeline_overhead(workspace, specs, env, label, rounds: int = 1) -> dict:
+    """Each stage by bare papermill, then ``mlops pipeline run`` of them all,
+    ``rounds`` times: the median pipeline's wall time (and CPU seconds) minus
+    the median sum of the bare runs', per stage."""
     cmds = {s["name"]: bare_papermill(workspace, s) for s in specs}
     # --force: the stage cache would skip every stage after the first run.
     cmds["pipeline"] = [workspace.mlops, "pipeline", "run", "--force"]
-    wall, cpu = {}, {}
-    for name, cmd in cmds.items():
-        before = children_cpu()
-        wall[name] = timed(cmd, workspace.project, env)
-        after = children_cpu()
-        cpu[name] = None if before is None or after is None else after - before
-    pipeline_s, pipeline_cpu = wall.pop("pipeline"), cpu.pop("pipeline")
+    walls: list[dict[str, float]] = []
+    cpus: list[dict[str, Optional[float]]] = []
+    for number in range(rounds):
+        log(
+            f"bare papermill of each stage, then mlops pipeline run ({label}, "
+            f"round {number + 1}/{rounds})"
+        )
+        wall, cpu = {}, {}
+        for name, cmd in cmds.items():
+            before = children_cpu()
+            wall[name] = timed(cmd, workspace.project, env)
+            after = children_cpu()
+            cpu[name] = None if before is None or after is None else after - before
+        walls.append(wall)
+        cpus.append(cpu)
+
+    def bare_sum(values: dict) -> float:
+        return sum(v for k, v in values.items() if k != "pipeline")
+
+    pipeline_s = statistics.median(w["pipeline"] for w in walls)
+    bare_s = statistics.median(bare_sum(w) for w in walls)
     result = {
-        "bare_s": wall,
+        "rounds": walls,
         "pipeline_s": pipeline_s,
-        "overhead_per_stage_s": (pipeline_s - sum(wall.values())) / len(specs),
-        "bare_cpu_s": cpu,
-        "pipeline_cpu_s": pipeline_cpu,
+        "bare_sum_s": bare_s,
+        "overhead_per_stage_s": (pipeline_s - bare_s) / len(specs),
+        "per_round_overhead_per_stage_s": [
+            (w["pipeline"] - bare_sum(w)) / len(specs) for w in walls
+        ],
+        "cpu_rounds": cpus,
     }
-    if pipeline_cpu is not None:
-        extra = pipeline_cpu - sum(cpu.values())  # type: ignore[arg-type]
+    if all(value is not None for cpu in cpus for value in cpu.values()):
+        extra = statistics.median(c["pipeline"] - bare_sum(c) for c in cpus)
         result["cpu_per_stage_s"] = extra / len(specs)
     return result
 
@@ -640,26 +656,27 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
     papermill_s, runner_s = runner_rounds(
         workspace, bare, ours, env, args.repeat, "no .pyc", cpu, outside
     )
-    pipeline = pipeline_overhead(workspace, specs, env, "no .pyc")
+    pipeline = pipeline_overhead(workspace, specs, env, "no .pyc", args.repeat)
     log("again with the project venv compiled (UV_COMPILE_BYTECODE=1)")
     workspace.sync(UV_COMPILE_BYTECODE="1")
     papermill_pyc, runner_pyc = runner_rounds(
         workspace, bare, ours, env, args.repeat, ".pyc", cpu_pyc, outside_pyc
     )
-    pipeline_pyc = pipeline_overhead(workspace, specs, env, ".pyc")
+    pipeline_pyc = pipeline_overhead(workspace, specs, env, ".pyc", args.repeat)
 
     def median(values: list[float]) -> float:
         return round(statistics.median(values), 3)
 
-    def row(what, seconds, ratio=None, target=False) -> dict:
-        ok = seconds < RUNNER_OVERHEAD_TARGET_S if target else None
-        limit = f"< {RUNNER_OVERHEAD_TARGET_S:g} s" if target else ""
+    def row(what, seconds, ratio=None, target=False, limit=None) -> dict:
+        # The issue's targets: per stage in a pipeline, < 0.5 s with the
+        # project venv compiled, < 1 s without .pyc.
+        bound = RUNNER_OVERHEAD_TARGET_S if limit is None else limit
         return {
             "what": what,
             "seconds": round(seconds, 3),
             "ratio": ratio,
-            "target": limit,
-            "pass": ok,
+            "target": f"< {bound:g} s" if target else "",
+            "pass": seconds < bound if target else None,
         }
 
     rows = [row("first `mlops stage run` on a new store (MlflowClient, info)", first_s)]
@@ -674,9 +691,9 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
                 f"`mlops stage run data_prep`, median ({label})", median(ours_s), ratio
             ),
             row(
-                f"`mlops stage run` overhead per stage ({label})",
+                f"`mlops stage run` overhead, one stage on its own ({label}, info: "
+                f"the target is per stage in a pipeline)",
                 median(ours_s) - median(bare_s),
-                target=True,
             ),
         ]
         rows += [
@@ -690,9 +707,8 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
                 median(out["ours"]),
             ),
             row(
-                f"`mlops stage run` overhead outside the execution ({label})",
+                f"`mlops stage run` overhead outside the execution ({label}, info)",
                 median(out["ours"]) - median(out["bare"]),
-                target=True,
             ),
         ]
         if used:
@@ -705,13 +721,15 @@ def bench_runner(workspace: Workspace, args: argparse.Namespace) -> dict:
             )
         rows += [
             row(
-                f"`mlops pipeline run`, four stages, wall ({label}, info)",
+                f"`mlops pipeline run`, four stages, wall, median ({label}, info)",
                 pipe["pipeline_s"],
             ),
             row(
-                f"`mlops pipeline run` overhead per stage ({label})",
+                f"`mlops pipeline run` overhead per stage, median of "
+                f"{len(pipe['rounds'])} ({label})",
                 pipe["overhead_per_stage_s"],
                 target=True,
+                limit=0.5 if label == "with .pyc" else 1.0,
             ),
         ]
         if "cpu_per_stage_s" in pipe:

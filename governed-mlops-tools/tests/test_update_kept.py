@@ -7,7 +7,7 @@ import json
 import stat
 from pathlib import Path
 
-from tiny_project import code_cell, git, notebook_json
+from tiny_project import code_cell, commit, git, notebook_json
 
 from governed_mlops.update import gitio, guard, kept
 
@@ -56,9 +56,7 @@ def updated(tmp_path: Path) -> tuple[Path, Path]:
     )
     serve = project / "scripts/serve.sh"
     serve.chmod(serve.stat().st_mode | stat.S_IXUSR)
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "ours", cwd=project)
+    commit(project, "ours")
     for name in OLD:
         (project / name).unlink()
     write(
@@ -107,9 +105,7 @@ def test_an_untouched_file_git_stores_normalised_stays_deleted(tmp_path):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(text.encode())
     (project / "scripts/own.bat").write_bytes(b"@echo off\r\nmlops ci test\r\n")
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "ours", cwd=project)
+    commit(project, "ours")
     for name in ("scripts/ci.bat", "scripts/own.bat"):
         (project / name).unlink()
     lines = kept.keep_edits(project, kept.deleted_files(project), old_render, {})
@@ -159,9 +155,7 @@ def test_a_folder_handed_to_a_migration_is_left_to_it(tmp_path):
             "src/governed_mlops/policy/rules.py": "RULES = []\n",
         },
     )
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "ours", cwd=project)
+    commit(project, "ours")
     for name in ("src/governed_mlops/cli.py", "src/governed_mlops/policy/rules.py"):
         (project / name).unlink()
     template = tmp_path / "template"
@@ -208,9 +202,7 @@ def test_files_the_old_version_shipped_as_they_are_need_no_render(
             "template/{{ package_name }}/cli.py": "print()\n",
         },
     )
-    git("init", "-q", cwd=template)
-    git("add", "-A", cwd=template)
-    git("commit", "-qm", "1.1.0", cwd=template)
+    commit(template, "1.1.0")
     git("tag", "1.1.0", cwd=template)
     wanted = ["scripts/old.sh", "scripts/check.bat", "settings.cfg", "churn/cli.py"]
     got = render.verbatim_files(template, "1.1.0", wanted, tmp_path / "old")
@@ -229,9 +221,7 @@ def test_files_the_old_version_shipped_as_they_are_need_no_render(
             "scripts/serve.sh": OLD["scripts/serve.sh"] + "# ours\n",
         },
     )
-    git("init", "-q", cwd=project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "ours", cwd=project)
+    commit(project, "ours")
     for name in ("scripts/old.sh", "scripts/serve.sh"):
         (project / name).unlink()
 

@@ -254,11 +254,12 @@ def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> 
     project's ``state_dir``, a SQLite store is read from the runs copy the
     runner keeps while it is current, and otherwise the copy is renewed
     (:mod:`.snapshot_client`)."""
-    from ..runner import tracking
+    from ..runner import snapshot, tracking
 
     uri = settings.mlflow_tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
-        store = Path(uri[len("sqlite:///") :]).resolve()
+    db = snapshot.database(uri)
+    if db is not None and not db.is_file():
+        store = db.resolve()
         if store == (settings.mlflow_dir / "mlflow.db").resolve():
             return None  # the project's own store, before its first run
         raise CommandError(
@@ -271,22 +272,24 @@ def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> 
         "Start it, or point the settings at the store the runs went to.",
         "no report was written",
     )
-    from .rest import rest_client
+    copies = state_dir if db is not None else None  # a SQLite store's runs copy
+    if copies is not None:
+        from .snapshot_client import SnapshotClient
 
-    if state_dir is not None and uri.startswith("sqlite:///"):
-        from ..runner import snapshot
-        from .snapshot_client import Keeping, SnapshotClient
-
-        copy = snapshot.load(state_dir, uri, settings.mlflow_experiment)
+        copy = snapshot.load(copies, uri, settings.mlflow_experiment)
         if copy is not None:
             return SnapshotClient(copy, settings)
+    from .rest import rest_client
+
     try:
         found = rest_client(settings) or tracking.client(settings)
-        if state_dir is not None and uri.startswith("sqlite:///"):
-            return Keeping(found, state_dir, settings)
-        return found
     except Exception as error:  # noqa: BLE001 - any store error is one line
         raise store_problem(uri, error) from None
+    if copies is not None:
+        from .snapshot_client import Keeping
+
+        return Keeping(found, copies, settings)
+    return found
 
 
 def read_runs(

@@ -54,6 +54,7 @@ class SnapshotClient:
         self.copy = copy
         self.settings = settings
         self._runs = [run_of(found) for found in copy.runs]
+        self._by_id = {run.info.run_id: run for run in self._runs}
         self._client: Any = None
 
     def client(self) -> Any:
@@ -92,7 +93,7 @@ class SnapshotClient:
         return page
 
     def download_artifacts(self, run_id: str, path: str, folder: str) -> str:
-        found = next((run for run in self._runs if run.info.run_id == run_id), None)
+        found = self._by_id.get(run_id)
         root = local_root(found.info.artifact_uri) if found else ""
         if not root:
             local: str = self.client().download_artifacts(run_id, path, folder)

@@ -180,9 +180,15 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
         assert tags["host"] and tags["mlflow.user"]
         assert tags["run.start"] <= tags["run.end"]
         name = Path(notebook).name
-        for artifact in (name, "pip-freeze.txt", f"stage_{stage}.yaml", "run.log"):
+        # Each env's first run keeps its freeze and SBOM.
+        assert tags["audit.sbom.kept"] == "true"
+        for artifact in (name, "pip-freeze.txt", "sbom.cdx.json", "run.log"):
             assert f"audit/{artifact}" in run_["artifacts"], (stage, artifact)
             assert (audit_dir(run_) / artifact).is_file()
+        # The spec, like the notebook and lock, is named at the clean commit.
+        manifest = json.loads((audit_dir(run_) / "manifest.json").read_text())
+        assert manifest["committed"]["spec"]["path"] == f"env_specs/stage_{stage}.yaml"
+        assert f"audit/stage_{stage}.yaml" not in run_["artifacts"]
         executed = json.loads((audit_dir(run_) / name).read_text())
         # Logged: what papermill injected, and every other declared default.
         injected = executed["metadata"]["papermill"]["parameters"]
@@ -258,8 +264,12 @@ def test_a_later_run_is_recorded_as_the_pipeline_recorded_it(project, pipeline):
     assert later["tags"]["audit.sbom.run"] == first["id"]
     assert later["tags"]["audit.sbom"] == first["tags"]["audit.sbom"]
     assert later["params"] == {**first["params"], "seed": "5"}
+    # ... and its freeze: the later run keeps neither.
+    assert later["tags"]["audit.freeze"] == first["tags"]["audit.freeze"]
     assert sorted(later["artifacts"]) == sorted(
-        a for a in first["artifacts"] if a != "audit/sbom.cdx.json"
+        a
+        for a in first["artifacts"]
+        if a not in ("audit/sbom.cdx.json", "audit/pip-freeze.txt")
     )
     assert set(later["metrics"]) == set(first["metrics"])
     assert later["artifact_uri"] == first["artifact_uri"].replace(
@@ -424,10 +434,8 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
     new = [r for i, r in runs(project).items() if i not in before]
     assert len(new) == 1 and new[0]["status"] == "KILLED"
     bundle = audit_dir(new[0])
-    assert (bundle / "pip-freeze.txt").is_file() and (
-        bundle / "stage_train.yaml"
-    ).is_file()
-    assert "audit/pip-freeze.txt" in new[0]["artifacts"]
+    assert (bundle / "run.log").is_file() and (bundle / "manifest.json").is_file()
+    assert "audit/run.log" in new[0]["artifacts"]
 
 
 def test_a_dirty_tree_is_recorded_with_its_diff(project):

@@ -211,17 +211,17 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     # Every parameter the notebook ran with: -p seed, and label's default.
     assert run.data.params == {"seed": "3", "label": '"tiny"'}
     assert tags["params.injected"] == "seed"
-    # The notebook and lock are in the run's commit as they ran: the manifest
-    # names them there instead of keeping copies.
-    # The first run of an env keeps its SBOM; later ones name this run.
+    # The notebook, spec and lock are in the run's commit as they ran: the
+    # manifest names them there instead of keeping copies.
+    # The first run of an env keeps its SBOM and freeze; later ones name it.
     assert artifacts(run_id) == [
         "audit/manifest.json",
         "audit/pip-freeze.txt",
         "audit/prep.ipynb",
         "audit/run.log",
         "audit/sbom.cdx.json",
-        "audit/stage_prep.yaml",
     ]
+    assert tags["audit.freeze"] == file_sha(downloaded / "pip-freeze.txt")
     sbom = downloaded / "sbom.cdx.json"
     assert sbom.read_bytes() == (root / ".venvs/prep/mlops-sbom.cdx.json").read_bytes()
     assert tags["audit.sbom"] == file_sha(sbom) and tags["audit.sbom.kept"] == "true"
@@ -234,6 +234,10 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
         "notebook": {
             "path": "notebooks/prep.ipynb",
             "sha256": hashlib.sha256(notebook).hexdigest(),
+        },
+        "spec": {
+            "path": "env_specs/stage_prep.yaml",
+            "sha256": file_sha(root / "env_specs" / "stage_prep.yaml"),
         },
     }
     assert tags["audit.manifest"] == file_sha(downloaded / "manifest.json")
@@ -251,20 +255,33 @@ def test_a_stage_run_is_recorded_with_its_audit_trail(tiny, first_run):
     assert " | DEBUG " not in log
 
 
-def test_later_runs_of_an_env_name_the_run_keeping_its_sbom(tiny, first_run):
+def test_later_runs_of_an_env_name_the_run_keeping_its_sbom_and_freeze(tiny, first_run):
     from governed_mlops.runner.store import file_uri_path
 
     first, _ = first_run
     run_id = run_id_of(mlops("stage", "run", "prep", "-p", "seed=4"))
     tags = recorded()[run_id].data.tags
     assert tags["audit.sbom.run"] == first and "audit.sbom.kept" not in tags
-    assert tags["audit.sbom"] == recorded()[first].data.tags["audit.sbom"]
+    first_tags = recorded()[first].data.tags
+    assert tags["audit.sbom"] == first_tags["audit.sbom"]
+    assert tags["audit.freeze"] == first_tags["audit.freeze"]
     assert "audit/sbom.cdx.json" not in artifacts(run_id)
+    assert "audit/pip-freeze.txt" not in artifacts(run_id)
     manifest = json.loads((bundle(run_id) / "manifest.json").read_text("utf-8"))
     assert manifest["sbom"] == {"sha256": tags["audit.sbom"], "run_id": first}
+    assert manifest["freeze"] == {"sha256": tags["audit.freeze"], "run_id": first}
     intact = mlops("audit", "verify", run_id, "--verbose")
     assert intact.code == 0, intact.out
     assert f"  ok       audit/sbom.cdx.json of run {first} (SBOM)\n" in intact.out
+    assert f"  ok       audit/pip-freeze.txt of run {first} (pip freeze)\n" in (
+        intact.out
+    )
+    assert "  ok       env.fingerprint (freeze and commit)\n" in intact.out
+    # Drift reads the later run's freeze where it is kept.
+    drift = mlops("audit", "drift", "prep")
+    assert drift.code == 0, drift.err
+    assert drift.out.splitlines()[0] == f"stage prep: last successful run {run_id}"
+    assert drift.out.splitlines()[3:] == ["no drift"]
     # The copy the first run keeps is what both records vouch for.
     kept = Path(file_uri_path(recorded()[first].info.artifact_uri), "audit")
     sbom = kept / "sbom.cdx.json"
@@ -287,6 +304,19 @@ def test_later_runs_of_an_env_name_the_run_keeping_its_sbom(tiny, first_run):
     assert earlier.code == 1 and "  DIFFERS  audit/sbom.cdx.json: its hash" in (
         earlier.out
     )
+    freeze = kept / "pip-freeze.txt"
+    original = freeze.read_bytes()
+    freeze.write_bytes(original + b"extra==1.0\n")
+    try:
+        later = mlops("audit", "verify", run_id)
+    finally:
+        freeze.write_bytes(original)
+    assert later.code == 1
+    assert (
+        f"  DIFFERS  audit/pip-freeze.txt of run {first} (pip freeze): its hash "
+        f"differs from the manifest\n"
+    ) in later.out
+    assert "  DIFFERS  env.fingerprint: the freeze and commit" in later.out
 
 
 def test_deps_sbom_describes_the_project_env_and_every_stage_env(tiny):
@@ -725,6 +755,7 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         "audit/prep.ipynb",
         f"env_specs/locks/prep.txt at {commit} (lock)",
         f"notebooks/prep.ipynb at {commit} (notebook)",
+        f"env_specs/stage_prep.yaml at {commit} (spec)",
         "audit/source/prep.ipynb (source notebook)",
         "env.fingerprint (freeze and commit)",
         "audit/prep.ipynb: injected parameters",
@@ -735,8 +766,7 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         "prep.ipynb": "audit/prep.ipynb: its hash differs from the manifest",
         "manifest.json": "audit/manifest.json: its hash differs from tag "
         "audit.manifest",
-        "stage_prep.yaml": "audit/stage_prep.yaml: its hash differs from the "
-        "manifest",
+        "run.log": "audit/run.log: its hash differs from the manifest",
     }
     for name, says in cases.items():
         path = stored / name
@@ -749,14 +779,14 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         assert tampered.code == 1, name
         assert f"  DIFFERS  {says}\n" in tampered.out, tampered.out
         assert "record NOT intact" in tampered.out.splitlines()[-1]
-    freeze = stored / "pip-freeze.txt"
-    kept = freeze.read_bytes()
-    freeze.unlink()
+    log = stored / "run.log"
+    kept = log.read_bytes()
+    log.unlink()
     try:
         missing = mlops("audit", "verify", run_id)
     finally:
-        freeze.write_bytes(kept)
-    assert "audit/pip-freeze.txt: missing from the run's artifacts" in missing.out
+        log.write_bytes(kept)
+    assert "audit/run.log: missing from the run's artifacts" in missing.out
     assert mlops("audit", "verify", run_id).code == 0
     unknown = mlops("audit", "verify", "0" * 32)
     assert unknown.code == 2 and f"no run {'0' * 32} in the tracking store" in (
@@ -1078,11 +1108,10 @@ def test_a_server_experiment_with_local_artifacts_is_written_there(
     copied = location / run_id / "artifacts" / "audit"
     assert sorted(p.name for p in copied.iterdir()) == [
         "manifest.json",
-        "pip-freeze.txt",
+        "pip-freeze.txt",  # as does its freeze
         "prep.ipynb",
         "run.log",
         "sbom.cdx.json",  # the first run of the env in this store keeps it
-        "stage_prep.yaml",
     ]
     run = client(uri).get_run(run_id)
     assert run.info.status == "FINISHED"

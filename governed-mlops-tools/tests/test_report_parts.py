@@ -491,3 +491,38 @@ def test_the_copy_reads_artifacts_only_where_mlflow_keeps_them_locally(tmp_path)
     assert local_root(str(tmp_path)) == str(tmp_path)  # no artifact location given
     for elsewhere in ("mlflow-artifacts:/1/x", "s3://bucket/1/x", "relative/x"):
         assert local_root(elsewhere) == ""
+
+
+def test_drift_reads_each_runs_freeze_where_it_is_kept(tmp_path):
+    """A later run of an env names the run that keeps its freeze
+    (``audit.sbom.run``); the drift table reads the freeze there."""
+    from dataclasses import replace
+
+    kept = {"k" * 32: "pandas==2.2.0\n", "b" * 32: "pandas==2.2.3\n"}
+
+    class Artifacts:
+        """download_artifacts as MlflowClient does it, from ``kept`` only."""
+
+        def download_artifacts(self, run_id: str, path: str, dst: str) -> str:
+            assert path == "audit/pip-freeze.txt"
+            target = Path(dst, "pip-freeze.txt")
+            target.write_text(kept[run_id], encoding="utf-8")  # KeyError: not kept
+            return str(target)
+
+    holder = replace(run("s", **{"env.fingerprint": "1"}), run_id="k" * 32)
+    before = replace(
+        run("s", **{"env.fingerprint": "1", "audit.freeze": "x"}),
+        run_id="a" * 32,
+        start_ms=holder.start_ms + 1,
+    )
+    before.tags["audit.sbom.run"] = holder.run_id
+    after = replace(
+        run("s", **{"env.fingerprint": "2", "audit.freeze": "y"}),
+        run_id="b" * 32,
+        start_ms=before.start_ms + 1,
+    )
+    after.tags["audit.sbom.kept"] = "true"
+    view = collect.StageView("s", "s", "FINISHED", run=after, history=[after, before])
+    found = collect.drift(Artifacts(), view)
+    assert found is not None and found.note == ""
+    assert found.changes == ["upgraded   pandas 2.2.0 -> 2.2.3"]

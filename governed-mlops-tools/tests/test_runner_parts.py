@@ -235,6 +235,17 @@ def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
         "stage_solo.yaml",
     ]
     assert (bundle / "source" / "solo.ipynb").read_bytes() == tiny.notebook.read_bytes()
+    # The freeze's bytes are what tag audit.freeze hashes, on any platform.
+    written = tags[audit.FREEZE_TAG]
+    assert file_sha(bundle / "pip-freeze.txt") == written
+    # Another run keeps the env's freeze: none here.
+    other = tmp_path / "other"
+    audit.start_bundle(other, tiny, git_, None)
+    assert not (other / "pip-freeze.txt").exists()
+    assert audit.freeze_run("b", {audit.FREEZE_TAG: written}) == "b"
+    held = {audit.FREEZE_TAG: written, audit.SBOM_RUN_TAG: "a"}
+    assert audit.freeze_run("b", held) == "a"
+    assert audit.freeze_run("b", {audit.SBOM_RUN_TAG: "a"}) == "b"  # kept its own
     outside = GitState("", "", False, "", "")
     tags = audit.run_tags(tiny, outside, "", "3.11.7")
     assert tags["mlflow.source.git.commit"] == "none (not a git repository)"

@@ -135,7 +135,8 @@ def run_drift(args: argparse.Namespace) -> int:
             f"{settings.mlflow_experiment!r} at {settings.mlflow_tracking_uri}: "
             f"run `mlops stage run {stage.name}` first"
         )
-    recorded = _recorded_freeze(store, run.run_id, settings.artifacts_dir)
+    holder = audit.freeze_run(run.run_id, run.tags)
+    recorded = _recorded_freeze(store, holder, settings.artifacts_dir)
     current = live_freeze(stage)
     commit = git_state(project.root).commit
     then = run.tags.get("env.fingerprint", "")

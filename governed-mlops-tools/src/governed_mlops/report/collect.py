@@ -523,12 +523,13 @@ def drift(client: Any, view: StageView) -> Optional[Drift]:
     if then == now:
         return Drift(view.name, before.run_id, run.run_id, [])
     from ..cli.audit import compare
-    from ..runner.audit import FREEZE_NAME
+    from ..runner.audit import FREEZE_NAME, freeze_run
     from ..stages import locks
 
     try:
         old, new = (
-            read_text(client, r.run_id, f"audit/{FREEZE_NAME}") for r in (before, run)
+            read_text(client, freeze_run(r.run_id, r.tags), f"audit/{FREEZE_NAME}")
+            for r in (before, run)
         )
     except Exception as error:  # noqa: BLE001 - shown on the page
         return Drift(

@@ -8,7 +8,7 @@ import platform
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .. import __version__
 from .gitinfo import GitState
@@ -24,16 +24,27 @@ MANIFEST_NAME = "manifest.json"
 # The manifest's own hash, on the run: the record and the artifacts live in
 # two systems, so neither can be changed alone unnoticed.
 MANIFEST_TAG = "audit.manifest"
-# The stage env's CycloneDX SBOM. Its hash is tagged on every run; the first
-# finished run of an env keeps the file (tag audit.sbom.kept), later runs of
-# the same env name that run (audit.sbom.run) instead of a copy each.
+# The stage env's CycloneDX SBOM and pip freeze. Their hashes are tagged on
+# every run; the first finished run of an env keeps both files (tag
+# audit.sbom.kept), later runs of the same env name that run (audit.sbom.run)
+# instead of a copy each.
 SBOM_NAME = "sbom.cdx.json"
 SBOM_TAG = "audit.sbom"
 SBOM_KEPT_TAG = "audit.sbom.kept"
 SBOM_RUN_TAG = "audit.sbom.run"
+FREEZE_TAG = "audit.freeze"
 # The SHA-256 of the stage lock the env was built from (absent without one):
 # the pipeline report shows it beside the stage's Python and kernel.
 LOCK_TAG = "lock.sha256"
+
+
+def freeze_run(run_id: str, tags: Mapping[str, str]) -> str:
+    """The run whose bundle holds run ``run_id``'s pip freeze: the run it
+    names as keeping its env's files, else itself (a run without tag
+    ``audit.freeze`` kept its own)."""
+    if tags.get(FREEZE_TAG) and tags.get(SBOM_RUN_TAG):
+        return tags[SBOM_RUN_TAG]
+    return run_id
 
 
 def fingerprint(freeze: str, commit: str) -> str:
@@ -73,6 +84,7 @@ def run_tags(
         "notebook.path": stage.spec.notebook,
         "notebook.sha256": file_sha(stage.notebook),
         "env.fingerprint": fingerprint(freeze, git.commit),
+        FREEZE_TAG: text_sha(freeze),
         "host": platform.node(),
         "run.start": now(),
         "mlops.version": __version__,
@@ -88,21 +100,22 @@ def run_tags(
 
 
 def start_bundle(
-    folder: Path, stage: Stage, git: GitState, freeze: str
+    folder: Path, stage: Stage, git: GitState, freeze: str | None
 ) -> dict[str, dict[str, str]]:
-    """Write what is known before the notebook runs: spec, freeze, diff, and
-    the source notebook and stage lock unless the run's commit holds them as
-    they are (then only their paths and hashes go to the manifest: see
+    """Write what is known before the notebook runs: the diff, the freeze
+    (None: another run of the env keeps it), and the source notebook, stage
+    spec and stage lock unless the run's commit holds them as they are (then
+    only their paths and hashes go to the manifest: see
     :func:`write_manifest`). Returns those committed files."""
     from ..stages.env import lock_path
     from .gitinfo import committed_as_is
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(stage.source, folder / stage.source.name)
     committed: dict[str, dict[str, str]] = {}
     root = stage.project.root
     for kind, path, copy in (
         ("notebook", stage.notebook, Path(SOURCE_DIR) / stage.notebook.name),
+        ("spec", stage.source, Path(stage.source.name)),
         ("lock", lock_path(stage), Path(LOCK_NAME)),
     ):
         if not path.is_file():
@@ -113,7 +126,8 @@ def start_bundle(
         else:
             (folder / copy).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, folder / copy)
-    (folder / FREEZE_NAME).write_text(freeze, encoding="utf-8")
+    if freeze is not None:
+        (folder / FREEZE_NAME).write_bytes(freeze.encode("utf-8"))
     if git.dirty and git.diff:
         (folder / DIFF_NAME).write_text(git.diff, encoding="utf-8")
     return committed
@@ -132,11 +146,12 @@ def write_manifest(
     outputs: dict[str, str],
     lineage: dict[str, str],
     committed: dict[str, dict[str, str]],
-    sbom: dict[str, str] | None = None,
+    held: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """``manifest.json``: the hash of every bundle file, of the injected
     parameters, and of the declared inputs and outputs; returns its own hash
-    (tag :data:`MANIFEST_TAG`)."""
+    (tag :data:`MANIFEST_TAG`). ``held``: the env's files another run keeps
+    (``{"sbom": {"sha256", "run_id"}, "freeze": {...}}``)."""
     files = {
         path.relative_to(folder).as_posix(): file_sha(path)
         for path in sorted(folder.rglob("*"))
@@ -148,14 +163,19 @@ def write_manifest(
         "files": files,
         "parameters": parameters,
         "parameters_sha256": text_sha(canonical(parameters)),
-        # The source notebook and lock, when the run's commit holds them.
+        # The source notebook, spec and lock, when the run's commit holds them.
         "committed": committed,
         "inputs": inputs,
         "lineage": lineage,  # the run that wrote each input
         "outputs": outputs,
-        # The env's SBOM when another run keeps it: its hash and that run.
-        "sbom": sbom or {},
+        # The env's SBOM and freeze when another run keeps them: their hashes
+        # and that run.
+        **{kind: (held or {}).get(kind, {}) for kind in ("sbom", "freeze")},
     }
-    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    # Compact: read by `mlops audit verify`, and kept once per run.
+    text = json.dumps(
+        manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    text += "\n"
     (folder / MANIFEST_NAME).write_bytes(text.encode("utf-8"))
     return text_sha(text)

@@ -190,8 +190,8 @@ class Runner:
         say = Progress(stage.name)
         started = time.perf_counter()
         tags, git, freeze = self.run_tags(stage, parent_run_id)
-        sbom, sbom_ref = self.stage_sbom(stage)
-        tags.update(sbom_ref_tags(sbom_ref))
+        sbom, env_ref = self.env_files(stage, tags[audit.FREEZE_TAG])
+        tags.update(env_ref_tags(env_ref))
         if decision is not None:
             tags["cache.key"] = decision.key
             # Why it ran (the pipeline's line), for the report.
@@ -209,8 +209,11 @@ class Runner:
         logged: dict[str, str] = {}
         try:
             try:
-                committed.update(audit.start_bundle(bundle, stage, git, freeze))
-                if not sbom_ref.get("run_id"):
+                keeps = not env_ref["run_id"]  # this run keeps the env's files
+                committed.update(
+                    audit.start_bundle(bundle, stage, git, freeze if keeps else None)
+                )
+                if keeps:
                     copy_atomic(sbom, bundle / audit.SBOM_NAME)
                 with output.RunLog(bundle / audit.LOG_NAME, say, self.verbose) as log:
                     self._warn(stage, parameters)
@@ -239,7 +242,7 @@ class Runner:
                     failure = {}
         finally:
             sealed = self._seal(
-                stage, bundle, parameters, decision, status, committed, sbom_ref
+                stage, bundle, parameters, decision, status, committed, env_ref
             )
             status = self._finish(record, bundle, status, {**failure, **sealed})
             seconds = time.perf_counter() - started
@@ -264,7 +267,7 @@ class Runner:
         decision: cache.Decision | None,
         status: str,
         committed: dict[str, dict[str, str]],
-        sbom_ref: dict[str, str],
+        env_ref: dict[str, str],
     ) -> dict[str, str]:
         """Write the bundle's manifest (``mlops audit verify`` checks it);
         its hash as a tag. A bundle that could not be written has none."""
@@ -282,7 +285,7 @@ class Runner:
                 outputs[name] = file_sha(root / name)
         try:
             lineage = decision.producers if decision else {}
-            held = sbom_ref if sbom_ref.get("run_id") else None
+            held = held_env_files(env_ref)
             sha = audit.write_manifest(
                 bundle, stage, parameters, inputs, outputs, lineage, committed, held
             )
@@ -293,20 +296,27 @@ class Runner:
             return {}
         return {audit.MANIFEST_TAG: sha}
 
-    def stage_sbom(self, stage: Stage) -> tuple[Path, dict[str, str]]:
+    def env_files(self, stage: Stage, freeze_sha: str) -> tuple[Path, dict[str, str]]:
         """The stage env's SBOM (written now if the env changed since it was
         built) and, when a finished run of this stage in the store keeps the
-        same one, that run: ``{"sha256", "run_id"}``."""
+        same SBOM and freeze, that run:
+        ``{"sha256", "freeze_sha256", "run_id"}`` (run_id empty: none)."""
         path = current_sbom(stage) or write_stage_sbom(stage)
         sha = file_sha(path)
         try:
             holder = self.store.last_run(
-                {"stage": stage.name, audit.SBOM_TAG: sha, audit.SBOM_KEPT_TAG: "true"},
+                {
+                    "stage": stage.name,
+                    audit.SBOM_TAG: sha,
+                    audit.FREEZE_TAG: freeze_sha,
+                    audit.SBOM_KEPT_TAG: "true",
+                },
                 "FINISHED",
             )
         except Exception:  # noqa: BLE001 - unknown: this run keeps a copy
             holder = None
-        return path, {"sha256": sha, "run_id": holder.run_id if holder else ""}
+        run_id = holder.run_id if holder else ""
+        return path, {"sha256": sha, "freeze_sha256": freeze_sha, "run_id": run_id}
 
     def kept_message(self, stage: Stage, run_id: str, bundle: Path) -> str:
         """What was kept where when the store went away during a run."""
@@ -452,14 +462,27 @@ class Runner:
         return status
 
 
-def sbom_ref_tags(sbom_ref: dict[str, str]) -> dict[str, str]:
-    """A stage run's SBOM tags: its hash, and which run keeps the file."""
-    tags = {audit.SBOM_TAG: sbom_ref["sha256"]}
-    if sbom_ref.get("run_id"):
-        tags[audit.SBOM_RUN_TAG] = sbom_ref["run_id"]
+def env_ref_tags(env_ref: dict[str, str]) -> dict[str, str]:
+    """A stage run's SBOM tags: its hash, and which run keeps the env's SBOM
+    and freeze (their hashes are tagged ``audit.sbom`` and ``audit.freeze``)."""
+    tags = {audit.SBOM_TAG: env_ref["sha256"]}
+    if env_ref["run_id"]:
+        tags[audit.SBOM_RUN_TAG] = env_ref["run_id"]
     else:
         tags[audit.SBOM_KEPT_TAG] = "true"
     return tags
+
+
+def held_env_files(env_ref: dict[str, str]) -> dict[str, dict[str, str]] | None:
+    """The manifest's note of the env files another run keeps (None: this
+    run keeps them)."""
+    holder = env_ref["run_id"]
+    if not holder:
+        return None
+    return {
+        "sbom": {"sha256": env_ref["sha256"], "run_id": holder},
+        "freeze": {"sha256": env_ref["freeze_sha256"], "run_id": holder},
+    }
 
 
 def lineage_tags(

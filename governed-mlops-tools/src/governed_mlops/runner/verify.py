@@ -3,9 +3,10 @@
 A stage run ends by writing ``audit/manifest.json`` (the hash of every bundle
 file, of the injected parameters and of the declared inputs and outputs) and
 tagging the run with the manifest's own hash. Verifying recomputes all of it
-from the run's artifacts (and, for the source notebook and the stage lock
-when the run's commit holds them as they were, from git) and checks it
-against the run's tags: the manifest
+from the run's artifacts (and, for the source notebook, the stage spec and
+the stage lock when the run's commit holds them as they were, from git; for
+the env's SBOM and freeze when an earlier run keeps them, from that run) and
+checks it against the run's tags: the manifest
 against ``audit.manifest``, the source notebook against ``notebook.sha256``,
 the freeze and commit against ``env.fingerprint``, the executed notebook's
 injected parameters against the manifest. Files of the project that differ
@@ -68,7 +69,7 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
         )
     commit = run.tags.get("mlflow.source.git.commit", "")
     _committed(verdict, root, commit, manifest, contents)
-    _sbom(verdict, store, run.tags, manifest, contents)
+    _env_files(verdict, store, run.tags, manifest, contents)
     _cross_checks(verdict, run.tags, manifest, contents)
     for kind in ("inputs", "outputs"):
         for path, sha in sorted(manifest.get(kind, {}).items()):
@@ -106,7 +107,7 @@ def _committed(
     manifest: dict[str, Any],
     contents: dict[str, bytes],
 ) -> None:
-    """The source notebook and lock the run's commit holds, read from git."""
+    """The source notebook, spec and lock the run's commit holds, read from git."""
     for kind, held in sorted(manifest.get("committed", {}).items()):
         path = str(held.get("path", "")) if isinstance(held, dict) else ""
         what = f"{path} at {commit[:12]} ({kind})"
@@ -119,42 +120,48 @@ def _committed(
             contents[f"{audit.SOURCE_DIR}/{Path(path).name}"] = data
 
 
-def _sbom(
+# The env's files a run keeps or names the keeper of: manifest key, file,
+# tag with its hash, what it is.
+ENV_FILES = (
+    ("sbom", audit.SBOM_NAME, audit.SBOM_TAG, "SBOM"),
+    ("freeze", audit.FREEZE_NAME, audit.FREEZE_TAG, "pip freeze"),
+)
+
+
+def _env_files(
     verdict: Verdict,
     store: Store,
     tags: dict[str, str],
     manifest: dict[str, Any],
     contents: dict[str, bytes],
 ) -> None:
-    """The stage env's SBOM, in the bundle or kept by the run the manifest
-    names, against tag ``audit.sbom``."""
-    expected = tags.get(audit.SBOM_TAG)
-    if not expected:
-        return  # recorded by tools without SBOMs
-    held = manifest.get("sbom") or {}
-    holder = str(held.get("run_id", "")) if isinstance(held, dict) else ""
-    if not holder:
-        data = contents.get(audit.SBOM_NAME)
-        if data is None:
-            verdict.differs.append(f"audit/{audit.SBOM_NAME}: not in the bundle")
-        else:
-            _compare(
-                verdict,
-                f"audit/{audit.SBOM_NAME} (SBOM)",
-                data_sha(data),
-                expected,
-                f"tag {audit.SBOM_TAG}",
-            )
-        return
-    what = f"audit/{audit.SBOM_NAME} of run {holder} (SBOM)"
-    try:
-        data = store.read_bytes(holder, f"audit/{audit.SBOM_NAME}")
-    except Exception:  # the run keeping it was deleted, or lost the file
-        verdict.differs.append(f"{what}: cannot be read")
-        return
-    _compare(verdict, what, data_sha(data), str(held.get("sha256")), "the manifest")
-    if held.get("sha256") != expected:
-        verdict.differs.append(f"the manifest's SBOM differs from tag {audit.SBOM_TAG}")
+    """The stage env's SBOM and freeze, in the bundle or kept by the run the
+    manifest names, against tags ``audit.sbom`` and ``audit.freeze``. A
+    freeze read from that run joins ``contents`` (the fingerprint check)."""
+    for kind, name, tag, label in ENV_FILES:
+        expected = tags.get(tag)
+        if not expected:
+            continue  # recorded by tools that did not tag it
+        held = manifest.get(kind) or {}
+        holder = str(held.get("run_id", "")) if isinstance(held, dict) else ""
+        if not holder:
+            data = contents.get(name)
+            if data is None:
+                verdict.differs.append(f"audit/{name}: not in the bundle")
+            else:
+                what = f"audit/{name} ({label})"
+                _compare(verdict, what, data_sha(data), expected, f"tag {tag}")
+            continue
+        what = f"audit/{name} of run {holder} ({label})"
+        try:
+            data = store.read_bytes(holder, f"audit/{name}")
+        except Exception:  # the run keeping it was deleted, or lost the file
+            verdict.differs.append(f"{what}: cannot be read")
+            continue
+        _compare(verdict, what, data_sha(data), str(held.get("sha256")), "the manifest")
+        if held.get("sha256") != expected:
+            verdict.differs.append(f"the manifest's {label} differs from tag {tag}")
+        contents.setdefault(name, data)
 
 
 def _compare(verdict: Verdict, what: str, actual: str, expected: str, by: str) -> None:

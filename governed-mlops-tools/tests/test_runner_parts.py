@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -336,7 +338,7 @@ def test_model_tags_read_back_as_the_lineage_of_their_inputs():
 def test_the_model_script_starts_with_the_notebook_and_stops_without_work(tmp_path):
     """The script that logs a stage's models is started before the notebook
     runs (its imports take seconds in a stage env); a notebook that fails
-    gives it no work, and it exits cleanly, logging nothing."""
+    gives it no work, and it is stopped, logging nothing."""
     from types import SimpleNamespace
 
     from governed_mlops.runner import models
@@ -351,8 +353,64 @@ def test_the_model_script_starts_with_the_notebook_and_stops_without_work(tmp_pa
     store = {"MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri()}
     with models.Logger(stage, store) as logger:
         assert logger.process is not None and logger.process.poll() is None
-    assert logger.process.returncode == 0
-    assert logger.process.stderr.read() == ""
+    assert logger.process.returncode is not None
     assert not (tmp_path / "mlruns").exists()
     stage.spec.models = []
     assert models.Logger(stage, store).process is None
+
+
+def test_the_model_script_opens_the_store_before_it_is_given_work():
+    """While the notebook runs, the script opens the tracking store (reading
+    the stage's run), so that logging waits only for the logging itself."""
+    import http.server
+    import threading
+
+    from governed_mlops.runner import models
+
+    asked: list[str] = []
+
+    class Store(http.server.BaseHTTPRequestHandler):
+        """A tracking server that records what it is asked and knows no run."""
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = b'{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Store)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{server.server_address[1]}",
+        "MLFLOW_RUN_ID": "f" * 32,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(models.SCRIPT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not asked and process.poll() is None:
+            assert time.monotonic() < deadline, "the store was never read"
+            time.sleep(0.2)
+        assert process.poll() is None  # still waiting for work
+        path, _, query = asked[0].partition("?")
+        assert path == "/api/2.0/mlflow/runs/get" and "run_id=" + "f" * 32 in query
+        _, err = process.communicate(b"", timeout=60)  # no work: it exits
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        server.shutdown()
+    assert process.returncode == 0, err

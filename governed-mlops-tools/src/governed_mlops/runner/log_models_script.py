@@ -5,8 +5,9 @@
 The runner starts this file, by its path, with the stage env's python as
 the notebook starts: only that env has the model's libraries (and
 mlflow-skinny). So it imports nothing from governed_mlops. It imports mlflow
-and the modules of each FLAVOR named, then reads, once the notebook
-succeeded, a JSON list of ``{"path", "name", "flavor", "registered_name"}``
+and the modules of each FLAVOR named, opens the tracking store (reading the
+run ``MLFLOW_RUN_ID``), then reads, once the notebook succeeded, a JSON list
+of ``{"path", "name", "flavor", "registered_name"}``
 on stdin, logs each file under ``MLFLOW_RUN_ID`` and prints a JSON list of
 ``{"path", "model_uri", "model_id", "version", "registered_name"}`` on
 stdout. A problem is one line on stderr and exit code 1. Nothing on stdin
@@ -49,8 +50,23 @@ def log_sklearn(model: Any, entry: dict[str, Any]) -> Any:
 
 
 FLAVORS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {"sklearn": log_sklearn}
-# What each flavour imports, loaded while the notebook runs.
-PRELOAD = {"sklearn": ("mlflow.sklearn", "joblib")}
+# What each flavour imports, loaded while the notebook runs. sklearn.base is
+# most of what unpickling any scikit-learn model imports (seconds without .pyc).
+PRELOAD = {"sklearn": ("mlflow.sklearn", "joblib", "sklearn.base")}
+
+
+def open_store(mlflow: Any) -> None:
+    """Open the tracking store while the notebook runs (for a database:
+    SQLAlchemy, the engine, the schema check; seconds), by reading the
+    stage's run through the public client. Read-only: a notebook that fails
+    leaves nothing behind."""
+    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    if not run_id:
+        return
+    try:
+        mlflow.tracking.MlflowClient().get_run(run_id)
+    except Exception:  # noqa: BLE001 - a store problem shows where models are logged
+        pass
 
 
 def main() -> int:
@@ -69,6 +85,7 @@ def main() -> int:
                 importlib.import_module(module)
             except ImportError:
                 pass  # reported where the model is logged
+    open_store(mlflow)
     text = sys.stdin.read()
     if not text.strip():
         return 0

@@ -121,18 +121,14 @@ class Logger:
         return tags_of(logged), {m["path"]: m["model_uri"] for m in logged}
 
     def close(self) -> None:
-        """Stop the script if it still waits (no work) or still runs (timed
-        out, interrupted)."""
+        """Stop the script if it still waits (no work: the notebook failed) or
+        still runs (timed out, interrupted). Until it is given work it only
+        imports and reads the store, so it is stopped at once, not waited for."""
         process = self.process
         if process is None or process.poll() is not None:
             return
-        try:
-            if process.stdin is not None:
-                process.stdin.close()  # no work: it exits
-            process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
+        process.kill()
+        process.communicate()
 
 
 def tags_of(logged: list[dict[str, str]]) -> dict[str, str]:

@@ -976,7 +976,8 @@ def test_audit_drift_needs_a_successful_run(tiny, first_run):
 
 def start_server(root: Path, served: Path, port: int, logs: Path):
     """`mlops tracking server` as a developer starts it, in its own process
-    group (coverage follows it); returns once it answers."""
+    group (coverage follows it); returns once it answers and `mlops` has said
+    so (it checks the server on its own schedule, after ours may have)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(root / "src"),
@@ -999,12 +1000,14 @@ def start_server(root: Path, served: Path, port: int, logs: Path):
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
+        said = "tracking server ready at" in (logs / "out").read_text()
         try:
             with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
-                if answer.status == 200:
+                if answer.status == 200 and said:
                     return process
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     stop_server(process)
     pytest.fail(f"mlflow server did not start:\n{(logs / 'err').read_text()}")
 

@@ -305,6 +305,9 @@ def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a terminal starts it: a suite run in the background passes SIGINT
+        # down as ignored, and Ctrl-C would never arrive.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         first = server.stdout.readline()

@@ -65,8 +65,8 @@ def open_store(mlflow: Any) -> None:
         return
     try:
         mlflow.tracking.MlflowClient().get_run(run_id)
-    except Exception:  # noqa: BLE001 - a store problem shows where models are logged
-        pass
+    except Exception as error:  # noqa: BLE001 - logging the models reports it
+        sys.stderr.write(f"the tracking store is not open yet: {error}\n")
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ descriptions and totals."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 from pathlib import Path
 
@@ -218,6 +219,16 @@ def test_totals_count_versions_rules_and_expiring_waivers():
     text = terminal(FleetReport(today, "1.3.0", projects))
     assert "checked by governed-mlops policy 1.3.0" in text
     assert "waiver expiring in 10 days: a GOV105 on 2027-01-11" in text
+    assert "source" not in text.splitlines()[2]  # every name is its folder's
+
+    twins = [
+        ProjectFacts("x", "/a/x", True, version="1.2.0"),
+        ProjectFacts("x-2", "/b/x", False, why_not="no .copier-answers.yml"),
+    ]
+    rows = terminal(FleetReport(today, "1.3.0", twins)).splitlines()[2:5]
+    assert rows[0].split()[-1] == "source"
+    assert rows[1].startswith("x ") and rows[1].endswith("/a/x")
+    assert rows[2].startswith("x-2 ") and rows[2].endswith("/b/x")
 
 
 def test_a_fleet_check_writes_nothing_and_scans_shared_files_once(
@@ -335,3 +346,84 @@ def test_offline_locks_wait_for_the_campaigns_first():
     first.join(5)
     second.join(5)
     assert order == ["online", "offline"]
+
+
+def test_names_stay_with_their_locations_across_runs():
+    assert named(["/a/x"]) == [Source("x", "/a/x")]
+    # A second project of the same folder name, given first, gets the new name.
+    assert named(["/b/x", "/a/x"], {"x": "/a/x"}) == [
+        Source("x-2", "/b/x"),
+        Source("x", "/a/x"),
+    ]
+    # A recorded name stays reserved when its project is not in this run.
+    assert named(["/c/x"], {"x": "/a/x", "x-2": "/b/x"}) == [Source("x-3", "/c/x")]
+
+
+def _commit(repo: Path, *tags: str) -> None:
+    env = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), *env, "commit", "-qm", "x"], check=True)
+    for tag in tags:
+        subprocess.run(["git", "-C", str(repo), "tag", tag], check=True)
+
+
+def _governed(path: Path, src: str, version: str) -> Path:
+    """A project of this template (its answers only) at ``version``."""
+    repo = work_tree(path)
+    answers = {q: path.name for q in ("project_name", "project_slug", "package_name")}
+    answers.update(ci_provider="github", _commit=version, _src_path=src)
+    (repo / ".copier-answers.yml").write_text(
+        "".join(f"{k}: {v}\n" for k, v in answers.items())
+    )
+    _commit(repo)
+    return repo
+
+
+def test_an_update_that_cannot_be_made_is_refused_before_its_branch(tmp_path, capsys):
+    from governed_mlops.cli import main
+
+    template = work_tree(tmp_path / "template")
+    (template / "copier.yml").write_text("_min_copier_version: '9.15'\n")
+    _commit(template, "1.0.0", "1.1.0")
+    relative = _governed(tmp_path / "a" / "proj", "template", "0.9.0")
+    newer = _governed(tmp_path / "newer", str(template), "1.1.0")
+    work = tmp_path / "work"
+
+    def update(version: str, *projects: Path) -> dict[str, dict]:
+        args = ["fleet", "update", "--to", version, "--no-tests", "--format", "json"]
+        assert main([*args, "--workdir", str(work / version), *map(str, projects)]) == 1
+        out = json.loads(capsys.readouterr().out)
+        return {r["name"]: r for r in out["projects"]}
+
+    found = update("1.0.0", relative, newer)
+    assert {n: r["outcome"] for n, r in found.items()} == {
+        "proj": "error",
+        "newer": "error",
+    }
+    assert found["proj"]["evidence"]["error"].startswith(
+        ".copier-answers.yml: _src_path 'template' is a relative path"
+    )
+    assert found["newer"]["evidence"]["error"] == (
+        "the project is at 1.1.0, newer than 1.0.0: a fleet update never goes "
+        "back; give --to 1.1.0 or later"
+    )
+    missing = update("9.9.9", newer)["newer"]["evidence"]["error"]
+    assert missing.startswith(f"the template at {template} has no release 9.9.9")
+    for clone in (work / "1.0.0" / "proj", work / "1.0.0" / "newer"):
+        branches = subprocess.run(
+            ["git", "-C", str(clone), "branch", "--list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "governed-mlops/update" not in branches
+
+    # Another project named proj joins the campaign, listed first: the first
+    # keeps its name, clone and record; the table shows where each is.
+    other = _governed(tmp_path / "b" / "proj", "template", "0.9.0")
+    args = ["fleet", "update", "--to", "1.0.0", "--no-tests", "--retry"]
+    assert main([*args, "--workdir", str(work / "1.0.0"), str(other), str(relative)])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["project", "from", "outcome", "source", "evidence"]
+    assert table[1].split()[:4] == ["proj-2", "0.9.0", "error", str(other)]
+    assert table[2].split()[:4] == ["proj", "0.9.0", "error", str(relative)]

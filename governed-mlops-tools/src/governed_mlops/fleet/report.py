@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .inspect import ProjectFacts, inspect
-from .sources import Source
+from .sources import Source, base_name
 
 NOT_GOVERNED = "not governed"
 EXPIRY_WINDOW = dt.timedelta(days=30)
@@ -170,11 +170,15 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def terminal(report: FleetReport) -> str:
-    """One line a project, then the totals."""
-    rows = [["project", "version", "release", "tools pin", "errors", "warnings"]]
+    """One line a project, then the totals; with a ``source`` column when two
+    projects share a folder name."""
+    located = any(p.name != base_name(p.source) for p in report.projects)
+    head = ["project", "version", "release", "tools pin", "errors", "warnings"]
+    rows = [head + (["source"] if located else [])]
     for p in report.projects:
+        where = [p.source] if located else []
         if not p.governed:
-            rows.append([p.name, NOT_GOVERNED, "", "", "", p.why_not])
+            rows.append([p.name, NOT_GOVERNED, "", "", "", p.why_not, *where])
             continue
         policy = p.policy
         rows.append(
@@ -185,6 +189,7 @@ def terminal(report: FleetReport) -> str:
                 p.tools_pin or ("copy in src/" if p.tools_copy else "none"),
                 str(policy.errors) if policy else "",
                 str(policy.warnings) if policy else "",
+                *where,
             ]
         )
     sums = report.totals

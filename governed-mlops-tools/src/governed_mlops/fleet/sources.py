@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from ..errors import CommandError
 
@@ -103,24 +103,33 @@ def clones_under(folder: Path) -> list[str]:
     return found
 
 
-def named(locations: Iterable[str]) -> list[Source]:
+def named(
+    locations: Iterable[str], taken: Optional[Mapping[str, str]] = None
+) -> list[Source]:
     """Sources with unique names (``churn``, ``churn-2``), duplicates dropped,
-    in the order given."""
-    sources: list[Source] = []
-    seen: set[str] = set()
-    names: set[str] = set()
-    for location in locations:
-        if location in seen:
+    in the order given. ``taken`` (name -> location, from a work folder's
+    earlier run) keeps each name with its location, whatever the order or
+    the company this time, and no other location gets one of those names:
+    a name is a folder in the work folder and a record in its state."""
+    unique = list(dict.fromkeys(locations))
+    taken = dict(taken or {})
+    kept = {location: name for name, location in taken.items()}
+    names = set(taken)
+    chosen: dict[str, str] = {}
+    for location in unique:
+        if location in kept:
+            chosen[location] = kept[location]
+    for location in unique:
+        if location in chosen:
             continue
-        seen.add(location)
         name = base_name(location)
         candidate, n = name, 1
         while candidate in names:
             n += 1
             candidate = f"{name}-{n}"
         names.add(candidate)
-        sources.append(Source(candidate, location))
-    return sources
+        chosen[location] = candidate
+    return [Source(chosen[location], location) for location in unique]
 
 
 def collect(

@@ -59,6 +59,10 @@ class State:
                 f"start the campaign again"
             ) from None
 
+    def taken(self) -> dict[str, str]:
+        """Each recorded project's name and location: names stay theirs."""
+        return {name: record.source for name, record in self.records.items()}
+
     def to_do(self, sources: Sequence[Source], retry: bool) -> list[Source]:
         """The sources to (re)do: new ones, interrupted ones (still RUNNING),
         and with ``retry`` those whose outcome needs a human."""

@@ -16,16 +16,16 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import CommandError
 from . import classify as outcomes, copier_worker
 from .classify import Evidence, classify, conflicted_files, tail
-from .clones import clone, git, identity_env
+from .clones import GitError, clone, git, identity_env
 from .describe import changelog_entries, description, title
 from ..policy.versions import is_release
 from .inspect import PolicyResult, check_policy, read_answers
-from .sources import Source, is_url
+from .sources import Source, base_name, is_url, named
 from .state import Record, State
 
 SKIP_REPORT = {"GOVERNED_MLOPS_SKIP_POLICY_REPORT": "1"}
@@ -138,7 +138,7 @@ class Templates:
         with self._lock:
             if not (dest / ".git").exists():
                 if not is_url(location):
-                    location = Path(location).as_uri()
+                    location = Path(location).expanduser().as_uri()
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 partial = dest.with_name(dest.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
@@ -285,6 +285,38 @@ def update_one(source: Source, campaign: Campaign) -> Record:
     return record
 
 
+def _cannot_update(
+    answers: Mapping[str, Any], old: str, version: str, templates: Templates
+) -> str:
+    """Why copier must not update this project to ``version`` (empty: it
+    may), checked before the project's clone gets a branch: a template
+    source copier would resolve from the wrong folder, a downgrade, a
+    template without that release."""
+    from packaging.version import Version
+
+    from ..template_source import is_relative
+
+    src = str(answers.get("_src_path") or "")
+    if not src:
+        return ".copier-answers.yml has no _src_path: copier cannot find the template"
+    if is_relative(src):
+        return (
+            f".copier-answers.yml: _src_path {src!r} is a relative path, which "
+            f"copier resolves from the folder it runs in (policy rule GOV402): "
+            f"set it to the template's git URL or absolute path and commit"
+        )
+    if is_release(old) and Version(old) > Version(version):
+        return (
+            f"the project is at {old}, newer than {version}: a fleet update never "
+            f"goes back; give --to {old} or later"
+        )
+    try:
+        templates.checkout(src)
+    except GitError as error:
+        return f"the template at {src} has no release {version}: {error}"
+    return ""
+
+
 def _timed(steps: dict[str, float], name: str, started: float) -> None:
     steps[name] = steps.get(name, 0.0) + time.monotonic() - started
 
@@ -298,6 +330,7 @@ def _update(
     options, templates = campaign.options, campaign.templates
     workdir, version = options.workdir, options.version
     project = workdir / source.name
+    (workdir / f"{source.name}.pr.md").unlink(missing_ok=True)  # an earlier run's
     t = time.monotonic()
     clone(source.location, project, shallow=False)
     _timed(steps, "clone", t)
@@ -308,6 +341,10 @@ def _update(
     record.old_version = old = str(answers.get("_commit", ""))
     if old == version:
         return outcomes.UP_TO_DATE
+    problem = _cannot_update(answers, old, version, templates)
+    if problem:
+        record.evidence["error"] = problem
+        return outcomes.ERROR
     log = Log(workdir / f"{source.name}.log", options, source.name)
     record.evidence["log"] = str(log.path)
     t = time.monotonic()
@@ -450,6 +487,9 @@ def run(sources: Sequence[Source], options: Options) -> list[Record]:
     time; returns every project's record, in the order of ``sources``."""
     options.workdir.mkdir(parents=True, exist_ok=True)
     state = State(options.workdir, options.version)
+    # Names as the work folder knows them: a project keeps its clone, log and
+    # record when another of the same folder name joins the campaign.
+    sources = named([s.location for s in sources], state.taken())
     to_do = state.to_do(sources, options.retry)
     kept = len(sources) - len(to_do)
     if kept:
@@ -495,11 +535,27 @@ def brief(record: Record) -> str:
 
 
 def summary(records: Sequence[Record], version: str) -> str:
-    rows = [["project", "from", "outcome", "evidence"]]
-    rows += [[r.name, r.old_version or "-", r.outcome, brief(r)] for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    """The campaign as a table; with a ``source`` column when two projects
+    share a folder name (``churn``, ``churn-2``)."""
+    located = any(r.name != base_name(r.source) for r in records)
+    head = ["project", "from", "outcome", *(["source"] if located else [])]
+    rows = [[*head, "evidence"]]
+    rows += [
+        [
+            r.name,
+            r.old_version or "-",
+            r.outcome,
+            *([r.source] if located else []),
+            brief(r),
+        ]
+        for r in records
+    ]
+    fixed = len(head)
+    widths = [max(len(row[i]) for row in rows) for i in range(fixed)]
     lines = [
-        "  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths)), row[3]]).rstrip()
+        "  ".join(
+            [*(c.ljust(w) for c, w in zip(row[:fixed], widths)), row[fixed]]
+        ).rstrip()
         for row in rows
     ]
     counts: dict[str, int] = {}

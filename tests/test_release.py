@@ -58,6 +58,13 @@ def prepared(clone: Path) -> str:
 def test_cut_checks_builds_tests_commits_and_tags(clone):
     unit_tier = f"{sys.executable} -m pytest governed-mlops-tools/tests -q -n 0"
     version = prepared(clone)
+    before = git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    dry = release(clone, "cut", version, "--no-tests", "--dry-run")
+    assert "the suite is NOT run (--no-tests)" in dry.stderr
+    assert f"dry run: {version} passes every check" in dry.stderr
+    assert git("rev-parse", "HEAD", cwd=clone).stdout.strip() == before
+    assert not git("tag", "--list", version, cwd=clone).stdout.strip()
+    assert not git("status", "--porcelain", cwd=clone).stdout.strip()
     done = release(
         clone,
         "cut",
@@ -77,6 +84,8 @@ def test_cut_checks_builds_tests_commits_and_tags(clone):
     )
     changelog = (clone / "docs" / "changelog.md").read_text()
     assert f"## {version}\n\nRelease {version}, {DATE}.\n" in changelog
+    message = git("tag", "-l", "--format=%(contents)", version, cwd=clone).stdout
+    assert message.strip() == f"governed-mlops {version} ({DATE})"
     newest = releases.releases(clone)[0]
     assert (newest.version, newest.date, newest.commit) == (version, DATE, head)
     built = sorted(p.name for p in (clone / "dist").glob("governed_mlops_tools-*"))
@@ -115,13 +124,36 @@ def test_start_prepares_the_next_version_in_its_one_place(clone):
     )
     older = release(clone, "start", "1.0.1", check=False)
     assert older.returncode == 2 and "is not newer than release" in older.stderr
+    short = release(clone, "start", following.rsplit(".", 1)[0], check=False)
+    assert short.returncode == 2 and "write the release as X.Y.Z" in short.stderr
+    # Cut without the suite: the output and the tag's message say so.
+    changelog = clone / "docs" / "changelog.md"
+    opened = f"## {following}\n\nWhat changed:\n\n-\n"
+    text = changelog.read_text(encoding="utf-8")
+    changelog.write_text(text.replace(opened, opened[:-2] + "- A test.\n", 1))
+    git("commit", "-qam", "Entry", cwd=clone)
+    cut = release(clone, "cut", following, "--no-tests", "--date", DATE)
+    assert "the suite is NOT run (--no-tests)" in cut.stderr
+    message = git("tag", "-l", "--format=%(contents)", following, cwd=clone).stdout
+    assert "Tagged without running the suite (--no-tests)." in message
 
 
 def test_cut_refuses_a_version_that_is_not_prepared(clone):
     result = release(clone, "cut", "9.0.0", "--no-tests", check=False)
     assert result.returncode == 2
-    assert f"prepares {TOOLS_VERSION}, not 9.0.0" in result.stderr
+    assert (
+        f"prepares {TOOLS_VERSION}, not 9.0.0: `python tools/release.py start "
+        "9.0.0` first" in result.stderr
+    )
     assert "Traceback" not in result.stderr
+    # An older version: the message names the one in progress, not `start`.
+    older = release(clone, "cut", "1.1.1", "--no-tests", check=False)
+    assert older.returncode == 2 and (
+        f"prepares {TOOLS_VERSION}, not 1.1.1: `python tools/release.py cut "
+        f"{TOOLS_VERSION}` releases the version in progress" in older.stderr
+    )
+    reused = release(clone, "cut", "1.1.0", "--no-tests", check=False)
+    assert reused.returncode == 2 and "tag 1.1.0 exists" in reused.stderr
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
     python tools/release.py start 1.3.0     # the version being prepared
     python tools/release.py cut 1.3.0       # check, build, test, commit, tag
+    python tools/release.py cut 1.3.0 --dry-run   # all but the commit and tag
     python tools/release.py publish dist/   # upload to the organisation's index
 
 ``start`` writes the version in its one place (governed-mlops-tools/
@@ -99,7 +100,13 @@ def parse_version(text: str) -> Version:
         version = Version(text)
     except InvalidVersion:
         raise ReleaseError(f"{text!r} is not a PEP 440 version, e.g. 1.3.0") from None
-    if str(version) != text or version.is_devrelease or version.local:
+    if (
+        str(version) != text
+        or len(version.release) != 3
+        or version.is_devrelease
+        or version.is_postrelease
+        or version.local
+    ):
         raise ReleaseError(f"{text!r}: write the release as X.Y.Z (or X.Y.ZrcN)")
     return version
 
@@ -223,16 +230,13 @@ def cut(
     test_command: str | None,
     date: str | None = None,
     root: Path = ROOT,
+    dry_run: bool = False,
 ) -> str:
-    """Release ``version``; returns the tag's commit."""
-    parse_version(version)
+    """Release ``version``; returns the tag's commit (``dry_run``: check,
+    build and test only; returns HEAD, untouched)."""
+    wanted = parse_version(version)
     if run("git", "status", "--porcelain", cwd=root).strip():
         raise ReleaseError("the work tree has uncommitted changes: commit them first")
-    if tools_version(root) != version:
-        raise ReleaseError(
-            f"governed-mlops-tools/pyproject.toml prepares {tools_version(root)}, "
-            f"not {version}: `python tools/release.py start {version}` first"
-        )
     if (
         subprocess.run(
             ["git", "rev-parse", "--verify", "--quiet", f"refs/tags/{version}"],
@@ -242,6 +246,18 @@ def cut(
         == 0
     ):
         raise ReleaseError(f"tag {version} exists: versions are never reused")
+    prepared = tools_version(root)
+    if prepared != version:
+        hint = (
+            f"`python tools/release.py start {version}` first"
+            if wanted > Version(prepared)
+            else f"`python tools/release.py cut {prepared}` releases the version "
+            f"in progress"
+        )
+        raise ReleaseError(
+            f"governed-mlops-tools/pyproject.toml prepares {prepared}, "
+            f"not {version}: {hint}"
+        )
     say("checking the generated files")
     for script in GENERATORS:
         run(sys.executable, script, "--check", cwd=root)
@@ -253,6 +269,13 @@ def cut(
     if test_command:
         say(f"running the suite: {test_command}")
         run(*shlex.split(test_command), cwd=root)
+    else:
+        say("the suite is NOT run (--no-tests): the tag's message says so")
+    if dry_run:
+        for path in built:
+            say(f"built {path.relative_to(root)}")
+        say(f"dry run: {version} passes every check; nothing committed or tagged")
+        return run("git", "rev-parse", "HEAD", cwd=root).strip()
     day = date or dt.date.today().isoformat()
     heading = f"## {version}\n"
     text = text.replace(
@@ -261,9 +284,10 @@ def cut(
     (root / releases.CHANGELOG).write_text(text, encoding="utf-8")
     run("git", "add", releases.CHANGELOG, cwd=root)
     run("git", "commit", "-q", "-m", f"Release {version}", cwd=root)
-    run(
-        "git", "tag", "-a", version, "-m", f"governed-mlops {version} ({day})", cwd=root
-    )
+    message = f"governed-mlops {version} ({day})"
+    if not test_command:
+        message += "\n\nTagged without running the suite (--no-tests)."
+    run("git", "tag", "-a", version, "-m", message, cwd=root)
     commit = run("git", "rev-parse", "HEAD", cwd=root).strip()
     for path in built:
         say(f"built {path.relative_to(root)}")
@@ -292,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:5]),
+        epilog="\n".join(__doc__.splitlines()[2:6]),
     )
     commands = parser.add_subparsers(dest="command", required=True)
     begin = commands.add_parser("start", help="prepare the next version")
@@ -303,7 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         "--test-command",
         help="the suite to run before tagging (default: the README's test command)",
     )
-    release.add_argument("--no-tests", action="store_true", help="skip the suite")
+    release.add_argument(
+        "--no-tests",
+        action="store_true",
+        help="skip the suite (said in the output and in the tag's message)",
+    )
+    release.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check, build and run the suite; commit and tag nothing",
+    )
     release.add_argument("--date", help="the release date (default: today)")
     upload = commands.add_parser("publish", help="upload dist/ to a package index")
     upload.add_argument("dist", type=Path, nargs="?", default=ROOT / "dist")
@@ -320,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             command = None if args.no_tests else args.test_command
             if command is None and not args.no_tests:
                 command = readme_test_command(ROOT)
-            cut(args.version, command, args.date)
+            cut(args.version, command, args.date, dry_run=args.dry_run)
         else:
             if not args.index_url:
                 raise ReleaseError(

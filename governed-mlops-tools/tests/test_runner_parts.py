@@ -307,6 +307,25 @@ def test_a_terminal_shows_the_running_cell_in_place_and_run_log_gets_the_rest(
     assert "| papermill | Executing Cell 1" in piped.getvalue()
 
 
+def test_python_warnings_during_a_run_go_to_run_log(tmp_path, capsys):
+    import warnings
+
+    from governed_mlops.progress import Progress
+    from governed_mlops.runner.output import RunLog
+
+    shown = warnings.showwarning
+    terminal = Terminal()
+    with RunLog(tmp_path / "run.log", Progress("train", terminal), stream=terminal):
+        with warnings.catch_warnings():  # shown, as outside pytest
+            warnings.simplefilter("always")
+            # As nbformat warns for a notebook whose cells have no ids.
+            warnings.warn("Cell is missing an id field", FutureWarning, stacklevel=1)
+    assert warnings.showwarning is shown, "put back"
+    assert "missing an id" not in terminal.getvalue() + capsys.readouterr().err
+    log = (tmp_path / "run.log").read_text(encoding="utf-8")
+    assert "| WARNING  | py.warnings | FutureWarning: Cell is missing an id" in log
+
+
 def test_model_tags_read_back_as_the_lineage_of_their_inputs():
     from governed_mlops.runner import models
 

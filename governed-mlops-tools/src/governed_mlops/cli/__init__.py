@@ -73,14 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    try:
-        return int(handler(args) or 0)
-    except (CommandError, ProjectError) as error:
-        print(f"mlops: error: {error}", file=sys.stderr)
-        return getattr(error, "exit_code", 2)
-    except KeyboardInterrupt:
-        print("mlops: interrupted", file=sys.stderr)
-        return 130
+    from ._pipes import tolerant_output
+
+    with tolerant_output():
+        try:
+            return int(handler(args) or 0)
+        except (CommandError, ProjectError) as error:
+            print(f"mlops: error: {error}", file=sys.stderr)
+            return getattr(error, "exit_code", 2)
+        except KeyboardInterrupt:
+            print("mlops: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

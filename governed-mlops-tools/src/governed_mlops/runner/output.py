@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -70,6 +71,7 @@ class RunLog:
         self._saved: list[tuple[logging.Logger, bool, list[logging.Handler]]] = []
         self._readers: list[threading.Thread] = []
         self._shown = False
+        self._showwarning: Optional[Any] = None
 
     def __enter__(self) -> RunLog:
         from loguru import logger
@@ -84,6 +86,10 @@ class RunLog:
             named.handlers = [detail]
             named.propagate = False
             named.setLevel(logging.INFO)
+        # Python warnings while the notebook runs (nbformat's about cell ids,
+        # a library's deprecations): run.log's too, not the terminal's.
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._warning
         return self
 
     def __exit__(
@@ -98,11 +104,28 @@ class RunLog:
             reader.join(timeout=5)
         for named, propagate, handlers in self._saved:
             named.handlers, named.propagate = handlers, propagate
+        if self._showwarning is not None:
+            warnings.showwarning = self._showwarning
         if self._sink is not None:
             logger.remove(self._sink)
         self._clear()
         if self._file is not None:
             self._file.close()
+
+    def _warning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Optional[TextIO] = None,
+        line: Optional[str] = None,
+    ) -> None:
+        self.line(
+            "WARNING",
+            "py.warnings",
+            f"{category.__name__}: {message} ({filename}:{lineno})",
+        )
 
     def _from_loguru(self, message: Any) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..hashes import file_sha
+from ..progress import Progress
 from ..errors import CommandError
 from ..project import Project
 from ..settings import env_prefix
@@ -34,8 +35,8 @@ from ..stages.env import index_options
 from ..stages.installers import pick
 from ..stages.specs import Stage, survey
 from ..stages.venvs import venv_python
-from . import audit, cache, tracking
-from .store import Store
+from . import audit, cache, output, tracking
+from .store import Store, missing_run
 
 KERNEL = "mlops-replay"
 
@@ -106,7 +107,7 @@ def replay(
 ) -> Replayed:
     run = store.get_run(run_id)
     if run is None:
-        raise CommandError(f"no run {run_id} in the tracking store {store.uri}")
+        raise missing_run(run_id, store.uri)
     name = run.tags.get("stage", "")
     commit = run.tags.get("mlflow.source.git.commit", "")
     if not name or audit.MANIFEST_TAG not in run.tags:
@@ -250,7 +251,10 @@ def _execute(
         prefix + "MLFLOW_TRACKING_URI": tracking.sqlite_uri(folder / "mlflow.db"),
         "MLFLOW_TRACKING_URI": tracking.sqlite_uri(folder / "mlflow.db"),
     }
-    with _kernel_environment(prefix, values):
+    # papermill's lines, the notebook's output and the kernel's own warnings
+    # go to replay.log (kept with --keep), as a run's go to its run.log.
+    log = output.RunLog(folder / "replay.log", Progress("replay"))
+    with _kernel_environment(prefix, values), log:
         os.environ.pop("MLFLOW_RUN_ID", None)
         papermill.execute_notebook(
             str(notebook),
@@ -259,7 +263,8 @@ def _execute(
             kernel_name=KERNEL,
             language="python",
             cwd=str(notebook.parent),
-            log_output=False,
+            log_output=True,
             progress_bar=False,
             start_timeout=120,
+            kernel_manager_class=output.kernel_manager_class(log),
         )

@@ -15,6 +15,7 @@ from governed_mlops.stages.installers import redact, with_token
 from governed_mlops.project import find_project
 
 HERE = "%d.%d" % sys.version_info[:2]
+EMPTY_NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
 
 def spec_text(stage: str, **fields) -> str:
@@ -50,7 +51,7 @@ def project(tmp_path):
         (tmp_path / "env_specs").mkdir(exist_ok=True)
         (tmp_path / "notebooks").mkdir(exist_ok=True)
         for name in stages:
-            (tmp_path / "notebooks" / f"{name}.ipynb").write_text("{}")
+            (tmp_path / "notebooks" / f"{name}.ipynb").write_text(EMPTY_NOTEBOOK)
             text = overrides.get(name, spec_text(name))
             (tmp_path / "env_specs" / f"stage_{name}.yaml").write_text(text)
         return find_project(tmp_path)
@@ -107,6 +108,36 @@ BAD_SPECS = [
         "a missing notebook",
         dict(notebook="notebooks/missing.ipynb"),
         "env_specs/stage_a.yaml: notebook: 'notebooks/missing.ipynb' does not exist",
+    ),
+    (
+        "a folder as the notebook",
+        dict(notebook="notebooks"),
+        "env_specs/stage_a.yaml: notebook: 'notebooks' is a folder; give the path "
+        "of the stage's notebook relative to the project root",
+    ),
+    (
+        "a file that is not a .ipynb notebook",
+        dict(notebook="pyproject.toml"),
+        "env_specs/stage_a.yaml: notebook: 'pyproject.toml' is not a .ipynb "
+        "notebook; convert a script with `jupytext --to ipynb pyproject.toml`",
+    ),
+    (
+        "a notebook outside the project",
+        dict(notebook="../a.ipynb"),
+        "env_specs/stage_a.yaml: notebook: '../a.ipynb' leaves the project",
+    ),
+    (
+        "an absolute notebook path",
+        dict(notebook="/srv/a.ipynb"),
+        "env_specs/stage_a.yaml: notebook: '/srv/a.ipynb' is absolute; write it "
+        "relative to the project root",
+    ),
+    (
+        "inputs given as one text, not a list",
+        dict(inputs="data/x.csv"),
+        "env_specs/stage_a.yaml: inputs: must be a list of globs relative to the "
+        "project, e.g. [data/raw/*.csv] (or one `- item` line each), not text "
+        "'data/x.csv'",
     ),
     (
         "an unknown key",
@@ -223,6 +254,17 @@ def test_quick_check_vouches_exactly_for_what_the_model_accepts(project, fields)
     else:
         accepted = True
     assert spec_checks.quick_check(built) == accepted
+
+
+def test_a_key_given_twice_is_refused_with_its_line(project):
+    text = "\n".join(
+        [f"{k}: {v}" for k, v in json.loads(spec_text("a")).items()]
+        + ["parameters:", "  seed: 42", "parameters:", "  seed: 9", ""]
+    )
+    assert (
+        "env_specs/stage_a.yaml: not valid YAML: line 9, column 1: key "
+        "'parameters' is given twice (first on line 7); keep one"
+    ) in refused(project(a=text))
 
 
 def test_quick_check_knows_every_field_of_the_model():

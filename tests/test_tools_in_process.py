@@ -685,9 +685,16 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         lines[at] = "import time; text = str(time.time_ns())\n"
         path.write_text(json.dumps(data), encoding="utf-8")
         noisy = run_id_of(mlops("stage", "run", "prep"))
-        differs = mlops("audit", "replay", noisy)
+        reason = recorded()[noisy].data.tags["cache.reason"]
+        assert reason == "run on its own (`mlops stage run`)", "not --force"
+        differs = mlops("audit", "replay", noisy, "--keep")
         assert differs.code == 1
         assert "  DIFFERS  data/out.txt: differs from the run's\n" in differs.out
+        # papermill's lines (and the kernel's own output) went to replay.log.
+        kept = Path(differs.out.split("  kept in  ", 1)[1].splitlines()[0])
+        log = (kept / "replay.log").read_text(encoding="utf-8")
+        assert "| papermill | Executing Cell" in log
+        shutil.rmtree(kept)
 
 
 def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
@@ -791,6 +798,13 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
     unknown = mlops("audit", "verify", "0" * 32)
     assert unknown.code == 2 and f"no run {'0' * 32} in the tracking store" in (
         unknown.err
+    )
+    assert "whole run id" not in unknown.err
+    # A run id shortened as the docs and the terminal show it: say so.
+    short = mlops("audit", "verify", run_id[:4])
+    assert short.code == 2 and short.err.endswith(
+        "; give the whole run id (32 characters, as `mlops pipeline run` and the "
+        "MLflow UI show it)\n"
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from governed_mlops import __version__
 from governed_mlops.cli import main
+from governed_mlops.errors import CommandError
 from governed_mlops.policy import main as policy_main
 from governed_mlops.policy.model import builtin_rules
 from governed_mlops.project import find_project, project_settings
@@ -175,6 +176,25 @@ def test_stage_commands_say_what_they_need(tiny, capsys):
         "solo: FAIL\n  - no lock env_specs/locks/solo.txt\n"
         "  fix: mlops stage create solo --force\n"
     )
+    # A notebook cut short (or a jupytext script saved as .ipynb): named, with
+    # the fix, by the check and by a run, without a traceback.
+    notebook = tiny / "notebooks" / "solo.ipynb"
+    notebook.write_text(notebook.read_text(encoding="utf-8")[:40], encoding="utf-8")
+    code, out, _ = mlops(capsys, "stage", "check", "solo")
+    assert code == 1
+    line = out.splitlines()[2]
+    assert line.startswith("  - notebooks/solo.ipynb: not a notebook: not .ipynb")
+    assert line.endswith(
+        ", line 4 column 23). Convert a script with `jupytext --to ipynb`; "
+        "restore a damaged notebook from git"
+    )
+    # What a run reads of it first: its parameters, and its code for the cache.
+    from governed_mlops.runner.cache import codetext_sha
+    from governed_mlops.runner.notebook import declarations
+
+    for read in (declarations, codetext_sha):
+        with pytest.raises(CommandError, match="solo.ipynb: not a notebook"):
+            read(notebook)
     code, out, _ = mlops(capsys, "stage", "list")
     assert out.splitlines()[1].split() == [
         "solo",
@@ -233,6 +253,9 @@ def test_policy_check_reports_in_the_terminal(violating, capsys):
     assert (
         "waived GOV302 Notebooks are parameterised and stored without outputs: " in out
     )
+    # Each finding the waiver hides is listed under it.
+    waived = out[out.index("waived GOV302") :].splitlines()
+    assert waived[1].startswith("  hides: notebooks/train.ipynb")
     assert out.endswith("The project violates the policy: fix the errors above.\n")
     assert mlops(capsys, "policy", "check", "--exit-zero")[0] == 0
 
@@ -304,3 +327,25 @@ def test_policy_rules_list_and_document_every_rule(capsys):
         assert f"\n### {rule.id}\n\n**{rule.title}** (" in out
     grace = next(rule for rule in rules if rule.grace_until)
     assert f"error (a warning until {grace.grace_until})" in out
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_command():
+    """``mlops ... | head -1``: the command finishes (a pipeline records its
+    runs), without a traceback; what it would still print is dropped."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "governed_mlops", "policy", "rules"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -66,6 +66,7 @@ def test_command_line_values_take_the_declared_type(key, raw, value):
         ("seed", "1.5", "-p seed=1.5: the notebook declares int (seed = 42); a float"),
         ("seed", "true", "declares int (seed = 42); a boolean is not an int"),
         ("rate", "fast", "declares float (rate = 1); text is not a float"),
+        ("seed", "", "declares int (seed = 42); an empty value is not an int"),
         ("smoke", "maybe", "declares bool (smoke = False); text is not a bool"),
         ("columns", "{a: 1}", "declares list (columns = ['a', 'b']); a mapping"),
         ("grid", "[1]", "declares dict"),

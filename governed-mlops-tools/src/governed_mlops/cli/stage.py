@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import Subparsers, add_group
@@ -252,18 +253,32 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         stage = found.stages[name]
         found_problems = problems(stage, args.installer)
-        if found_problems:
+        unreadable = _notebook_problem(stage.notebook)
+        if found_problems or unreadable:
             bad += 1
             print(f"{stage.name}: FAIL")
-            for line in found_problems:
+            for line in found_problems + unreadable:
                 print(f"  - {line}")
-            print(f"  fix: mlops stage create {stage.name} --force")
+            if found_problems:
+                print(f"  fix: mlops stage create {stage.name} --force")
         else:
             print(f"{stage.name}: ok ({stage.env_dir}, kernel {stage.kernel_name})")
     return 1 if bad else 0
 
 
+def _notebook_problem(path: Path) -> list[str]:
+    """Why the stage's notebook cannot be run (a line that says the fix)."""
+    from ..runner.notebook import read_notebook
+
+    try:
+        read_notebook(path)
+    except CommandError as error:
+        return [str(error)]
+    return []
+
+
 def run_stage(args: argparse.Namespace) -> int:
+    from ..runner import cache
     from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner
     from ..stages.specs import survey
@@ -276,7 +291,7 @@ def run_stage(args: argparse.Namespace) -> int:
         parameters = runner.prepare(stage, overrides)
         # Always run; its result then serves later pipeline runs as their cache.
         stored = runner.stage_cache()
-        decision = stored.decide(stage, parameters, force=True)
+        decision = stored.decide(stage, parameters, True, cache.STAGE_RUN)
         result = runner.run_stage(
             stage, parameters, parent_run_id=runner.outer_run(), decision=decision
         )

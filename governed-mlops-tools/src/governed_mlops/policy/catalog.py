@@ -78,9 +78,12 @@ def markdown() -> str:
         "```",
         "",
         "All three keys are required: a waiver without a reason or an expiry date, "
-        "or of an unknown rule, is refused (exit 2). A waived rule is reported as "
-        "waived; once the date has passed the waiver no longer applies and GOV001 "
-        "fails until it is removed or renewed.",
+        "or of an unknown rule, is refused (exit 2). A waiver covers its rule "
+        "everywhere in the project: a waived rule is reported as waived, with each "
+        "finding it hides listed under it (`hides: ...`, or `hides nothing now` "
+        "when the rule passes and the waiver can go), so a new finding of the same "
+        "rule is seen. Once the date has passed the waiver no longer applies and "
+        "GOV001 fails until it is removed or renewed.",
         "",
         "## Grace periods",
         "",

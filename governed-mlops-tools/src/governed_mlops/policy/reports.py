@@ -48,7 +48,14 @@ def terminal(report: Report) -> str:
     waived = [o for o in report.outcomes if o.status == WAIVED]
     if waived:
         lines.append("")
-        lines += [f"waived {o.rule.id} {o.rule.title}: {o.note}" for o in waived]
+    for outcome in waived:
+        # What the waiver hides now: a waiver covers its rule everywhere.
+        lines.append(f"waived {outcome.rule.id} {outcome.rule.title}: {outcome.note}")
+        for finding in outcome.findings:
+            where = f"{finding.where}: " if finding.where else ""
+            lines.append(f"  hides: {where}{finding.message}")
+        if not outcome.findings:
+            lines.append("  hides nothing now: the rule passes; delete the waiver")
     if counts["errors"]:
         lines += ["", "The project violates the policy: fix the errors above."]
     return "\n".join(lines) + "\n"

@@ -35,13 +35,18 @@ PARAMETERS_PART = "parameters"
 LOCK_PART = "lock"
 PYTHON_PART = "interpreter"
 INPUT_PREFIX = "input "
+FORCED = "forced (--force)"
+# `mlops stage run` always runs; its run then serves pipelines as their cache.
+STAGE_RUN = "run on its own (`mlops stage run`)"
 
 
 def codetext_sha(notebook: Path) -> str:
     """The hash of a notebook's code cells, as Python syntax where they parse
     (comments, blank lines and spacing do not count) and as text with
     trailing spaces removed where they do not (magics, shell escapes)."""
-    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    from .notebook import read_notebook
+
+    cells = read_notebook(notebook)["cells"]
     parts = []
     for cell in cells:
         if cell.get("cell_type") != "code":
@@ -222,11 +227,18 @@ class Cache:
     def _object(self, sha: str) -> Path:
         return self.folder / "objects" / sha[:2] / sha
 
-    def decide(self, stage: Stage, parameters: dict[str, Any], force: bool) -> Decision:
+    def decide(
+        self,
+        stage: Stage,
+        parameters: dict[str, Any],
+        force: bool,
+        forced_by: str = FORCED,
+    ) -> Decision:
         """Run or skip ``stage`` with these parameters; restores missing
-        outputs of a skipped stage from the cache."""
+        outputs of a skipped stage from the cache. ``forced_by``: the reason a
+        forced run records."""
         parts = stage_parts(stage, parameters, self.stats)
-        decision = self._decide(stage, parts, force)
+        decision = self._decide(stage, parts, force, forced_by)
         decision.producers, decision.models = self.producers(stage.name, parts)
         return decision
 
@@ -249,10 +261,12 @@ class Cache:
                         logged[name] = str(entry["models"][name])
         return runs, logged
 
-    def _decide(self, stage: Stage, parts: dict[str, str], force: bool) -> Decision:
+    def _decide(
+        self, stage: Stage, parts: dict[str, str], force: bool, forced_by: str
+    ) -> Decision:
         key = key_of(parts)
         if force:
-            return Decision(True, "forced (--force)", key, parts)
+            return Decision(True, forced_by, key, parts)
         if not (stage.spec.inputs or stage.spec.outputs):
             # What it reads is unknown: skipping it could hide new data.
             reason = "its spec declares no inputs or outputs, so it always runs"

@@ -24,6 +24,34 @@ def _stamp(path: Path) -> tuple[int, int]:
     return found.st_size, found.st_mtime_ns
 
 
+def read_notebook(path: Path) -> dict[str, Any]:
+    """A notebook's JSON. A file that is not one (a jupytext script, a
+    notebook cut short) is a :class:`CommandError` naming it and the fix."""
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"{shown}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{shown}: not a notebook (not UTF-8 text)") from None
+    except ValueError as error:
+        where = (
+            f" ({error.msg}, line {error.lineno} column {error.colno})"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        raise CommandError(
+            f"{shown}: not a notebook: not .ipynb JSON{where}. Convert a script "
+            f"with `jupytext --to ipynb`; restore a damaged notebook from git"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise CommandError(f"{shown}: not a notebook: no list of cells")
+    return data
+
+
 def parameters_cell(path: Path) -> dict[str, Any] | None:
     """The first cell tagged ``parameters`` (as papermill finds it), its source
     as one string; None when no cell is tagged. Read once per version of the
@@ -33,8 +61,7 @@ def parameters_cell(path: Path) -> dict[str, Any] | None:
 
 @functools.lru_cache(maxsize=64)
 def _parameters_cell(path: Path, stamp: tuple[int, int]) -> dict[str, Any] | None:
-    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    for cell in cells:
+    for cell in read_notebook(path)["cells"]:
         if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
             source = cell.get("source", "")
             text = "".join(source) if isinstance(source, list) else str(source)

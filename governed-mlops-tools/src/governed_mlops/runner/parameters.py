@@ -175,6 +175,8 @@ def fitted(value: Any, kind: type, what: str, wanted: str) -> Any:
 
 
 def describe(value: Any) -> str:
+    if value == "":
+        return "an empty value"
     return {
         bool: "a boolean",
         int: "an int",

@@ -106,6 +106,17 @@ class Store(Protocol):
         (:mod:`.snapshot`), where the store has one."""
 
 
+def missing_run(run_id: str, uri: str) -> CommandError:
+    """The error for a run id the store does not know (a shortened one, too)."""
+    hint = ""
+    if len(run_id) != 32:
+        hint = (
+            "; give the whole run id (32 characters, as `mlops pipeline run` "
+            "and the MLflow UI show it)"
+        )
+    return CommandError(f"no run {run_id} in the tracking store {uri}{hint}")
+
+
 def millis() -> int:
     return int(time.time() * 1000)
 

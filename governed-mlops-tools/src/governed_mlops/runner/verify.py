@@ -25,7 +25,7 @@ from ..hashes import data_sha, file_sha
 from ..errors import CommandError
 from . import audit
 from .gitinfo import committed_file
-from .store import Store
+from .store import Store, missing_run
 
 
 @dataclass
@@ -46,7 +46,7 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
     """Check run ``run_id``'s artifacts against its record (see the module)."""
     run = store.get_run(run_id)
     if run is None:
-        raise CommandError(f"no run {run_id} in the tracking store {store.uri}")
+        raise missing_run(run_id, store.uri)
     recorded = run.tags.get(audit.MANIFEST_TAG)
     if not recorded:
         raise CommandError(

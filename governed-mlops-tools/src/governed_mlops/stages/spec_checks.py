@@ -181,10 +181,20 @@ def file_problems(
 ) -> list[str]:
     """The notebook and constraints file a spec names must exist."""
     problems = []
-    if not Path(portable_path(notebook, root)).is_file():
+    path = Path(portable_path(notebook, root))
+    relative = "give the path of the stage's notebook relative to the project root"
+    outside = _outside_problem(notebook, "notebooks/01-data-prep.ipynb")
+    if outside:
+        # A run records its notebook at the project's commit.
+        problems.append(f"{source}: notebook: {outside}")
+    elif path.is_dir():
+        problems.append(f"{source}: notebook: {notebook!r} is a folder; {relative}")
+    elif not path.is_file():
+        problems.append(f"{source}: notebook: {notebook!r} does not exist; {relative}")
+    elif path.suffix != ".ipynb":
         problems.append(
-            f"{source}: notebook: {notebook!r} does not exist; give the "
-            f"path of the stage's notebook relative to the project root"
+            f"{source}: notebook: {notebook!r} is not a .ipynb notebook; convert "
+            f"a script with `jupytext --to ipynb {notebook}` and name the .ipynb"
         )
     if constraints and not Path(portable_path(constraints, root)).is_file():
         problems.append(

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .._yaml import safe_load
+from .._yaml import describe_error, safe_load
 from ..errors import CommandError
 from ..project import Project
 from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
@@ -259,6 +259,22 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return text.lstrip(".")
 
 
+# What a list-valued key holds, for the message when it is not a list.
+LIST_EXAMPLES = {
+    "inputs": (" of globs relative to the project", "[data/raw/*.csv]"),
+    "outputs": (" of globs relative to the project", "[models/*.joblib]"),
+    "packages": (" of requirements", '["pandas>=2.1"]'),
+    "extra_index_urls": (" of index URLs", "[https://pypi.example.com/simple/]"),
+    "models": (" of models", "[{path: models/model.joblib}]"),
+}
+
+
+def _shape(value: Any) -> str:
+    """A value as a user wrote it: its YAML kind and text."""
+    kind = {str: "text", dict: "a mapping", int: "a number", float: "a number"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
 def describe(error: ValidationError, source: str) -> list[str]:
     """Readable lines, one per problem: ``file: field: what and how to fix``."""
     lines = []
@@ -290,6 +306,12 @@ def describe(error: ValidationError, source: str) -> list[str]:
                 f"{source}: {where}: {item['input']!r} may only hold letters, "
                 f"digits, '.', '_' and '-'{first}"
             )
+        elif item["type"] == "list_type":
+            what, example = LIST_EXAMPLES.get(key, ("", "[first, second]"))
+            lines.append(
+                f"{source}: {where}: must be a list{what}, e.g. {example} (or one "
+                f"`- item` line each), not {_shape(item['input'])}"
+            )
         elif item["type"] == "literal_error" and key == "flavor":
             lines.append(
                 f"{source}: {where}: {item['input']!r} is not a flavor the runner "
@@ -315,7 +337,7 @@ def _parse(path: Path, relative: str) -> tuple[Optional[StageSpec], list[str]]:
     try:
         data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        return None, [f"{relative}: not valid YAML: {error}"]
+        return None, [f"{relative}: not valid YAML: {describe_error(error)}"]
     if not isinstance(data, dict):
         return None, [f"{relative}: must be a mapping of keys such as name, python"]
     try:

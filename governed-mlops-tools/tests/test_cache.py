@@ -173,6 +173,38 @@ def test_a_missing_output_is_restored_from_the_cache(stages):
     )
 
 
+def test_going_back_to_earlier_parameters_reuses_the_earlier_runs(stages):
+    """A smoke run, then the full one again: nothing runs, the full run's
+    outputs come back from the cache, downstream too."""
+    prep, fit = stages["prep"], stages["fit"]
+    out = prep.project.root / "data" / "out.txt"
+    model = prep.project.root / "models" / "fit.txt"
+    ran(fresh(prep), prep, {"seed": 1}, "full")
+    ran(fresh(fit), fit, {"seed": 1}, "fitted-full")
+    ran(fresh(prep), prep, {"seed": 2}, "smoke")
+    ran(fresh(fit), fit, {"seed": 1}, "fitted-smoke")
+    back = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert not back.run and back.reused == "run-prep-full"
+    assert back.reason == "as in the earlier run run-prep-full; restored data/out.txt"
+    assert out.read_text(encoding="utf-8") == "full"
+    downstream = fresh(fit).decide(fit, {"seed": 1}, force=False)
+    assert not downstream.run and downstream.reused == "run-fit-fitted-full"
+    assert model.read_text(encoding="utf-8") == "fitted-full"
+    # The smoke run is an earlier run now.
+    smoke = fresh(prep).decide(prep, {"seed": 2}, force=False)
+    assert not smoke.run and smoke.reused == "run-prep-smoke"
+    assert out.read_text(encoding="utf-8") == "smoke"
+    # An output edited by hand is never overwritten: the stage runs.
+    out.write_text("by hand", encoding="utf-8")
+    edited = fresh(prep).decide(prep, {"seed": 1}, force=False)
+    assert edited.run and edited.reason == "parameters changed: seed 2 → 1"
+    assert out.read_text(encoding="utf-8") == "by hand"
+    # Only the last few runs of a stage are kept besides its last.
+    for seed in range(10, 10 + cache.HISTORY + 1):
+        ran(fresh(prep), prep, {"seed": seed}, f"s{seed}")
+    assert fresh(prep).decide(prep, {"seed": 1}, force=False).run
+
+
 def test_an_unchanged_file_is_not_read_again(tmp_path):
     """The stat cache trusts size, modification time and inode: rewriting a
     file with the same size and times shows the hash was not recomputed."""

@@ -36,6 +36,9 @@ LOCK_PART = "lock"
 PYTHON_PART = "interpreter"
 INPUT_PREFIX = "input "
 FORCED = "forced (--force)"
+# Earlier runs kept per stage besides its last, each with another key: going
+# back to earlier parameters or data (a smoke run, then the full one) reuses.
+HISTORY = 4
 # `mlops stage run` always runs; its run then serves pipelines as their cache.
 STAGE_RUN = "run on its own (`mlops stage run`)"
 
@@ -199,6 +202,11 @@ class Decision:
     models: dict[str, str] = field(default_factory=dict)
 
 
+def _plain(entry: dict[str, Any]) -> dict[str, Any]:
+    """An index entry without its earlier runs."""
+    return {k: v for k, v in entry.items() if k != "earlier"}
+
+
 class Cache:
     """The project's stage cache (``.mlops/cache/``)."""
 
@@ -278,6 +286,20 @@ class Cache:
             )
         elif last["key"] != key:
             decision = Decision(True, why(last["parts"], parts), key, parts)
+            earlier = next(
+                (e for e in last.get("earlier", []) if e["key"] == key), None
+            )
+            if earlier is not None:
+                # The last run's outputs may be put back: the cache keeps them.
+                back = self._reuse(
+                    earlier, parts, self._kept, replaceable=last["outputs"]
+                )
+                if not back.run:
+                    self._make_latest(stage.name, earlier)
+                    back.reason = back.reason.replace(
+                        "unchanged since run", "as in the earlier run", 1
+                    )
+                    decision = back
         else:
             decision = self._reuse(last, parts, self._kept)
         if decision.run and self.shared is not None:
@@ -295,20 +317,28 @@ class Cache:
         parts: dict[str, str],
         source: Callable[[dict[str, Any], str], Optional[Path]],
         where: str = "",
+        replaceable: Optional[dict[str, str]] = None,
     ) -> Decision:
         """Skip the stage, reusing ``entry`` (a run with the stage's key), with
         its missing outputs restored from the files ``source`` gives; or run
-        it, saying why."""
+        it, saying why. ``replaceable``: outputs (name -> hash) that may be
+        overwritten, as the stage's last run wrote them."""
         key, run_id = entry["key"], entry["run_id"]
         missing = []
         for name, sha in sorted(entry["outputs"].items()):
             path = self.root / name
             if not path.is_file():
                 missing.append(name)
-            elif self.stats.sha(path) != sha:
-                # Edited since: the notebook makes it again, and says so.
-                reason = f"output {name} changed since run {run_id}"
-                return Decision(True, reason, key, parts)
+                continue
+            current = self.stats.sha(path)
+            if current == sha:
+                continue
+            if (replaceable or {}).get(name) == current:
+                missing.append(name)
+                continue
+            # Edited since: the notebook makes it again, and says so.
+            reason = f"output {name} changed since run {run_id}"
+            return Decision(True, reason, key, parts)
         found = {}
         for name in missing:
             copy = source(entry, name)
@@ -353,9 +383,20 @@ class Cache:
             return local
         if decision.run:
             return local
-        self.entries[stage.name] = entry
-        write_json(self.index_path, self.index)
+        self._make_latest(stage.name, entry)
         return decision
+
+    def _make_latest(self, stage: str, entry: dict[str, Any]) -> None:
+        """``entry`` becomes the stage's last run; the one before it, and
+        those before that with other keys, are kept as earlier runs."""
+        previous = self.entries.get(stage)
+        earlier = [] if previous is None else [previous, *previous.get("earlier", [])]
+        latest = _plain(entry)
+        latest["earlier"] = [_plain(e) for e in earlier if e["key"] != latest["key"]][
+            :HISTORY
+        ]
+        self.entries[stage] = latest
+        write_json(self.index_path, self.index)
 
     def record(
         self,
@@ -381,8 +422,7 @@ class Cache:
             "outputs": outputs,
             "models": logged or {},
         }
-        self.entries[stage.name] = entry
-        write_json(self.index_path, self.index)
+        self._make_latest(stage.name, entry)
         self.save()
         if self.shared is not None:
             files = {name: self._object(sha) for name, sha in outputs.items()}

@@ -316,3 +316,31 @@ def test_gov202_reads_a_notebook_broken_by_markers_as_text():
 
 def test_gov202_passes_a_clean_notebook():
     assert findings("GOV202", {"notebooks/train.ipynb": NOTEBOOK}) == []
+
+
+def test_file_names_from_git_are_utf8_whatever_the_locale(tmp_path):
+    """git prints names in UTF-8; a Windows locale is cp1252, which turns
+    ``ü.py`` into ``Ã¼.py`` (dropped from every rule) or fails to decode.
+    Here an ASCII locale, without Python's UTF-8 mode, stands in for it."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "ü.py").write_text("x = 1\n", encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    code = (
+        "import datetime as dt, pathlib, sys\n"
+        "from governed_mlops.policy.facts import Facts\n"
+        "facts = Facts(pathlib.Path(sys.argv[1]), dt.date(2027, 1, 1))\n"
+        "import os\n"
+        "print([os.fsencode(n) for n in facts.files + sorted(facts.tracked)])\n"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.stdout == "[b'\\xc3\\xbc.py', b'\\xc3\\xbc.py']\n", done.stderr

@@ -186,7 +186,7 @@ def git(root: Path, *args: str) -> str:
 def test_the_git_state_of_a_run(tmp_path, monkeypatch):
     from governed_mlops.runner.gitinfo import git_state
 
-    assert git_state(tmp_path) == GitState("", "", False, "", "")  # not a repository
+    assert git_state(tmp_path) == GitState("", "", False, "", b"")  # not a repository
     (tmp_path / "a.txt").write_text("one\n")
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "a.txt")
@@ -198,22 +198,44 @@ def test_the_git_state_of_a_run(tmp_path, monkeypatch):
         "main",
         False,
         "https://git.example.com/churn.git",
-        "",
+        b"",
     )
-    (tmp_path / "a.txt").write_text("one\ntwo\n")
+    # A change in a file of another encoding: the diff keeps its bytes.
+    (tmp_path / "a.txt").write_bytes(b"one\ncaf\xe9\r\n")
     (tmp_path / "new.txt").write_text("untracked\n")
     dirty = git_state(tmp_path)
     assert dirty.dirty and dirty.commit == clean.commit
-    assert "+two\n" in dirty.diff and dirty.diff.endswith("# untracked: new.txt\n")
+    assert b"+caf\xe9\r\n" in dirty.diff
+    assert dirty.diff.endswith(b"# untracked: new.txt\n")
     monkeypatch.setenv("PATH", str(tmp_path))  # a machine without git
-    assert git_state(tmp_path) == GitState("", "", False, "", "")
+    assert git_state(tmp_path) == GitState("", "", False, "", b"")
+
+
+def test_a_file_is_committed_as_is_only_byte_for_byte(tmp_path):
+    """With core.autocrlf (Git for Windows' default) a CRLF checkout is not
+    the committed file: the run keeps its own copy, which verify reads."""
+    from governed_mlops.runner.gitinfo import committed_as_is
+
+    spec = tmp_path / "stage.yaml"
+    spec.write_bytes(b"name: train\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "stage.yaml")
+    git(tmp_path, "commit", "-q", "-m", "spec")
+    head = git(tmp_path, "rev-parse", "HEAD")
+    assert committed_as_is(tmp_path, head, spec) == "stage.yaml"
+    git(tmp_path, "config", "core.autocrlf", "true")
+    spec.unlink()
+    git(tmp_path, "checkout", "--", "stage.yaml")
+    assert spec.read_bytes() == b"name: train\r\n"
+    assert git(tmp_path, "status", "--porcelain") == "", "git sees no change"
+    assert committed_as_is(tmp_path, head, spec) == ""
 
 
 def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
     from governed_mlops import __version__
     from governed_mlops.runner import audit
 
-    git_ = GitState("c0ffee", "main", True, "https://git.example.com/t.git", "+x\n")
+    git_ = GitState("c0ffee", "main", True, "https://git.example.com/t.git", b"+x\n")
     tags = audit.run_tags(tiny, git_, "ipykernel==6.29.5\n", "3.11.7")
     assert tags["mlflow.source.git.commit"] == "c0ffee"
     assert tags["mlflow.source.git.repoURL"] == "https://git.example.com/t.git"
@@ -248,7 +270,7 @@ def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
     held = {audit.FREEZE_TAG: written, audit.SBOM_RUN_TAG: "a"}
     assert audit.freeze_run("b", held) == "a"
     assert audit.freeze_run("b", {audit.SBOM_RUN_TAG: "a"}) == "b"  # kept its own
-    outside = GitState("", "", False, "", "")
+    outside = GitState("", "", False, "", b"")
     tags = audit.run_tags(tiny, outside, "", "3.11.7")
     assert tags["mlflow.source.git.commit"] == "none (not a git repository)"
     assert "mlflow.source.git.repoURL" not in tags

@@ -74,14 +74,16 @@ class Facts:
                 [git, "ls-files", "-t", "-co", "--exclude-standard", "-z"],
                 cwd=self.root,
                 capture_output=True,
-                text=True,
                 timeout=60,
             )
         except (OSError, subprocess.TimeoutExpired):
             return None
         if listed.returncode != 0:
             return None
-        entries = (entry for entry in listed.stdout.split("\0") if entry)
+        # Names as the file system's (-z: not quoted): UTF-8 on Windows, not
+        # the cp1252 locale that text=True would decode them with.
+        names = os.fsdecode(listed.stdout)
+        entries = (entry for entry in names.split("\0") if entry)
         return {entry[2:]: entry[0] for entry in entries}
 
     def _walk(self) -> list[str]:

@@ -129,7 +129,7 @@ def start_bundle(
     if freeze is not None:
         (folder / FREEZE_NAME).write_bytes(freeze.encode("utf-8"))
     if git.dirty and git.diff:
-        (folder / DIFF_NAME).write_text(git.diff, encoding="utf-8")
+        (folder / DIFF_NAME).write_bytes(git.diff)
     return committed
 
 

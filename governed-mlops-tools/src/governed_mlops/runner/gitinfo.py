@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,29 +14,37 @@ class GitState:
     branch: str
     dirty: bool
     repo_url: str
-    diff: str  # uncommitted changes and untracked files, empty when clean
+    # Uncommitted changes and untracked files, as git prints them (bytes: a
+    # file's own encoding and line endings kept), empty when clean.
+    diff: bytes
 
 
-def _git(root: Path, *args: str) -> str:
+def _git_bytes(root: Path, *args: str) -> bytes:
     try:
         # git is found on PATH by design, as every developer and agent has it.
         result = subprocess.run(  # nosec B607
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60
+            ["git", *args], cwd=root, capture_output=True, timeout=60
         )
     except (OSError, subprocess.SubprocessError):
-        return ""
-    return result.stdout if result.returncode == 0 else ""
+        return b""
+    return result.stdout if result.returncode == 0 else b""
+
+
+def _git(root: Path, *args: str) -> str:
+    # Paths as the file system's (UTF-8 on Windows, whatever the cp1252
+    # locale that text=True would decode them with).
+    return os.fsdecode(_git_bytes(root, *args))
 
 
 def git_state(root: Path) -> GitState:
     """Commit, branch, dirty flag, remote URL and diff of the work tree at ``root``."""
     commit = _git(root, "rev-parse", "HEAD").strip()
     status = _git(root, "status", "--porcelain")
-    diff = ""
+    diff = b""
     if commit and status:
         untracked = [line[3:] for line in status.splitlines() if line.startswith("??")]
-        diff = _git(root, "diff", "HEAD", "--binary")
-        diff += "".join(f"# untracked: {name}\n" for name in untracked)
+        diff = _git_bytes(root, "diff", "HEAD", "--binary")
+        diff += os.fsencode("".join(f"# untracked: {n}\n" for n in untracked))
     return GitState(
         commit=commit,
         branch=_git(root, "rev-parse", "--abbrev-ref", "HEAD").strip(),
@@ -55,7 +64,10 @@ def committed_as_is(root: Path, commit: str, path: Path) -> str:
     except ValueError:
         return ""
     held = _git(root, "rev-parse", "--verify", "--quiet", f"{commit}:{relative}")
-    now = _git(root, "hash-object", "--", relative)
+    # The bytes on disk, not git's view of them: with core.autocrlf (Git for
+    # Windows' default) a CRLF checkout hashes as its LF blob, though the
+    # file verify reads back from the commit is not the file that ran.
+    now = _git(root, "hash-object", "--no-filters", "--", relative)
     return relative if held.strip() and held.strip() == now.strip() else ""
 
 

@@ -56,7 +56,7 @@ def template_path(checkout: Path) -> Path:
 
 def repair(answers_file: Path, checkout: Path) -> str | None:
     """Rewrite a relative ``_src_path``; returns the new value, or None."""
-    text = answers_file.read_text(encoding="utf-8")
+    text = answers_file.read_bytes().decode("utf-8")
     answers = yaml.safe_load(text) or {}
     source = str(answers.get("_src_path", ""))
     # `~/...` works for copier on this machine, but not inside a requirement.
@@ -66,14 +66,16 @@ def repair(answers_file: Path, checkout: Path) -> str | None:
     line = yaml.safe_dump(
         {"_src_path": absolute}, allow_unicode=True, default_flow_style=False
     ).strip()
-    answers_file.write_text(LINE.sub(lambda _: line, text, count=1), "utf-8")
+    # Bytes, not write_text: on Windows that would turn every LF into CRLF.
+    new_answers = LINE.sub(lambda _: line, text, count=1)
+    answers_file.write_bytes(new_answers.encode("utf-8"))
     for name in PINNED:
         pinned = answers_file.parent / name
         if pinned.is_file():
-            old = pinned.read_text(encoding="utf-8")
-            new = old.replace(f"git+file://{source}@", f"git+{file_url(absolute)}@")
+            old = pinned.read_bytes().decode("utf-8")
+            new = old.replace(f"git+{file_url(source)}@", f"git+{file_url(absolute)}@")
             if new != old:
-                pinned.write_text(new, encoding="utf-8")
+                pinned.write_bytes(new.encode("utf-8"))
     print(
         f"recorded the template source as {absolute} (given as {source!r}), so "
         f"`copier update` works from the project; to let colleagues and CI "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
 import yaml
 
 from conftest import REPO, run
@@ -87,6 +88,44 @@ def test_reserved_names_check_does_not_depend_on_the_machine(monkeypatch, capsys
 def test_tools_pin_is_current():
     """includes/tools.yml carries the one version, from the tools' pyproject."""
     run([sys.executable, "tools/tools_pin.py", "--check"], cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    ("source", "url"),
+    [
+        ("gh:acme/governed-mlops", "https://github.com/acme/governed-mlops.git"),
+        ("git@git.acme.com:ml/tmpl.git", "ssh://git@git.acme.com/ml/tmpl.git"),
+        ("https://git.acme.com/ml/tmpl.git", "https://git.acme.com/ml/tmpl.git"),
+        ("/srv/templates/governed-mlops", "file:///srv/templates/governed-mlops"),
+        # A PEP 508 URL ends at a space: it is written %20 (uv and pip read it).
+        ("/home/John Doe/tmpl", "file:///home/John%20Doe/tmpl"),
+        ("C:\\Users\\John Doe\\tmpl", "file:///C:/Users/John%20Doe/tmpl"),
+    ],
+)
+def test_the_tools_pin_spells_each_template_source(source, url):
+    """copier.yml's tools_pin, rendered as copier renders it; a local path the
+    way the copy task's template_source.file_url spells it too."""
+    import jinja2
+    from jinja2_ansible_filters import AnsibleCoreFiltersExtension
+
+    from governed_mlops.template_source import file_url, is_remote
+
+    class Loader(yaml.SafeLoader):  # copier.yml's !include lines: not needed
+        pass
+
+    Loader.add_constructor("!include", lambda loader, node: None)
+    documents = yaml.load_all((REPO / "copier.yml").read_text(), Loader=Loader)
+    (expression,) = [d["tools_pin"] for d in documents if d and "tools_pin" in d]
+    env = jinja2.Environment(extensions=[AnsibleCoreFiltersExtension])
+    pin = env.from_string(expression["default"]).render(
+        package_index_url="",
+        tools_version="1.3.0",
+        _copier_answers={"_src_path": source, "_commit": "1.3.0"},
+        _copier_conf={"vcs_ref_hash": "c0ffee"},
+    )
+    assert pin == f" @ git+{url}@1.3.0#subdirectory=governed-mlops-tools"
+    if not is_remote(source):
+        assert file_url(source) == url
 
 
 def test_transliteration_is_current():

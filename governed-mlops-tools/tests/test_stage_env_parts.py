@@ -68,6 +68,30 @@ def test_a_build_that_cannot_be_moved_in_brings_the_old_env_back(tmp_path):
     assert which(live) == "old"
 
 
+def test_an_env_in_use_is_named_and_left_as_it_was(tmp_path, monkeypatch):
+    """Windows refuses to move a folder a running kernel holds files in."""
+    import os
+
+    live = folder(tmp_path / ".venvs" / "solo", "old")
+    real = os.replace
+
+    def replace(source, target):
+        if Path(source) == live:
+            raise PermissionError(13, "Access is denied")
+        return real(source, target)
+
+    monkeypatch.setattr(env.os, "replace", replace)
+    building = env._start_build(live, relocatable=True)
+    folder(building, "new")
+    message = r"solo is in use \(Access is denied\): a program runs from it"
+    with pytest.raises(env.EnvInUse, match=message):
+        env._finish_build(building, live)
+    assert which(live) == "old"
+    with pytest.raises(env.EnvInUse, match=message):
+        env._start_build(live, relocatable=False)
+    assert which(live) == "old" and not (tmp_path / ".venvs" / "solo.old").exists()
+
+
 def test_an_interrupted_create_is_finished_or_undone(stage):
     aside = stage.env_dir.with_name("solo.old")
     env._recover(stage)  # nothing was interrupted: nothing to do

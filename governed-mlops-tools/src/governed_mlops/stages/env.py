@@ -145,7 +145,7 @@ def create(stage: Stage, options: Options) -> str:
         return "up to date"
 
     index = index_options(stage, options.offline, options.token())
-    building = _start_build(stage.env_dir, installer.relocatable)
+    building = _begin(stage, installer.relocatable)
     stage.project.locks_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"mlops-{stage.name}-"))
     try:
@@ -170,7 +170,7 @@ def create(stage: Stage, options: Options) -> str:
             kept = " (the previous env is kept)" if stage.env_dir.exists() else ""
             raise InstallError(f"{stage.name}: {error}{kept}") from None
         raise
-    _finish_build(building, stage.env_dir)
+    _take_place(stage, building, workdir)
     if relock:
         os.replace(new_lock, lock)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -182,6 +182,26 @@ def create(stage: Stage, options: Options) -> str:
     _write_marker(stage, {**marker, "installed": installed, SBOM_DIGEST: installed})
     say(f"ready: {stage.env_dir}, kernel {stage.kernel_name}")
     return "built"
+
+
+def _begin(stage: Stage, relocatable: bool) -> Path:
+    """:func:`_start_build`, its failure on an env in use named."""
+    try:
+        return _start_build(stage.env_dir, relocatable)
+    except EnvInUse as error:
+        raise EnvInUse(f"{stage.name}: {error}; nothing was changed") from None
+
+
+def _take_place(stage: Stage, building: Path, workdir: Path) -> None:
+    """:func:`_finish_build`; when the env is in use, the new build goes and
+    the previous env stays."""
+    try:
+        _finish_build(building, stage.env_dir)
+    except EnvInUse as error:
+        if building != stage.env_dir:
+            shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise EnvInUse(f"{stage.name}: {error}; the previous env is kept") from None
 
 
 def _up_to_date(stage: Stage, installer: Installer, lock: Path, say: Progress) -> bool:
@@ -283,9 +303,32 @@ def _lock(
     new_lock.write_text(locks.header(stage.name, digest) + body, encoding="utf-8")
 
 
+class EnvInUse(CommandError):
+    """A stage env's folder could not be moved or removed: on Windows, a
+    process running from it (a kernel) holds its files."""
+
+
+def _in_use(path: Path, error: OSError) -> EnvInUse:
+    return EnvInUse(
+        f"{path} is in use ({error.strerror or error}): a program runs from it "
+        f"(a Jupyter or VS Code kernel of the stage?); stop it, then run "
+        f"`mlops stage create` again"
+    )
+
+
 def _remove(path: Path) -> None:
     if path.exists():
-        shutil.rmtree(path)
+        try:
+            shutil.rmtree(path)
+        except PermissionError as error:
+            raise _in_use(path, error) from None
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except PermissionError as error:
+        raise _in_use(source, error) from None
 
 
 def _aside(env_dir: Path) -> Path:
@@ -326,7 +369,7 @@ def _start_build(env_dir: Path, relocatable: bool) -> Path:
     previous = _aside(env_dir)
     _remove(previous)
     if env_dir.exists():
-        os.replace(env_dir, previous)
+        _move(env_dir, previous)
     return env_dir
 
 
@@ -344,14 +387,17 @@ def _finish_build(building: Path, env_dir: Path) -> None:
     if building != env_dir:
         _remove(previous)
         if env_dir.exists():
-            os.replace(env_dir, previous)
+            _move(env_dir, previous)
         try:
             os.replace(building, env_dir)
         except OSError:
             if previous.exists():
                 os.replace(previous, env_dir)
             raise
-    _remove(previous)
+    try:
+        _remove(previous)
+    except EnvInUse:
+        pass  # the new env is in place; the next create removes the old one
 
 
 def problems(stage: Stage, installer: str = "auto") -> list[str]:

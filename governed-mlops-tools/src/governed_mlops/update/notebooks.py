@@ -93,7 +93,7 @@ def _resolve(project: Path, path: str) -> str:
             f"{path}: conflict left as copier wrote it (not a three-way notebook merge)"
         )
     if not nbdime_available():
-        target.write_text(ours, encoding="utf-8")
+        target.write_bytes(ours.encode("utf-8"))
         return (
             f"{path}: CONFLICT, your notebook kept as it was; the template's "
             f"changes need nbdime: reset (git reset --hard && git clean -fd) and "
@@ -103,9 +103,9 @@ def _resolve(project: Path, path: str) -> str:
     try:
         result = merge(base, ours, found[3].decode("utf-8"))
     except ValueError as error:
-        target.write_text(ours, encoding="utf-8")
+        target.write_bytes(ours.encode("utf-8"))
         return f"{path}: CONFLICT, your notebook kept as it was ({error})"
-    target.write_text(result.text, encoding="utf-8")
+    target.write_bytes(result.text.encode("utf-8"))
     if result.conflicts:
         return (
             f"{path}: CONFLICT in {result.conflicts} place(s), merged cell by cell: "

@@ -89,7 +89,7 @@ def fix_conflicted(project: Path, paths: list[str]) -> list[str]:
         if not is_structured(path):
             continue
         target = project / path
-        text = target.read_text(encoding="utf-8")
+        text = target.read_bytes().decode("utf-8")
         fixed, blocks = comment_conflicts(text)
         if not blocks:
             continue
@@ -99,7 +99,7 @@ def fix_conflicted(project: Path, paths: list[str]) -> list[str]:
             ours = found.get(2, b"").decode("utf-8")
             fixed = keep_yours(ours, found.get(3, b"").decode("utf-8"))
             how = "your file kept whole, the template's version commented out below it"
-        target.write_text(fixed, encoding="utf-8")
+        target.write_bytes(fixed.encode("utf-8"))
         done.append(
             f"{path}: CONFLICT ({how}): merge by hand, delete the '# <<<<<<<' "
             "block, then git add"

@@ -9,7 +9,9 @@ must exist in the project's ``mlops`` command.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import tomllib
 import xml.etree.ElementTree as ET
@@ -66,6 +68,8 @@ RELEASE = re.compile(r"^ # (?P<release>v(?P<major>\d+)\.\d+\.\d+)$")
 # temporary path. These two are the only zizmor findings the files silence.
 ZIZMOR_IGNORED = {
     ("self-repository", "uses: ./.github/actions/build-application"),
+    # publish.yml's call of ci.yml (zizmor locates it at the job's name).
+    ("self-repository", "name: Checks"),
     ("github-env", 'run: echo "UV_CACHE_DIR=$RUNNER_TEMP/uv-cache" >> "$GITHUB_ENV"'),
 }
 JENKINS_STAGES = [
@@ -425,7 +429,7 @@ def run_lines(workflow: dict) -> list[str]:
     return [
         step["run"]
         for job in workflow["jobs"].values()
-        for step in job["steps"]
+        for step in job.get("steps", [])
         if "run" in step
     ]
 
@@ -490,7 +494,13 @@ def test_only_a_release_tag_publishes_with_the_token_in_one_step(projects):
     publish = yaml.safe_load((project / WORKFLOWS[2]).read_text())
     assert publish[True] == {"push": {"tags": ["v*"]}}
     assert publish["permissions"] == {}
-    (job,) = publish["jobs"].values()
+    # Every check of ci.yml first, as Jenkins runs every stage before Publish.
+    checks, job = publish["jobs"]["checks"], publish["jobs"]["publish"]
+    assert checks["uses"] == "./.github/workflows/ci.yml"
+    assert job["needs"] == "checks"
+    ci = yaml.safe_load((project / WORKFLOWS[0]).read_text())
+    assert "workflow_call" in ci[True]
+    assert ci["concurrency"]["group"] != publish["concurrency"]["group"]
     assert job["permissions"] == {"contents": "read"}
     assert job["environment"] == "package-index"
     assert run_lines(publish) == [
@@ -567,6 +577,24 @@ def test_build_application_action_caches_on_the_locks(projects):
     assert by_name["Install uv and the project"]["run"] == "scripts/ci.sh setup"
 
 
+def test_the_smoke_job_keeps_the_mlflow_store_and_bundles(projects):
+    """GitHub's runner is thrown away: the embedded store holds each run's
+    audit bundle (tests/test_runner.py checks what the paths hold)."""
+    for name, project in projects.items():
+        workflow = project / ".github" / "workflows" / "ci.yml"
+        if not workflow.is_file():
+            continue
+        steps = yaml.safe_load(workflow.read_text())["jobs"]["smoke"]["steps"]
+        (upload,) = [
+            s for s in steps if s.get("with", {}).get("name") == "smoke-artifacts"
+        ]
+        assert upload["with"]["path"].split() == [
+            "mlruns/",
+            "artifacts/",
+            "reports/sbom/",
+        ], name
+
+
 @pytest.mark.parametrize("agent", ["windows", "linux"])
 def test_jenkinsfile(projects, agent):
     text = (projects[f"jenkins-{agent}-package-index"] / "Jenkinsfile").read_text()
@@ -589,7 +617,7 @@ def test_jenkinsfile(projects, agent):
     post = text[text.index("post {") :]
     reports = "reports/junit.xml, reports/policy.xml, reports/audit.xml"
     assert "junit" in post and reports in post
-    assert "archiveArtifacts" in post and "artifacts/**" in post
+    assert "archiveArtifacts" in post and "mlruns/**, artifacts/**" in post
     # The report is built and published even when a stage failed.
     report = post[post.index("catchError(") : post.index("junit ")]
     assert "mlops 'report'" in report
@@ -645,6 +673,50 @@ def test_wrappers_call_mlops_ci():
     assert b'mlops.exe" ci %*' in bat and b"uv sync" in bat
     sh = (scripts / "ci.sh").read_text()
     assert 'exec "$mlops" ci "$@"' in sh and "uv sync" in sh
+
+
+def test_setup_uses_uv_on_path_or_says_why_it_cannot_install_it(tmp_path):
+    """A Linux agent's system Python refuses pip installs (PEP 668)."""
+    import shutil
+    import stat
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "template" / "scripts", project / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+
+    def tool(name: str, body: str) -> None:
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+    # A system Python: pip refuses, as Debian's does.
+    tool("python3", 'echo "error: externally-managed-environment" >&2; exit 1')
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(tmp_path),
+    }
+    refused = subprocess.run(
+        ["sh", "scripts/ci.sh", "setup"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1
+    assert "would not install uv (a system Python refuses pip installs, PEP 668)" in (
+        refused.stderr
+    )
+    # uv on the agent's PATH: used as it is, with the chosen Python.
+    tool("uv", 'echo "uv $*"')
+    done = subprocess.run(
+        ["sh", "scripts/ci.sh", "setup"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout) == (0, "uv sync --python python3\n")
 
 
 # ``mlops ci`` in place (template/src on sys.path), in a rendered project.

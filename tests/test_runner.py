@@ -197,6 +197,45 @@ def test_every_stage_run_has_its_audit_trail(project, pipeline):
         assert "scikit-learn==" in freeze
 
 
+def archived(project: Path) -> set[Path]:
+    """The files the project's CI keeps: the Jenkinsfile's archiveArtifacts
+    patterns and the GitHub smoke job's upload paths."""
+    patterns: list[str] = []
+    jenkinsfile = project / "Jenkinsfile"
+    if jenkinsfile.is_file():
+        found = re.search(
+            r"archiveArtifacts artifacts: '([^']+)'", jenkinsfile.read_text()
+        )
+        assert found, "no archiveArtifacts in the Jenkinsfile"
+        patterns += [p.strip() for p in found.group(1).split(",")]
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    if workflow.is_file():
+        steps = yaml.safe_load(workflow.read_text())["jobs"]["smoke"]["steps"]
+        for step in steps:
+            if step.get("with", {}).get("name") == "smoke-artifacts":
+                patterns += [
+                    p.rstrip("/") + "/**" for p in step["with"]["path"].split()
+                ]
+    files = set()
+    for pattern in patterns:
+        # Ant's "a/**" is every file below a/ (pathlib's "**" matches folders).
+        pattern += "/*" if pattern.endswith("**") else ""
+        files |= {p for p in project.glob(pattern) if p.is_file()}
+    return files
+
+
+def test_ci_keeps_every_stage_runs_audit_bundle(project, pipeline):
+    """What CI archives holds each stage run's executed notebook and record,
+    though its runner or workspace is thrown away."""
+    _, recorded, _, _ = pipeline
+    kept = archived(project)
+    for run_ in (r for r in recorded.values() if r["name"] in STAGES):
+        name = Path(run_["tags"]["notebook.path"]).name
+        for artifact in (name, "run.log", "manifest.json"):
+            assert audit_dir(run_) / artifact in kept, (run_["name"], artifact)
+    assert project / "mlruns" / "mlflow.db" in kept
+
+
 def test_eval_metrics_and_figure_are_in_its_run(project, pipeline):
     _, recorded, _, _ = pipeline
     evaluation = next(r for r in recorded.values() if r["name"] == "eval")

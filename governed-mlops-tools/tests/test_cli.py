@@ -349,3 +349,37 @@ def test_a_reader_that_goes_away_does_not_stop_the_command():
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_port_is_checked_before_anything_listens(capsys):
+    """A port out of range is refused by the option; a taken port or a host
+    that cannot be listened on is one `mlops: error:` line, not werkzeug's."""
+    import socket
+
+    from governed_mlops.report.serve import serve
+
+    for command in (["report", "serve"], ["tracking", "server"]):
+        code, _, err = mlops(capsys, *command, "--port", "99999")
+        assert code == 2
+        assert "argument --port: '99999' is not a port: give a whole number" in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(CommandError) as refused:
+            serve(None, "127.0.0.1", busy)
+    assert str(refused.value) == (
+        f"port {busy} on 127.0.0.1 is already in use: stop what listens there, "
+        f"or pick another with --port"
+    )
+    with pytest.raises(CommandError, match=r"^cannot listen on nosuch\.invalid:8050 "):
+        serve(None, "nosuch.invalid", 8050)
+
+
+def test_a_ci_step_shows_the_command_it_runs_with_its_extra_arguments():
+    from governed_mlops.cli.ci import STEPS
+
+    policy = STEPS["policy"]
+    extra = ["--format", "sarif", "--output", "reports/policy.sarif"]
+    assert policy.shown(extra).endswith(" --format sarif --output reports/policy.sarif")
+    assert policy.command(extra)[-4:] == extra

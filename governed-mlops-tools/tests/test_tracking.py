@@ -72,6 +72,20 @@ def test_an_unreachable_server_is_refused_before_anything_runs():
         tracking.check_reachable("http://127.0.0.1:9/", "Start it.")
 
 
+@pytest.mark.parametrize(
+    ("uri", "command"),
+    [
+        ("http://127.0.0.1:5077", "mlops tracking server --port 5077"),
+        ("http://localhost:5000/", "mlops tracking server"),  # the setting's port
+        ("http://mlflow.example.com:5077", "mlops tracking server"),
+        ("", "mlops tracking server"),
+    ],
+)
+def test_the_hint_starts_the_server_the_uri_names(uri, command):
+    values = SimpleNamespace(mlflow_tracking_uri=uri, mlflow_port=5000)
+    assert tracking.server_command(values) == command
+
+
 def test_credentials_in_the_uri_are_sent_as_basic_auth_and_never_shown():
     request = tracking.health_request("http://ci:pa%40ss@127.0.0.1:9/")
     assert request.full_url == "http://127.0.0.1:9/health"

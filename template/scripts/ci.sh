@@ -6,7 +6,16 @@ set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 if [ "${1:-}" = setup ]; then
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check uv
+    # uv on the agent's PATH serves as it is.
+    if command -v uv >/dev/null 2>&1; then
+        exec uv sync --python "$PYTHON"
+    fi
+    if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check uv; then
+        echo "ci.sh setup: $PYTHON would not install uv (a system Python refuses" \
+            "pip installs, PEP 668): put uv on the agent's PATH, or set PYTHON" \
+            "to a Python of your own (pyenv, a venv)" >&2
+        exit 1
+    fi
     exec "$PYTHON" -m uv sync
 fi
 for mlops in .venv/bin/mlops .venv/Scripts/mlops.exe; do

@@ -35,6 +35,25 @@ def command_modules() -> list[str]:
     )
 
 
+def port(text: str, lowest: int = 1) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give a whole number from {lowest} to 65535"
+            + (" (0: any free port)" if lowest == 0 else "")
+        )
+    return value
+
+
+def port_or_any(text: str) -> int:
+    """An argparse type: a TCP port, or 0 for any free one."""
+    return port(text, lowest=0)
+
+
 def add_group(
     subparsers: Subparsers, name: str, help: str, description: str
 ) -> tuple[argparse.ArgumentParser, Subparsers]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -31,10 +32,11 @@ class Step:
     def command(self, extra: Sequence[str] = ()) -> list[str]:
         return [sys.executable, "-m", self.module, *self.args, *extra]
 
-    def shown(self) -> str:
-        """The command as a developer would type it."""
+    def shown(self, extra: Sequence[str] = ()) -> str:
+        """The command as a developer would type it, with the extra arguments
+        the step was given (the last of a repeated option wins)."""
         tool = {"governed_mlops": "mlops", "pre_commit": "pre-commit"}
-        return " ".join([tool.get(self.module, self.module), *self.args])
+        return shlex.join([tool.get(self.module, self.module), *self.args, *extra])
 
 
 STEPS: dict[str, Step] = {
@@ -113,7 +115,8 @@ STEPS: dict[str, Step] = {
         ("check-update", "--quiet"),
         {
             2: "a newer governed-mlops template version exists: run "
-            "`uv run copier update --trust`, resolve conflicts, commit (README.md, "
+            "`uv run copier update --trust --skip-answered`, resolve conflicts, "
+            "commit (README.md, "
             "'Updating to a new policy version')"
         },
     ),
@@ -162,7 +165,7 @@ def run_step(name: str, extra: list[str]) -> int:
             f"{sys.prefix}: run `uv sync` (its dev group has the CI tools)"
         )
     project = find_project()
-    print(f"mlops ci {name}: {step.shown()}", file=sys.stderr, flush=True)
+    print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
     code = subprocess.run(step.command(extra), cwd=project.root).returncode
     if code in step.meaning:
         message = f"step {name}: {step.meaning[code]}"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import Subparsers, add_group
+from . import Subparsers, add_group, port_or_any
 
 
 def register(subparsers: Subparsers) -> None:
@@ -39,7 +39,9 @@ def register(subparsers: Subparsers) -> None:
         description="Serve the report's pages, read from the store on each request.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8050, help="default 8050")
+    serve.add_argument(
+        "--port", type=port_or_any, default=8050, help="default 8050; 0: any free port"
+    )
     add_mlflow_url(serve)
     serve.set_defaults(handler=run_serve)
 

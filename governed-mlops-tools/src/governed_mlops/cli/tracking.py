@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import Subparsers, add_group
+from . import Subparsers, add_group, port
 from ..project import find_project
 from ..settings import env_prefix, load
 
@@ -39,7 +39,7 @@ def register(subparsers: Subparsers) -> None:
     )
     server.add_argument("--artifacts-destination", metavar="URI_OR_PATH")
     server.add_argument("--host")
-    server.add_argument("--port", type=int)
+    server.add_argument("--port", type=port)
     server.add_argument("--workers", type=int, help="0: sized to the machine's CPUs")
     server.add_argument(
         "--start-timeout",

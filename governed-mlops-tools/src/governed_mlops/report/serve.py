@@ -110,6 +110,17 @@ def serve(app: Any, host: str, port: int, say: Any = print) -> None:
 
     from werkzeug.serving import make_server
 
+    from ..tracking.preflight import listen_problem
+
+    # Checked first: werkzeug prints its own text and exits when it cannot bind.
+    problem = listen_problem(host, port)
+    if problem == "in use":
+        raise CommandError(
+            f"port {port} on {host} is already in use: stop what listens "
+            f"there, or pick another with --port"
+        )
+    if problem:
+        raise CommandError(f"cannot listen on {host}:{port} ({problem}): check --host")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True)
     say(f"serving the pipeline report at http://{host}:{server.port}/ (Ctrl-C stops)")

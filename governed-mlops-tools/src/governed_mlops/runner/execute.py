@@ -91,9 +91,10 @@ class Runner:
         prefix = env_prefix(project)
         tracking.check_reachable(
             self.settings.mlflow_tracking_uri,
-            f"Start it with `mlops tracking server` (scripts/mlflow_server.sh or "
-            f".bat), or set {prefix}MLFLOW_TRACKING_URI to a reachable server or "
-            f"leave it empty for the project's SQLite store.",
+            f"Start it with `{tracking.server_command(self.settings)}` "
+            f"(scripts/mlflow_server.sh or .bat), or set "
+            f"{prefix}MLFLOW_TRACKING_URI to a reachable server or leave it empty "
+            f"for the project's SQLite store.",
         )
         self.store = store.open_store(self.settings)
         if warm_store:

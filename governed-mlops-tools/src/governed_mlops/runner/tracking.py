@@ -68,6 +68,22 @@ def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> Non
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
+def server_command(settings: ProjectSettings) -> str:
+    """The command that starts the tracking server the settings' URI names:
+    with ``--port`` when the URI's port is not the MLFLOW_PORT setting's."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.mlflow_tracking_uri)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # nosec B104
+    if local and port and port != settings.mlflow_port:
+        return f"mlops tracking server --port {port}"
+    return "mlops tracking server"
+
+
 def health_request(uri: str) -> urllib.request.Request:
     """A GET of the server's ``/health``; credentials in the URI's user-info
     part (user name, colon, password, ``@``) go in a basic-auth header, not

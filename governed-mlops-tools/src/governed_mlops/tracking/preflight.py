@@ -10,7 +10,7 @@ import errno
 import importlib.util
 import os
 import socket
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import CommandError
 from ..stages.installers import redact
@@ -28,26 +28,41 @@ DRIVER_HINTS = {
 }
 
 
-def check_port(host: str, port: int, prefix: str = "") -> None:
-    """Refuse when ``host:port`` cannot be listened on (taken, not ours)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def listen_problem(host: str, port: int) -> Optional[str]:
+    """Why ``host:port`` cannot be listened on: ``"in use"``, the system's
+    reason (an unknown host, an address not ours), or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:  # socket.gaierror: no such host
+        return str(error.strerror or error)
+    family = infos[0][0] if infos else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         if os.name != "nt":
-            # As uvicorn binds: a port in TIME_WAIT is free, a listener is not.
+            # As servers bind: a port in TIME_WAIT is free, a listener is not.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind(infos[0][4] if infos else (host, port))
         except OSError as error:
             if error.errno in IN_USE or getattr(error, "winerror", 0) in IN_USE:
-                raise CommandError(
-                    f"port {port} on {host} is already in use (another tracking "
-                    f"server?): stop it, or pick another with --port or "
-                    f"{prefix}MLFLOW_PORT"
-                ) from None
-            raise CommandError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): "
-                f"check --host or {prefix}MLFLOW_HOST"
-            ) from None
+                return "in use"
+            return str(error.strerror or error)
+    return None
+
+
+def check_port(host: str, port: int, prefix: str = "") -> None:
+    """Refuse when ``host:port`` cannot be listened on (taken, not ours)."""
+    problem = listen_problem(host, port)
+    if problem == "in use":
+        raise CommandError(
+            f"port {port} on {host} is already in use (another tracking "
+            f"server?): stop it, or pick another with --port or "
+            f"{prefix}MLFLOW_PORT"
+        )
+    if problem:
+        raise CommandError(
+            f"cannot listen on {host}:{port} ({problem}): "
+            f"check --host or {prefix}MLFLOW_HOST"
+        )
 
 
 def with_driver(backend: str) -> str:

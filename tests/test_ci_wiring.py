@@ -696,26 +696,24 @@ def test_setup_uses_uv_on_path_or_says_why_it_cannot_install_it(tmp_path):
         "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
         "HOME": str(tmp_path),
     }
-    refused = subprocess.run(
-        ["sh", "scripts/ci.sh", "setup"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+
+    def setup() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", "scripts/ci.sh", "setup"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    refused = setup()
     assert refused.returncode == 1
     assert "would not install uv (a system Python refuses pip installs, PEP 668)" in (
         refused.stderr
     )
     # uv on the agent's PATH: used as it is, with the chosen Python.
     tool("uv", 'echo "uv $*"')
-    done = subprocess.run(
-        ["sh", "scripts/ci.sh", "setup"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = setup()
     assert (done.returncode, done.stdout) == (0, "uv sync --python python3\n")
 
 

@@ -76,6 +76,7 @@ def test_an_unreachable_server_is_refused_before_anything_runs():
     ("uri", "command"),
     [
         ("http://127.0.0.1:5077", "mlops tracking server --port 5077"),
+        ("http://[::1]:5077/", "mlops tracking server --port 5077"),
         ("http://localhost:5000/", "mlops tracking server"),  # the setting's port
         ("http://mlflow.example.com:5077", "mlops tracking server"),
         ("", "mlops tracking server"),

@@ -68,6 +68,20 @@ def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> Non
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
+def local_host(host: str) -> bool:
+    """``localhost``, a loopback address, or the any-address a server on this
+    machine listens on."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def server_command(settings: ProjectSettings) -> str:
     """The command that starts the tracking server the settings' URI names:
     with ``--port`` when the URI's port is not the MLFLOW_PORT setting's."""
@@ -78,8 +92,7 @@ def server_command(settings: ProjectSettings) -> str:
         port = parts.port
     except ValueError:
         port = None
-    local = parts.hostname in ("localhost", "127.0.0.1", "::1", "0.0.0.0")  # nosec B104
-    if local and port and port != settings.mlflow_port:
+    if local_host(parts.hostname or "") and port and port != settings.mlflow_port:
         return f"mlops tracking server --port {port}"
     return "mlops tracking server"
 

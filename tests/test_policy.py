@@ -164,6 +164,12 @@ PLANTED = {
         lambda p: edit(p, "Jenkinsfile", "mlops 'audit'", "echo 'no audit'"),
         "Jenkinsfile: Jenkinsfile does not run the 'audit' step",
     ),
+    "GOV112": (
+        "the old tools pin kept by an update's conflict",
+        lambda p: edit(p, "pyproject.toml", f"@{TOOLS_VERSION}#", "@1.2.0#"),
+        f"pyproject.toml: governed-mlops-tools is pinned at 1.2.0, older than the "
+        f"project's policy version {TOOLS_VERSION}",
+    ),
     "GOV201": (
         "a password in a URL",
         lambda p: write(p, "src/deploy.py", f"INDEX = '{PASSWORD_URL}'\n"),

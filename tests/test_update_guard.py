@@ -302,3 +302,13 @@ def test_recopy_restores_the_templates_files_and_keeps_the_projects(template, tm
     commit(project, "Recopied")
     mlops(project, "template", "recopy", "--restore-deleted")
     assert (project / DELETED_UNTOUCHED).is_file()
+
+    # Another version's files: the answers keep the version the project is at.
+    commit(project, "Restored a deleted script")
+    ahead = mlops(project, "template", "recopy", "--vcs-ref", NEXT).stdout
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == TOOLS_VERSION
+    assert (
+        f"note: the template's files are {NEXT}'s; .copier-answers.yml still "
+        f"records {TOOLS_VERSION}"
+    ) in ahead

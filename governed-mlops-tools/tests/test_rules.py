@@ -57,6 +57,9 @@ PROJECT = {
 name = "churn"
 requires-python = ">=3.11"
 
+[dependency-groups]
+pipeline = ["governed-mlops-tools[pipeline]==1.2.0"]
+
 [tool.governed-mlops]
 package = "churn"
 stages = ["train"]
@@ -169,6 +172,12 @@ VIOLATIONS = {
         {"src/governed_mlops/cli.py": "MIN_COVERAGE = 70\n"},
         "src/governed_mlops: a copy of the tools (1 files)",
     ),
+    "GOV112": (
+        # An update's conflict resolved for the old line: the old tools run.
+        edited(".copier-answers.yml", "_commit: 1.2.0", "_commit: 1.3.0"),
+        "pyproject.toml: governed-mlops-tools is pinned at 1.2.0, older than the "
+        "project's policy version 1.3.0",
+    ),
     "GOV201": (
         {"src/churn/deploy.py": "URL = 'https://ci:" + "hunter2@pypi.example.com'\n"},
         "src/churn/deploy.py:1: looks like a URL with a password",
@@ -243,6 +252,36 @@ def test_an_untracked_lock_file_is_not_committed(tmp_path):
     assert [f.message for f in found] == [
         "uv.lock exists but is not committed (git add uv.lock)"
     ]
+
+
+def test_gov112_finds_the_tools_unpinned_or_missing():
+    unpinned = edited(
+        "pyproject.toml",
+        '"governed-mlops-tools[pipeline]==1.2.0"',
+        '"governed-mlops-tools[pipeline]"',
+    )
+    assert findings("GOV112", unpinned) == [
+        "pyproject.toml: governed-mlops-tools is not pinned to a release"
+    ]
+    missing = edited(
+        "pyproject.toml", '"governed-mlops-tools[pipeline]==1.2.0"', '"mlflow>=3.9"'
+    )
+    assert findings("GOV112", missing) == [
+        "pyproject.toml: the dependency groups do not hold governed-mlops-tools: "
+        "`mlops` (the policy check, the stage runner) is not installed at policy "
+        "1.2.0"
+    ]
+    # A newer patch release of the tools (a Renovate pull request) is fine, as
+    # is a git pin at the release tag.
+    newer = edited("pyproject.toml", "==1.2.0", "==1.2.1")
+    assert findings("GOV112", newer) == []
+    git = edited(
+        "pyproject.toml",
+        "==1.2.0",
+        " @ git+https://git.acme.com/governed-mlops.git@1.2.0"
+        "#subdirectory=governed-mlops-tools",
+    )
+    assert findings("GOV112", git) == []
 
 
 def test_rules_that_do_not_apply_say_why():

@@ -184,3 +184,26 @@ def test_files_that_are_not_structured_are_left_to_copier(tmp_path: Path):
     assert structured.is_structured("env_specs/stage_train.yaml")
     assert not structured.is_structured("env_specs/stage.schema.json")
     assert structured.fix_conflicted(tmp_path, ["README.md"]) == []
+
+
+def test_an_update_with_conflict_rej_is_told_what_the_guard_cannot_merge(
+    tmp_path: Path,
+):
+    """copier update --conflict rej writes the clash to <file>.rej and the
+    template's version in the file: the guard says how to keep the edits."""
+    from governed_mlops.update.guard import guard
+
+    repo = tmp_path / "p"
+    (repo / "notebooks").mkdir(parents=True)
+    git("init", "-q", cwd=repo)
+    (repo / "notebooks" / "03-train.ipynb").write_text(notebook("x = 1\n"))
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "project", cwd=repo)
+    (repo / "notebooks" / "03-train.ipynb.rej").write_text("@@ a hunk @@\n")
+    assert guard(repo, tmp_path, {}) == [
+        "notebooks/03-train.ipynb.rej: the clash is beside the file (--conflict "
+        "rej), not merged: the guard merges inline conflicts only (copier's "
+        "default), notebooks cell by cell; to keep your edits in "
+        "notebooks/03-train.ipynb, reset (`git reset --hard && git clean -fd`) "
+        "and update again without --conflict rej"
+    ]

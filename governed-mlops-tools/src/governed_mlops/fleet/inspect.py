@@ -4,22 +4,18 @@ policy result and waivers; read without writing anything into the project."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from .._toml import toml
 from .._yaml import safe_load
-from ..policy.versions import is_release
+from ..policy.versions import is_release, tools_pin
 
 ANSWERS = ".copier-answers.yml"
 # Questions every version of this template asked (a project from another
 # Copier template has answers, but not these).
 OWN_QUESTIONS = ("project_name", "project_slug", "package_name", "ci_provider")
-TOOLS = "governed-mlops-tools"
-EQUALS_PIN = re.compile(r"==\s*([^\s,;]+)")
-GIT_PIN = re.compile(r"@\s*git\+\S+?@([^#\s]+)")
 
 
 @dataclass(frozen=True)
@@ -81,25 +77,6 @@ def read_answers(root: Path) -> tuple[Optional[dict[str, Any]], str]:
     if not isinstance(data, dict) or not all(q in data for q in OWN_QUESTIONS):
         return None, f"{ANSWERS} has not this template's questions"
     return data, ""
-
-
-def tools_pin(pyproject: dict[str, Any]) -> Optional[str]:
-    """The tools version pinned in ``[dependency-groups]``: ``==X`` or
-    ``@ git+...@X``; None without a pin."""
-    groups = pyproject.get("dependency-groups", {})
-    if not isinstance(groups, dict):
-        return None
-    for entries in groups.values():
-        for entry in entries if isinstance(entries, list) else ():
-            if not isinstance(entry, str):
-                continue
-            name = re.split(r"[\s\[=<>!~;@]", entry.strip(), maxsplit=1)[0]
-            if name.lower().replace("_", "-") != TOOLS:
-                continue
-            match = GIT_PIN.search(entry) or EQUALS_PIN.search(entry)
-            if match:
-                return match.group(1)
-    return None
 
 
 def read_pyproject(root: Path) -> dict[str, Any]:

@@ -13,7 +13,14 @@ from packaging.version import InvalidVersion, Version
 from ..template_source import is_relative, is_remote
 from .facts import Facts
 from .model import WARNING, Finding, NotApplicable, rule
-from .versions import OLDEST_SUPPORTED, is_release, template_version
+from .versions import (
+    OLDEST_SUPPORTED,
+    TOOLS,
+    is_release,
+    template_version,
+    tools_pin,
+    tools_requirements,
+)
 
 REQUIRED_FILES = (
     "README.md",
@@ -395,6 +402,49 @@ def release_followed(facts: Facts) -> Iterator[Finding]:
             f"_commit {commit!r} is not a release: migrations will not run until "
             f"you update to a release",
             ".copier-answers.yml",
+        )
+
+
+@rule(
+    "GOV112",
+    "The tools are pinned at the project's policy version",
+    since="1.3.0",
+    rationale="The `mlops` command, the policy check and the stage runner are "
+    "the governed-mlops-tools release the project pins; a pin older than the "
+    "policy version (a conflict of the update resolved for the old line), or "
+    "none, runs another policy than the one the project claims.",
+    fix="In pyproject.toml's pipeline group, pin the tools as a fresh copy of "
+    "your policy version does: `governed-mlops-tools[pipeline]==X` with a "
+    "package index, else `governed-mlops-tools[pipeline] @ git+<template "
+    "URL>@X#subdirectory=governed-mlops-tools`; then `uv lock` (a newer patch "
+    "release of the tools is fine).",
+)
+def tools_pinned(facts: Facts) -> Iterator[Finding]:
+    commit = str((facts.answers or {}).get("_commit") or "")
+    if not is_release(commit):
+        raise NotApplicable("_commit is not a release (GOV401, GOV404 report it)")
+    if not facts.pyproject:
+        raise NotApplicable("pyproject.toml is missing or unreadable (GOV101)")
+    wanted = template_version(commit)
+    if not tools_requirements(facts.pyproject):
+        yield Finding(
+            f"the dependency groups do not hold {TOOLS}: `mlops` (the policy "
+            f"check, the stage runner) is not installed at policy {wanted}",
+            "pyproject.toml",
+        )
+        return
+    pinned = tools_pin(facts.pyproject)
+    if pinned is None:
+        yield Finding(f"{TOOLS} is not pinned to a release", "pyproject.toml")
+        return
+    version = template_version(pinned)
+    if version is None:
+        raise NotApplicable(f"the tools are pinned at {pinned!r}, not a release")
+    if wanted is not None and version < wanted:
+        yield Finding(
+            f"{TOOLS} is pinned at {pinned}, older than the project's policy "
+            f"version {commit} (.copier-answers.yml)",
+            "pyproject.toml",
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from packaging.version import InvalidVersion, Version
 
@@ -38,3 +38,32 @@ def is_release(commit: object) -> bool:
         and text.lstrip("v") == str(version)
         and not re.fullmatch(r"[0-9a-f]{7,40}", text)
     )
+
+
+TOOLS = "governed-mlops-tools"
+EQUALS_PIN = re.compile(r"==\s*([^\s,;]+)")
+GIT_PIN = re.compile(r"@\s*git\+\S+?@([^#\s]+)")
+
+
+def tools_requirements(pyproject: dict[str, Any]) -> list[str]:
+    """The entries of ``[dependency-groups]`` that name the tools."""
+    groups = pyproject.get("dependency-groups", {})
+    found = []
+    for entries in groups.values() if isinstance(groups, dict) else ():
+        for entry in entries if isinstance(entries, list) else ():
+            if not isinstance(entry, str):
+                continue
+            name = re.split(r"[\s\[=<>!~;@]", entry.strip(), maxsplit=1)[0]
+            if name.lower().replace("_", "-") == TOOLS:
+                found.append(entry)
+    return found
+
+
+def tools_pin(pyproject: dict[str, Any]) -> Optional[str]:
+    """The tools version pinned in ``[dependency-groups]``: ``==X`` or
+    ``@ git+...@X``; None without a pin."""
+    for entry in tools_requirements(pyproject):
+        match = GIT_PIN.search(entry) or EQUALS_PIN.search(entry)
+        if match:
+            return match.group(1)
+    return None

@@ -25,12 +25,31 @@ def guard(project: Path, template: Path, environ: Mapping[str, str]) -> list[str
     """Run every step on ``project``; ``template`` is the checkout of the
     version being applied. Returns one line per file acted on."""
     conflicted = gitio.unmerged_paths(project)
-    done = notebooks.resolve_conflicted(project, conflicted)
+    done = _rejected(project)
+    done += notebooks.resolve_conflicted(project, conflicted)
     done += structured.fix_conflicted(project, conflicted)
     deleted = kept.deleted_files(project)
     if deleted:  # most updates delete nothing: render the old version only then
         done += _keep_deleted(project, template, environ, deleted)
     return done
+
+
+def _rejected(project: Path) -> list[str]:
+    """``*.rej`` files an update with ``--conflict rej`` left: the guard
+    merges only copier's inline conflicts, so say what that costs."""
+    listed = gitio.git(project, "ls-files", "--others", "--exclude-standard", "-z")
+    found = [
+        name
+        for name in listed.decode("utf-8", "surrogateescape").split("\0")
+        if name.endswith(".rej")
+    ]
+    return [
+        f"{name}: the clash is beside the file (--conflict rej), not merged: "
+        f"the guard merges inline conflicts only (copier's default), notebooks "
+        f"cell by cell; to keep your edits in {name[:-4]}, reset (`git reset "
+        f"--hard && git clean -fd`) and update again without --conflict rej"
+        for name in sorted(found)
+    ]
 
 
 def _keep_deleted(

@@ -30,6 +30,10 @@ class Recopy:
     restored: list[str] = field(default_factory=list)  # deleted, brought back
     yours: list[str] = field(default_factory=list)  # differ, not touched
     deleted: list[str] = field(default_factory=list)  # deleted, left so
+    # Rendered from another version than the project records: the answers
+    # file keeps the recorded one (``copier update`` moves a project).
+    recorded: str = ""
+    rendered: str = ""
 
     def lines(self, dry_run: bool) -> list[str]:
         verb = "would write" if dry_run else "written"
@@ -45,6 +49,13 @@ class Recopy:
             f"deleted by you: not brought back (--restore-deleted): {path}"
             for path in self.deleted
         ]
+        if self.recorded != self.rendered:
+            rows.append(
+                f"note: the template's files are {self.rendered}'s; "
+                f"{ANSWERS} still records {self.recorded} (its migrations "
+                f"have not run): `copier update --trust --vcs-ref "
+                f"{self.rendered}` moves the project"
+            )
         return rows or ["nothing to do: the template's files are as rendered"]
 
 
@@ -71,7 +82,7 @@ def recopy(
     if not version:
         raise CommandError(f"{ANSWERS}: no _commit: pass --vcs-ref")
     source = source_for(None, version, answers)
-    result = Recopy()
+    result = Recopy(recorded=recorded, rendered=version)
     with tempfile.TemporaryDirectory(prefix="mlops-recopy-") as tmp:
         fresh = render(source, version, answers, Path(tmp, "render"))
         before = set(rendered_files(fresh))
@@ -80,6 +91,8 @@ def recopy(
                 rendered_files(render(source, recorded, answers, Path(tmp, "old")))
             )
         for path in rendered_files(fresh):
+            if path == ANSWERS and version != recorded:
+                continue  # the project stays at the version it records
             _plan(project, fresh, path, path in before, restore_deleted, result)
         if not dry_run:
             for path in result.written + result.created + result.restored:

@@ -489,6 +489,7 @@ def foreign_notebook() -> str:
         'print("PATH0", os.environ["PATH"].split(os.pathsep)[0])\n',
         'print("WHICH", shutil.which("python"))\n',
         'print("SEED", globals().get("seed", "unset"))\n',
+        'print("SECRETS", sorted(k for k in os.environ if k.endswith("_TOKEN")))\n',
     ]
     shell = ["!python -c \"import sys; print('PREFIX', sys.prefix)\"\n"]
     return notebook_json(code_cell("where", where), code_cell("shell", shell))
@@ -506,10 +507,14 @@ def printed(executed: Path) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in lines if " " in line)
 
 
-def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
+def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(
+    tiny, monkeypatch
+):
     """No kernelspec and no parameters cell: it runs without parameters, and
-    given some they are injected as its first cell, with a warning."""
+    given some they are injected as its first cell, with a warning. The
+    project's index token is not the kernel's to read."""
     root, _ = tiny
+    monkeypatch.setenv(PREFIX + "PACKAGE_INDEX_TOKEN", "tok-not-for-kernels")
     spec = root / "env_specs" / "stage_fit.yaml"
     before = spec.read_text(encoding="utf-8")
     (root / "notebooks" / "foreign.ipynb").write_text(foreign_notebook(), "utf-8")
@@ -528,6 +533,7 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(tiny):
         assert recorded()[run_id].info.status == "FINISHED"
         seen = printed(bundle(run_id) / "foreign.ipynb")
         assert seen["PATH0"] == str(env_bin)
+        assert seen["SECRETS"] == "[]"
         assert seen["WHICH"] == str(env_bin / "python")
         assert seen["PREFIX"] == str(stage("fit").env_dir)
     assert "has no cell tagged 'parameters'" not in plain.err

@@ -137,6 +137,15 @@ def test_the_service_away_fails_closed(project, capsys):
     assert "Traceback" not in out + err
     # Offline work: a warning, not a failure.
     assert main(["deps", "audit", "--osv-url", away.url, "--allow-unaudited"]) == 0
+    capsys.readouterr()
+    # A mirror's login in its URL is never shown, and its place is named.
+    secret = "S3cretOSVpw"  # pragma: allowlist secret
+    login = away.url.replace("http://", f"http://osvuser:{secret}@")
+    assert main(["deps", "audit", "--osv-url", login]) == 2
+    out, err = capsys.readouterr()
+    assert secret not in out + err
+    assert "against http://osvuser:***@127.0.0.1" in err
+    assert "give the mirror's login in a netrc file instead" in err
 
 
 def test_the_project_setting_names_the_mirror(project, service, monkeypatch, capsys):

@@ -43,6 +43,26 @@ def test_a_url_with_credentials_keeps_them():
     assert installers.with_token("file:///wheels", "tok") == "file:///wheels"
 
 
+def test_a_token_with_url_characters_stays_one_password():
+    """A token with '/', '@', '#' or '%' is percent-encoded in the index URL
+    (uv refused 'Q1w2/T5y6' as a port; 'a%41' reached the index as 'aA'),
+    and masked in that form too."""
+    from urllib.parse import unquote, urlsplit
+
+    for token in ("Q1w2E3r4/T5y6U7i8", "ab@cd#ef", "a%41bcdTOK"):
+        url = installers.with_token("https://pypi.example.com/simple/", token)
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port, parts.username) == (
+            "pypi.example.com",
+            None,
+            "__token__",
+        )
+        assert unquote(parts.password or "") == token
+        assert installers.redact(f"error for {url}", [token]) == (
+            "error for https://__token__:***@pypi.example.com/simple/"
+        )
+
+
 def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path):
     script = tmp_path / "fail.py"
     script.write_text(

@@ -15,6 +15,7 @@ them, so the tools read them with ``getattr`` and a default.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -80,6 +81,23 @@ def load(project: Project) -> ProjectSettings:
             f"them in Settings (see the template's config.py)"
         )
     return cast(ProjectSettings, settings)  # every member is there: checked above
+
+
+def secret_env_names(
+    settings: Any, prefix: str, keep: tuple[str, ...] = ()
+) -> list[str]:
+    """The variables of this environment that hold the settings' secrets
+    (``<PREFIX><FIELD>``, in any case, as pydantic-settings reads them), but
+    those of the fields in ``keep``: what a child that does not need them
+    must not inherit."""
+    fields = getattr(type(settings), "model_fields", {})
+    secret = {
+        f"{prefix}{name}".upper()
+        for name in fields
+        if name not in keep
+        and hasattr(getattr(settings, name, None), "get_secret_value")
+    }
+    return [key for key in os.environ if key.upper() in secret]
 
 
 def env_prefix(project: Project) -> str:

@@ -93,7 +93,10 @@ def osv_url(project_root: Path, given: str | None) -> str:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from ..progress import Progress
+    from ..stages.installers import redact
     from ..supply import reports, scan, waivers
 
     project = find_project()
@@ -103,8 +106,9 @@ def run_audit(args: argparse.Namespace) -> int:
     say = Progress("deps audit")
     cache = project.state_dir / "pip-audit"
     result = scan.audit_project(project, url, waived, dt.date.today(), cache, say)
+    hide = [urlsplit(url).password or ""]
     for line in reports.text(result):
-        print(line)
+        print(redact(line, hide))
     if args.junit:
         reports.write(args.junit, reports.junit(result))
     if args.sarif:
@@ -129,7 +133,7 @@ def run_audit(args: argparse.Namespace) -> int:
             f"[[tool.governance.vulnerability-waivers]]"
         )
     if result.unaudited and not args.allow_unaudited:
-        raise CommandError(
+        message = (
             f"not audited, so not known to be safe: {result.unaudited[0]}"
             + (
                 f" (and {len(result.unaudited) - 1} more)"
@@ -139,6 +143,7 @@ def run_audit(args: argparse.Namespace) -> int:
             + f"; if the service is away, check that {url} answers, or pass "
             f"--allow-unaudited for offline work"
         )
+        raise CommandError(redact(message, hide))
     return 0
 
 

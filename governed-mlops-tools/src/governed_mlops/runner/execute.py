@@ -28,7 +28,7 @@ from .gitinfo import GitState, git_state
 from .parameters import Declared, Text, typed_values
 from ..progress import Progress
 from ..project import Project
-from ..settings import env_prefix
+from ..settings import env_prefix, secret_env_names
 from ..settings import load as load_settings
 from ..stages.specs import Stage
 from ..stages.env import current_sbom, write_stage_sbom
@@ -89,6 +89,12 @@ class Runner:
         self.settings = load_settings(project)
         project.import_module("logs").configure_logging(self.settings)
         prefix = env_prefix(project)
+        # The project's secrets in this environment, which the stage's kernel
+        # and model logging do not inherit: they get the MLflow credentials
+        # they need (kernel_env), not the index or publish token.
+        self.hidden_env = secret_env_names(
+            self.settings, prefix, keep=("mlflow_tracking_password",)
+        )
         tracking.check_reachable(
             self.settings.mlflow_tracking_uri,
             f"Start it with `{tracking.server_command(self.settings)}` "
@@ -228,7 +234,7 @@ class Runner:
                         f"{stage.kernel_name}, run {run_id}{why}"
                     )
                     env = self.kernel_env(stage, run_id)
-                    with models.Logger(stage, env) as model_logger:
+                    with models.Logger(stage, env, self.hidden_env) as model_logger:
                         self._execute(stage, parameters, executed, run_id, log)
                         found, logged = model_logger.log(log)
                     record.set_tags(found)
@@ -421,7 +427,8 @@ class Runner:
     ) -> None:
         import papermill
 
-        with tracking.environment(self.kernel_env(stage, run_id)):
+        env = self.kernel_env(stage, run_id)
+        with tracking.environment(env, drop=self.hidden_env):
             papermill.execute_notebook(
                 str(stage.notebook),
                 str(executed),

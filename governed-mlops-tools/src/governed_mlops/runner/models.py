@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import CommandError
 
@@ -69,8 +69,9 @@ class Logger:
     starts nothing. Use as a context manager: leaving it stops a script that
     was never given work (the notebook failed)."""
 
-    def __init__(self, stage: Stage, env: dict[str, str]):
+    def __init__(self, stage: Stage, env: dict[str, str], hidden: Iterable[str] = ()):
         self.stage = stage
+        inherited = {k: v for k, v in os.environ.items() if k not in set(hidden)}
         self.process: subprocess.Popen[str] | None = None
         if stage.spec.models:
             self.process = subprocess.Popen(
@@ -82,7 +83,7 @@ class Logger:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
-                env={**os.environ, **env},
+                env={**inherited, **env},
                 cwd=stage.project.root,
             )
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import CommandError
 from ..settings import ProjectSettings
@@ -114,10 +114,14 @@ def health_request(uri: str) -> urllib.request.Request:
 
 
 @contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set variables for the duration of a block, then restore them."""
-    saved = {key: os.environ.get(key) for key in values}
+def environment(values: dict[str, str], drop: Iterable[str] = ()) -> Iterator[None]:
+    """Set variables (and remove those in ``drop``) for the duration of a
+    block, then restore them."""
+    dropped = [key for key in drop if key not in values]
+    saved = {key: os.environ.get(key) for key in [*values, *dropped]}
     os.environ.update(values)
+    for key in dropped:
+        os.environ.pop(key, None)
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, TypeAlias, Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..errors import CommandError
 
@@ -65,17 +65,21 @@ class IndexOptions:
 
 
 def with_token(url: str, token: str) -> str:
-    """``url`` with ``token`` as its password, unless it has credentials already."""
+    """``url`` with ``token`` as its password, unless it has credentials
+    already; percent-encoded, so a token holding ``/``, ``@`` or ``%`` stays
+    one password."""
     parts = urlsplit(url)
     if not token or "@" in parts.netloc or parts.scheme not in ("http", "https"):
         return url
-    return urlunsplit(parts._replace(netloc=f"__token__:{token}@{parts.netloc}"))
+    password = quote(token, safe="")
+    return urlunsplit(parts._replace(netloc=f"__token__:{password}@{parts.netloc}"))
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each secret, as it is and percent-encoded, as ``***``."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        for form in {secret, quote(secret, safe="")} if secret else ():
+            text = text.replace(form, "***")
     return text
 
 

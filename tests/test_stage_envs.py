@@ -303,6 +303,23 @@ def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
     result = mlops(tiny, "stage", "create", "tiny", "--offline", env=env)
     assert "tiny: built" in result.stdout
     assert "tiny: ok" in mlops(tiny, "stage", "check", "tiny").stdout
+    # The spec changed: it is locked again from the wheelhouse alone, which
+    # lacks the new package; the message says how to get it.
+    spec = tiny / "env_specs" / "stage_tiny.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("packages: []", "packages: [tabulate]"))
+    try:
+        failed = mlops(
+            tiny, "stage", "create", "tiny", "--offline", env=env, check=False
+        )
+    finally:
+        spec.write_text(text)
+    assert failed.returncode == 2
+    assert (
+        "the spec changed since tiny.txt, so it was locked again from the "
+        "wheelhouse alone: run `mlops stage wheels tiny` where the index is "
+        "reachable" in failed.stderr
+    )
     # The pinned tools are there too: an agent with no index installs them.
     assert list((tiny / "wheels").glob(f"governed_mlops_tools-{TOOLS_VERSION}-*.whl"))
     agent = tmp_path / "agent"

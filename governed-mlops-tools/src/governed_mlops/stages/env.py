@@ -168,7 +168,15 @@ def create(stage: Stage, options: Options) -> str:
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(error, InstallError):
             kept = " (the previous env is kept)" if stage.env_dir.exists() else ""
-            raise InstallError(f"{stage.name}: {error}{kept}") from None
+            hint = ""
+            if options.offline and relock:
+                hint = (
+                    f"; the spec changed since {lock.name}, so it was locked "
+                    f"again from the wheelhouse alone: run `mlops stage wheels "
+                    f"{stage.name}` where the index is reachable, or create it "
+                    f"without --offline"
+                )
+            raise InstallError(f"{stage.name}: {error}{kept}{hint}") from None
         raise
     _take_place(stage, building, workdir)
     if relock:

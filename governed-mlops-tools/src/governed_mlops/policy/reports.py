@@ -6,7 +6,7 @@ import json
 from typing import Any, Callable
 
 from .engine import FAILED, PASSED, SKIPPED, WAIVED, Outcome, Report
-from .model import ERROR, WARNING
+from .model import ERROR, WARNING, Finding
 
 TOOL = "governed-mlops-policy"
 # Findings about the project as a whole are reported on this file.
@@ -22,6 +22,11 @@ def _summary(report: Report) -> dict[str, int]:
         "passed": statuses.count(PASSED),
         "not_applicable": statuses.count(SKIPPED),
     }
+
+
+def _placed(finding: Finding) -> str:
+    """A finding as ``where: message`` (the message alone without a place)."""
+    return f"{finding.where}: {finding.message}" if finding.where else finding.message
 
 
 def terminal(report: Report) -> str:
@@ -41,9 +46,7 @@ def terminal(report: Report) -> str:
                 "",
                 f"{severity.upper()} {outcome.rule.id} {outcome.rule.title}{note}",
             ]
-            for finding in outcome.findings:
-                where = f"{finding.where}: " if finding.where else ""
-                lines.append(f"  {where}{finding.message}")
+            lines += [f"  {_placed(finding)}" for finding in outcome.findings]
             lines.append(f"  fix: {outcome.rule.fix}")
     waived = [o for o in report.outcomes if o.status == WAIVED]
     if waived:
@@ -51,9 +54,7 @@ def terminal(report: Report) -> str:
     for outcome in waived:
         # What the waiver hides now: a waiver covers its rule everywhere.
         lines.append(f"waived {outcome.rule.id} {outcome.rule.title}: {outcome.note}")
-        for finding in outcome.findings:
-            where = f"{finding.where}: " if finding.where else ""
-            lines.append(f"  hides: {where}{finding.message}")
+        lines += [f"  hides: {_placed(finding)}" for finding in outcome.findings]
         if not outcome.findings:
             lines.append("  hides nothing now: the rule passes; delete the waiver")
     if counts["errors"]:

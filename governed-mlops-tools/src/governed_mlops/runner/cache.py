@@ -292,13 +292,14 @@ class Cache:
             if earlier is not None:
                 # The last run's outputs may be put back: the cache keeps them.
                 back = self._reuse(
-                    earlier, parts, self._kept, replaceable=last["outputs"]
+                    earlier,
+                    parts,
+                    self._kept,
+                    replaceable=last["outputs"],
+                    lead="as in the earlier run",
                 )
                 if not back.run:
                     self._make_latest(stage.name, earlier)
-                    back.reason = back.reason.replace(
-                        "unchanged since run", "as in the earlier run", 1
-                    )
                     decision = back
         else:
             decision = self._reuse(last, parts, self._kept)
@@ -318,11 +319,13 @@ class Cache:
         source: Callable[[dict[str, Any], str], Optional[Path]],
         where: str = "",
         replaceable: Optional[dict[str, str]] = None,
+        lead: str = "unchanged since run",
     ) -> Decision:
         """Skip the stage, reusing ``entry`` (a run with the stage's key), with
         its missing outputs restored from the files ``source`` gives; or run
         it, saying why. ``replaceable``: outputs (name -> hash) that may be
-        overwritten, as the stage's last run wrote them."""
+        overwritten, as the stage's last run wrote them; ``lead`` begins the
+        reason of a reuse."""
         key, run_id = entry["key"], entry["run_id"]
         missing = []
         for name, sha in sorted(entry["outputs"].items()):
@@ -351,7 +354,7 @@ class Cache:
             if copy != kept:
                 copy_atomic(copy, kept)
             copy_atomic(kept, self.root / name)
-        reason = f"unchanged since run {run_id}{where}"
+        reason = f"{lead} {run_id}{where}"
         if missing:
             reason += f"; restored {', '.join(missing)}"
         return Decision(False, reason, key, parts, run_id, missing)

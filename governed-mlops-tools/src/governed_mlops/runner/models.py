@@ -71,9 +71,10 @@ class Logger:
 
     def __init__(self, stage: Stage, env: dict[str, str], hidden: Iterable[str] = ()):
         self.stage = stage
-        inherited = {k: v for k, v in os.environ.items() if k not in set(hidden)}
         self.process: subprocess.Popen[str] | None = None
         if stage.spec.models:
+            dropped = set(hidden)
+            inherited = {k: v for k, v in os.environ.items() if k not in dropped}
             self.process = subprocess.Popen(
                 [str(stage.python), str(SCRIPT)]
                 + sorted({model.flavor for model in stage.spec.models}),

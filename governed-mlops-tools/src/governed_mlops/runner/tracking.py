@@ -68,24 +68,12 @@ def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> Non
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def local_host(host: str) -> bool:
-    """``localhost``, a loopback address, or the any-address a server on this
-    machine listens on."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
-
-
 def server_command(settings: ProjectSettings) -> str:
     """The command that starts the tracking server the settings' URI names:
     with ``--port`` when the URI's port is not the MLFLOW_PORT setting's."""
     from urllib.parse import urlsplit
+
+    from ..tracking.config import local_host
 
     parts = urlsplit(settings.mlflow_tracking_uri)
     try:

@@ -63,6 +63,17 @@ def loopback(host: str) -> str:
     return "::1" if address.version == 6 else "127.0.0.1"
 
 
+def local_host(host: str) -> bool:
+    """``localhost``, a loopback address, or the any-address a server on this
+    machine listens on (answered on the loopback one: :func:`loopback`)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(loopback(host)).is_loopback
+    except ValueError:
+        return False
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` with the password of its netloc and of a ``password=`` query
     parameter replaced by ``***``."""

@@ -444,7 +444,7 @@ def check_failure(case: Case, outcome: Outcome) -> None:
 
 
 @pytest.mark.parametrize("case", [case.param for case in CASES])
-def test_corpus_notebook(project, case: Case):
+def test_corpus_notebook(project, case: Case, tmp_path):
     root = project
     runs_before = set(recorded())
     result = run_case(root, case)
@@ -461,7 +461,7 @@ def test_corpus_notebook(project, case: Case):
     assert ENDED.search(result.err).group(2) == run_id
     run = runs[run_id]
     assert run.info.status == case.status
-    bundle = Path(client().download_artifacts(run_id, "audit"))
+    bundle = Path(client().download_artifacts(run_id, "audit", str(tmp_path)))
     outcome = Outcome(case, result, root, run, bundle)
     check_failure(case, outcome)
     for key, value in case.params.items():

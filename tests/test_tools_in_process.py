@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -98,9 +99,22 @@ def artifacts(run_id: str, uri: str | None = None) -> list[str]:
     return sorted(a.path for a in client(uri).list_artifacts(run_id, "audit"))
 
 
+# Where bundles are downloaded: under pytest's temporary folder, which pytest
+# prunes (MLflow's default destination is a new temp folder nobody removes).
+DOWNLOADS: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def downloads(tmp_path_factory):
+    DOWNLOADS.append(tmp_path_factory.mktemp("downloads"))
+    yield
+    DOWNLOADS.pop()
+
+
 def bundle(run_id: str, uri: str | None = None) -> Path:
     """A run's audit bundle, downloaded from its store as a reviewer would."""
-    return Path(client(uri).download_artifacts(run_id, "audit"))
+    folder = tempfile.mkdtemp(dir=DOWNLOADS[-1])
+    return Path(client(uri).download_artifacts(run_id, "audit", folder))
 
 
 def run_id_of(result: Result) -> str:

@@ -231,6 +231,19 @@ def test_a_file_is_committed_as_is_only_byte_for_byte(tmp_path):
     assert committed_as_is(tmp_path, head, spec) == ""
 
 
+def test_a_replay_of_a_commit_this_clone_lacks_says_why_and_what_to_do(tmp_path):
+    from governed_mlops.runner.replay import _export
+
+    write_project(tmp_path)  # committed
+    missing = "0123456789abcdef" * 2 + "01234567"
+    with pytest.raises(CommandError) as raised:
+        _export(find_project(tmp_path), missing, tmp_path / "tree")
+    message = str(raised.value)
+    assert message.startswith("the run's commit 0123456789ab cannot be read")
+    assert "(git archive --format=tar failed (fatal: not a tree object" in message
+    assert message.endswith("): fetch it, then replay")
+
+
 def test_audit_tags_and_bundle_of_a_run(tiny, tmp_path, monkeypatch):
     from governed_mlops import __version__
     from governed_mlops.runner import audit

@@ -47,7 +47,7 @@ def register(subparsers: Subparsers) -> None:
 
 def project_root() -> Path:
     """The git work tree around the current directory."""
-    from ..update.gitio import git
+    from ..gitcmd import git
 
     try:
         return Path(git(Path.cwd(), "rev-parse", "--show-toplevel").decode().strip())

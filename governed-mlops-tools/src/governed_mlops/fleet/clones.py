@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from ..errors import CommandError
+from .. import gitcmd
 from .sources import is_url
 
 # No prompt for credentials (a fleet runs unattended: a repository that asks
@@ -23,34 +22,13 @@ FLEET_IDENTITY = {
 }
 
 
-class GitError(CommandError):
-    """A git command failed; the message ends with git's last line."""
-
-
 def git(
-    args: Sequence[str],
-    cwd: Path,
-    *,
-    env: Optional[Mapping[str, str]] = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("git")
-    if exe is None:
-        raise CommandError("git is not installed (the fleet needs it)")
-    done = subprocess.run(
-        [exe, *args],
-        cwd=cwd,
-        env={**os.environ, **GIT_ENV, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-    )
-    if check and done.returncode != 0:
-        last = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise GitError(
-            f"git {' '.join(args[:2])} failed ({last[-1] if last else done.returncode})"
-        )
-    return done
+    args: Sequence[str], cwd: Path, *, env: Optional[Mapping[str, str]] = None
+) -> str:
+    """The stdout of ``git ARGS`` in ``cwd`` as text, never prompting;
+    :class:`~governed_mlops.gitcmd.GitError` when it fails."""
+    out = gitcmd.git(cwd, *args, env={**GIT_ENV, **(env or {})})
+    return os.fsdecode(out)
 
 
 def clone(location: str, dest: Path, *, shallow: bool) -> Path:
@@ -70,5 +48,5 @@ def clone(location: str, dest: Path, *, shallow: bool) -> Path:
 
 def identity_env(repo: Path) -> dict[str, str]:
     """The fleet's commit identity where git has none configured."""
-    done = git(["var", "GIT_COMMITTER_IDENT"], repo, check=False)
+    done = gitcmd.run_git(repo, "var", "GIT_COMMITTER_IDENT", env=GIT_ENV)
     return {} if done.returncode == 0 else dict(FLEET_IDENTITY)

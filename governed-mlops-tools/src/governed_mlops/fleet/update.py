@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..errors import CommandError
 from . import classify as outcomes, copier_worker
 from .classify import Evidence, classify, conflicted_files, tail
-from .clones import GitError, clone, git, identity_env
+from ..gitcmd import GitError
+from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
 from ..policy.versions import is_release
 from .inspect import PolicyResult, check_policy, read_answers
@@ -438,8 +439,8 @@ def _classified(
 ) -> str:
     """The outcome, with its evidence and the policy before and after in
     ``record``."""
-    unmerged = git(["ls-files", "-u"], project).stdout
-    others = git(["ls-files", "-o", "--exclude-standard"], project).stdout
+    unmerged = git(["ls-files", "-u"], project)
+    others = git(["ls-files", "-o", "--exclude-standard"], project)
     rejects = [n for n in others.splitlines() if n.endswith(".rej")]
     evidence.conflicts = conflicted_files(unmerged, rejects, after.conflict_files)
     evidence.policy_errors = after.errors

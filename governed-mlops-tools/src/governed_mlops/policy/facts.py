@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .._toml import toml
+from ..gitcmd import git_or_none
 from .._yaml import safe_load
 
 if TYPE_CHECKING:
@@ -66,23 +65,14 @@ class Facts:
     def _git_files(self) -> Optional[dict[str, str]]:
         """``{name: tag}`` of tracked and untracked, not ignored, files
         (``git ls-files -t``: ``?`` for untracked); None without git."""
-        git = shutil.which("git")
-        if git is None:
-            return None
-        try:
-            listed = subprocess.run(
-                [git, "ls-files", "-t", "-co", "--exclude-standard", "-z"],
-                cwd=self.root,
-                capture_output=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if listed.returncode != 0:
+        listed = git_or_none(
+            self.root, "ls-files", "-t", "-co", "--exclude-standard", "-z"
+        )
+        if listed is None:
             return None
         # Names as the file system's (-z: not quoted): UTF-8 on Windows, not
         # the cp1252 locale that text=True would decode them with.
-        names = os.fsdecode(listed.stdout)
+        names = os.fsdecode(listed)
         entries = (entry for entry in names.split("\0") if entry)
         return {entry[2:]: entry[0] for entry in entries}
 

@@ -14,11 +14,11 @@ rules that read what git tracks. Plugins test their own rules the same way.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
+from ..gitcmd import git
 from .facts import Facts
 from .model import Finding, NotApplicable, all_rules
 
@@ -52,10 +52,7 @@ def facts_for(root: Path, today: Optional[dt.date] = None) -> Facts:
 def _commit(root: Path) -> None:
     who = ["-c", "user.name=policy test", "-c", "user.email=policy@test"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "files"]):
-        # git is found on PATH, as in every checkout a rule test runs in.
-        subprocess.run(  # nosec B607
-            ["git", *who, *args], cwd=root, check=True, capture_output=True
-        )
+        git(root, *who, *args)
 
 
 def check_rule(

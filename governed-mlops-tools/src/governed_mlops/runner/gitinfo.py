@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..gitcmd import git_or_none
 
 
 @dataclass(frozen=True)
@@ -20,14 +21,7 @@ class GitState:
 
 
 def _git_bytes(root: Path, *args: str) -> bytes:
-    try:
-        # git is found on PATH by design, as every developer and agent has it.
-        result = subprocess.run(  # nosec B607
-            ["git", *args], cwd=root, capture_output=True, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError):
-        return b""
-    return result.stdout if result.returncode == 0 else b""
+    return git_or_none(root, *args) or b""
 
 
 def _git(root: Path, *args: str) -> str:
@@ -73,14 +67,4 @@ def committed_as_is(root: Path, commit: str, path: Path) -> str:
 
 def committed_file(root: Path, commit: str, relative: str) -> bytes | None:
     """The bytes of ``relative`` at ``commit``, None when git cannot say."""
-    try:
-        # git is found on PATH by design, as every developer and agent has it.
-        result = subprocess.run(  # nosec B607
-            ["git", "show", f"{commit}:{relative}"],
-            cwd=root,
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout if result.returncode == 0 else None
+    return git_or_none(root, "show", f"{commit}:{relative}")

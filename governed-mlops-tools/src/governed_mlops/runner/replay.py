@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any, Callable, Iterator
 from ..hashes import file_sha
 from ..progress import Progress
 from ..errors import CommandError
+from ..gitcmd import GitError, git
 from ..project import Project
 from ..settings import env_prefix
 from ..stages import kernels
@@ -71,17 +71,11 @@ def _kernel_environment(prefix: str, values: dict[str, str]) -> Iterator[None]:
 def _export(project: Project, commit: str, into: Path) -> None:
     """The project's tracked files at ``commit``."""
     try:
-        archive = subprocess.run(  # nosec B607 # git is on PATH by design
-            ["git", "archive", "--format=tar", commit],
-            cwd=project.root,
-            capture_output=True,
-            check=True,
-            timeout=300,
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as error:
+        archive = git(project.root, "archive", "--format=tar", commit, timeout=300)
+    except GitError as error:
         raise CommandError(
             f"the run's commit {commit[:12]} cannot be read from this repository "
-            f"({type(error).__name__}); fetch it, then replay"
+            f"({error}): fetch it, then replay"
         ) from None
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():

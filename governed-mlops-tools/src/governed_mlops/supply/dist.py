@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from ..errors import CommandError
+from ..gitcmd import git_or_none
 from ..project import Project
 from ..settings import ProjectSettings
 from ..stages.installers import IndexOptions, find_uv, redact
@@ -170,13 +171,7 @@ def own_files(folder: Path, name: str, version: str = "") -> list[Path]:
 
 def release_tag(root: Path, version: str) -> str:
     """The tag of ``version`` (``1.2.0`` or ``v1.2.0``) that HEAD carries."""
-    done = subprocess.run(  # nosec B607
-        ["git", "tag", "--points-at", "HEAD"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    tags = done.stdout.split() if done.returncode == 0 else []
+    tags = os.fsdecode(git_or_none(root, "tag", "--points-at", "HEAD") or b"").split()
     for tag in (version, f"v{version}"):
         if tag in tags:
             return tag

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
+import tempfile
 from pathlib import Path
 
 from ..errors import CommandError
-
-
-def git(project: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    """Run git in ``project``; its stdout, or a :class:`CommandError`."""
-    done = subprocess.run(  # nosec B607 # git is on PATH by design
-        ["git", *args], cwd=project, input=stdin, capture_output=True
-    )
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip()
-        raise CommandError(f"git {' '.join(args)}: {message}")
-    return done.stdout
+from ..gitcmd import GitError, git, run_git
 
 
 def head_blobs(project: Path) -> dict[str, str]:
@@ -51,7 +41,7 @@ def at_head(project: Path, path: str) -> bytes | None:
     .gitattributes applied), or None when HEAD has no such file."""
     try:
         return git(project, "cat-file", "--filters", f"HEAD:{path}")
-    except CommandError:
+    except GitError:
         return None
 
 
@@ -108,19 +98,15 @@ def merge_text(
     ours: str, base: str, theirs: str, labels: tuple[str, str, str]
 ) -> tuple[str, bool]:
     """``git merge-file`` of three texts: (result, True when it conflicts)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
             paths.append(Path(tmp, name))
             paths[-1].write_bytes(text.encode("utf-8"))
-        done = subprocess.run(
-            ["git", "merge-file", "-p"]
-            + [arg for label in labels for arg in ("-L", label)]
-            + [str(path) for path in paths],
-            capture_output=True,
-        )
+        labelled = [arg for label in labels for arg in ("-L", label)]
+        done = run_git(Path(tmp), "merge-file", "-p", *labelled, *map(str, paths))
+    # The exit code is the number of conflicts; a negative one is an error.
     if not 0 <= done.returncode <= 127:
-        raise CommandError(f"git merge-file failed: {done.stderr.decode().strip()}")
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise CommandError(f"git merge-file failed: {message}")
     return done.stdout.decode("utf-8"), done.returncode > 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import CommandError
+from ..gitcmd import git
 from . import gitio, kept, notebooks, renames, structured
 from .render import ANSWERS, parse_answers, render, source_for, verbatim_files
 
@@ -37,7 +38,7 @@ def guard(project: Path, template: Path, environ: Mapping[str, str]) -> list[str
 def _rejected(project: Path) -> list[str]:
     """``*.rej`` files an update with ``--conflict rej`` left: the guard
     merges only copier's inline conflicts, so say what that costs."""
-    listed = gitio.git(project, "ls-files", "--others", "--exclude-standard", "-z")
+    listed = git(project, "ls-files", "--others", "--exclude-standard", "-z")
     found = [
         name
         for name in listed.decode("utf-8", "surrogateescape").split("\0")

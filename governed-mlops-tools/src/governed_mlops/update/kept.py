@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..gitcmd import git
 from . import gitio, notebooks
 
 LABELS = ("before updating", "last update", "after updating")
@@ -50,7 +51,7 @@ def keep_edits(
         if new and new not in head and (project / new).is_file():
             done.append(_move(project, path, new, base, ours))
         else:
-            gitio.git(project, "checkout", "HEAD", "--", path)  # with its mode
+            git(project, "checkout", "HEAD", "--", path)  # with its mode
             done.append(f"{path}: kept, yours now (the template no longer has it)")
     return done
 

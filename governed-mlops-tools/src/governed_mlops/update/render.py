@@ -8,7 +8,7 @@ from typing import Any
 
 from .._yaml import safe_load
 from ..errors import CommandError
-from . import gitio
+from ..gitcmd import git
 
 ANSWERS = ".copier-answers.yml"
 
@@ -29,7 +29,7 @@ def questions(answers: dict[str, Any]) -> dict[str, Any]:
 def has_commit(checkout: Path, commit: str) -> bool:
     """True when the git checkout ``checkout`` holds ``commit``."""
     try:
-        gitio.git(checkout, "cat-file", "-e", f"{commit}^{{commit}}")
+        git(checkout, "cat-file", "-e", f"{commit}^{{commit}}")
     except CommandError:
         return False
     return True
@@ -86,21 +86,21 @@ def verbatim_files(
     if not checkout.is_dir() or not has_commit(checkout, commit):
         return []  # a URL: the render fetches it
     try:
-        settings = gitio.git(checkout, "show", f"{commit}:copier.yml")
+        settings = git(checkout, "show", f"{commit}:copier.yml")
     except CommandError:
         return []  # copier.yaml or none: the render decides
     found = re.search(
         r"^_subdirectory:\s*['\"]?([^'\"\s#]+)", settings.decode("utf-8"), re.M
     )
     prefix = f"{found.group(1).strip('/')}/" if found else ""
-    listed = gitio.git(checkout, "ls-tree", "-r", "-z", "--name-only", commit)
+    listed = git(checkout, "ls-tree", "-r", "-z", "--name-only", commit)
     shipped = set(filter(None, listed.decode("utf-8").split("\0")))
     done = []
     for path in paths:
         name = prefix + path
         if name not in shipped or name + ".jinja" in shipped:
             continue
-        data = gitio.git(checkout, "cat-file", "--filters", f"{commit}:{name}")
+        data = git(checkout, "cat-file", "--filters", f"{commit}:{name}")
         (dest / path).parent.mkdir(parents=True, exist_ok=True)
         (dest / path).write_bytes(data)
         done.append(path)

@@ -3,9 +3,11 @@ environment, never to its argv; secrets are masked in every message."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+from tiny_project import commit
 
 from governed_mlops.stages import installers
 from governed_mlops.stages.installers import IndexOptions, InstallError
@@ -87,3 +89,62 @@ def test_pick_names_what_to_install(monkeypatch):
     assert installers.pick("auto").name == "pip"
     with pytest.raises(installers.CommandError, match="uv is not installed"):
         installers.pick("uv")
+
+
+def test_a_local_git_pin_gets_a_host_and_nothing_else_changes():
+    pin = "t[pipeline] @ git+file:///srv/templates/gov@1.3.0#subdirectory=t"
+    assert installers.with_host(pin) == (
+        "t[pipeline] @ git+file://localhost/srv/templates/gov@1.3.0#subdirectory=t"
+    )
+    for unchanged in (
+        "t==1.3.0",
+        "t @ git+https://git.example.com/gov.git@1.3.0#subdirectory=t",
+        "t @ git+file:///C:/templates/gov@1.3.0#subdirectory=t",
+        "t @ git+file://localhost/srv/gov@1.3.0#subdirectory=t",
+    ):
+        assert installers.with_host(unchanged) == unchanged
+
+
+def _old_pip_python() -> str | None:
+    """A Python 3.10-3.12 whose own pip still refuses a host-less direct
+    reference (packaging 21 inside pip before 24.1)."""
+    from governed_mlops.stages.pythons import InterpreterNotFound, find_version
+
+    for version in ("3.10", "3.11", "3.12"):
+        try:
+            python = str(find_version(version).path)
+        except InterpreterNotFound:
+            continue
+        code = "from pip._vendor import packaging; print(packaging.__version__)"
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+        if done.returncode == 0 and int(done.stdout.split(".")[0]) < 22:
+            return python
+    return None
+
+
+def test_the_pip_installer_builds_a_wheel_pinned_to_a_local_git_repo(tmp_path):
+    """`mlops stage wheels --installer pip` builds the tools from the pin a
+    copy from a template path writes, with the pip a stage's Python brings."""
+    python = _old_pip_python()
+    if python is None:
+        pytest.skip("no Python 3.10-3.12 here brings a pip older than 24.1")
+    repo = tmp_path / "template"
+    package = repo / "tools"
+    (package / "tinytools").mkdir(parents=True)
+    (package / "tinytools" / "__init__.py").write_text('"""Tiny tools."""\n')
+    (package / "pyproject.toml").write_text(
+        '[project]\nname = "tinytools"\nversion = "1.0"\ndescription = "Tiny tools"\n'
+        "[project.optional-dependencies]\npipeline = []\n"
+        '[build-system]\nrequires = ["flit_core>=3.4,<4"]\n'
+        'build-backend = "flit_core.buildapi"\n'
+    )
+    commit(repo, "tools")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    pin = f"tinytools[pipeline] @ git+{repo.as_uri()}@{head}#subdirectory=tools"
+    installers.PipInstaller().wheel(
+        Path(python), pin, tmp_path / "wheels", IndexOptions()
+    )
+    (wheel,) = (tmp_path / "wheels").iterdir()
+    assert wheel.name.startswith("tinytools-1.0-") and wheel.suffix == ".whl"

@@ -7,6 +7,7 @@ same result: a venv holding exactly the lock plus the project, editable.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -311,7 +312,21 @@ class PipInstaller:
     ) -> None:
         pip: list[Arg] = [interpreter, "-m", "pip", "wheel", "--quiet"]
         pip += ["--wheel-dir", dest]
-        _wheel(pip, requirement, index)
+        _wheel(pip, with_host(requirement), index)
+
+
+# A direct reference to a local git repository, as the template pins its
+# tools when copied from a path: ``name @ git+file:///path...``.
+_LOCAL_GIT = re.compile(r"(@\s*git\+file://)(/(?![A-Za-z]:))")
+
+
+def with_host(requirement: str) -> str:
+    """``requirement`` with ``git+file:///path`` written
+    ``git+file://localhost/path``, which git reads the same: pip before 24.1
+    (packaging 21 inside, as Python 3.12 and older bring it) refuses a direct
+    reference whose URL names no host. Windows drive paths are left as
+    they are."""
+    return _LOCAL_GIT.sub(r"\1localhost\2", requirement, count=1)
 
 
 Installer: TypeAlias = Union[UvInstaller, PipInstaller]

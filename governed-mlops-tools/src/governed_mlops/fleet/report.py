@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .inspect import ProjectFacts, inspect
-from .sources import Source, base_name
+from .sources import Source, renamed
 
 NOT_GOVERNED = "not governed"
 EXPIRY_WINDOW = dt.timedelta(days=30)
@@ -172,7 +172,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 def terminal(report: FleetReport) -> str:
     """One line a project, then the totals; with a ``source`` column when two
     projects share a folder name."""
-    located = any(p.name != base_name(p.source) for p in report.projects)
+    located = renamed((p.name, p.source) for p in report.projects)
     head = ["project", "version", "release", "tools pin", "errors", "warnings"]
     rows = [head + (["source"] if located else [])]
     for p in report.projects:

@@ -48,6 +48,12 @@ def base_name(location: str) -> str:
     return re.sub(r"\.git$", "", tail) or "project"
 
 
+def renamed(named: Iterable[tuple[str, str]]) -> bool:
+    """True when some ``(name, source)`` has a name other than its folder's
+    (two projects shared one, ``churn-2``): tables then show each source."""
+    return any(name != base_name(source) for name, source in named)
+
+
 def parse(text: str, where: str, base: Optional[Path] = None) -> str:
     """One location, checked: a URL as written, a path resolved (against
     ``base``); a CommandError names ``where`` and what is allowed."""

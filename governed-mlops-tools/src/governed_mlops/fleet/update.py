@@ -26,7 +26,7 @@ from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
 from ..policy.versions import is_release
 from .inspect import PolicyResult, check_policy, read_answers
-from .sources import Source, base_name, is_url, named
+from .sources import Source, is_url, named, renamed
 from .state import Record, State
 
 SKIP_REPORT = {"GOVERNED_MLOPS_SKIP_POLICY_REPORT": "1"}
@@ -538,7 +538,7 @@ def brief(record: Record) -> str:
 def summary(records: Sequence[Record], version: str) -> str:
     """The campaign as a table; with a ``source`` column when two projects
     share a folder name (``churn``, ``churn-2``)."""
-    located = any(r.name != base_name(r.source) for r in records)
+    located = renamed((r.name, r.source) for r in records)
     head = ["project", "from", "outcome", *(["source"] if located else [])]
     rows = [[*head, "evidence"]]
     rows += [

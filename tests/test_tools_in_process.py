@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from urllib.parse import quote
 from pathlib import Path
 from typing import Iterator
 
@@ -1126,6 +1127,46 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
     assert set(runs[nested].data.tags) - {"mlflow.parentRunId"} == set(
         runs[alone].data.tags
     )
+
+
+def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, server):
+    """A proxy that asks every request for a login, /health too: the login
+    written in the URI, or the settings' user name and password, reach it;
+    a wrong one is named as a login problem; no password is ever shown."""
+    import auth_proxy
+
+    root, _ = tiny
+    uri, _, _, _ = server
+    password = "p@ss/w0rd"  # pragma: allowlist secret
+    with auth_proxy.serve(uri, "ci", password) as (proxy, refused):
+        host = proxy.split("//", 1)[1]
+        with_login = f"http://ci:{quote(password, safe='')}@{host}"
+        with pytest.MonkeyPatch.context() as patch:
+            set_env(patch, MLFLOW_TRACKING_URI=with_login)
+            in_uri = run_id_of(mlops("stage", "run", "prep", "-p", "seed=11"))
+            info = mlops("info")
+            built = mlops("report", "build")
+            assert built.code == 0, built.err
+            set_env(patch, MLFLOW_TRACKING_URI=proxy, MLFLOW_TRACKING_USERNAME="ci")
+            set_env(patch, MLFLOW_TRACKING_PASSWORD=password)
+            in_settings = run_id_of(mlops("stage", "run", "prep", "-p", "seed=12"))
+            set_env(patch, MLFLOW_TRACKING_PASSWORD="wrong")
+            wrong = mlops("stage", "run", "prep", "-p", "seed=13")
+        sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+        assert refused == ["GET /health"]  # the wrong login, checked first
+    runs = recorded(uri)
+    assert runs[in_uri].info.status == runs[in_settings].info.status == "FINISHED"
+    assert f"mlflow uri   : {proxy}\n" in info.out
+    assert wrong.code == 2
+    assert f"the MLflow tracking server {proxy} refused the login (HTTP 401" in (
+        wrong.err
+    )
+    assert "Start it" not in wrong.err
+    site = root / "reports" / "site"
+    pages = "".join(p.read_text("utf-8") for p in site.rglob("*.html"))
+    assert f'href="{proxy}/#/experiments/' in pages
+    for shown in (info.out, info.err, built.out, built.err, wrong.err, pages):
+        assert password not in shown and quote(password, safe="") not in shown
 
 
 def test_a_server_experiment_with_local_artifacts_is_written_there(

@@ -87,7 +87,9 @@ def test_the_hint_starts_the_server_the_uri_names(uri, command):
     assert tracking.server_command(values) == command
 
 
-def test_credentials_in_the_uri_are_sent_as_basic_auth_and_never_shown():
+def test_credentials_in_the_uri_are_sent_as_basic_auth_and_never_shown(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
     request = tracking.health_request("http://ci:pa%40ss@127.0.0.1:9/")
     assert request.full_url == "http://127.0.0.1:9/health"
     assert request.get_header("Authorization") == "Basic Y2k6cGFAc3M="  # ci:pa@ss
@@ -96,8 +98,43 @@ def test_credentials_in_the_uri_are_sent_as_basic_auth_and_never_shown():
         uri = "http://ci:pa%40ss@127.0.0.1:9/"  # pragma: allowlist secret
         tracking.check_reachable(uri, "Start it.")
     message = str(refused.value)
-    assert "http://ci:***@127.0.0.1:9/ is unreachable (" in message
-    assert "pa%40ss" not in message and "refused" in message.lower()
+    assert "server http://127.0.0.1:9 is unreachable (" in message
+    assert "pa%40ss" not in message and "ci:" not in message
+
+
+def test_the_settings_login_wins_over_the_uris_as_in_mlflows_client(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    uri = "https://uri-user:uri-pw@mlflow.example.org/"  # pragma: allowlist secret
+    url, auth = tracking.server_login(uri, settings(tmp_path))
+    assert url == "https://mlflow.example.org"
+    assert auth == {"Authorization": "Basic Y2k6czNjcmV0LXB3"}  # ci:s3cret-pw
+    empty = settings(tmp_path, password="")
+    empty.mlflow_tracking_username = ""
+    assert tracking.server_login(uri, empty)[1] == {
+        "Authorization": "Basic dXJpLXVzZXI6dXJpLXB3"  # uri-user:uri-pw
+    }
+    assert tracking.server_login("http://h:5000", empty) == ("http://h:5000", {})
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "env")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    assert tracking.server_login("http://h:5000", empty)[1] == {
+        "Authorization": "Basic ZW52OnB3"  # env:pw
+    }
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("http://ci:pw@mlflow.example.org:5000/", "http://mlflow.example.org:5000"),
+        ("https://mlflow.example.org/", "https://mlflow.example.org"),
+        ("postgresql://mlflow:pw@db/mlflow", "postgresql://mlflow:***@db/mlflow"),
+        ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
+    ],
+)
+def test_a_tracking_uri_is_shown_without_its_login(uri, shown):
+    assert tracking.shown_uri(uri) == shown
 
 
 def test_sqlite_store_folder_is_made(tmp_path):

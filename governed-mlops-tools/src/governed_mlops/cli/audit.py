@@ -90,6 +90,7 @@ def _store(project: Project, outcome: str) -> Store:
         f"Start it, or set {env_prefix(project)}MLFLOW_TRACKING_URI to the store "
         f"the runs were recorded in.",
         outcome,
+        settings,
     )
     return open_store(settings)
 
@@ -132,7 +133,7 @@ def run_drift(args: argparse.Namespace) -> int:
     if run is None:
         raise CommandError(
             f"no successful run of stage {stage.name} in experiment "
-            f"{settings.mlflow_experiment!r} at {settings.mlflow_tracking_uri}: "
+            f"{settings.mlflow_experiment!r} at {store.uri}: "
             f"run `mlops stage run {stage.name}` first"
         )
     holder = audit.freeze_run(run.run_id, run.tags)

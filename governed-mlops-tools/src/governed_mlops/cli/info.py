@@ -6,6 +6,7 @@ import argparse
 
 from . import Subparsers
 from ..project import find_project
+from ..runner.tracking import shown_uri
 from ..settings import load
 
 
@@ -25,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"package      : {project.package}")
     for name in ("data_dir", "models_dir", "logs_dir", "artifacts_dir", "mlflow_dir"):
         print(f"{name:<13}: {getattr(settings, name)}")
-    print(f"mlflow uri   : {settings.mlflow_tracking_uri}")
+    print(f"mlflow uri   : {shown_uri(settings.mlflow_tracking_uri)}")
     return 0

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Optional
 from .. import __version__
 from ..errors import CommandError
 from ..project import Project
+from ..runner.tracking import shown_uri
 from ..settings import ProjectSettings
 
 # The most runs read: a page of search_runs holds at most 1000.
@@ -229,7 +230,7 @@ def mlflow_ui_url(settings: ProjectSettings, given: str = "") -> str:
         return configured.rstrip("/")
     uri = settings.mlflow_tracking_uri
     if uri.startswith(("http://", "https://")):
-        return uri.rstrip("/")
+        return shown_uri(uri)  # a link holds no password
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 
 
@@ -271,6 +272,7 @@ def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> 
         uri,
         "Start it, or point the settings at the store the runs went to.",
         "no report was written",
+        settings,
     )
     copies = state_dir if db is not None else None  # a SQLite store's runs copy
     if copies is not None:
@@ -385,7 +387,7 @@ def collect(
     report = Report(
         project=project.name,
         root=project.root,
-        store=settings.mlflow_tracking_uri,
+        store=shown_uri(settings.mlflow_tracking_uri),
         mlflow_url=mlflow_ui_url(settings, mlflow_url),
         experiment=settings.mlflow_experiment,
         experiment_id="",
@@ -433,7 +435,7 @@ def experiment_runs(
     except CommandError:
         raise
     except Exception as error:  # noqa: BLE001 - any store error is one line
-        raise store_problem(settings.mlflow_tracking_uri, error) from None
+        raise store_problem(shown_uri(settings.mlflow_tracking_uri), error) from None
     keep = getattr(client, "keep", None)  # a store whose copy is renewed
     if keep is not None:
         keep(report.experiment_id, runs, len(runs) < limit)

@@ -78,11 +78,11 @@ class RestClient:
     """The few ``MlflowClient`` calls the report makes, over REST."""
 
     def __init__(self, settings: ProjectSettings):
-        from ..runner.store import basic_auth
+        from ..runner.tracking import server_login
 
         self.settings = settings
-        self.uri = settings.mlflow_tracking_uri.rstrip("/")
-        self.headers = {"Content-Type": "application/json", **basic_auth(settings)}
+        self.uri, auth = server_login(settings.mlflow_tracking_uri, settings)
+        self.headers = {"Content-Type": "application/json", **auth}
         self._artifacts: Any = None
 
     def call(
@@ -125,7 +125,9 @@ class RestClient:
         from ..runner.store import RestStore
 
         if self._artifacts is None:
-            self._artifacts = RestStore(self.uri, self.settings, {"experiment_id": ""})
+            self._artifacts = RestStore(
+                self.settings.mlflow_tracking_uri, self.settings, {"experiment_id": ""}
+            )
         local = Path(folder) / Path(path).name
         local.write_bytes(self._artifacts.read_bytes(run_id, path))
         return str(local)

@@ -101,6 +101,7 @@ class Runner:
             f"(scripts/mlflow_server.sh or .bat), or set "
             f"{prefix}MLFLOW_TRACKING_URI to a reachable server or leave it empty "
             f"for the project's SQLite store.",
+            settings=self.settings,
         )
         self.store = store.open_store(self.settings)
         if warm_store:

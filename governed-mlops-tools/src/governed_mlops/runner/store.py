@@ -20,7 +20,6 @@ artifacts. :func:`open_store` picks one of two stores:
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -130,7 +129,7 @@ class MlflowStore:
     """The runner's store calls through ``MlflowClient``, made in a thread."""
 
     def __init__(self, settings: ProjectSettings):
-        self.uri = settings.mlflow_tracking_uri
+        self.uri = tracking.shown_uri(settings.mlflow_tracking_uri)
         self._settings = settings
         self._client: Any = None
         self._experiment_id = ""
@@ -256,9 +255,8 @@ class RestStore:
     """A tracking server through MLflow's REST API (see the module docstring)."""
 
     def __init__(self, uri: str, settings: ProjectSettings, experiment: dict[str, Any]):
-        self.uri = uri.rstrip("/")
-        self.headers = {"Content-Type": "application/json"}
-        self.headers.update(basic_auth(settings))
+        self.uri, auth = tracking.server_login(uri, settings)
+        self.headers = {"Content-Type": "application/json", **auth}
         self.experiment_id = str(experiment["experiment_id"])
         self.artifact_uris: dict[str, str] = {}
 
@@ -427,21 +425,6 @@ def http_json(
     return answer
 
 
-def basic_auth(settings: ProjectSettings) -> dict[str, str]:
-    """The Authorization header MLflow sends for a username and password."""
-    env = tracking.credentials_env(settings)
-    user = env.get("MLFLOW_TRACKING_USERNAME") or os.environ.get(
-        "MLFLOW_TRACKING_USERNAME", ""
-    )
-    password = env.get("MLFLOW_TRACKING_PASSWORD") or os.environ.get(
-        "MLFLOW_TRACKING_PASSWORD", ""
-    )
-    if not (user and password):
-        return {}
-    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
-
-
 def file_uri_path(uri: str) -> str:
     """The local path of a ``file:`` URI (``file:///C:/x`` on Windows too),
     else an empty string."""
@@ -462,12 +445,12 @@ def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     the same plain calls (no special client settings; the experiment's
     artifacts go through the server or to a local folder). The experiment
     is created when it does not exist yet, as MlflowClient would."""
-    uri = settings.mlflow_tracking_uri.rstrip("/")
-    if not uri.startswith(("http://", "https://")):
+    if not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
         return None
     if any(os.environ.get(name) for name in MLFLOW_ONLY_ENV):
         return None
-    headers = {"Content-Type": "application/json", **basic_auth(settings)}
+    uri, auth = tracking.server_login(settings.mlflow_tracking_uri, settings)
+    headers = {"Content-Type": "application/json", **auth}
     name = settings.mlflow_experiment
     query = urlencode({"experiment_name": name})
     try:
@@ -487,7 +470,7 @@ def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
         or (location.startswith("mlflow-artifacts:/") and "://" not in location)
     ):
         return None
-    return RestStore(uri, settings, experiment)
+    return RestStore(settings.mlflow_tracking_uri, settings, experiment)
 
 
 def open_store(settings: ProjectSettings) -> Store:

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 from ..errors import CommandError
 from ..settings import ProjectSettings
@@ -35,33 +35,51 @@ def retry_env() -> dict[str, str]:
     return {key: value for key, value in RETRY_ENV.items() if key not in os.environ}
 
 
+USER_VARIABLE = "MLFLOW_TRACKING_USERNAME"
+PASSWORD_VARIABLE = "MLFLOW_TRACKING_PASSWORD"  # nosec B105 # a variable's name
+
+
 def credentials_env(settings: ProjectSettings) -> dict[str, str]:
     """MLflow's credential variables from the settings (empty ones left out)."""
     env = {}
     if settings.mlflow_tracking_username:
-        env["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_tracking_username
+        env[USER_VARIABLE] = settings.mlflow_tracking_username
     password = settings.mlflow_tracking_password.get_secret_value()
     if password:
-        env["MLFLOW_TRACKING_PASSWORD"] = password
+        env[PASSWORD_VARIABLE] = password
     return env
 
 
-def check_reachable(uri: str, fix: str, outcome: str = "nothing was run") -> None:
-    """Fail before anything runs when the tracking store cannot be reached."""
+def check_reachable(
+    uri: str,
+    fix: str,
+    outcome: str = "nothing was run",
+    settings: Optional[ProjectSettings] = None,
+) -> None:
+    """Fail before anything runs when the tracking store cannot be reached,
+    or refuses the login (``settings``' or the URI's)."""
     if uri.startswith(("http://", "https://")):
-        from ..tracking.config import redact_uri
-
-        request = health_request(uri)
+        request = health_request(uri, settings)
         try:
             # B310 (any URL scheme): the scheme is http(s), checked above.
             with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310
                 if response.status == 200:
                     return
                 problem = f"HTTP {response.status}"
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                raise CommandError(
+                    f"the MLflow tracking server {shown_uri(uri)} refused the "
+                    f"login (HTTP {error.code} {error.reason}); {outcome}. Check "
+                    f"the settings MLFLOW_TRACKING_USERNAME and "
+                    f"MLFLOW_TRACKING_PASSWORD (with the project's prefix, in .env "
+                    f"or the environment)"
+                ) from None
+            problem = f"HTTP {error.code} {error.reason}"
         except (urllib.error.URLError, OSError) as error:
             problem = str(getattr(error, "reason", error))
         raise CommandError(
-            f"the MLflow tracking server {redact_uri(uri)} is unreachable "
+            f"the MLflow tracking server {shown_uri(uri)} is unreachable "
             f"({problem}); {outcome}. {fix}"
         )
     if uri.startswith("sqlite:///"):
@@ -85,20 +103,54 @@ def server_command(settings: ProjectSettings) -> str:
     return "mlops tracking server"
 
 
-def health_request(uri: str) -> urllib.request.Request:
-    """A GET of the server's ``/health``; credentials in the URI's user-info
-    part (user name, colon, password, ``@``) go in a basic-auth header, not
-    the URL."""
-    parts = urllib.parse.urlsplit(uri.rstrip("/"))
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    url = urllib.parse.urlunsplit(parts._replace(netloc=hostport)) + "/health"
-    request = urllib.request.Request(url)
-    if at:
-        user, _, password = userinfo.partition(":")
-        pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
-        token = base64.b64encode(pair.encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    return request
+def health_request(
+    uri: str, settings: Optional[ProjectSettings] = None
+) -> urllib.request.Request:
+    """A GET of the server's ``/health``, with the login of :func:`server_login`."""
+    url, auth = server_login(uri, settings)
+    return urllib.request.Request(url + "/health", headers=auth)
+
+
+def server_login(
+    uri: str, settings: Optional[ProjectSettings] = None
+) -> tuple[str, dict[str, str]]:
+    """A tracking server's URI as requests go to it: the URL without a login
+    in it, and the basic-auth header MLflow's client sends. That is the
+    settings' user name and password (else MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD in the environment) when both are set, else the
+    login written in the URI (``http://user:password@host``)."""
+    url = without_login(uri)
+    env = credentials_env(settings) if settings is not None else {}
+    user = env.get(USER_VARIABLE) or os.environ.get(USER_VARIABLE, "")
+    password = env.get(PASSWORD_VARIABLE) or os.environ.get(PASSWORD_VARIABLE, "")
+    if not (user and password):
+        userinfo, at, _ = urllib.parse.urlsplit(uri).netloc.rpartition("@")
+        if not at:
+            return url, {}
+        name, _, secret = userinfo.partition(":")
+        user, password = urllib.parse.unquote(name), urllib.parse.unquote(secret)
+    pair = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return url, {"Authorization": f"Basic {pair}"}
+
+
+def without_login(uri: str) -> str:
+    """``uri`` without a trailing ``/`` and, for http(s), without a login."""
+    uri = uri.rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    hostport = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=hostport))
+
+
+def shown_uri(uri: str) -> str:
+    """A tracking URI as messages, records and pages show it: an http(s)
+    server's without its login, any other with its password masked."""
+    if uri.startswith(("http://", "https://")):
+        return without_login(uri)
+    from ..tracking.config import redact_uri
+
+    return redact_uri(uri)
 
 
 @contextmanager

@@ -468,3 +468,38 @@ def test_the_model_script_opens_the_store_before_it_is_given_work():
             process.wait()
         server.shutdown()
     assert process.returncode == 0, err
+
+
+def test_a_server_that_answers_503_is_told_apart_from_one_that_is_away(monkeypatch):
+    """A server up with its database down answers 503: the message says the
+    server answered, not that it could not be reached."""
+    import http.server
+    import threading
+
+    from governed_mlops.runner import store
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setattr(store, "RETRY_DELAYS", (0.01,))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(store.StoreUnavailable) as raised:
+            store.http_json(uri, "GET", "experiments/search", {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(raised.value).startswith(
+        f"the MLflow tracking server {uri} answered but could not serve the request "
+        "(HTTP 503 Service Unavailable; 2 tries over 0.0 s): its database"
+    )
+    with pytest.raises(store.StoreUnavailable, match="could not be reached"):
+        store.http_json(uri, "GET", "experiments/search", {})  # nothing there now

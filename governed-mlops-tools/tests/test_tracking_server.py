@@ -4,6 +4,7 @@ of the process group on POSIX and Windows (the platform's calls recorded)."""
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import subprocess
@@ -127,6 +128,33 @@ def test_a_bad_setting_is_named_with_its_variable(tiny, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(
+    "password", ["p%40ss:w@rd", "pa/ss", "pa#ss", "pa?ss"]  # pragma: allowlist secret
+)
+def test_a_password_with_a_character_to_encode_is_refused_unshown(
+    tiny, monkeypatch, capsys, password
+):
+    """SQLAlchemy reads the password up to the first @, URL parsing up to the
+    last: the database would be another host, and masking would miss part."""
+    uri = f"postgresql://mlflow:{password}@127.0.0.1:5432/mlflow"
+    monkeypatch.setenv(PREFIX + "MLFLOW_BACKEND_STORE_URI", uri)
+    settings()
+    assert main(["tracking", "server"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"mlops: error: {PREFIX}MLFLOW_BACKEND_STORE_URI: the user name or "
+        "password in the database URI holds a character to percent-encode: @ as "
+        "%40, / as %2F"
+    )
+    assert "127.0.0.1" not in err and password not in err
+
+
+def test_a_password_percent_encoded_passes_the_check():
+    config.check_login("postgresql://mlflow:p%40ss%2Fw@db/mlflow", "X")
+    config.check_login("postgresql://db/mlflow?user=a@b", "X")
+    config.check_login("sqlite:////srv/a@b/mlflow.db", "X")
+
+
+@pytest.mark.parametrize(
     "requested, cpus, workers",
     [(0, 1, 1), (0, 2, 1), (0, 4, 2), (0, 64, 4), (3, 2, 2), (8, 16, 8), (1, 8, 1)],
 )
@@ -228,6 +256,19 @@ def test_drivers_are_picked_or_their_absence_named():
     assert "SQLAlchemy has no driver 'postgresql+nodriver'" in str(unknown.value)
 
 
+def test_a_missing_postgresql_driver_is_named_with_the_package_to_add():
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg 3 is installed here: nothing is missing")
+    with pytest.raises(CommandError) as missing:
+        preflight.with_driver("postgresql+psycopg://u@db/t")
+    assert str(missing.value) == (
+        "the postgresql driver psycopg is not installed: add psycopg 3 to the env "
+        "the server runs from: uv add --group pipeline 'psycopg[binary]'"
+    )
+
+
 def test_an_unreachable_database_is_named_without_its_password():
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -315,3 +356,24 @@ def test_a_service_managers_stop_is_a_success_and_ctrl_c_is_130():
     stop(signal.SIGINT, None)
     assert service.EXIT_CODES[stop.name] == 130
     assert signal.SIGTERM in service.signals_to_catch()
+
+
+def test_a_failed_start_names_the_exception_not_the_help_link_after_it(tmp_path):
+    printed = (
+        "Traceback (most recent call last):\n"
+        '  File "alembic/runtime/migration.py", line 1, in run\n'
+        "sqlalchemy.exc.ProgrammingError: (psycopg2.errors.InsufficientPrivilege)"
+        " permission denied for schema public\n"
+        "LINE 2: CREATE TABLE alembic_version (\n"
+        "[SQL: CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)]\n"
+        "(Background on this error at: https://sqlalche.me/e/21/f405)\n"
+    )
+    output = service.Output(io.StringIO(printed), tmp_path / "log", (), False)
+    assert output.last_line() == (
+        "sqlalchemy.exc.ProgrammingError: (psycopg2.errors.InsufficientPrivilege) "
+        "permission denied for schema public"
+    )
+    plain = service.Output(
+        io.StringIO("starting\nport taken\n"), tmp_path / "l2", (), False
+    )
+    assert plain.last_line() == "port taken"

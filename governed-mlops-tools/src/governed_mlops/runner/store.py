@@ -387,22 +387,29 @@ def retried(uri: str, attempt: Callable[[], T]) -> T:
     """``attempt()``, tried again after each of :data:`RETRY_DELAYS` while the
     server cannot be reached or answers that it is not ready; then
     :class:`StoreUnavailable`. Other HTTP errors are raised at once."""
-    problem = ""
+    problem, answered = "", False
     for delay in (*RETRY_DELAYS, None):
         try:
             return attempt()
         except urllib.error.HTTPError as error:
             if error.code not in RETRY_STATUSES:
                 raise
-            problem = f"HTTP {error.code}"
+            problem, answered = f"HTTP {error.code} {error.reason}", True
         except (urllib.error.URLError, OSError) as error:
             problem = str(getattr(error, "reason", "") or error)
+            answered = False
         if delay is not None:
             time.sleep(delay)
-    tries = len(RETRY_DELAYS) + 1
+    tries = f"{len(RETRY_DELAYS) + 1} tries over {sum(RETRY_DELAYS):.1f} s"
+    if answered:  # the server, or a proxy before it, is up; behind it is not
+        raise StoreUnavailable(
+            f"the MLflow tracking server {uri} answered but could not serve the "
+            f"request ({problem}; {tries}): its database or artifact store, or "
+            f"the server behind a proxy, may be down"
+        )
     raise StoreUnavailable(
         f"the MLflow tracking server {uri} could not be reached ({problem}; "
-        f"{tries} tries over {sum(RETRY_DELAYS):.1f} s)"
+        f"{tries})"
     )
 
 

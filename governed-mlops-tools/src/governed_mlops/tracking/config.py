@@ -10,6 +10,7 @@ the machine). The backend URI may hold a password: it travels to
 from __future__ import annotations
 
 import os
+import re
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
@@ -128,6 +129,31 @@ def check_scheme(uri: str, source: str) -> None:
         )
 
 
+# SQLAlchemy's reading of a URI's login: the user name up to ``:`` or ``/``,
+# the password up to the first ``@``.
+_SQLALCHEMY_LOGIN = re.compile(r"([^:/]*)(?::([^@]*))?@")
+
+
+def check_login(uri: str, source: str) -> None:
+    """Refuse a database URI whose login SQLAlchemy and URL parsing read
+    differently (an unencoded ``@``, ``/``, ``?`` or ``#`` in the password):
+    the driver would go to another host, and the password could be shown."""
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
+    found = _SQLALCHEMY_LOGIN.match(rest)
+    theirs = found.group(0)[:-1] if found else ""
+    try:
+        ours = urlsplit(uri).netloc.rpartition("@")[0]
+    except ValueError:
+        ours = None
+    if theirs != ours:
+        raise CommandError(
+            f"{source}: the user name or password in the database URI holds a "
+            f"character to percent-encode: @ as %40, / as %2F, ? as %3F, # as "
+            f"%23, and : in the user name as %3A (e.g. "
+            f"postgresql://mlflow:p%40ss@db.example.org/mlflow)"
+        )
+
+
 def cpu_count() -> int:
     """The CPUs this process may use (its affinity, else the machine's)."""
     affinity = getattr(os, "sched_getaffinity", None)
@@ -168,6 +194,7 @@ def from_settings(
     if not backend:
         backend = sqlite_uri(settings.mlflow_dir / "mlflow.db")
     check_scheme(backend, source)
+    check_login(backend, source)
     if artifacts is None:
         artifacts = str(_setting(settings, "mlflow_artifacts_destination", "") or "")
     if not artifacts:

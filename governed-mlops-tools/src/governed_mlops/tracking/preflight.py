@@ -19,9 +19,13 @@ from .config import ServerConfig, redact_uri, scheme_of
 CONNECT_TIMEOUT = 5  # seconds to reach the database
 # Every name the OS gives a taken address: Linux/macOS, then Windows.
 IN_USE = {errno.EADDRINUSE, 10048}
+# By SQLAlchemy driver name, else by database (docs/runner.md, "Backend").
 DRIVER_HINTS = {
-    "postgresql": "install the tools' postgres extra: "
-    "governed-mlops-tools[pipeline,postgres] (psycopg2)",
+    "postgresql+psycopg": "add psycopg 3 to the env the server runs from: "
+    "uv add --group pipeline 'psycopg[binary]'",
+    "postgresql": "add psycopg2 to the env the server runs from: "
+    "uv add --group pipeline psycopg2-binary (the tools' postgres extra brings "
+    "the same)",
     "mysql": "install a MySQL driver, e.g. pymysql with mysql+pymysql://",
     "mssql": "install pyodbc and Microsoft's ODBC Driver for SQL Server "
     "(mssql+pyodbc://...?driver=ODBC+Driver+18+for+SQL+Server)",
@@ -73,13 +77,15 @@ def with_driver(backend: str) -> str:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     scheme = scheme_of(backend)
+    driver = backend.split("://", 1)[0].lower()
+    hint = DRIVER_HINTS.get(driver) or DRIVER_HINTS.get(scheme)
     try:
         url = make_url(backend)
         url.get_dialect().import_dbapi()
     except NoSuchModuleError:  # an ArgumentError: first
         raise CommandError(
             f"SQLAlchemy has no driver {backend.split('://', 1)[0]!r}: "
-            f"{DRIVER_HINTS.get(scheme, 'check the URI')}"
+            f"{hint or 'check the URI'}"
         ) from None
     except (ArgumentError, ValueError):
         raise CommandError(
@@ -91,7 +97,7 @@ def with_driver(backend: str) -> str:
             return "postgresql+psycopg2://" + backend.split("://", 1)[1]
         raise CommandError(
             f"the {scheme} driver {missing.name or ''} is not installed: "
-            f"{DRIVER_HINTS.get(scheme, 'install it')}"
+            f"{hint or 'install it'}"
         ) from None
     return backend
 

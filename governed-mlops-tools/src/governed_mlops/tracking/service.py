@@ -10,6 +10,7 @@ in a new process group, sends CTRL_BREAK_EVENT and ends what is left with
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,6 +155,10 @@ def answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+# "sqlalchemy.exc.ProgrammingError: (...) permission denied for schema public"
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit)(?::|$)")
+
+
 class Output:
     """Copies the child's output, redacted, to the log (and the terminal),
     keeping its last lines for a message."""
@@ -177,9 +182,14 @@ class Output:
                     print(line, file=sys.stderr, flush=True)
 
     def last_line(self) -> str:
-        """The last line worth showing (a traceback's last line)."""
+        """The last line worth showing: a traceback's exception line, not
+        what follows it (SQLAlchemy's "(Background on this error at: ...)"
+        link), else the last line."""
         self._thread.join(timeout=2)
         lines = [line.strip() for line in self.tail if line.strip()]
+        for line in reversed(lines):
+            if EXCEPTION_LINE.match(line):
+                return line[:300]
         return lines[-1][:300] if lines else "no output"
 
 

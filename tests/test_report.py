@@ -255,4 +255,147 @@ def test_the_report_of_a_real_pipeline_in_chromium(runs):
         finally:
             served.shutdown()
         assert dialogs == []
+
+        # On a phone every page fits the screen's width (a wide table
+        # scrolls by itself), and the stages stand one under another.
+        page.set_viewport_size({"width": 375, "height": 800})
+        for html in sorted(site.rglob("*.html")):
+            page.goto(html.as_uri())
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= 375, f"{html.relative_to(site)} is {wide} px wide"
+        page.goto((site / "index.html").as_uri())
+        lefts = page.locator("ol.diagram > li").evaluate_all(
+            "boxes => boxes.map(b => Math.round(b.getBoundingClientRect().left))"
+        )
+        assert len(set(lefts)) == 1, lefts
+        page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
         browser.close()
+
+
+def png(width: int, height: int) -> bytes:
+    """A grey PNG of that size (what a plot's output holds)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# Jenkins' default Content-Security-Policy for archived artifacts (its
+# hudson.model.DirectoryBrowserSupport.CSP).
+JENKINS_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'self';"
+
+
+def test_notebook_figures_show_under_jenkins_csp_and_nothing_is_fetched(tmp_path):
+    """A figure in a notebook's output is a file of the site, which Jenkins'
+    default policy lets a page show (a data: image it blocks); an image from
+    the web in a notebook is never fetched."""
+    import base64
+    import hashlib
+    import http.server
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from governed_mlops.report import collect, render
+    from governed_mlops.report.notebooks import split_images, to_html
+    from governed_mlops.report.site import write_site
+
+    browser_path = chromium()
+    if not browser_path:
+        pytest.skip("no chromium (/usr/bin/chromium, chromium, chromium-browser)")
+    figure = base64.b64encode(png(40, 30)).decode()
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "id": "plot",
+            "metadata": {},
+            "source": ["plt.show()"],
+            "outputs": [
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"image/png": figure, "text/plain": ["<Figure>"]},
+                }
+            ],
+        },
+        {
+            "cell_type": "markdown",
+            "id": "logo",
+            "metadata": {},
+            "source": ["![logo](https://cdn.example.com/logo.png)\n"],
+        },
+    ]
+    notebook = tmp_path / "train.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    run_id = "a" * 32
+    body, images = split_images(to_html(notebook), run_id)
+    report = collect.Report(
+        "tinyrep", tmp_path, "sqlite:///x", "http://m", "e", "1", "now", [], [], [], {}
+    )
+    view = collect.StageView("train", "train", "FINISHED")
+    site = write_site(
+        tmp_path / "site",
+        {
+            "style.css": render.stylesheet(),
+            f"notebooks/{run_id}.html": render.notebook(report, view, run_id, body),
+            **images,
+        },
+    )
+
+    class Jenkins(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(site), **kwargs)
+
+        def end_headers(self) -> None:
+            self.send_header("Content-Security-Policy", JENKINS_CSP)
+            super().end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jenkins)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    requested: list[str] = []
+    console: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=browser_path, args=["--no-sandbox"]
+            )
+            page = browser.new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.on("console", lambda message: console.append(message.text))
+            url = f"http://127.0.0.1:{server.server_address[1]}/notebooks/{run_id}.html"
+            page.goto(url)
+            page.wait_for_load_state("load")
+            sizes = page.locator(".notebook-body img").evaluate_all(
+                "images => images.map(i => [i.naturalWidth, i.getAttribute('src')])"
+            )
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [w for w, _ in sizes] == [
+        40,
+        0,
+    ], sizes  # the figure shows; the logo has no source
+    assert sizes[1][1] is None
+    assert not [c for c in console if "Content Security Policy" in c], console
+    assert all(u.startswith("http://127.0.0.1:") for u in requested), requested
+    assert [p.name for p in (site / "notebooks" / run_id).iterdir()] == [
+        f"{hashlib.sha256(png(40, 30)).hexdigest()[:16]}.png"
+    ]

@@ -266,6 +266,7 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
                         "text/html": [
                             "<b>bold</b><script>alert(1)</script>",
                             "<img src=x onerror=alert(2)>",
+                            "<img src='https://cdn.example.com/pixel.png' alt='px'>",
                         ]
                     },
                 },
@@ -293,6 +294,7 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
     assert "<script" not in html and "&lt;script&gt;alert(1)" in html  # as text
     assert not re.search(r"<[^>]*\bon\w+=", html)  # no event attribute
     assert "<a>link</a>" in html  # a data: link loses its target
+    assert '<img alt="px"/>' in html and "cdn.example.com" not in html  # not fetched
     assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
 
 
@@ -319,6 +321,8 @@ def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
             assert "Stage train: run history" in answer.read().decode()
         with urllib.request.urlopen(url + "style.css") as answer:
             assert answer.headers["Content-Type"].startswith("text/css")
+        with urllib.request.urlopen(url + "favicon.ico") as answer:
+            assert answer.status == 204  # no 404 in the browser's console
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(url + "stages/nosuch.html")
         assert missing.value.code == 404
@@ -529,3 +533,131 @@ def test_drift_reads_each_runs_freeze_where_it_is_kept(tmp_path):
     found = collect.drift(Artifacts(), view)
     assert found is not None and found.note == ""
     assert found.changes == ["upgraded   pandas 2.2.0 -> 2.2.3"]
+
+
+def _stage_run(run_id: str, stage: str, status: str = "FINISHED", parent: str = ""):
+    tags = {"stage": stage, "notebook.path": f"notebooks/{stage}.ipynb"}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    return collect.StageRun(run_id, stage, status, 1000, 2000, tags, {}, {})
+
+
+def _pipeline(run_id: str, status: str, stages: str):
+    tags = {"pipeline.stages": stages}
+    return collect.PipelineRun(run_id, status, 1000, None, tags, {})
+
+
+def test_a_stage_the_running_pipeline_has_not_reached_is_waiting_not_never_run():
+    earlier = _stage_run("e" * 32, "train")
+    running = _pipeline("p" * 32, "RUNNING", "data_prep,train")
+    children = {"data_prep": _stage_run("d" * 32, "data_prep", "RUNNING", "p" * 32)}
+    state = collect.latest_state("train", running, children, [earlier], {})
+    assert state == ("WAITING", "waiting: the pipeline is still running", None, "")
+    assert render.STATES["WAITING"] == ("none", "waiting")
+    # The runner gave up on it (the store went away; its end is kept here).
+    kept = frozenset({"p" * 32, "d" * 32})
+    assert collect.latest_state("train", running, children, [earlier], {}, kept)[
+        :2
+    ] == (
+        "SKIPPED",
+        "not run: the pipeline stopped when the tracking store went away "
+        "(`mlops audit sync` records its end)",
+    )
+    prep = collect.latest_state("data_prep", running, children, [], {}, kept)
+    assert prep[:2] == ("RUNNING", collect.STOPPED)
+
+
+def test_a_skipped_stage_keeps_the_notebook_page_of_its_last_run(tmp_path):
+    from governed_mlops.report.site import notebook_pages
+
+    last = _stage_run("a" * 32, "eval")
+    report = collect.Report(
+        "p", tmp_path, "sqlite:///x", "http://m", "e", "1", "now", [], [], [], {}
+    )
+    report.stages.append(
+        collect.StageView(
+            "eval", "eval", "SKIPPED", "not run: stage train failed", history=[last]
+        )
+    )
+    asked = []
+
+    class Client:
+        def download_artifacts(self, run_id: str, path: str, folder: str) -> str:
+            asked.append((run_id, path))
+            notebook = Path(folder) / "eval.ipynb"
+            notebook.write_text(
+                json.dumps(
+                    {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+                )
+            )
+            return str(notebook)
+
+    pages = notebook_pages(report, Client(), tmp_path / "state")
+    assert list(pages) == [f"notebooks/{'a' * 32}.html"]
+    assert report.notebooks == {"a" * 32}
+    assert asked and asked[0][0] == "a" * 32
+
+
+@pytest.mark.parametrize(
+    ("host", "alone"),
+    [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False)]
+    + [("::", False), ("192.0.2.7", False), ("report.example.org", False)],
+)
+def test_only_a_loopback_host_keeps_the_pages_to_this_machine(host, alone):
+    from governed_mlops.report.serve import address, loopback_only
+
+    assert loopback_only(host) is alone
+    shown = f"[{host}]" if ":" in host else host
+    assert address(host, 8051) == f"http://{shown}:8051/"
+
+
+def test_serve_on_every_address_says_the_pages_are_open(project):
+    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
+    command = [sys.executable, "-m", "governed_mlops", "report", "serve"]
+    server = subprocess.Popen(
+        [*command, "--host", "0.0.0.0", "--port", "0"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        first, second = server.stdout.readline(), server.stdout.readline()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert first.startswith("serving the pipeline report at http://0.0.0.0:")
+    assert second == (
+        "the pages are open to every machine that can reach 0.0.0.0, with no "
+        "login: --host 127.0.0.1 keeps them to this one\n"
+    )
+
+
+def test_served_notebook_images_come_from_the_site_not_the_page(tmp_path):
+    """`report serve` answers a notebook's figure at the path its page names."""
+    from governed_mlops.report import serve
+    from governed_mlops.report.notebooks import split_images
+
+    html = '<img src="data:image/png;base64,iVBORw0KGgo=" alt="fig">'
+    body, files = split_images(html, "b" * 32)
+    ((path, data),) = files.items()
+    assert body == f'<img src="{path.removeprefix("notebooks/")}" alt="fig">'
+    assert data == b"\x89PNG\r\n\x1a\n"
+
+    class Pages(serve.Pages):
+        def notebook(self, run_id: str):
+            return "<p>page</p>", files
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(serve, "Pages", lambda *args: Pages(*args))
+    try:
+        app = serve.make_app(None, None)  # type: ignore[arg-type]
+        client = app.test_client()
+        answer = client.get("/" + path)
+        assert answer.status_code == 200 and answer.data == data
+        assert answer.headers["Content-Type"] == "image/png"
+        assert client.get(f"/notebooks/{'b' * 32}/nosuch.png").status_code == 404
+    finally:
+        monkeypatch.undo()

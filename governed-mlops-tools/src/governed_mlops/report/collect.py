@@ -187,6 +187,9 @@ class Report:
     drift: list[Drift] = field(default_factory=list)
     policy: Optional[Policy] = None
     notebooks: set[str] = field(default_factory=set)  # runs with a notebook page
+    # Runs whose end the runner keeps on this machine (the store went away):
+    # still RUNNING in the store until `mlops audit sync`.
+    kept: set[str] = field(default_factory=set)
 
     @property
     def pipeline(self) -> Optional[PipelineRun]:
@@ -340,18 +343,28 @@ def pipeline_run(run: Any) -> PipelineRun:
     )
 
 
+STOPPED = (
+    "stopped when the tracking store went away; its end is kept on this "
+    "machine until `mlops audit sync` records it"
+)
+
+
 def latest_state(
     name: str,
     pipeline: Optional[PipelineRun],
     children: dict[str, StageRun],
     history: list[StageRun],
     by_id: dict[str, StageRun],
+    kept: frozenset[str] = frozenset(),
 ) -> tuple[str, str, Optional[StageRun], str]:
     """(state, why, run, run id) of a stage: as the latest pipeline that
-    asked for it left it, else its latest run."""
+    asked for it left it, else its latest run. ``kept``: runs whose end is
+    kept on this machine (:attr:`Report.kept`)."""
     if pipeline is not None and name in pipeline.names("pipeline.stages"):
         if name in children:
             run = children[name]
+            if run.status == "RUNNING" and run.run_id in kept:
+                return run.status, STOPPED, run, run.run_id
             return run.status, run.reason, run, run.run_id
         if name in pipeline.names("pipeline.cached"):
             reused = pipeline.tags.get(f"cache.{name}.reused", "")
@@ -361,8 +374,16 @@ def latest_state(
             failed = [s for s, r in children.items() if r.status != "FINISHED"]
             cause = f"stage {failed[0]} failed" if failed else "the pipeline stopped"
             return "SKIPPED", f"not run: {cause} before it", None, ""
+        if pipeline.status == "RUNNING" and pipeline.run_id in kept:
+            return (
+                "SKIPPED",
+                "not run: the pipeline stopped when the tracking store went away "
+                "(`mlops audit sync` records its end)",
+                None,
+                "",
+            )
         if pipeline.status == "RUNNING":
-            return "NOT RUN", "waiting: the pipeline is still running", None, ""
+            return "WAITING", "waiting: the pipeline is still running", None, ""
     if history:
         run = history[0]
         why = run.reason or "run on its own (`mlops stage run`)"
@@ -399,6 +420,10 @@ def collect(
     )
     client = client if client is not None else open_client(settings)
     from concurrent.futures import ThreadPoolExecutor
+
+    from ..runner.journal import records
+
+    report.kept = {path.stem for path in records(project.state_dir)}
 
     # The policy check (CPU) runs while the store answers (waiting on I/O).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -458,7 +483,7 @@ def stage_views(report: Report, found: Any, stage_runs: list[StageRun]) -> None:
     for name in found.order:
         history = by_stage.get(name, [])
         state, why, shown, run_id = latest_state(
-            name, pipeline, children, history, by_id
+            name, pipeline, children, history, by_id, frozenset(report.kept)
         )
         stage = found.stages.get(name) or found.parsed.get(name)
         report.stages.append(

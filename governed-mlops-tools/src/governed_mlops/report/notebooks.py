@@ -22,7 +22,7 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # Bumped when the conversion changes: a cached page of another is not used.
-CONVERSION = 2
+CONVERSION = 3
 
 
 def cached_path(state_dir: Path, run_id: str) -> Path:
@@ -44,14 +44,15 @@ PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
 
 def allowed(tag: str, name: str, value: str) -> bool:
     """Attributes kept: the harmless ones, links (not to ``data:``) and
-    images (``data:image/...`` too)."""
+    images the notebook holds (``data:image/...``). An image from elsewhere
+    loses its source: the pages fetch nothing (offline sites, no tracking
+    pixel); its ``alt`` text stays."""
     if name in ATTRIBUTES:
         return True
     if tag == "a" and name == "href":
         return not value.strip().lower().startswith("data:")
     if tag == "img" and name == "src":
-        lowered = value.strip().lower()
-        return lowered.startswith(("data:image/", "http://", "https://"))
+        return value.strip().lower().startswith("data:image/")
     return False
 
 
@@ -83,6 +84,43 @@ def to_html(notebook: Path) -> str:
         warnings.simplefilter("ignore")
         body, _ = exporter.from_notebook_node(node)
     return str(body)
+
+
+# An image the notebook holds, inline in its page: written as a file of the
+# site instead (Jenkins' default content security policy, img-src 'self',
+# blocks data: images).
+INLINE_IMAGE = re.compile(
+    r'src="data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/=\s]+)"'
+)
+EXTENSIONS = {
+    "png": "png",
+    "jpeg": "jpg",
+    "gif": "gif",
+    "webp": "webp",
+    "svg+xml": "svg",
+}
+
+
+def split_images(html: str, run_id: str) -> tuple[str, dict[str, bytes]]:
+    """``html`` (a notebook page's body, in ``notebooks/``) with each inline
+    image pointing at a file ``<run_id>/<digest>.<ext>`` beside the page, and
+    those files' bytes by their path in the site."""
+    import base64
+    import binascii
+    import hashlib
+
+    files: dict[str, bytes] = {}
+
+    def to_file(found: re.Match[str]) -> str:
+        try:
+            data = base64.b64decode("".join(found.group(2).split()), validate=True)
+        except binascii.Error:
+            return 'src=""'
+        name = f"{hashlib.sha256(data).hexdigest()[:16]}.{EXTENSIONS[found.group(1)]}"
+        files[f"notebooks/{run_id}/{name}"] = data
+        return f'src="{run_id}/{name}"'
+
+    return INLINE_IMAGE.sub(to_file, html), files
 
 
 def notebook_html(

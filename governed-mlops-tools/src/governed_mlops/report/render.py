@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
-from .collect import Report, StageView
+from .collect import STOPPED, Report, StageView
 from .plots import sparkline
 
 # The state of a stage, as a CSS class and the words a reader sees.
@@ -23,6 +23,7 @@ STATES = {
     "RUNNING": ("running", "running"),
     "CACHED": ("cached", "skipped (cached)"),
     "SKIPPED": ("skipped", "not run"),
+    "WAITING": ("none", "waiting"),
     "NOT RUN": ("none", "never run"),
 }
 
@@ -45,6 +46,7 @@ def environment() -> Any:
     env.filters["seconds"] = seconds
     env.filters["short"] = lambda text: str(text)[:12]
     env.globals["states"] = STATES
+    env.globals["stopped"] = STOPPED
     return env
 
 

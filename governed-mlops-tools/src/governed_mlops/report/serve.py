@@ -7,7 +7,7 @@ reads the store again, so a page shows the runs as they are now. Bound to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import CommandError
 from ..project import Project
@@ -16,30 +16,51 @@ from . import render
 from .collect import DONE, collect, open_client
 
 
+class Pages:
+    """What the served pages are made of: the store read on each request."""
+
+    def __init__(self, project: Project, settings: ProjectSettings, mlflow_url: str):
+        self.project, self.settings, self.mlflow_url = project, settings, mlflow_url
+        self._client: Any = None
+
+    def client(self) -> Any:
+        # None (no store yet) is asked again: the first run may make it.
+        if self._client is None:
+            self._client = open_client(self.settings)
+        return self._client
+
+    def report(self, details: bool = False, notebooks: bool = True) -> Any:
+        from .site import notebook_pages
+
+        found = collect(
+            self.project,
+            self.settings,
+            client=self.client(),
+            mlflow_url=self.mlflow_url,
+            details=details,
+        )
+        if notebooks:  # which runs have a notebook page (converted once, cached)
+            notebook_pages(found, self.client(), self.project.state_dir)
+        return found
+
+    def notebook(self, run_id: str) -> tuple[str, dict[str, bytes]]:
+        """A run's notebook page and its images; 404 when it has none."""
+        from flask import abort
+
+        found = self.report(notebooks=False)
+        parts = notebook_page(found, self.client(), self.project, run_id)
+        if parts is None:
+            abort(404)
+        return parts
+
+
 def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") -> Any:
     """The Flask app serving the report's pages."""
     from flask import Flask, abort
 
     app = Flask("governed_mlops.report")
-    opened: dict[str, Any] = {}
-
-    def client() -> Any:
-        # None (no store yet) is asked again: the first run may make it.
-        if opened.get("client") is None:
-            opened["client"] = open_client(settings)
-        return opened["client"]
-
+    pages = Pages(project, settings, mlflow_url)
     app.register_error_handler(CommandError, unavailable)
-
-    def report(details: bool = False) -> Any:
-        from .site import notebook_pages
-
-        found = collect(
-            project, settings, client=client(), mlflow_url=mlflow_url, details=details
-        )
-        # Which runs have a notebook page (converted once, then cached).
-        notebook_pages(found, client(), project.state_dir)
-        return found
 
     def html(text: str) -> Any:
         return text, 200, {"Content-Type": "text/html; charset=utf-8"}
@@ -47,7 +68,11 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
     @app.get("/")
     @app.get("/index.html")
     def index() -> Any:
-        return html(render.index(report()))
+        return html(render.index(pages.report()))
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return "", 204  # none: not a 404 in the browser's console
 
     @app.get("/style.css")
     def style() -> Any:
@@ -55,11 +80,11 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
 
     @app.get("/status.html")
     def status() -> Any:
-        return html(render.status(report(details=True)))
+        return html(render.status(pages.report(details=True)))
 
     @app.get("/stages/<slug>.html")
     def stage(slug: str) -> Any:
-        found = report()
+        found = pages.report()
         view = found.view(slug)
         if view is None:
             abort(404)
@@ -67,15 +92,26 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
 
     @app.get("/notebooks/<run_id>.html")
     def notebook(run_id: str) -> Any:
-        found = collect(
-            project, settings, client=client(), mlflow_url=mlflow_url, details=False
-        )
-        text = notebook_page(found, client(), project, run_id)
-        if text is None:
+        return html(pages.notebook(run_id)[0])
+
+    @app.get("/notebooks/<run_id>/<name>")
+    def notebook_image(run_id: str, name: str) -> Any:
+        data = pages.notebook(run_id)[1].get(f"notebooks/{run_id}/{name}")
+        if data is None:
             abort(404)
-        return html(text)
+        kind = IMAGE_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+        return data, 200, {"Content-Type": kind}
 
     return app
+
+
+IMAGE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "svg": "image/svg+xml",
+}
 
 
 def unavailable(error: CommandError) -> Any:
@@ -86,9 +122,12 @@ def unavailable(error: CommandError) -> Any:
     return text, 503, {"Content-Type": "text/html; charset=utf-8"}
 
 
-def notebook_page(report: Any, client: Any, project: Project, run_id: str) -> Any:
-    """The page of a run's executed notebook, None when there is none."""
-    from .notebooks import notebook_html
+def notebook_page(
+    report: Any, client: Any, project: Project, run_id: str
+) -> Optional[tuple[str, dict[str, bytes]]]:
+    """The page of a run's executed notebook and its images (by path in the
+    site), None when there is none."""
+    from .notebooks import notebook_html, split_images
 
     for view in report.stages + report.others:
         for run in view.history:
@@ -100,8 +139,27 @@ def notebook_page(report: Any, client: Any, project: Project, run_id: str) -> An
             if text is None:
                 return None
             report.notebooks.add(run_id)
-            return render.notebook(report, view, run_id, text)
+            body, images = split_images(text, run_id)
+            return render.notebook(report, view, run_id, body), images
     return None
+
+
+def address(host: str, port: int) -> str:
+    """The pages' URL (an IPv6 address in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def loopback_only(host: str) -> bool:
+    """Whether a server on ``host`` answers this machine alone (``0.0.0.0``
+    and ``::`` answer every network the machine is on)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(app: Any, host: str, port: int, say: Any = print) -> None:
@@ -123,7 +181,12 @@ def serve(app: Any, host: str, port: int, say: Any = print) -> None:
         raise CommandError(f"cannot listen on {host}:{port} ({problem}): check --host")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True)
-    say(f"serving the pipeline report at http://{host}:{server.port}/ (Ctrl-C stops)")
+    say(f"serving the pipeline report at {address(host, server.port)} (Ctrl-C stops)")
+    if not loopback_only(host):
+        say(
+            f"the pages are open to every machine that can reach {host}, with no "
+            f"login: --host 127.0.0.1 keeps them to this one"
+        )
     try:
         server.serve_forever()
     finally:

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 from ..errors import CommandError
 from ..project import Project
@@ -27,13 +27,16 @@ from .collect import DONE, Report, collect, open_client
 DEFAULT_OUTPUT = Path("reports") / "site"
 
 
-def notebook_pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
-    """The executed notebook of each stage's latest run, as report pages."""
-    from .notebooks import notebook_html
+def notebook_pages(
+    report: Report, client: Any, state_dir: Path
+) -> dict[str, Union[str, bytes]]:
+    """The executed notebook of each stage's latest run, as report pages
+    (also of a stage the latest pipeline skipped: its run before)."""
+    from .notebooks import notebook_html, split_images
 
-    pages = {}
+    pages: dict[str, Union[str, bytes]] = {}
     for view in report.stages + report.others:
-        run = view.run
+        run = view.run or (view.history[0] if view.history else None)
         if client is None or run is None:
             continue
         html = notebook_html(
@@ -42,13 +45,15 @@ def notebook_pages(report: Report, client: Any, state_dir: Path) -> dict[str, st
         if html is None:
             continue
         report.notebooks.add(run.run_id)
+        body, images = split_images(html, run.run_id)
         pages[f"notebooks/{run.run_id}.html"] = render.notebook(
-            report, view, run.run_id, html
+            report, view, run.run_id, body
         )
+        pages.update(images)
     return pages
 
 
-def pages(report: Report, client: Any, state_dir: Path) -> dict[str, str]:
+def pages(report: Report, client: Any, state_dir: Path) -> dict[str, Union[str, bytes]]:
     """Every page of the site, by relative path."""
     found = notebook_pages(report, client, state_dir)
     found["style.css"] = render.stylesheet()
@@ -90,7 +95,7 @@ def unwritable(action: str, error: OSError, kept: str) -> CommandError:
     return CommandError(f"cannot {action}: {error.strerror or error}{kept}")
 
 
-def write_site(output: Path, files: dict[str, str]) -> Path:
+def write_site(output: Path, files: Mapping[str, Union[str, bytes]]) -> Path:
     """Write ``files`` as the folder ``output``, replacing a previous site
     atomically; anything else at ``output`` is refused, untouched."""
     output = output.resolve()
@@ -104,10 +109,13 @@ def write_site(output: Path, files: dict[str, str]) -> Path:
     old = output.with_name(f".{output.name}.old-{os.getpid()}")
     action = f"write the report to {output}"
     try:
-        for relative, text in files.items():
+        for relative, content in files.items():
             path = building / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
         building.chmod(0o755)
         if output.exists():
             output.rename(old)

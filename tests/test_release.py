@@ -110,6 +110,8 @@ def test_start_prepares_the_next_version_in_its_one_place(clone):
     pyproject = (clone / "governed-mlops-tools" / "pyproject.toml").read_text()
     assert f'version = "{following}"' in pyproject
     assert f'default: "{following}"' in (clone / "includes" / "tools.yml").read_text()
+    lock = (clone / "uv.lock").read_text()
+    assert f'name = "governed-mlops-tools"\nversion = "{following}"\n' in lock
     changelog = (clone / "docs" / "changelog.md").read_text()
     assert changelog.index(f"## {following}\n") < changelog.index(
         f"## {TOOLS_VERSION}\n"

@@ -130,6 +130,9 @@ def start(version: str, root: Path = ROOT) -> None:
         text = text[:first] + ENTRY_TEMPLATE.format(version=version) + text[first:]
         changelog.write_text(text, encoding="utf-8")
     regenerate(root)
+    # uv.lock holds the tools' version: relocked now, not by the first `uv run`
+    # after it (which would leave the tree dirty for `cut`).
+    run(sys.executable, "-m", "uv", "lock", "--quiet", cwd=root)
     say(f"preparing {version}: write its changelog entry, then `cut {version}`")
 
 

@@ -284,6 +284,32 @@ def test_gov112_finds_the_tools_unpinned_or_missing():
     assert findings("GOV112", git) == []
 
 
+@pytest.mark.parametrize(
+    ("addopts", "enabled"),
+    [
+        ('["--cov"]', True),
+        ('["-ra", "--cov=churn", "--cov-report=term-missing"]', True),
+        ('"-ra --cov --cov-report=xml"', True),
+        # The template's addopts with the --cov line deleted: only a report.
+        ('["-ra", "--cov-report=term-missing"]', False),
+        ('["--cov-config=.coveragerc"]', False),
+        ('["--cov", "--no-cov"]', False),
+        ('"--covfefe"', False),
+    ],
+)
+def test_gov107_wants_coverage_turned_on_not_an_option_named_like_it(addopts, enabled):
+    changed = edited("pyproject.toml", 'addopts = ["--cov"]', f"addopts = {addopts}")
+    expected = (
+        []
+        if enabled
+        else [
+            "pyproject.toml: [tool.pytest.ini_options] addopts does not enable "
+            "coverage (--cov)"
+        ]
+    )
+    assert findings("GOV107", changed) == expected
+
+
 def test_rules_that_do_not_apply_say_why():
     with pytest.raises(NotApplicable, match="ci_provider is none"):
         findings("GOV108", edited(".copier-answers.yml", "jenkins", "none"))
@@ -298,6 +324,42 @@ def test_grace_period_rules_warn_until_their_date():
     assert rule.grace_until is not None
     assert rule.severity_on(rule.grace_until) == "warning"
     assert rule.severity_on(rule.grace_until + dt.timedelta(days=1)) == "error"
+
+
+def test_a_tightened_requirement_warns_alone_and_the_rules_older_checks_stay_errors(
+    tmp_path,
+):
+    """A rule that gained a requirement in a release gives its findings a
+    grace date: only those warn until then; the rule's other findings are
+    errors as before (docs/maintainers.md, tightening a rule)."""
+    from governed_mlops.policy.engine import _outcome
+    from governed_mlops.policy.model import ERROR, WARNING, Finding, Rule
+    from governed_mlops.policy.testing import facts_for
+
+    until = dt.date(2027, 6, 30)
+    older = Finding("no tests/test_*.py files", "tests")
+    newer = Finding("fail_under is 80, at least 85", "pyproject.toml", None, until)
+    found: list[Finding] = []
+    tightened = Rule("ORG107", "t", ERROR, "1.4.0", "r", "f", lambda facts: found)
+    before, after = facts_for(tmp_path, until), facts_for(
+        tmp_path, until.replace(day=1, month=7)
+    )
+
+    found[:] = [newer]
+    waiting = _outcome(tightened, before, None)
+    assert (waiting.severity, waiting.status) == (WARNING, "failed")
+    assert (
+        waiting.note == "a new requirement: a warning until 2027-06-30, an error after"
+    )
+    assert _outcome(tightened, after, None).severity == ERROR
+
+    found[:] = [older, newer]
+    both = _outcome(tightened, before, None)
+    assert both.severity == ERROR
+    assert [f.message for f in both.findings] == [
+        "no tests/test_*.py files",
+        "fail_under is 80, at least 85 (a warning until 2027-06-30)",
+    ]
 
 
 def test_check_rule_names_unknown_rules():

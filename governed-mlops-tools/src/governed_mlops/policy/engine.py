@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -117,4 +117,19 @@ def _outcome(
     if waiver is not None:
         note = f"waived until {waiver.expires}: {waiver.reason}"
         return Outcome(rule, WARNING, WAIVED, findings, note)
+    graced = [f for f in findings if f.grace_until and facts.today <= f.grace_until]
+    if graced and severity == ERROR:
+        until = min(f.grace_until for f in graced if f.grace_until)
+        if len(graced) == len(findings):
+            severity = WARNING
+            note = f"a new requirement: a warning until {until}, an error after"
+        else:  # the rule fails on its older checks; say which part may wait
+            findings = [
+                (
+                    replace(f, message=f"{f.message} (a warning until {f.grace_until})")
+                    if f in graced
+                    else f
+                )
+                for f in findings
+            ]
     return Outcome(rule, severity, FAILED if findings else PASSED, findings, note)

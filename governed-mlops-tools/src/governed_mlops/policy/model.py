@@ -18,6 +18,9 @@ class Finding:
     message: str
     path: str = ""
     line: Optional[int] = None
+    # A requirement the rule gained in a later release, which projects have
+    # until this day to meet: the finding warns until then (docs/maintainers.md).
+    grace_until: Optional[dt.date] = None
 
     @property
     def where(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -255,9 +256,7 @@ def tests_and_coverage(facts: Facts) -> Iterator[Finding]:
     if not any(re.fullmatch(r"tests/(.+/)?test_[^/]+\.py", n) for n in facts.files):
         yield Finding("no tests/test_*.py files", "tests")
     addopts = facts.tool("pytest").get("ini_options", {}).get("addopts", "")
-    if isinstance(addopts, list):
-        addopts = " ".join(addopts)
-    if "--cov" not in addopts:
+    if not coverage_enabled(addopts):
         yield Finding(
             "[tool.pytest.ini_options] addopts does not enable coverage (--cov)",
             "pyproject.toml",
@@ -269,6 +268,23 @@ def tests_and_coverage(facts: Facts) -> Iterator[Finding]:
             f"{MIN_COVERAGE} is required",
             "pyproject.toml",
         )
+
+
+def coverage_enabled(addopts: object) -> bool:
+    """Whether pytest's ``addopts`` (a string or a list) turn pytest-cov on:
+    ``--cov`` or ``--cov=SOURCE`` as an option of its own (``--cov-report``
+    alone measures nothing), and no ``--no-cov``."""
+    if isinstance(addopts, str):
+        try:
+            options = shlex.split(addopts)
+        except ValueError:
+            options = addopts.split()
+    elif isinstance(addopts, list):
+        options = [str(option) for option in addopts]
+    else:
+        return False
+    enabled = any(o == "--cov" or o.startswith("--cov=") for o in options)
+    return enabled and "--no-cov" not in options
 
 
 CI_FILES = {

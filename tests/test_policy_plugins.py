@@ -91,3 +91,64 @@ def test_a_broken_plugin_is_named_not_a_traceback(tmp_path, render):
     assert "policy plugin 'broken' (broken_rules" in check.stderr
     assert "ImportError: needs acme-internal" in check.stderr
     assert "Traceback" not in check.stderr
+
+
+def test_plugins_from_the_answer_survive_an_update_and_a_recopy(
+    next_template, tmp_path
+):
+    """The answer policy_plugins writes each plugin beside the tools pin; a
+    release that moves the pin merges without a conflict, and recopy keeps
+    them (added by hand there, both conflicted or vanished)."""
+    import sys
+    import tomllib
+
+    import yaml
+
+    from conftest import NEXT_VERSION, TOOLS_VERSION, git
+
+    plugins = ["acme-governance-rules==1.4", "org-rules[strict]>=2"]
+    project = tmp_path / "churn"
+    copier = [sys.executable, "-m", "copier"]
+    answer = f"policy_plugins={plugins!r}".replace("'", '"')
+    run(
+        [*copier, "copy", "--trust", "--defaults", "--vcs-ref", TOOLS_VERSION]
+        + ["--data", answer, next_template, project],
+        cwd=tmp_path,
+    )
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "Generated", cwd=project)
+
+    def installed() -> tuple[list[str], list[str]]:
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+        config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+        (hook,) = [
+            h for r in config["repos"] for h in r["hooks"] if h["id"] == "governance"
+        ]
+        return (
+            pyproject["dependency-groups"]["pipeline"],
+            hook["additional_dependencies"],
+        )
+
+    group, hook = installed()
+    assert group[1:] == plugins and hook[1:] == plugins
+    assert f"@{TOOLS_VERSION}#" in group[0]
+
+    run(
+        [*copier, "update", "--trust", "--defaults", "--vcs-ref", NEXT_VERSION],
+        cwd=project,
+    )
+    group, hook = installed()
+    assert group[1:] == plugins and hook[1:] == plugins
+    assert f"@{TOOLS_VERSION}#" not in group[0]  # the pin moved
+    conflicted = git("diff", "--name-only", "--diff-filter=U", cwd=project).stdout
+    assert conflicted == "" and not list(project.rglob("*.rej"))
+    for name in ("pyproject.toml", ".pre-commit-config.yaml"):
+        assert "<<<<<<<" not in (project / name).read_text()
+
+    git("add", "-A", cwd=project)
+    git("commit", "-q", "-m", "Updated", cwd=project)
+    recopied = run(
+        [sys.executable, "-m", "governed_mlops", "template", "recopy"], cwd=project
+    )
+    assert recopied.returncode == 0
+    assert installed()[1][1:] == plugins

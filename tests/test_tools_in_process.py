@@ -1150,7 +1150,7 @@ def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, ser
             set_env(patch, MLFLOW_TRACKING_URI=proxy, MLFLOW_TRACKING_USERNAME="ci")
             set_env(patch, MLFLOW_TRACKING_PASSWORD=password)
             in_settings = run_id_of(mlops("stage", "run", "prep", "-p", "seed=12"))
-            set_env(patch, MLFLOW_TRACKING_PASSWORD="wrong")
+            set_env(patch, MLFLOW_TRACKING_PASSWORD="wrong")  # pragma: allowlist secret
             wrong = mlops("stage", "run", "prep", "-p", "seed=13")
         sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
         assert refused == ["GET /health"]  # the wrong login, checked first

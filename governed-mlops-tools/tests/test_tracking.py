@@ -127,8 +127,10 @@ def test_the_settings_login_wins_over_the_uris_as_in_mlflows_client(
 @pytest.mark.parametrize(
     ("uri", "shown"),
     [
+        # pragma: allowlist nextline secret
         ("http://ci:pw@mlflow.example.org:5000/", "http://mlflow.example.org:5000"),
         ("https://mlflow.example.org/", "https://mlflow.example.org"),
+        # pragma: allowlist nextline secret
         ("postgresql://mlflow:pw@db/mlflow", "postgresql://mlflow:***@db/mlflow"),
         ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
     ],

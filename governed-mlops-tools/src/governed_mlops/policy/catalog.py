@@ -51,9 +51,19 @@ def markdown() -> str:
         "",
         "## Organisation rules (plugins)",
         "",
-        "Rules of an organisation's own live in a package of its own, which "
-        "projects add to the `pipeline` group and to the `governance` hook's "
-        "`additional_dependencies`. The package names a module in the "
+        "Rules of an organisation's own live in a package of its own. A "
+        "project installs it through the template's answer `policy_plugins`, "
+        "a list of requirements: `copier copy --data "
+        "'policy_plugins=[\"acme-governance-rules==1.4\"]' ...`, or for an "
+        "existing project `uv run copier update --trust --vcs-ref=:current: "
+        "--data 'policy_plugins=[\"acme-governance-rules==1.4\"]'` (then "
+        "`uv lock`). The template writes each after the tools pin, in the "
+        "`pipeline` group and in the `governance` hook's "
+        "`additional_dependencies`: both are lines the template owns, so a "
+        "release that moves the pin merges without conflict and `mlops "
+        "template recopy` keeps them (a plugin added there by hand conflicts "
+        "with every update, and recopy drops it). The package names a module "
+        "in the "
         f"entry-point group `{PLUGIN_GROUP}`; importing it registers its "
         "rules with `@rule` from `governed_mlops.policy.model`, under the "
         "organisation's prefix (`ACME101`; `GOV` ids are the policy's own). "

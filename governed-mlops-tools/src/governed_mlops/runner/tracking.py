@@ -36,7 +36,7 @@ def retry_env() -> dict[str, str]:
 
 
 USER_VARIABLE = "MLFLOW_TRACKING_USERNAME"
-PASSWORD_VARIABLE = "MLFLOW_TRACKING_PASSWORD"  # nosec B105 # a variable's name
+PASSWORD_VARIABLE = "MLFLOW_TRACKING_PASSWORD"  # nosec B105 # pragma: allowlist secret
 
 
 def credentials_env(settings: ProjectSettings) -> dict[str, str]:
@@ -118,7 +118,7 @@ def server_login(
     in it, and the basic-auth header MLflow's client sends. That is the
     settings' user name and password (else MLFLOW_TRACKING_USERNAME and
     MLFLOW_TRACKING_PASSWORD in the environment) when both are set, else the
-    login written in the URI (``http://user:password@host``)."""
+    login written in the URI (``user:password@`` before the host)."""
     url = without_login(uri)
     env = credentials_env(settings) if settings is not None else {}
     user = env.get(USER_VARIABLE) or os.environ.get(USER_VARIABLE, "")

@@ -149,8 +149,8 @@ def check_login(uri: str, source: str) -> None:
         raise CommandError(
             f"{source}: the user name or password in the database URI holds a "
             f"character to percent-encode: @ as %40, / as %2F, ? as %3F, # as "
-            f"%23, and : in the user name as %3A (e.g. "
-            f"postgresql://mlflow:p%40ss@db.example.org/mlflow)"
+            f"%23, and : in the user name as %3A (e.g. a password p@ss written "
+            f"p%40ss)"
         )
 
 

@@ -310,6 +310,26 @@ def test_gov107_wants_coverage_turned_on_not_an_option_named_like_it(addopts, en
     assert findings("GOV107", changed) == expected
 
 
+def test_hooks_in_a_file_that_does_not_parse_are_not_called_missing():
+    """An update's conflict markers in .pre-commit-config.yaml: one finding
+    saying the file does not parse, not every required hook "missing"."""
+    config = PROJECT[".pre-commit-config.yaml"]
+    broken = {
+        ".pre-commit-config.yaml": config.replace(
+            "repos:\n", "repos:\n<<<<<<< before updating\n=======\n>>>>>>> after\n", 1
+        )
+    }
+    for rule_id in ("GOV102", "GOV103"):
+        (finding,) = findings(rule_id, broken)
+        assert finding.startswith(
+            ".pre-commit-config.yaml: .pre-commit-config.yaml is not valid YAML ("
+        )
+        assert finding.endswith(
+            "so no hook in it can be read: resolve the conflict markers an update "
+            "left (GOV202) or fix the YAML"
+        )
+
+
 def test_rules_that_do_not_apply_say_why():
     with pytest.raises(NotApplicable, match="ci_provider is none"):
         findings("GOV108", edited(".copier-answers.yml", "jenkins", "none"))

@@ -98,14 +98,19 @@ class Facts:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def _parsed(self, relative: str, parse: Callable[[str], Any]) -> Any:
+    def _parsed(
+        self,
+        relative: str,
+        parse: Callable[[str], Any],
+        describe: Callable[[Exception], str] = lambda e: str(e).splitlines()[0],
+    ) -> Any:
         text = self.text(relative)
         if text is None:
             return None
         try:
             return parse(text)
         except Exception as error:  # each parser has its own error type
-            self.problems[relative] = str(error).splitlines()[0]
+            self.problems[relative] = describe(error)
             return None
 
     @functools.cached_property
@@ -119,8 +124,18 @@ class Facts:
 
     @functools.lru_cache(maxsize=None)
     def yaml(self, relative: str) -> Any:
-        """A YAML file's data (None when missing or invalid: see ``problems``)."""
-        return self._parsed(relative, safe_load)
+        """A YAML file's data (None when missing or invalid: see ``problems``,
+        which gives the line and column)."""
+        from yaml import YAMLError
+
+        from .._yaml import describe_error
+
+        def describe(error: Exception) -> str:
+            if isinstance(error, YAMLError):
+                return describe_error(error)
+            return str(error).splitlines()[0]
+
+        return self._parsed(relative, safe_load, describe)
 
     @functools.cached_property
     def precommit(self) -> dict[str, Any]:

@@ -103,11 +103,30 @@ def black_and_flake8(facts: Facts) -> Iterator[Finding]:
                 "flake8 does not ignore E203, which black's formatting triggers",
                 ".flake8",
             )
+    unreadable = _unreadable_hooks(facts)
+    if unreadable is not None:
+        yield unreadable
+        return
     for hook in ("black", "flake8"):
         if hook not in facts.hooks:
             yield Finding(
                 f"pre-commit hook {hook!r} is missing", ".pre-commit-config.yaml"
             )
+
+
+def _unreadable_hooks(facts: Facts) -> Optional[Finding]:
+    """One finding when .pre-commit-config.yaml does not parse (conflict
+    markers an update left, say), rather than every hook called missing."""
+    facts.precommit  # parsed once; a failure lands in facts.problems
+    problem = facts.problems.get(".pre-commit-config.yaml")
+    if problem is None:
+        return None
+    return Finding(
+        f".pre-commit-config.yaml is not valid YAML ({problem}), so no hook in it "
+        f"can be read: resolve the conflict markers an update left (GOV202) or "
+        f"fix the YAML",
+        ".pre-commit-config.yaml",
+    )
 
 
 @rule(
@@ -120,6 +139,10 @@ def black_and_flake8(facts: Facts) -> Iterator[Finding]:
     "owned): `copier update --trust` or `mlops template recopy`.",
 )
 def required_hooks(facts: Facts) -> Iterator[Finding]:
+    unreadable = _unreadable_hooks(facts)
+    if unreadable is not None:
+        yield unreadable
+        return
     for hook_id, argument in REQUIRED_HOOKS.items():
         hook = facts.hooks.get(hook_id)
         if hook is None:

@@ -153,6 +153,17 @@ def test_no_runs_yet_is_a_page_saying_how_to_make_some(project):
     ]
 
 
+def test_the_pages_name_the_project_as_people_do(project):
+    """The answer project_name as typed (escaped), not the distribution name."""
+    answers = project.root / ".copier-answers.yml"
+    answers.write_text('project_name: "Prévisions <Météo> 天气"\n', encoding="utf-8")
+    assert mlops("report", "build").code == 0
+    index = (project.root / "reports" / "site" / "index.html").read_text("utf-8")
+    assert "Pipeline of Prévisions &lt;Météo&gt; 天气" in index
+    answers.write_text("project_name: [not, text]\n", encoding="utf-8")
+    assert find_project().title == "repgov"  # the distribution's name instead
+
+
 def test_an_unreachable_server_is_one_line_and_nothing_is_written(project, monkeypatch):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
@@ -332,7 +343,9 @@ def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
         with pytest.raises(urllib.error.HTTPError) as broken:
             urllib.request.urlopen(url)
         assert broken.value.code == 503
-        assert "could not be read" in broken.value.read().decode()
+        page = broken.value.read().decode()
+        assert "could not be read" in page and "; the page was not made" in page
+        assert "no report was written" not in page
     finally:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)

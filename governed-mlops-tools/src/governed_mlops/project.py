@@ -37,6 +37,23 @@ class Project:
         return str(self.pyproject.get("project", {}).get("name", self.package))
 
     @property
+    def title(self) -> str:
+        """The name people use: the template's answer ``project_name`` (as
+        typed, e.g. "Prévisions Météo"), else the distribution name."""
+        from yaml import YAMLError
+
+        from ._yaml import safe_load
+
+        try:
+            answers = safe_load(
+                (self.root / ".copier-answers.yml").read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError, YAMLError):  # none, or not readable
+            return self.name
+        title = answers.get("project_name") if isinstance(answers, dict) else None
+        return title.strip() if isinstance(title, str) and title.strip() else self.name
+
+    @property
     def version(self) -> str:
         """``[project] version`` (empty when dynamic or missing)."""
         return str(self.pyproject.get("project", {}).get("version", ""))

@@ -237,11 +237,18 @@ def mlflow_ui_url(settings: ProjectSettings, given: str = "") -> str:
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 
 
-def store_problem(uri: str, error: BaseException) -> CommandError:
+# What a store that cannot be read means: for `report build` (the default),
+# and for a page `report serve` answers.
+NOT_WRITTEN = "no report was written"
+NOT_SERVED = "the page was not made"
+
+
+def store_problem(
+    uri: str, error: BaseException, outcome: str = NOT_WRITTEN
+) -> CommandError:
     return CommandError(
         f"the MLflow tracking store {uri} could not be read "
-        f"({type(error).__name__}: {first_line(error)}); "
-        f"no report was written"
+        f"({type(error).__name__}: {first_line(error)}); {outcome}"
     )
 
 
@@ -250,7 +257,11 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> Any:
+def open_client(
+    settings: ProjectSettings,
+    state_dir: Optional[Path] = None,
+    outcome: str = NOT_WRITTEN,
+) -> Any:
     """A client of the project's store: MLflow's REST API for a plain
     tracking server (:mod:`.rest`), else ``MlflowClient``; None when the
     project's SQLite store does not exist yet (no run was ever recorded). A
@@ -268,13 +279,12 @@ def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> 
             return None  # the project's own store, before its first run
         raise CommandError(
             f"the MLflow store {store} (MLFLOW_TRACKING_URI) does not exist; "
-            f"no report was written. Point the settings at the store the runs "
-            f"went to"
+            f"{outcome}. Point the settings at the store the runs went to"
         )
     tracking.check_reachable(
         uri,
         "Start it, or point the settings at the store the runs went to.",
-        "no report was written",
+        outcome,
         settings,
     )
     copies = state_dir if db is not None else None  # a SQLite store's runs copy
@@ -289,7 +299,7 @@ def open_client(settings: ProjectSettings, state_dir: Optional[Path] = None) -> 
     try:
         found = rest_client(settings) or tracking.client(settings)
     except Exception as error:  # noqa: BLE001 - any store error is one line
-        raise store_problem(uri, error) from None
+        raise store_problem(shown_uri(uri), error, outcome) from None
     if copies is not None:
         from .snapshot_client import Keeping
 
@@ -399,14 +409,16 @@ def collect(
     mlflow_url: str = "",
     limit: int = DEFAULT_LIMIT,
     details: bool = True,
+    outcome: str = NOT_WRITTEN,
 ) -> Report:
     """The report's data. ``details``: also the drift of each stage between
-    its last two runs, and the policy check (the index page needs neither)."""
+    its last two runs, and the policy check (the index page needs neither).
+    ``outcome``: what a store that cannot be read means, for its message."""
     from ..stages.specs import survey
 
     found = survey(project, machine=False)
     report = Report(
-        project=project.name,
+        project=project.title,
         root=project.root,
         store=shown_uri(settings.mlflow_tracking_uri),
         mlflow_url=mlflow_ui_url(settings, mlflow_url),
@@ -418,7 +430,7 @@ def collect(
         pipelines=[],
         versions=versions(project),
     )
-    client = client if client is not None else open_client(settings)
+    client = client if client is not None else open_client(settings, outcome=outcome)
     from concurrent.futures import ThreadPoolExecutor
 
     from ..runner.journal import records
@@ -428,7 +440,7 @@ def collect(
     # The policy check (CPU) runs while the store answers (waiting on I/O).
     with ThreadPoolExecutor(max_workers=1) as pool:
         policy = pool.submit(policy_status, project.root) if details else None
-        runs = experiment_runs(client, report, settings, limit)
+        runs = experiment_runs(client, report, settings, limit, outcome)
         report.total_runs = len(runs)
         stage_runs = [stage_run(r) for r in runs if r.data.tags.get("stage")]
         report.pipelines = [
@@ -445,7 +457,11 @@ def collect(
 
 
 def experiment_runs(
-    client: Any, report: Report, settings: ProjectSettings, limit: int
+    client: Any,
+    report: Report,
+    settings: ProjectSettings,
+    limit: int,
+    outcome: str = NOT_WRITTEN,
 ) -> list[Any]:
     """The runs of the project's experiment (none without a store or
     experiment); sets ``report.experiment_id``."""
@@ -460,7 +476,8 @@ def experiment_runs(
     except CommandError:
         raise
     except Exception as error:  # noqa: BLE001 - any store error is one line
-        raise store_problem(shown_uri(settings.mlflow_tracking_uri), error) from None
+        uri = shown_uri(settings.mlflow_tracking_uri)
+        raise store_problem(uri, error, outcome) from None
     keep = getattr(client, "keep", None)  # a store whose copy is renewed
     if keep is not None:
         keep(report.experiment_id, runs, len(runs) < limit)

@@ -13,7 +13,7 @@ from ..errors import CommandError
 from ..project import Project
 from ..settings import ProjectSettings
 from . import render
-from .collect import DONE, collect, open_client
+from .collect import DONE, NOT_SERVED, collect, open_client
 
 
 class Pages:
@@ -26,7 +26,7 @@ class Pages:
     def client(self) -> Any:
         # None (no store yet) is asked again: the first run may make it.
         if self._client is None:
-            self._client = open_client(self.settings)
+            self._client = open_client(self.settings, outcome=NOT_SERVED)
         return self._client
 
     def report(self, details: bool = False, notebooks: bool = True) -> Any:
@@ -38,6 +38,7 @@ class Pages:
             client=self.client(),
             mlflow_url=self.mlflow_url,
             details=details,
+            outcome=NOT_SERVED,
         )
         if notebooks:  # which runs have a notebook page (converted once, cached)
             notebook_pages(found, self.client(), self.project.state_dir)

@@ -278,6 +278,10 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
                             "<b>bold</b><script>alert(1)</script>",
                             "<img src=x onerror=alert(2)>",
                             "<img src='https://cdn.example.com/pixel.png' alt='px'>",
+                            # What pandas writes before a DataFrame's table.
+                            "<style scoped>\n    .dataframe tbody tr th:only-of-type"
+                            " {\n        vertical-align: middle;\n    }\n</style>",
+                            "<table class='dataframe'><tr><td>1</td></tr></table>",
                         ]
                     },
                 },
@@ -306,6 +310,8 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
     assert not re.search(r"<[^>]*\bon\w+=", html)  # no event attribute
     assert "<a>link</a>" in html  # a data: link loses its target
     assert '<img alt="px"/>' in html and "cdn.example.com" not in html  # not fetched
+    assert "style" not in html and "vertical-align" not in html  # dropped, unshown
+    assert '<table class="dataframe"><tbody><tr><td>1</td></tr></tbody></table>' in html
     assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
 
 

@@ -22,7 +22,7 @@ RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # Bumped when the conversion changes: a cached page of another is not used.
-CONVERSION = 3
+CONVERSION = 4
 
 
 def cached_path(state_dir: Path, run_id: str) -> Path:
@@ -56,12 +56,19 @@ def allowed(tag: str, name: str, value: str) -> bool:
     return False
 
 
+# A style element and its rules (pandas puts one before every DataFrame): the
+# page's own stylesheet applies, so it is dropped, not shown as text.
+STYLE_ELEMENT = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+
+
 def clean_html(element: object) -> str:
     """nbconvert's ``clean_html`` filter with :data:`TAGS` and
-    :func:`allowed`: what is not allowed is escaped, so it shows as text."""
+    :func:`allowed`: style elements are dropped; anything else not allowed is
+    escaped, so it shows as text."""
     import bleach  # type: ignore[import-untyped]
 
     text = element.decode() if isinstance(element, bytes) else str(element)
+    text = STYLE_ELEMENT.sub("", text)
     return str(
         bleach.clean(
             text, tags=TAGS, attributes=allowed, protocols=PROTOCOLS, strip=False

@@ -367,28 +367,23 @@ def test_notebook_figures_show_under_jenkins_csp_and_nothing_is_fetched(tmp_path
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jenkins)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from local_http import serving
+
     requested: list[str] = []
     console: list[str] = []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=browser_path, args=["--no-sandbox"]
-            )
-            page = browser.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: console.append(message.text))
-            url = f"http://127.0.0.1:{server.server_address[1]}/notebooks/{run_id}.html"
-            page.goto(url)
-            page.wait_for_load_state("load")
-            sizes = page.locator(".notebook-body img").evaluate_all(
-                "images => images.map(i => [i.naturalWidth, i.getAttribute('src')])"
-            )
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Jenkins) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox"]
+        )
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(f"{base}/notebooks/{run_id}.html")
+        page.wait_for_load_state("load")
+        sizes = page.locator(".notebook-body img").evaluate_all(
+            "images => images.map(i => [i.naturalWidth, i.getAttribute('src')])"
+        )
+        browser.close()
     assert [w for w, _ in sizes] == [
         40,
         0,

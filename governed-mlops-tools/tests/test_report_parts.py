@@ -315,19 +315,24 @@ def test_a_notebooks_outputs_are_sanitised(tmp_path):
     assert "&lt;i&gt;x&lt;/i&gt;" in html  # printed text stays text
 
 
-def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
-    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "governed_mlops", "report", "serve", "--port", "0"],
+def start_serve(project, *options: str) -> subprocess.Popen:
+    """`mlops report serve --port 0 OPTIONS` in the project, as a terminal
+    starts it: a suite run in the background passes SIGINT down as ignored,
+    and Ctrl-C would never arrive."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "governed_mlops", "report", "serve", "--port", "0"]
+        + list(options),
         cwd=project.root,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(project.root / "src")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # As a terminal starts it: a suite run in the background passes SIGINT
-        # down as ignored, and Ctrl-C would never arrive.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def test_serve_answers_the_pages_and_stops_on_ctrl_c(project):
+    server = start_serve(project)
     try:
         first = server.stdout.readline()
         assert first.startswith("serving the pipeline report at http://127.0.0.1:")
@@ -631,17 +636,7 @@ def test_only_a_loopback_host_keeps_the_pages_to_this_machine(host, alone):
 
 
 def test_serve_on_every_address_says_the_pages_are_open(project):
-    env = {**os.environ, "PYTHONPATH": str(project.root / "src")}
-    command = [sys.executable, "-m", "governed_mlops", "report", "serve"]
-    server = subprocess.Popen(
-        [*command, "--host", "0.0.0.0", "--port", "0"],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    server = start_serve(project, "--host", "0.0.0.0")
     try:
         first, second = server.stdout.readline(), server.stdout.readline()
     finally:

@@ -90,10 +90,31 @@ def report(project: Path, detect_secrets: bool = True) -> int:
         for outcome in checked.outcomes:  # a partial secret scan says so
             if outcome.rule.id == "GOV201" and outcome.status == SKIPPED:
                 print(f"\nGOV201 {outcome.rule.title}: {outcome.note}.")
+        plugins = answered_plugins(project)
+        if plugins:  # installed with the project's env, which is not synced yet
+            print(
+                f"\nThe organisation's rules ({', '.join(plugins)}) are not in "
+                f"this report: `uv run mlops policy check` runs them once `uv sync` "
+                f"has installed them."
+            )
     except (Exception, SystemExit) as error:  # a report never undoes the copy
         print(f"  failed: {type(error).__name__}: {error}")
         print("  Run `mlops policy check` in the project to see the report.")
     return 0
+
+
+def answered_plugins(project: Path) -> list[str]:
+    """The answer ``policy_plugins`` of the project's answers file."""
+    import yaml
+
+    try:
+        answers = yaml.safe_load(
+            (project / ".copier-answers.yml").read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    plugins = answers.get("policy_plugins") if isinstance(answers, dict) else None
+    return [str(p) for p in plugins] if isinstance(plugins, list) else []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,14 @@ BAD_ANSWERS = [
     ("policy_plugins", ["acme rules"], 'item "acme rules" is not a requirement'),
     ("policy_plugins", ["ok==1", "bad==1\nx"], 'item "bad==1\\nx" is not a'),
     ("policy_plugins", ["governed-mlops-tools==1.0"], "pinned by the template"),
+    # What uv would refuse at `uv lock`, after the copy.
+    ("policy_plugins", ["acme-rules>=0.1 garbage"], "is not a requirement"),
+    ("policy_plugins", ["acme-rules>="], "is not a requirement"),
+    ("policy_plugins", ["acme-rules==0.1 @ file:///srv/acme"], "is not a requirement"),
+    ("policy_plugins", ["acme-rules[a b]"], "is not a requirement"),
+    ("policy_plugins", ["acme-rules ; nonsense"], "is not a requirement"),
+    # A marker glued to a URL is read as part of the URL.
+    ("policy_plugins", ['acme @ file:///srv/acme;os_name=="nt"'], "not a requirement"),
     ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
     ("package_index_url", 'https://pypi.example.com/"x', "must be empty or"),
     ("package_index_url", "https://pypi.example.com/simple/?x", "query"),

@@ -110,11 +110,16 @@ def test_plugins_from_the_answer_survive_an_update_and_a_recopy(
     project = tmp_path / "churn"
     copier = [sys.executable, "-m", "copier"]
     answer = f"policy_plugins={plugins!r}".replace("'", '"')
-    run(
+    copied = run(
         [*copier, "copy", "--trust", "--defaults", "--vcs-ref", TOOLS_VERSION]
         + ["--data", answer, next_template, project],
         cwd=tmp_path,
     )
+    # The copy's report runs the template's rules only, and says so.
+    assert (
+        "The organisation's rules (acme-governance-rules==1.4, org-rules[strict]>=2) "
+        "are not in this report: `uv run mlops policy check` runs them"
+    ) in copied.stdout + copied.stderr
     git("add", "-A", cwd=project)
     git("commit", "-q", "-m", "Generated", cwd=project)
 

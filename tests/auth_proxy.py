@@ -27,6 +27,7 @@ class Proxy(BaseHTTPRequestHandler):
     upstream = urlsplit("http://127.0.0.1:9")
     expected = ""
     refused: list[str] = []
+    open_health = False  # as MLflow's own basic-auth app: /health needs none
 
     def log_message(self, *args: object) -> None:  # quiet
         pass
@@ -37,7 +38,8 @@ class Proxy(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def forward(self) -> None:
-        if self.headers.get("Authorization", "") != self.expected:
+        health = self.open_health and self.path == "/health"
+        if not health and self.headers.get("Authorization", "") != self.expected:
             self.refused.append(f"{self.command} {self.path}")
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
@@ -67,9 +69,11 @@ class Proxy(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(upstream: str, user: str, password: str) -> Iterator[tuple[str, list[str]]]:
+def serve(
+    upstream: str, user: str, password: str, open_health: bool = False
+) -> Iterator[tuple[str, list[str]]]:
     """Proxy ``upstream`` (``http://host:port``); yield (the proxy's URL, the
-    requests it refused)."""
+    requests it refused). ``open_health``: ``/health`` answers anyone."""
     refused: list[str] = []
     handler = type(
         "Handler",
@@ -78,6 +82,7 @@ def serve(upstream: str, user: str, password: str) -> Iterator[tuple[str, list[s
             "upstream": urlsplit(upstream),
             "expected": basic(user, password),
             "refused": refused,
+            "open_health": open_health,
         },
     )
     with serving(handler) as url:

@@ -1169,6 +1169,63 @@ def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, ser
         assert password not in shown and quote(password, safe="") not in shown
 
 
+def login_notebook() -> str:
+    """A notebook that prints what its kernel's MLflow client is given."""
+    where = [
+        "import os\n",
+        'print("URI", os.environ["MLFLOW_TRACKING_URI"])\n',
+        'print("USER", os.environ.get("MLFLOW_TRACKING_USERNAME", "-"))\n',
+    ]
+    return notebook_json(code_cell("where", where))
+
+
+def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
+    tiny, server
+):
+    """MLflow's basic-auth app leaves /health open and refuses the API: a
+    wrong login is named as such before anything runs. A login written in
+    the URI reaches the kernel as MLflow's variables, its URI without it (an
+    error MLflow prints in the notebook would otherwise hold the password).
+    A login the URI does not encode is refused without being shown."""
+    import auth_proxy
+
+    root, _ = tiny
+    uri, _, _, _ = server
+    password = "s3c/ret@1"  # pragma: allowlist secret
+    spec = root / "env_specs" / "stage_fit.yaml"
+    before = spec.read_text(encoding="utf-8")
+    (root / "notebooks" / "login.ipynb").write_text(login_notebook(), "utf-8")
+    data = json.loads(before)
+    data.update(notebook="notebooks/login.ipynb", parameters={})
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        with auth_proxy.serve(uri, "ci", password, open_health=True) as (proxy, _):
+            host = proxy.split("//", 1)[1]
+            encoded = f"http://ci:{quote(password, safe='')}@{host}"
+            with pytest.MonkeyPatch.context() as patch:
+                set_env(patch, MLFLOW_TRACKING_URI=encoded)
+                ran = mlops("stage", "run", "fit")
+                set_env(patch, MLFLOW_TRACKING_URI=f"http://ci:wrong@{host}")
+                wrong = mlops("stage", "run", "fit")
+                set_env(patch, MLFLOW_TRACKING_URI=f"http://ci:{password}@{host}")
+                raw = mlops("stage", "run", "fit")
+                raw_info = mlops("info")
+            sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    finally:
+        spec.write_text(before, encoding="utf-8")
+        (root / "notebooks" / "login.ipynb").unlink()
+    seen = printed(bundle(run_id_of(ran), uri) / "login.ipynb")
+    assert seen == {"URI": proxy, "USER": "ci"}
+    assert wrong.code == 2 and wrong.out == ""
+    assert f"the MLflow tracking server {proxy} refused the login (HTTP 401" in (
+        wrong.err
+    )
+    assert raw.code == 2 and "a password written in it must have @ as %40" in raw.err
+    assert "mlflow uri   : http://(a URL with a login to encode)" in raw_info.out
+    for shown in (ran.err, wrong.err, raw.err, raw_info.out):
+        assert "s3c" not in shown and "ret@1" not in shown
+
+
 def test_a_server_experiment_with_local_artifacts_is_written_there(
     tiny, server, tmp_path
 ):

@@ -165,3 +165,43 @@ def test_no_code_path_writes_mlflows_database():
     assert offenders == ["tracking/preflight.py"]
     preflight = (source / "tracking" / "preflight.py").read_text(encoding="utf-8")
     assert not re.search(r"\b(execute|exec_driver_sql|text)\(", preflight)
+
+
+def test_a_client_in_another_process_gets_the_login_apart_from_the_uri(
+    tmp_path, monkeypatch
+):
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    values = settings(tmp_path, password="")
+    values.mlflow_tracking_username = ""
+    values.mlflow_tracking_uri = (
+        "http://ci:p%40ss@127.0.0.1:5000/"  # pragma: allowlist secret
+    )
+    assert tracking.client_env(values) == {
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
+        "MLFLOW_TRACKING_USERNAME": "ci",
+        "MLFLOW_TRACKING_PASSWORD": "p@ss",  # pragma: allowlist secret
+    }
+    own = settings(tmp_path)  # the settings' login wins, as in MLflow
+    own.mlflow_tracking_uri = values.mlflow_tracking_uri
+    assert tracking.client_env(own)["MLFLOW_TRACKING_USERNAME"] == "ci"
+    assert tracking.client_env(own)["MLFLOW_TRACKING_PASSWORD"] == "s3cret-pw"
+    assert tracking.client_env(settings(tmp_path))["MLFLOW_TRACKING_URI"] == (
+        tracking.sqlite_uri(tmp_path / "mlflow.db")
+    )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://ci:Zq8@sec/Rt5%Kw@127.0.0.1:5099",  # pragma: allowlist secret
+        "http://ci:Zq8?sec@127.0.0.1:5099",  # pragma: allowlist secret
+        "http://ci:Zq8#sec@127.0.0.1:5099",  # pragma: allowlist secret
+    ],
+)
+def test_a_login_the_uri_does_not_encode_is_refused_unshown(uri):
+    with pytest.raises(CommandError) as refused:
+        tracking.check_reachable(uri, "Start it.")
+    assert "a password written in it must have @ as %40, / as %2F" in str(refused.value)
+    for shown in (str(refused.value), tracking.shown_uri(uri)):
+        assert "Zq8" not in shown and "sec" not in shown

@@ -476,8 +476,14 @@ def experiment_runs(
     except CommandError:
         raise
     except Exception as error:  # noqa: BLE001 - any store error is one line
-        uri = shown_uri(settings.mlflow_tracking_uri)
-        raise store_problem(uri, error, outcome) from None
+        import urllib.error
+
+        from ..runner.tracking import login_refused
+
+        uri = settings.mlflow_tracking_uri
+        if isinstance(error, urllib.error.HTTPError) and error.code in (401, 403):
+            raise login_refused(uri, error, outcome) from None
+        raise store_problem(shown_uri(uri), error, outcome) from None
     keep = getattr(client, "keep", None)  # a store whose copy is renewed
     if keep is not None:
         keep(report.experiment_id, runs, len(runs) < limit)

@@ -412,8 +412,7 @@ class Runner:
             "VIRTUAL_ENV": str(stage.env_dir),
             **kernels.jupyter_path_env(self.project),
             **tracking.retry_env(),
-            **tracking.credentials_env(self.settings),
-            "MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
+            **tracking.client_env(self.settings),
             "MLFLOW_RUN_ID": run_id,
             "MLFLOW_EXPERIMENT_ID": self.store.experiment_id,
         }

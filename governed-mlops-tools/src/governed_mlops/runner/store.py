@@ -463,6 +463,10 @@ def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     try:
         found = http_json(uri, "GET", "experiments/get-by-name?" + query, headers)
     except urllib.error.HTTPError as error:
+        if error.code in (401, 403):  # MLflow's basic-auth app leaves /health open
+            raise tracking.login_refused(
+                settings.mlflow_tracking_uri, error, "nothing was recorded"
+            ) from None
         if error.code != 404:
             return None  # an answer MlflowClient should handle (and explain)
         created = http_json(uri, "POST", "experiments/create", headers, {"name": name})

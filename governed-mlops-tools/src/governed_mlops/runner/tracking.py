@@ -50,6 +50,60 @@ def credentials_env(settings: ProjectSettings) -> dict[str, str]:
     return env
 
 
+def client_env(settings: ProjectSettings) -> dict[str, str]:
+    """What an MLflow client in another process (a kernel, the model logger)
+    gets: the tracking URI without a login, and the login as MLflow's
+    credential variables (the settings', else the URI's). A login left in
+    the URI would be in every error MLflow prints, and so in the run's
+    record."""
+    uri = settings.mlflow_tracking_uri
+    env = {"MLFLOW_TRACKING_URI": without_login(uri), **credentials_env(settings)}
+    if not uri.startswith(("http://", "https://")):
+        env["MLFLOW_TRACKING_URI"] = uri
+        return env
+    userinfo, at, _ = urllib.parse.urlsplit(uri).netloc.rpartition("@")
+    if at and not (USER_VARIABLE in env and PASSWORD_VARIABLE in env):
+        name, _, secret = userinfo.partition(":")
+        env[USER_VARIABLE] = urllib.parse.unquote(name)
+        env[PASSWORD_VARIABLE] = urllib.parse.unquote(secret)
+    return env
+
+
+def login_refused(
+    uri: str, error: urllib.error.HTTPError, outcome: str
+) -> CommandError:
+    """The server (or a proxy before it) refused the login."""
+    return CommandError(
+        f"the MLflow tracking server {shown_uri(uri)} refused the login (HTTP "
+        f"{error.code} {error.reason}); {outcome}. Check the settings "
+        f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (with the "
+        f"project's prefix, in .env or the environment)"
+    )
+
+
+def check_uri(uri: str) -> None:
+    """Refuse an http(s) tracking URI whose login holds a character that
+    must be percent-encoded: written raw, the part after it is read as the
+    host (and shown in messages)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    parts = urllib.parse.urlsplit(uri)
+    try:
+        parts.port
+    except ValueError:
+        bad = True
+    else:
+        bad = "@" in parts.path + parts.query + parts.fragment
+    if bad:
+        raise CommandError(
+            "the tracking URI (MLFLOW_TRACKING_URI, with the project's prefix) "
+            "is not a URL its client can read: a password written in it must "
+            "have @ as %40, / as %2F, ? as %3F, # as %23 and : as %3A; or give "
+            "the login in the settings MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD instead"
+        )
+
+
 def check_reachable(
     uri: str,
     fix: str,
@@ -59,6 +113,7 @@ def check_reachable(
     """Fail before anything runs when the tracking store cannot be reached,
     or refuses the login (``settings``' or the URI's)."""
     if uri.startswith(("http://", "https://")):
+        check_uri(uri)
         request = health_request(uri, settings)
         try:
             # B310 (any URL scheme): the scheme is http(s), checked above.
@@ -68,13 +123,7 @@ def check_reachable(
                 problem = f"HTTP {response.status}"
         except urllib.error.HTTPError as error:
             if error.code in (401, 403):
-                raise CommandError(
-                    f"the MLflow tracking server {shown_uri(uri)} refused the "
-                    f"login (HTTP {error.code} {error.reason}); {outcome}. Check "
-                    f"the settings MLFLOW_TRACKING_USERNAME and "
-                    f"MLFLOW_TRACKING_PASSWORD (with the project's prefix, in .env "
-                    f"or the environment)"
-                ) from None
+                raise login_refused(uri, error, outcome) from None
             problem = f"HTTP {error.code} {error.reason}"
         except (urllib.error.URLError, OSError) as error:
             problem = str(getattr(error, "reason", error))
@@ -147,6 +196,10 @@ def shown_uri(uri: str) -> str:
     """A tracking URI as messages, records and pages show it: an http(s)
     server's without its login, any other with its password masked."""
     if uri.startswith(("http://", "https://")):
+        try:
+            check_uri(uri)
+        except CommandError:  # where the login ends is unclear: show none of it
+            return uri.split("://", 1)[0] + "://(a URL with a login to encode)"
         return without_login(uri)
     from ..tracking.config import redact_uri
 
@@ -196,7 +249,8 @@ class ScopedClient:
 def client(settings: ProjectSettings) -> Any:
     """An ``MlflowClient`` on the settings' tracking URI; MLflow reads the
     credentials from the environment, which is set for each call only."""
-    env = {**retry_env(), **QUIET_ENV, **credentials_env(settings)}
+    env = {**retry_env(), **QUIET_ENV, **client_env(settings)}
+    uri = env.pop("MLFLOW_TRACKING_URI")  # without its login, which env holds
     with environment(env):
         from mlflow.tracking import MlflowClient
 
@@ -204,7 +258,7 @@ def client(settings: ProjectSettings) -> Any:
         # migrations) to stderr.
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        mlflow_client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        mlflow_client = MlflowClient(tracking_uri=uri)
     return ScopedClient(mlflow_client, env)
 
 

@@ -1207,6 +1207,10 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
                 ran = mlops("stage", "run", "fit")
                 set_env(patch, MLFLOW_TRACKING_URI=f"http://ci:wrong@{host}")
                 wrong = mlops("stage", "run", "fit")
+                # A token: MlflowClient's path, which fails at its first call.
+                patch.setenv("MLFLOW_TRACKING_TOKEN", "not-this-servers")
+                through_client = mlops("pipeline", "run", "--only", "fit")
+                patch.delenv("MLFLOW_TRACKING_TOKEN")
                 set_env(patch, MLFLOW_TRACKING_URI=f"http://ci:{password}@{host}")
                 raw = mlops("stage", "run", "fit")
                 raw_info = mlops("info")
@@ -1221,6 +1225,9 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
         wrong.err
     )
     assert raw.code == 2 and "a password written in it must have @ as %40" in raw.err
+    assert through_client.code != 0
+    assert "every stage unchanged" not in through_client.out
+    assert "pipeline: no pipeline run recorded" in through_client.out
     assert "mlflow uri   : http://(a URL with a login to encode)" in raw_info.out
     for shown in (ran.err, wrong.err, raw.err, raw_info.out):
         assert "s3c" not in shown and "ret@1" not in shown

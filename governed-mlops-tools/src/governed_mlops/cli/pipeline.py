@@ -128,8 +128,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
         runner.finish()
     if parent:
         print(f"pipeline run {parent}")
-    else:
+    elif all(result.status == "CACHED" for result in results):
         print("pipeline: every stage unchanged, nothing ran (no run recorded)")
+    else:  # the pipeline's run could not be made (its store failed first)
+        print("pipeline: no pipeline run recorded")
     print(f"{'stage':<14}{'status':<10}{'seconds':>9}  run id")
     for result in results:
         ran = result.run_id and result.status != "CACHED"

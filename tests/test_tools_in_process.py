@@ -1129,7 +1129,9 @@ def test_runs_on_a_tracking_server_go_through_its_rest_api(tiny, server):
     )
 
 
-def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, server):
+def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(
+    tiny, server, tmp_path
+):
     """A proxy that asks every request for a login, /health too: the login
     written in the URI, or the settings' user name and password, reach it;
     a wrong one is named as a login problem; no password is ever shown."""
@@ -1145,7 +1147,8 @@ def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, ser
             set_env(patch, MLFLOW_TRACKING_URI=with_login)
             in_uri = run_id_of(mlops("stage", "run", "prep", "-p", "seed=11"))
             info = mlops("info")
-            built = mlops("report", "build")
+            # Outside the project: its tree stays clean for the other tests.
+            built = mlops("report", "build", "--output", str(tmp_path / "site"))
             assert built.code == 0, built.err
             set_env(patch, MLFLOW_TRACKING_URI=proxy, MLFLOW_TRACKING_USERNAME="ci")
             set_env(patch, MLFLOW_TRACKING_PASSWORD=password)
@@ -1162,8 +1165,7 @@ def test_a_server_behind_a_login_takes_it_from_the_uri_or_the_settings(tiny, ser
         wrong.err
     )
     assert "Start it" not in wrong.err
-    site = root / "reports" / "site"
-    pages = "".join(p.read_text("utf-8") for p in site.rglob("*.html"))
+    pages = "".join(p.read_text("utf-8") for p in tmp_path.rglob("*.html"))
     assert f'href="{proxy}/#/experiments/' in pages
     for shown in (info.out, info.err, built.out, built.err, wrong.err, pages):
         assert password not in shown and quote(password, safe="") not in shown
@@ -1228,7 +1230,7 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
     assert through_client.code != 0
     assert "every stage unchanged" not in through_client.out
     assert "pipeline: no pipeline run recorded" in through_client.out
-    assert "mlflow uri   : http://(a URL with a login to encode)" in raw_info.out
+    assert "mlflow uri   : http://(an unreadable URL)" in raw_info.out
     for shown in (ran.err, wrong.err, raw.err, raw_info.out):
         assert "s3c" not in shown and "ret@1" not in shown
 

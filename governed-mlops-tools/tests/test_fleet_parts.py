@@ -427,3 +427,15 @@ def test_an_update_that_cannot_be_made_is_refused_before_its_branch(tmp_path, ca
     assert table[0].split() == ["project", "from", "outcome", "source", "evidence"]
     assert table[1].split()[:4] == ["proj-2", "0.9.0", "error", str(other)]
     assert table[2].split()[:4] == ["proj", "0.9.0", "error", str(relative)]
+
+
+def test_a_machine_without_git_is_told_so_not_that_the_release_is_missing(
+    tmp_path, monkeypatch
+):
+    from governed_mlops import gitcmd
+    from governed_mlops.fleet.update import Templates, _cannot_update
+
+    monkeypatch.setattr(gitcmd.shutil, "which", lambda name: None)
+    answers = {"_src_path": str(tmp_path / "template"), "_commit": "1.0.0"}
+    with pytest.raises(gitcmd.GitMissing, match="git is not installed"):
+        _cannot_update(answers, "1.0.0", "1.1.0", Templates(tmp_path, "1.1.0"))

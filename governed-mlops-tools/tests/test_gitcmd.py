@@ -36,7 +36,7 @@ def test_a_failure_never_shows_arguments_after_the_first(tmp_path: Path):
 
 def test_without_git_on_path_the_message_says_so(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(gitcmd.shutil, "which", lambda name: None)
-    with pytest.raises(GitError, match="git is not installed or not on PATH"):
+    with pytest.raises(gitcmd.GitMissing, match="git is not installed or not on PATH"):
         git(tmp_path, "status")
     assert git_or_none(tmp_path, "status") is None
 

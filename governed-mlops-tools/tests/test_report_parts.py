@@ -659,6 +659,10 @@ def test_served_notebook_images_come_from_the_site_not_the_page(tmp_path):
     ((path, data),) = files.items()
     assert body == f'<img src="{path.removeprefix("notebooks/")}" alt="fig">'
     assert data == b"\x89PNG\r\n\x1a\n"
+    # An SVG stays inline, where no script of it runs; text is left as text.
+    svg = '<img alt="s" src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">'
+    text = '<pre>x.src="data:image/png;base64,iVBORw0KGgo="</pre>'
+    assert split_images(svg + text, "b" * 32) == (svg + text, {})
 
     class Pages(serve.Pages):
         def notebook(self, run_id: str):
@@ -672,6 +676,7 @@ def test_served_notebook_images_come_from_the_site_not_the_page(tmp_path):
         answer = client.get("/" + path)
         assert answer.status_code == 200 and answer.data == data
         assert answer.headers["Content-Type"] == "image/png"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert client.get(f"/notebooks/{'b' * 32}/nosuch.png").status_code == 404
     finally:
         monkeypatch.undo()

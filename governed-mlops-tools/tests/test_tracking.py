@@ -205,3 +205,32 @@ def test_a_login_the_uri_does_not_encode_is_refused_unshown(uri):
     assert "a password written in it must have @ as %40, / as %2F" in str(refused.value)
     for shown in (str(refused.value), tracking.shown_uri(uri)):
         assert "Zq8" not in shown and "sec" not in shown
+
+
+def test_every_client_gets_the_same_login_whatever_the_uris_spelling(
+    tmp_path, monkeypatch
+):
+    """The environment's login wins over the URI's for the runner's calls
+    and for the kernels alike; an upper-case scheme is still a server's."""
+    values = settings(tmp_path, password="")
+    values.mlflow_tracking_username = ""
+    values.mlflow_tracking_uri = (
+        "HTTP://uri-user:uri-pw@mlflow.example.org"  # pragma: allowlist secret
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "env")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    url, auth = tracking.server_login(values.mlflow_tracking_uri, values)
+    assert auth == {"Authorization": "Basic ZW52OnB3"}  # env:pw
+    assert tracking.client_env(values) == {
+        "MLFLOW_TRACKING_URI": url,
+        "MLFLOW_TRACKING_USERNAME": "env",
+        "MLFLOW_TRACKING_PASSWORD": "pw",  # pragma: allowlist secret
+    }
+    assert "uri-pw" not in url and tracking.shown_uri(values.mlflow_tracking_uri) == url
+
+
+def test_a_malformed_tracking_uri_is_one_line_not_a_traceback():
+    broken = "http://[::1:5000"
+    with pytest.raises(CommandError, match="is not a URL its client can read"):
+        tracking.check_reachable(broken, "Start it.")
+    assert tracking.shown_uri(broken) == "http://(an unreadable URL)"

@@ -21,6 +21,10 @@ class GitError(CommandError):
     last line."""
 
 
+class GitMissing(GitError):
+    """git is not installed or not on PATH."""
+
+
 def run_git(
     root: Path,
     *args: str,
@@ -33,7 +37,7 @@ def run_git(
     this process's environment."""
     exe = shutil.which("git")
     if exe is None:
-        raise GitError("git is not installed or not on PATH")
+        raise GitMissing("git is not installed or not on PATH")
     try:
         return subprocess.run(
             [exe, *args],

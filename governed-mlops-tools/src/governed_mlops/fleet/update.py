@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..errors import CommandError
 from . import classify as outcomes, copier_worker
 from .classify import Evidence, classify, conflicted_files, tail
-from ..gitcmd import GitError
+from ..gitcmd import GitError, GitMissing
 from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
 from ..policy.versions import is_release
@@ -313,6 +313,8 @@ def _cannot_update(
         )
     try:
         templates.checkout(src)
+    except GitMissing:
+        raise
     except GitError as error:
         return f"the template at {src} has no release {version}: {error}"
     return ""

@@ -93,19 +93,14 @@ def to_html(notebook: Path) -> str:
     return str(body)
 
 
-# An image the notebook holds, inline in its page: written as a file of the
-# site instead (Jenkins' default content security policy, img-src 'self',
-# blocks data: images).
+# An image the notebook holds, inline in an <img> of its page: written as a
+# file of the site instead (Jenkins' default content security policy,
+# img-src 'self', blocks data: images). Not SVG: as a file of the site it
+# could run a script where it is opened; inline in <img> it never does.
 INLINE_IMAGE = re.compile(
-    r'src="data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/=\s]+)"'
+    r'(<img\b[^>]*?\s)src="data:image/(png|jpeg|gif|webp);base64,([A-Za-z0-9+/=\s]+)"'
 )
-EXTENSIONS = {
-    "png": "png",
-    "jpeg": "jpg",
-    "gif": "gif",
-    "webp": "webp",
-    "svg+xml": "svg",
-}
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "gif": "gif", "webp": "webp"}
 
 
 def split_images(html: str, run_id: str) -> tuple[str, dict[str, bytes]]:
@@ -119,13 +114,14 @@ def split_images(html: str, run_id: str) -> tuple[str, dict[str, bytes]]:
     files: dict[str, bytes] = {}
 
     def to_file(found: re.Match[str]) -> str:
+        tag, kind, text = found.groups()
         try:
-            data = base64.b64decode("".join(found.group(2).split()), validate=True)
+            data = base64.b64decode("".join(text.split()), validate=True)
         except binascii.Error:
-            return 'src=""'
-        name = f"{hashlib.sha256(data).hexdigest()[:16]}.{EXTENSIONS[found.group(1)]}"
+            return f'{tag}src=""'
+        name = f"{hashlib.sha256(data).hexdigest()[:16]}.{EXTENSIONS[kind]}"
         files[f"notebooks/{run_id}/{name}"] = data
-        return f'src="{run_id}/{name}"'
+        return f'{tag}src="{run_id}/{name}"'
 
     return INLINE_IMAGE.sub(to_file, html), files
 

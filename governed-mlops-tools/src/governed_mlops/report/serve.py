@@ -101,7 +101,7 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
         if data is None:
             abort(404)
         kind = IMAGE_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
-        return data, 200, {"Content-Type": kind}
+        return data, 200, {"Content-Type": kind, "X-Content-Type-Options": "nosniff"}
 
     return app
 
@@ -111,7 +111,6 @@ IMAGE_TYPES = {
     "jpg": "image/jpeg",
     "gif": "image/gif",
     "webp": "image/webp",
-    "svg": "image/svg+xml",
 }
 
 

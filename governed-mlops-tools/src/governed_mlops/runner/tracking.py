@@ -52,21 +52,23 @@ def credentials_env(settings: ProjectSettings) -> dict[str, str]:
 
 def client_env(settings: ProjectSettings) -> dict[str, str]:
     """What an MLflow client in another process (a kernel, the model logger)
-    gets: the tracking URI without a login, and the login as MLflow's
-    credential variables (the settings', else the URI's). A login left in
+    gets: the tracking URI without a login, and the login of
+    :func:`server_login` as MLflow's credential variables. A login left in
     the URI would be in every error MLflow prints, and so in the run's
     record."""
     uri = settings.mlflow_tracking_uri
-    env = {"MLFLOW_TRACKING_URI": without_login(uri), **credentials_env(settings)}
-    if not uri.startswith(("http://", "https://")):
-        env["MLFLOW_TRACKING_URI"] = uri
-        return env
-    userinfo, at, _ = urllib.parse.urlsplit(uri).netloc.rpartition("@")
-    if at and not (USER_VARIABLE in env and PASSWORD_VARIABLE in env):
-        name, _, secret = userinfo.partition(":")
-        env[USER_VARIABLE] = urllib.parse.unquote(name)
-        env[PASSWORD_VARIABLE] = urllib.parse.unquote(secret)
+    if not is_http(uri):
+        return {"MLFLOW_TRACKING_URI": uri, **credentials_env(settings)}
+    url, user, password = _login(uri, settings)
+    env = {"MLFLOW_TRACKING_URI": url}
+    if user or password:
+        env.update({USER_VARIABLE: user, PASSWORD_VARIABLE: password})
     return env
+
+
+def is_http(uri: str) -> bool:
+    """A tracking server's URI (the scheme in any case, as MLflow reads it)."""
+    return uri[:8].lower().startswith(("http://", "https://"))
 
 
 def login_refused(
@@ -85,16 +87,9 @@ def check_uri(uri: str) -> None:
     """Refuse an http(s) tracking URI whose login holds a character that
     must be percent-encoded: written raw, the part after it is read as the
     host (and shown in messages)."""
-    if not uri.startswith(("http://", "https://")):
+    if not is_http(uri):
         return
-    parts = urllib.parse.urlsplit(uri)
-    try:
-        parts.port
-    except ValueError:
-        bad = True
-    else:
-        bad = "@" in parts.path + parts.query + parts.fragment
-    if bad:
+    if not _login_readable(_split(uri)):
         raise CommandError(
             "the tracking URI (MLFLOW_TRACKING_URI, with the project's prefix) "
             "is not a URL its client can read: a password written in it must "
@@ -102,6 +97,18 @@ def check_uri(uri: str) -> None:
             "the login in the settings MLFLOW_TRACKING_USERNAME and "
             "MLFLOW_TRACKING_PASSWORD instead"
         )
+
+
+def _login_readable(parts: Optional[urllib.parse.SplitResult]) -> bool:
+    """False when a raw /, ? or # cut a password: its start is read as the
+    port (not a number), its end lands in the path, query or fragment."""
+    if parts is None:
+        return False
+    try:
+        parts.port
+    except ValueError:
+        return False
+    return "@" not in parts.path + parts.query + parts.fragment
 
 
 def check_reachable(
@@ -112,7 +119,7 @@ def check_reachable(
 ) -> None:
     """Fail before anything runs when the tracking store cannot be reached,
     or refuses the login (``settings``' or the URI's)."""
-    if uri.startswith(("http://", "https://")):
+    if is_http(uri):
         check_uri(uri)
         request = health_request(uri, settings)
         try:
@@ -164,30 +171,47 @@ def server_login(
     uri: str, settings: Optional[ProjectSettings] = None
 ) -> tuple[str, dict[str, str]]:
     """A tracking server's URI as requests go to it: the URL without a login
-    in it, and the basic-auth header MLflow's client sends. That is the
-    settings' user name and password (else MLFLOW_TRACKING_USERNAME and
-    MLFLOW_TRACKING_PASSWORD in the environment) when both are set, else the
-    login written in the URI (``user:password@`` before the host)."""
+    in it, and the basic-auth header MLflow's client sends (see
+    :func:`_login`)."""
+    url, user, password = _login(uri, settings)
+    if not (user or password):
+        return url, {}
+    pair = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return url, {"Authorization": f"Basic {pair}"}
+
+
+def _login(uri: str, settings: Optional[ProjectSettings]) -> tuple[str, str, str]:
+    """(URL without a login, user, password): the settings' user name and
+    password (else MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in
+    the environment) when both are set, else the login written in the URI
+    (``user:password@`` before the host), else none."""
     url = without_login(uri)
     env = credentials_env(settings) if settings is not None else {}
     user = env.get(USER_VARIABLE) or os.environ.get(USER_VARIABLE, "")
     password = env.get(PASSWORD_VARIABLE) or os.environ.get(PASSWORD_VARIABLE, "")
-    if not (user and password):
-        userinfo, at, _ = urllib.parse.urlsplit(uri).netloc.rpartition("@")
-        if not at:
-            return url, {}
-        name, _, secret = userinfo.partition(":")
-        user, password = urllib.parse.unquote(name), urllib.parse.unquote(secret)
-    pair = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
-    return url, {"Authorization": f"Basic {pair}"}
+    if user and password:
+        return url, user, password
+    parts = _split(uri)
+    userinfo, at, _ = parts.netloc.rpartition("@") if parts else ("", "", "")
+    if not at:
+        return url, "", ""
+    name, _, secret = userinfo.partition(":")
+    return url, urllib.parse.unquote(name), urllib.parse.unquote(secret)
+
+
+def _split(uri: str) -> Optional[urllib.parse.SplitResult]:
+    try:
+        return urllib.parse.urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
 
 
 def without_login(uri: str) -> str:
     """``uri`` without a trailing ``/`` and, for http(s), without a login."""
     uri = uri.rstrip("/")
-    if not uri.startswith(("http://", "https://")):
+    parts = _split(uri)
+    if not is_http(uri) or parts is None:
         return uri
-    parts = urllib.parse.urlsplit(uri)
     hostport = parts.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit(parts._replace(netloc=hostport))
 
@@ -195,11 +219,11 @@ def without_login(uri: str) -> str:
 def shown_uri(uri: str) -> str:
     """A tracking URI as messages, records and pages show it: an http(s)
     server's without its login, any other with its password masked."""
-    if uri.startswith(("http://", "https://")):
+    if is_http(uri):
         try:
             check_uri(uri)
-        except CommandError:  # where the login ends is unclear: show none of it
-            return uri.split("://", 1)[0] + "://(a URL with a login to encode)"
+        except CommandError:  # where a login ends is unclear: show none of it
+            return uri.split("://", 1)[0] + "://(an unreadable URL)"
         return without_login(uri)
     from ..tracking.config import redact_uri
 

@@ -58,6 +58,11 @@ BAD_ANSWERS = [
     ("policy_plugins", ["acme-rules ; nonsense"], "is not a requirement"),
     # A marker glued to a URL is read as part of the URL.
     ("policy_plugins", ['acme @ file:///srv/acme;os_name=="nt"'], "not a requirement"),
+    # Versions and markers uv refuses (PEP 440 and PEP 508).
+    ("policy_plugins", ["acme>=1.*"], "is not a requirement"),
+    ("policy_plugins", ["acme~=1"], "is not a requirement"),
+    ("policy_plugins", ["acme==1..4"], "is not a requirement"),
+    ("policy_plugins", ["acme; python_versio == '3'"], "is not a requirement"),
     ("package_index_url", "pypi.example.com", "package_index_url must be empty or"),
     ("package_index_url", 'https://pypi.example.com/"x', "must be empty or"),
     ("package_index_url", "https://pypi.example.com/simple/?x", "query"),
@@ -132,3 +137,26 @@ def test_credentials_are_masked_on_the_command_line(template_dir, tmp_path):
     output = result.stdout + result.stderr
     assert "https://user:***@pypi.example.com/simple/" in output
     assert "secret" not in output
+
+
+def test_plugin_requirements_uv_reads_are_taken(copie, template_dir):
+    """What PEP 508 and uv allow passes the answer's check, as written."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    plugins = [
+        "acme-rules~=1.4",
+        "acme-extra[strict] (==1.4.*)",
+        "org-rules @ git+https://git.example.org/org-rules@1.0 ; os_name == 'posix'",
+        "win-rules>=2.0rc1,<3; python_version >= '3.10' and "
+        "(sys_platform == 'win32' or sys_platform == 'cygwin')",
+    ]
+    result = copie.copy(
+        extra_answers={"policy_plugins": plugins}, template_dir=template_dir
+    )
+    assert result.exit_code == 0, result.exception
+    pyproject = (result.project_dir / "pyproject.toml").read_text(encoding="utf-8")
+    group = tomllib.loads(pyproject)["dependency-groups"]["pipeline"]
+    assert group[1:] == plugins
+    assert all(Requirement(item) for item in group[1:])

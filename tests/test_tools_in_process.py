@@ -1207,6 +1207,7 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
             with pytest.MonkeyPatch.context() as patch:
                 set_env(patch, MLFLOW_TRACKING_URI=encoded)
                 ran = mlops("stage", "run", "fit")
+                # pragma: allowlist nextline secret
                 set_env(patch, MLFLOW_TRACKING_URI=f"http://ci:wrong@{host}")
                 wrong = mlops("stage", "run", "fit")
                 # A token: MlflowClient's path, which fails at its first call.

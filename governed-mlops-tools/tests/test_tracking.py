@@ -185,6 +185,7 @@ def test_a_client_in_another_process_gets_the_login_apart_from_the_uri(
     own = settings(tmp_path)  # the settings' login wins, as in MLflow
     own.mlflow_tracking_uri = values.mlflow_tracking_uri
     assert tracking.client_env(own)["MLFLOW_TRACKING_USERNAME"] == "ci"
+    # pragma: allowlist nextline secret
     assert tracking.client_env(own)["MLFLOW_TRACKING_PASSWORD"] == "s3cret-pw"
     assert tracking.client_env(settings(tmp_path))["MLFLOW_TRACKING_URI"] == (
         tracking.sqlite_uri(tmp_path / "mlflow.db")

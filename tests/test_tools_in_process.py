@@ -510,6 +510,23 @@ def foreign_notebook() -> str:
     return notebook_json(code_cell("where", where), code_cell("shell", shell))
 
 
+@contextlib.contextmanager
+def fit_runs(root: Path, name: str, text: str) -> Iterator[None]:
+    """Stage fit runs ``notebooks/<name>`` (``text``), without parameters,
+    until the block ends; then its spec is as it was and the notebook gone."""
+    spec = root / "env_specs" / "stage_fit.yaml"
+    before = spec.read_text(encoding="utf-8")
+    (root / "notebooks" / name).write_text(text, "utf-8")
+    data = json.loads(before)
+    data.update(notebook=f"notebooks/{name}", parameters={})
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        yield
+    finally:
+        spec.write_text(before, encoding="utf-8")
+        (root / "notebooks" / name).unlink()
+
+
 def printed(executed: Path) -> dict[str, str]:
     """``KEY value`` lines the executed notebook's cells printed."""
     cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
@@ -530,18 +547,9 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(
     project's index token is not the kernel's to read."""
     root, _ = tiny
     monkeypatch.setenv(PREFIX + "PACKAGE_INDEX_TOKEN", "tok-not-for-kernels")
-    spec = root / "env_specs" / "stage_fit.yaml"
-    before = spec.read_text(encoding="utf-8")
-    (root / "notebooks" / "foreign.ipynb").write_text(foreign_notebook(), "utf-8")
-    data = json.loads(before)
-    data.update(notebook="notebooks/foreign.ipynb", parameters={})
-    spec.write_text(json.dumps(data), encoding="utf-8")
-    try:
+    with fit_runs(root, "foreign.ipynb", foreign_notebook()):
         plain = mlops("stage", "run", "fit")
         given = mlops("stage", "run", "fit", "-p", "seed=5")
-    finally:
-        spec.write_text(before, encoding="utf-8")
-        (root / "notebooks" / "foreign.ipynb").unlink()
     env_bin = stage("fit").python.parent
     for result in (plain, given):
         run_id = run_id_of(result)
@@ -1194,13 +1202,7 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
     root, _ = tiny
     uri, _, _, _ = server
     password = "s3c/ret@1"  # pragma: allowlist secret
-    spec = root / "env_specs" / "stage_fit.yaml"
-    before = spec.read_text(encoding="utf-8")
-    (root / "notebooks" / "login.ipynb").write_text(login_notebook(), "utf-8")
-    data = json.loads(before)
-    data.update(notebook="notebooks/login.ipynb", parameters={})
-    spec.write_text(json.dumps(data), encoding="utf-8")
-    try:
+    with fit_runs(root, "login.ipynb", login_notebook()):
         with auth_proxy.serve(uri, "ci", password, open_health=True) as (proxy, _):
             host = proxy.split("//", 1)[1]
             encoded = f"http://ci:{quote(password, safe='')}@{host}"
@@ -1218,9 +1220,6 @@ def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
                 raw = mlops("stage", "run", "fit")
                 raw_info = mlops("info")
             sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
-    finally:
-        spec.write_text(before, encoding="utf-8")
-        (root / "notebooks" / "login.ipynb").unlink()
     seen = printed(bundle(run_id_of(ran), uri) / "login.ipynb")
     assert seen == {"URI": proxy, "USER": "ci"}
     assert wrong.code == 2 and wrong.out == ""

@@ -13,7 +13,8 @@ from ..errors import CommandError
 from ..project import Project
 from ..settings import ProjectSettings
 from . import render
-from .collect import DONE, NOT_SERVED, collect, open_client
+from .collect import NOT_SERVED, collect, open_client
+from .notebooks import EXTENSIONS
 
 
 class Pages:
@@ -106,12 +107,8 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
     return app
 
 
-IMAGE_TYPES = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "gif": "image/gif",
-    "webp": "image/webp",
-}
+# The types of the image files notebook pages name (notebooks.EXTENSIONS).
+IMAGE_TYPES = {ext: f"image/{kind}" for kind, ext in EXTENSIONS.items()}
 
 
 def unavailable(error: CommandError) -> Any:
@@ -125,22 +122,14 @@ def unavailable(error: CommandError) -> Any:
 def notebook_page(
     report: Any, client: Any, project: Project, run_id: str
 ) -> Optional[tuple[str, dict[str, bytes]]]:
-    """The page of a run's executed notebook and its images (by path in the
-    site), None when there is none."""
-    from .notebooks import notebook_html, split_images
+    """The page of a recorded run's executed notebook and its images (by
+    path in the site), None when there is none."""
+    from . import site
 
     for view in report.stages + report.others:
         for run in view.history:
-            if run.run_id != run_id:
-                continue
-            text = notebook_html(
-                client, project.state_dir, run_id, run.notebook, run.status in DONE
-            )
-            if text is None:
-                return None
-            report.notebooks.add(run_id)
-            body, images = split_images(text, run_id)
-            return render.notebook(report, view, run_id, body), images
+            if run.run_id == run_id:
+                return site.notebook_page(report, view, run, client, project.state_dir)
     return None
 
 

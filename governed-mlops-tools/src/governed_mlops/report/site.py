@@ -22,7 +22,7 @@ from ..errors import CommandError
 from ..project import Project
 from ..settings import ProjectSettings
 from . import render
-from .collect import DONE, Report, collect, open_client
+from .collect import DONE, Report, StageRun, StageView, collect, open_client
 
 DEFAULT_OUTPUT = Path("reports") / "site"
 
@@ -32,25 +32,33 @@ def notebook_pages(
 ) -> dict[str, Union[str, bytes]]:
     """The executed notebook of each stage's latest run, as report pages
     (also of a stage the latest pipeline skipped: its run before)."""
-    from .notebooks import notebook_html, split_images
-
     pages: dict[str, Union[str, bytes]] = {}
     for view in report.stages + report.others:
         run = view.run or (view.history[0] if view.history else None)
         if client is None or run is None:
             continue
-        html = notebook_html(
-            client, state_dir, run.run_id, run.notebook, run.status in DONE
-        )
-        if html is None:
-            continue
-        report.notebooks.add(run.run_id)
-        body, images = split_images(html, run.run_id)
-        pages[f"notebooks/{run.run_id}.html"] = render.notebook(
-            report, view, run.run_id, body
-        )
-        pages.update(images)
+        made = notebook_page(report, view, run, client, state_dir)
+        if made is not None:
+            pages[f"notebooks/{run.run_id}.html"] = made[0]
+            pages.update(made[1])
     return pages
+
+
+def notebook_page(
+    report: Report, view: StageView, run: StageRun, client: Any, state_dir: Path
+) -> Optional[tuple[str, dict[str, bytes]]]:
+    """The page of a run's executed notebook and its images (by path in the
+    site); None when the run has none. Marks the run as having a page."""
+    from .notebooks import notebook_html, split_images
+
+    html = notebook_html(
+        client, state_dir, run.run_id, run.notebook, run.status in DONE
+    )
+    if html is None:
+        return None
+    report.notebooks.add(run.run_id)
+    body, images = split_images(html, run.run_id)
+    return render.notebook(report, view, run.run_id, body), images
 
 
 def pages(report: Report, client: Any, state_dir: Path) -> dict[str, Union[str, bytes]]:

@@ -230,6 +230,36 @@ def test_every_client_gets_the_same_login_whatever_the_uris_spelling(
     assert "uri-pw" not in url and tracking.shown_uri(values.mlflow_tracking_uri) == url
 
 
+def test_an_upper_case_scheme_is_a_server_for_the_runner_and_the_report(
+    tmp_path, monkeypatch
+):
+    """Both take their REST path for it, as they do for ``http://``, and send
+    the settings' login (the runner's store is asked for its experiment)."""
+    from governed_mlops.report import rest
+    from governed_mlops.runner import store
+
+    for name in store.MLFLOW_ONLY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    values = settings(tmp_path)
+    values.mlflow_tracking_uri = "HTTP://127.0.0.1:9"
+    client = rest.rest_client(values)
+    assert isinstance(client, rest.RestClient)
+    assert client.uri == "http://127.0.0.1:9"
+    assert client.headers["Authorization"] == "Basic Y2k6czNjcmV0LXB3"  # ci:s3cret-pw
+    asked = []
+
+    def answer(uri, method, endpoint, headers, body=None):
+        asked.append((uri, endpoint, headers.get("Authorization")))
+        return {"experiment": {"experiment_id": "7", "artifact_location": ""}}
+
+    monkeypatch.setattr(store, "http_json", answer)
+    store._rest_store(values)
+    assert asked[0] == (
+        "http://127.0.0.1:9",
+        "experiments/get-by-name?experiment_name=unit",
+        "Basic Y2k6czNjcmV0LXB3",
+    )
+
 def test_a_malformed_tracking_uri_is_one_line_not_a_traceback():
     broken = "http://[::1:5000"
     with pytest.raises(CommandError, match="is not a URL its client can read"):

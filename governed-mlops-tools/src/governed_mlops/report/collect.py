@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Optional
 from .. import __version__
 from ..errors import CommandError
 from ..project import Project
-from ..runner.tracking import shown_uri
+from ..runner.tracking import is_http, shown_uri
 from ..settings import ProjectSettings
 
 # The most runs read: a page of search_runs holds at most 1000.
@@ -232,7 +232,7 @@ def mlflow_ui_url(settings: ProjectSettings, given: str = "") -> str:
     if configured:
         return configured.rstrip("/")
     uri = settings.mlflow_tracking_uri
-    if uri.startswith(("http://", "https://")):
+    if is_http(uri):
         return shown_uri(uri)  # a link holds no password
     return f"http://{settings.mlflow_host}:{settings.mlflow_port}"
 

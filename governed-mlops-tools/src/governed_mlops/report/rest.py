@@ -137,9 +137,10 @@ def rest_client(settings: ProjectSettings) -> Optional[RestClient]:
     """A :class:`RestClient` for an http(s) tracking URI without the client
     settings only ``MlflowClient`` honours (a token, TLS, other auth)."""
     from ..runner.store import MLFLOW_ONLY_ENV
+    from ..runner.tracking import is_http
 
     uri = settings.mlflow_tracking_uri
-    if not uri.startswith(("http://", "https://")):
+    if not is_http(uri):
         return None
     if any(os.environ.get(name) for name in MLFLOW_ONLY_ENV):
         return None

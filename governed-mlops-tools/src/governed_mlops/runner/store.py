@@ -452,7 +452,7 @@ def _rest_store(settings: ProjectSettings) -> Optional[RestStore]:
     the same plain calls (no special client settings; the experiment's
     artifacts go through the server or to a local folder). The experiment
     is created when it does not exist yet, as MlflowClient would."""
-    if not settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+    if not tracking.is_http(settings.mlflow_tracking_uri):
         return None
     if any(os.environ.get(name) for name in MLFLOW_ONLY_ENV):
         return None

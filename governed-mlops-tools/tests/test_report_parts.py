@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -681,5 +682,81 @@ def test_served_notebook_images_come_from_the_site_not_the_page(tmp_path):
         assert answer.headers["Content-Type"] == "image/png"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert client.get(f"/notebooks/{'b' * 32}/nosuch.png").status_code == 404
+    finally:
+        monkeypatch.undo()
+
+
+def test_serve_converts_a_running_stages_notebook_once_for_its_page_and_images(
+    tmp_path,
+):
+    """Its page is not cached (the run goes on); its figures, asked for just
+    after the page, come from that page, not from three more conversions."""
+    from governed_mlops.report import serve
+
+    figure = "iVBORw0KGgoAAAANSUhEUg=="  # a PNG's first bytes
+    outputs = [
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": figure}}
+    ]
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "id": "c1",
+                "metadata": {},
+                "outputs": outputs,
+                "source": "plot()",
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    running = _stage_run("c" * 32, "train", "RUNNING")
+    downloads = []
+
+    class Client:
+        def download_artifacts(self, run_id: str, path: str, folder: str) -> str:
+            downloads.append(run_id)
+            local = Path(folder) / "train.ipynb"
+            local.write_text(json.dumps(notebook))
+            return str(local)
+
+    class Pages(serve.Pages):
+        def client(self):
+            return Client()
+
+        def report(self, details=False, notebooks=True):
+            found = collect.Report(
+                "p",
+                tmp_path,
+                "sqlite:///x",
+                "http://m",
+                "e",
+                "1",
+                "now",
+                [],
+                [],
+                [],
+                {},
+            )
+            found.stages.append(
+                collect.StageView("train", "train", "RUNNING", "", history=[running])
+            )
+            return found
+
+    project: Any = SimpleNamespace(state_dir=tmp_path / "state")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(serve, "Pages", Pages)
+    try:
+        client = serve.make_app(project, None).test_client()  # type: ignore[arg-type]
+        page = client.get(f"/notebooks/{'c' * 32}.html").get_data(as_text=True)
+        (src,) = re.findall(r'src="(c{32}/[0-9a-f]{16}\.png)"', page)
+        for _ in range(3):
+            answer = client.get(f"/notebooks/{src}")
+            assert answer.status_code == 200 and answer.data.startswith(b"\x89PNG")
+        assert downloads == ["c" * 32]
+        assert client.get(f"/notebooks/{'c' * 32}/nosuch.png").status_code == 404
+        assert downloads == ["c" * 32] * 2  # an image the page did not name
     finally:
         monkeypatch.undo()

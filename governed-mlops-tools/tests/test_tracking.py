@@ -260,6 +260,7 @@ def test_an_upper_case_scheme_is_a_server_for_the_runner_and_the_report(
         "Basic Y2k6czNjcmV0LXB3",
     )
 
+
 def test_a_malformed_tracking_uri_is_one_line_not_a_traceback():
     broken = "http://[::1:5000"
     with pytest.raises(CommandError, match="is not a URL its client can read"):

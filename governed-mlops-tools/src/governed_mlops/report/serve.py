@@ -7,6 +7,8 @@ reads the store again, so a page shows the runs as they are now. Bound to
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Optional
 
 from ..errors import CommandError
@@ -20,9 +22,15 @@ from .notebooks import EXTENSIONS
 class Pages:
     """What the served pages are made of: the store read on each request."""
 
+    # The images of the notebook pages served last, by run: a page's images
+    # are asked for just after it, and their names are digests of their bytes.
+    KEPT_PAGES = 8
+
     def __init__(self, project: Project, settings: ProjectSettings, mlflow_url: str):
         self.project, self.settings, self.mlflow_url = project, settings, mlflow_url
         self._client: Any = None
+        self._images: OrderedDict[str, dict[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def client(self) -> Any:
         # None (no store yet) is asked again: the first run may make it.
@@ -53,7 +61,22 @@ class Pages:
         parts = notebook_page(found, self.client(), self.project, run_id)
         if parts is None:
             abort(404)
+        with self._lock:
+            self._images[run_id] = parts[1]
+            self._images.move_to_end(run_id)
+            while len(self._images) > self.KEPT_PAGES:
+                self._images.popitem(last=False)
         return parts
+
+    def image(self, run_id: str, name: str) -> Optional[bytes]:
+        """An image of a run's notebook page: kept from the page, else read
+        from the page made again (not finished runs' pages are not cached)."""
+        path = f"notebooks/{run_id}/{name}"
+        with self._lock:
+            kept = self._images.get(run_id, {})
+            if path in kept:
+                return kept[path]
+        return self.notebook(run_id)[1].get(path)
 
 
 def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") -> Any:
@@ -98,7 +121,7 @@ def make_app(project: Project, settings: ProjectSettings, mlflow_url: str = "") 
 
     @app.get("/notebooks/<run_id>/<name>")
     def notebook_image(run_id: str, name: str) -> Any:
-        data = pages.notebook(run_id)[1].get(f"notebooks/{run_id}/{name}")
+        data = pages.image(run_id, name)
         if data is None:
             abort(404)
         kind = IMAGE_TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")

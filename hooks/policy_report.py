@@ -97,10 +97,30 @@ def report(project: Path, detect_secrets: bool = True) -> int:
                 f"this report: `uv run mlops policy check` runs them once `uv sync` "
                 f"has installed them."
             )
+        else:
+            orphaned(project)
     except (Exception, SystemExit) as error:  # a report never undoes the copy
         print(f"  failed: {type(error).__name__}: {error}")
         print("  Run `mlops policy check` in the project to see the report.")
     return 0
+
+
+def orphaned(project: Path) -> None:
+    """Name the waivers of organisation rules when the answers install no
+    plugin: `mlops policy check` refuses them (exit 2) until they are gone."""
+    import datetime as dt
+
+    from governed_mlops.policy.facts import Facts
+    from governed_mlops.policy.waivers import foreign_rules
+
+    rules = foreign_rules(Facts(project, dt.date.today()).tool("governance"))
+    if rules:
+        print(
+            f"\nWaivers in pyproject.toml name {', '.join(rules)}, rules of a policy "
+            f"plugin, but the answer policy_plugins installs none: `mlops policy "
+            f"check` refuses them. Delete those waivers, or answer policy_plugins "
+            f"with the plugin."
+        )
 
 
 def answered_plugins(project: Path) -> list[str]:

@@ -93,6 +93,30 @@ def test_a_broken_plugin_is_named_not_a_traceback(tmp_path, render):
     assert "Traceback" not in check.stderr
 
 
+def test_the_report_warns_of_plugin_waivers_no_plugin_will_honour(render):
+    """After an update that drops the plugins from the answers, the report
+    names the waivers `mlops policy check` will refuse (exit 2)."""
+    import sys
+
+    project = render()
+    with (project / "pyproject.toml").open("a") as file:
+        file.write(
+            "\n[[tool.governance.waivers]]\nrule = 'acme101'\n"
+            "reason = 'owner named in the wiki'\nexpires = 2099-01-31\n"
+        )
+    hook = [sys.executable, REPO / "hooks" / "policy_report.py", project]
+    said = run(hook, cwd=project).stdout
+    assert (
+        "Waivers in pyproject.toml name ACME101, rules of a policy plugin, but the "
+        "answer policy_plugins installs none: `mlops policy check` refuses them."
+    ) in " ".join(said.split())
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text() + "policy_plugins:\n- acme-rules==1.4\n")
+    said = run(hook, cwd=project).stdout
+    assert "Waivers in pyproject.toml" not in said
+    assert "The organisation's rules (acme-rules==1.4) are not in" in said
+
+
 def test_plugins_from_the_answer_survive_an_update_and_a_recopy(
     next_template, tmp_path
 ):

@@ -55,8 +55,12 @@ def test_plugin_rule_waivers_are_trusted_only_without_the_plugins():
     the project's env): a waiver of ACME101 must not stop them; with plugins
     loaded and no ACME101 registered it is refused."""
     assert waivers.parse(table(rule="ACME101"), KNOWN, plugin_ids_ok=True)
-    with pytest.raises(WaiverError, match="'ACME101' is not a policy rule"):
+    with pytest.raises(WaiverError, match="'ACME101' is not a policy rule") as refused:
         waivers.parse(table(rule="ACME101"), KNOWN)
+    assert (
+        "no installed policy plugin registers it. If the plugin that had it was "
+        "dropped from the answer policy_plugins, delete the waiver"
+    ) in str(refused.value)
     with pytest.raises(WaiverError, match="'GOV999' is not a policy rule"):
         waivers.parse(table(rule="GOV999"), KNOWN, plugin_ids_ok=True)
 
@@ -66,3 +70,17 @@ def test_waivers_must_be_a_list_of_tables():
         waivers.parse({"waivers": "GOV105"}, KNOWN)
     with pytest.raises(WaiverError, match=r"waivers\[0\] must be a table"):
         waivers.parse({"waivers": ["GOV105"]}, KNOWN)
+
+
+def test_waivers_of_organisation_rules_are_found_without_the_plugins():
+    table = {
+        "waivers": [
+            {"rule": "GOV105"},
+            {"rule": " acme101 "},
+            "not a table",
+            {"rule": "ORG207", "reason": "r"},
+            {"rule": "nonsense"},
+        ]
+    }
+    assert waivers.foreign_rules(table) == ["ACME101", "ORG207"]
+    assert waivers.foreign_rules({"waivers": "GOV105"}) == []

@@ -96,7 +96,11 @@ def markdown() -> str:
         "finding it hides listed under it (`hides: ...`, or `hides nothing now` "
         "when the rule passes and the waiver can go), so a new finding of the same "
         "rule is seen. Once the date has passed the waiver no longer applies and "
-        "GOV001 fails until it is removed or renewed.",
+        "GOV001 fails until it is removed or renewed. A waiver of an organisation "
+        "rule (`ACME101`) holds while its plugin is installed: once the answer "
+        "`policy_plugins` drops the plugin, the check refuses the waiver, and the "
+        "report after `copier update` names such waivers when the answer lists "
+        "no plugin.",
         "",
         "## Grace periods",
         "",

@@ -98,6 +98,33 @@ def read_entries(
     return found
 
 
+def _which(rule: str) -> str:
+    """What to do about a waiver of a rule nothing registers."""
+    if RULE_ID.fullmatch(rule) and not rule.startswith(BUILTIN_PREFIX):
+        return (
+            "no installed policy plugin registers it. If the plugin that had "
+            "it was dropped from the answer policy_plugins, delete the waiver; "
+            "else install the plugin (`uv sync`). See `mlops policy rules`"
+        )
+    return "see `mlops policy rules` (e.g. GOV105)"
+
+
+def foreign_rules(table: dict[str, Any]) -> list[str]:
+    """The rule ids of waivers that name an organisation's rule (a plugin's,
+    not ``GOV``), in the order written; entries that are not tables skipped."""
+    entries = table.get("waivers")
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        rule = (
+            str(entry.get("rule") or "").strip().upper()
+            if isinstance(entry, dict)
+            else ""
+        )
+        if RULE_ID.fullmatch(rule) and not rule.startswith(BUILTIN_PREFIX):
+            found.append(rule)
+    return found
+
+
 def parse(
     table: dict[str, Any], known: Iterable[str], *, plugin_ids_ok: bool = False
 ) -> list[Waiver]:
@@ -111,8 +138,7 @@ def parse(
         foreign = plugin_ids_ok and bool(RULE_ID.fullmatch(rule))
         if rule not in known and not (foreign and not rule.startswith(BUILTIN_PREFIX)):
             raise WaiverError(
-                f"{where}: {value!r} is not a policy rule; see `mlops policy "
-                f"rules` (e.g. GOV105)"
+                f"{where}: {value!r} is not a policy rule; {_which(rule)}"
             )
         return rule
 

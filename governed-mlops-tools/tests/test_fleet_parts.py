@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import pytest
 
@@ -22,7 +22,7 @@ from governed_mlops.fleet.inspect import (
     tools_pin,
 )
 from governed_mlops.fleet.report import terminal, totals, FleetReport
-from governed_mlops.fleet.sources import Source, collect, named
+from governed_mlops.fleet.sources import Source, base_name, collect, named
 from governed_mlops.policy.versions import is_release
 from governed_mlops.fleet.state import RUNNING, Record, State
 
@@ -76,6 +76,35 @@ def test_bad_sources_name_the_line_and_what_is_allowed(tmp_path):
 def test_names_are_unique_and_duplicates_dropped():
     found = named(["/a/x", "/b/x.git", "/a/x"])
     assert [s.name for s in found] == ["x", "x-2"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        r"C:\repos\churn",
+        "C:\\repos\\churn\\",
+        r"\\fileserver\ml\churn.git",
+        "git@github.com:org/churn.git",
+        "https://git.example.org/org/churn/",
+    ],
+)
+def test_a_name_is_one_folder_in_the_work_folder_whatever_the_platform(location):
+    """A Windows path named the project \\repos\\churn: joined to the work
+    folder that is the source itself, which the clone step deletes."""
+    assert base_name(location) == "churn"
+    work = PureWindowsPath("D:/fleet-work")
+    assert (work / base_name(location)).parent == work
+    assert base_name("/srv/..") == "project" and base_name("C:\\") == "project"
+
+
+def test_names_differ_in_more_than_case():
+    """Churn and churn are one folder on Windows' and macOS' file systems."""
+    found = named([r"C:\a\Churn", r"D:\b\churn"], {"CHURN": "E:\\churn"})
+    assert [s.name for s in found] == ["Churn-2", "churn-3"]
+    # A name that is a path, recorded by an earlier version, is not reused.
+    assert named([r"C:\a\churn"], {r"\a\churn": r"C:\a\churn"}) == [
+        Source("churn", r"C:\a\churn")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,11 @@ def is_work_tree(path: Path) -> bool:
 
 
 def base_name(location: str) -> str:
-    """``org/churn.git`` and ``/srv/churn/`` are both ``churn``."""
-    tail = re.split(r"[/:]", location.rstrip("/"))[-1]
-    return re.sub(r"\.git$", "", tail) or "project"
+    """``org/churn.git``, ``/srv/churn/`` and ``C:\\repos\\churn`` are all
+    ``churn``: one folder name in the work folder, never a path."""
+    tail = re.split(r"[/\\:]", location.rstrip("/\\"))[-1]
+    name = re.sub(r"\.git$", "", tail)
+    return name if name.strip(".") else "project"
 
 
 def renamed(named: Iterable[tuple[str, str]]) -> bool:
@@ -118,9 +120,10 @@ def named(
     the company this time, and no other location gets one of those names:
     a name is a folder in the work folder and a record in its state."""
     unique = list(dict.fromkeys(locations))
-    taken = dict(taken or {})
+    # A name recorded by a version that kept a Windows path whole is not kept.
+    taken = {n: loc for n, loc in (taken or {}).items() if base_name(n) == n}
     kept = {location: name for name, location in taken.items()}
-    names = set(taken)
+    names = {name.casefold() for name in taken}  # one folder on NTFS and APFS
     chosen: dict[str, str] = {}
     for location in unique:
         if location in kept:
@@ -130,10 +133,10 @@ def named(
             continue
         name = base_name(location)
         candidate, n = name, 1
-        while candidate in names:
+        while candidate.casefold() in names:
             n += 1
             candidate = f"{name}-{n}"
-        names.add(candidate)
+        names.add(candidate.casefold())
         chosen[location] = candidate
     return [Source(chosen[location], location) for location in unique]
 

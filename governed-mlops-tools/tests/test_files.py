@@ -33,3 +33,52 @@ def test_text_bytes_and_copies_arrive_whole(tmp_path):
         b"\x00\x01"
     )
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def windows_unlink(monkeypatch):
+    """``os.unlink`` as on Windows: a read-only file cannot be deleted."""
+    import stat
+
+    real = os.unlink
+
+    def unlink(path, *, dir_fd=None):
+        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        if not mode & stat.S_IWRITE:
+            raise PermissionError(13, "Access is denied", str(path))
+        real(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+
+
+def test_a_tree_with_read_only_files_is_removed_as_git_for_windows_leaves_them(
+    tmp_path, monkeypatch
+):
+    import shutil
+
+    clone = tmp_path / "churn"
+    objects = clone / ".git" / "objects" / "pack"
+    objects.mkdir(parents=True)
+    for name in ("pack-1.idx", "pack-1.pack"):
+        (objects / name).write_bytes(b"git")
+        (objects / name).chmod(0o444)
+    (clone / "README.md").write_text("x")
+    windows_unlink(monkeypatch)
+    with pytest.raises(PermissionError):  # what the fleet did before
+        shutil.rmtree(clone)
+    files.remove_tree(clone)
+    assert not clone.exists()
+
+
+def test_a_file_that_stays_in_use_is_an_error_unless_ignored(tmp_path, monkeypatch):
+    held = tmp_path / "env" / "python.exe"
+    held.parent.mkdir()
+    held.write_bytes(b"")
+
+    def in_use(path, *, dir_fd=None):
+        raise PermissionError(13, "The process cannot access the file", str(path))
+
+    monkeypatch.setattr(os, "unlink", in_use)
+    with pytest.raises(PermissionError):
+        files.remove_tree(held.parent)
+    files.remove_tree(held.parent, ignore_errors=True)
+    assert held.exists()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def _partial(path: Path) -> Path:
@@ -35,3 +37,23 @@ def copy_atomic(source: Path, target: Path) -> Path:
     shutil.copyfile(source, temporary)
     os.replace(temporary, target)
     return target
+
+
+def remove_tree(path: Path, *, ignore_errors: bool = False) -> None:
+    """Delete ``path`` and everything under it. A read-only file is made
+    writable and deleted again: Windows refuses to delete one, and git for
+    Windows makes its object files read-only, so a clone could not be
+    removed."""
+
+    def writable_again(function: Callable[[str], Any], name: str, error: Any) -> None:
+        try:
+            os.chmod(name, stat.S_IREAD | stat.S_IWRITE)
+            function(name)
+        except OSError:
+            if not ignore_errors:
+                raise
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=writable_again)
+    else:  # onerror is deprecated from 3.12; its third argument is unused
+        shutil.rmtree(path, onerror=writable_again)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from .. import gitcmd
+from ..files import remove_tree
 from .sources import is_url
 
 # No prompt for credentials (a fleet runs unattended: a repository that asks
@@ -35,7 +35,7 @@ def clone(location: str, dest: Path, *, shallow: bool) -> Path:
     """A fresh clone of ``location``'s HEAD at ``dest`` (replaced if there).
     A local work tree is cloned with its committed state, never its work."""
     if dest.exists():
-        shutil.rmtree(dest)
+        remove_tree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = ["clone", "--quiet"]
     if shallow:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import CommandError
+from ..files import remove_tree
 from . import classify as outcomes, copier_worker
 from .classify import Evidence, classify, conflicted_files, tail
 from ..gitcmd import GitError, GitMissing
@@ -142,12 +143,15 @@ class Templates:
                     location = Path(location).expanduser().as_uri()
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 partial = dest.with_name(dest.name + ".partial")
-                shutil.rmtree(partial, ignore_errors=True)
+                if partial.exists():
+                    remove_tree(partial)
                 git(
                     ["clone", "--quiet", "--depth", "1", "--branch", self.version]
                     + [location, str(partial)],
                     dest.parent,
                 )
+                if dest.exists():  # a folder left without its .git
+                    remove_tree(dest)
                 partial.rename(dest)
         return dest
 

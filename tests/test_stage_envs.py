@@ -293,6 +293,33 @@ def test_create_rebuilds_an_env_changed_by_hand(tiny):
 
 
 @pytest.mark.slow
+def test_a_lock_made_in_a_temporary_folder_on_another_drive_reaches_the_project(
+    tiny,
+):
+    """Jenkins agents keep their workspace on D: and %TEMP% on C:, and a file
+    cannot be moved between the two; here /dev/shm is another file system."""
+    import os
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tiny.stat().st_dev:
+        pytest.skip("no temporary folder on another file system than the project")
+    lock = tiny / "env_specs" / "locks" / "tiny.txt"
+    before = lock.read_bytes()
+    lock.unlink()  # the first create of a stage locks it
+    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
+        env = {"TMPDIR": elsewhere, "TEMP": elsewhere, "TMP": elsewhere}
+        result = mlops(tiny, "stage", "create", "tiny", env=env, check=False)
+        assert os.listdir(elsewhere) == []  # its work folder was removed
+    if not lock.is_file():
+        lock.write_bytes(before)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "tiny: built\n"
+    assert "tiny: ok" in mlops(tiny, "stage", "check", "tiny").stdout
+    assert b"\r" not in lock.read_bytes()
+
+
+@pytest.mark.slow
 def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
     mlops(tiny, "stage", "wheels", "tiny")
     assert list((tiny / "wheels").glob("ipykernel-*.whl"))

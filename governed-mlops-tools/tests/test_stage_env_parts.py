@@ -217,3 +217,37 @@ def test_a_stage_with_an_mlflow_client_gets_the_runners_mlflow_version():
     assert f"mlflow-skinny=={version('mlflow')}" in inputs
     assert "mlflow-skinny>=3.9,<4" in inputs
     assert not any(r.startswith("mlflow") for r in locks.lock_inputs(["pandas"], []))
+
+
+def windows_text_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Path.write_text`` as on Windows: each ``\\n`` is written ``\\r\\n``."""
+    real = Path.write_text
+
+    def write_text(self, data, encoding=None, errors=None, newline=None):
+        if newline is None:
+            data = data.replace("\n", "\r\n")
+        return real(self, data, encoding=encoding, errors=errors, newline="")
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+def test_a_lock_is_written_with_lf_on_every_platform(stage, tmp_path, monkeypatch):
+    """Its hash keys the stage cache and the runs' records: a lock written
+    with CRLF on Windows differs from the same lock committed from Linux."""
+
+    class Locker:
+        name = "uv"
+
+        def lock(self, requirements, output, *args):
+            output.write_bytes(b"ipykernel==6.29.5\n    --hash=sha256:ab\n")
+
+    windows_text_mode(monkeypatch)
+    new_lock = tmp_path / "work" / "lock.txt"
+    new_lock.parent.mkdir()
+    options, index = env.Options(), env.IndexOptions()
+    quiet = lambda text: None  # noqa: E731
+    env._lock(
+        stage, Locker(), Path("python"), new_lock, index, options, "d" * 64, quiet
+    )
+    written = new_lock.read_bytes()
+    assert b"ipykernel==6.29.5\n" in written and b"\r" not in written

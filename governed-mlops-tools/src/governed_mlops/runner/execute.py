@@ -369,7 +369,7 @@ class Runner:
         long = sorted(key for key, text in logged.items() if len(text) > PARAM_LIMIT)
         if long:
             whole = json.dumps(parameters, indent=1, ensure_ascii=False) + "\n"
-            (bundle / PARAMETERS_FILE).write_text(whole, encoding="utf-8")
+            (bundle / PARAMETERS_FILE).write_bytes(whole.encode("utf-8"))
             where = f"audit/{PARAMETERS_FILE}"
             for key in long:
                 logged[key] = f"({len(logged[key])} characters: in {where})"

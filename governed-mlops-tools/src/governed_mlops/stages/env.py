@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from ..hashes import text_sha
 from . import kernels, locks
 from ..errors import CommandError
-from ..files import write_json
+from ..files import copy_atomic, write_json
 from ..supply import sbom
 from .installers import IndexOptions, Installer, InstallError, pick
 from ..progress import Progress
@@ -162,7 +162,7 @@ def create(stage: Stage, options: Options) -> str:
             f"packages with {installer.name}"
         )
         installer.install(new_python, new_lock, stage.project.root, index)
-        (building / FREEZE).write_text(installer.freeze(new_python), encoding="utf-8")
+        (building / FREEZE).write_bytes(installer.freeze(new_python).encode("utf-8"))
     except BaseException as error:
         _abandon_build(building, stage.env_dir)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -179,8 +179,8 @@ def create(stage: Stage, options: Options) -> str:
             raise InstallError(f"{stage.name}: {error}{kept}{hint}") from None
         raise
     _take_place(stage, building, workdir)
-    if relock:
-        os.replace(new_lock, lock)
+    if relock:  # copied: the temporary folder may be on another drive
+        copy_atomic(new_lock, lock)
     shutil.rmtree(workdir, ignore_errors=True)
     kernels.write_kernel(stage.project, stage.kernel_name, expected_kernel(stage))
     say("writing its SBOM")
@@ -308,7 +308,8 @@ def _lock(
     else:  # pip: install what the spec asks, and its freeze becomes the lock
         installer.install_inputs(new_python, requirements, stage.constraints, index)
         body = installer.freeze(new_python)
-    new_lock.write_text(locks.header(stage.name, digest) + body, encoding="utf-8")
+    # LF on every platform: its hash keys the stage cache and the runs' records.
+    new_lock.write_bytes((locks.header(stage.name, digest) + body).encode("utf-8"))
 
 
 class EnvInUse(CommandError):

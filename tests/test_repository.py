@@ -90,6 +90,26 @@ def test_tools_pin_is_current():
     run([sys.executable, "tools/tools_pin.py", "--check"], cwd=REPO)
 
 
+def tools_pin(source: str) -> str:
+    """copier.yml's tools_pin, rendered as copier renders it."""
+    import jinja2
+    from jinja2_ansible_filters import AnsibleCoreFiltersExtension
+
+    class Loader(yaml.SafeLoader):  # copier.yml's !include lines: not needed
+        pass
+
+    Loader.add_constructor("!include", lambda loader, node: None)
+    documents = yaml.load_all((REPO / "copier.yml").read_text(), Loader=Loader)
+    (expression,) = [d["tools_pin"] for d in documents if d and "tools_pin" in d]
+    env = jinja2.Environment(extensions=[AnsibleCoreFiltersExtension])
+    return env.from_string(expression["default"]).render(
+        package_index_url="",
+        tools_version="1.3.0",
+        _copier_answers={"_src_path": source, "_commit": "1.3.0"},
+        _copier_conf={"vcs_ref_hash": "c0ffee"},
+    )
+
+
 @pytest.mark.parametrize(
     ("source", "url"),
     [
@@ -100,32 +120,49 @@ def test_tools_pin_is_current():
         # A PEP 508 URL ends at a space: it is written %20 (uv and pip read it).
         ("/home/John Doe/tmpl", "file:///home/John%20Doe/tmpl"),
         ("C:\\Users\\John Doe\\tmpl", "file:///C:/Users/John%20Doe/tmpl"),
+        # Relative (the copy task completes it) and UNC paths, as cmd spells them.
+        ("..\\tmpl", "file://../tmpl"),
+        ("\\\\fileserver\\templates\\tmpl", "file:////fileserver/templates/tmpl"),
     ],
 )
 def test_the_tools_pin_spells_each_template_source(source, url):
-    """copier.yml's tools_pin, rendered as copier renders it; a local path the
-    way the copy task's template_source.file_url spells it too."""
-    import jinja2
-    from jinja2_ansible_filters import AnsibleCoreFiltersExtension
-
+    """copier.yml's tools_pin; a local path the way the copy task's
+    template_source.file_url spells it too."""
     from governed_mlops.template_source import file_url, is_remote
 
-    class Loader(yaml.SafeLoader):  # copier.yml's !include lines: not needed
-        pass
-
-    Loader.add_constructor("!include", lambda loader, node: None)
-    documents = yaml.load_all((REPO / "copier.yml").read_text(), Loader=Loader)
-    (expression,) = [d["tools_pin"] for d in documents if d and "tools_pin" in d]
-    env = jinja2.Environment(extensions=[AnsibleCoreFiltersExtension])
-    pin = env.from_string(expression["default"]).render(
-        package_index_url="",
-        tools_version="1.3.0",
-        _copier_answers={"_src_path": source, "_commit": "1.3.0"},
-        _copier_conf={"vcs_ref_hash": "c0ffee"},
-    )
+    pin = tools_pin(source)
     assert pin == f" @ git+{url}@1.3.0#subdirectory=governed-mlops-tools"
     if not is_remote(source):
         assert file_url(source) == url
+
+
+def test_a_relative_windows_source_is_completed_in_every_pinned_file(tmp_path):
+    """`copier copy ..\\tmpl proj` in cmd: the copy task writes the absolute
+    source into the pyproject and the pre-commit pins alike (the YAML one is
+    written as JSON, where a backslash is doubled)."""
+    import importlib.util
+    import json
+
+    source = "..\\My Templates\\tmpl"
+    pin = tools_pin(source)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / ".copier-answers.yml").write_text(f"_src_path: '{source}'\n")
+    (project / "pyproject.toml").write_text(f'dependencies = ["tools{pin}"]\n')
+    hook = json.dumps(["tools" + pin])
+    (project / ".pre-commit-config.yaml").write_text(f"deps: {hook}\n")
+    spec = importlib.util.spec_from_file_location(
+        "sp", REPO / "hooks" / "source_path.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    checkout = tmp_path / "checkout"  # not a git clone: its own path is the source
+    checkout.mkdir()
+    module.repair(project / ".copier-answers.yml", checkout)
+    url = f"git+file://{checkout.as_posix()}@1.3.0#subdirectory=governed-mlops-tools"
+    for name in ("pyproject.toml", ".pre-commit-config.yaml"):
+        assert url in (project / name).read_text(), name
 
 
 def test_transliteration_is_current():

@@ -39,9 +39,11 @@ def is_relative(source: str) -> bool:
 
 def file_url(path: str) -> str:
     """A ``file:`` URL of a local path as copier.yml's ``tools_pin`` spells it
-    (``file:///C:/x`` for a Windows drive). A space is ``%20``: a PEP 508
-    URL ends at the first space (``C:\\Users\\John Doe``); uv and pip read
-    the escape, Poetry 2 does not (give it the template's git URL)."""
+    (``file:///C:/x`` for a Windows drive, forward slashes for any path). A
+    space is ``%20``: a PEP 508 URL ends at the first space (``C:\\Users\\John
+    Doe``); uv and pip read the escape, Poetry 2 does not (give it the
+    template's git URL)."""
+    path = path.replace("\\", "/")
     if _DRIVE.match(path):
-        path = "/" + path.replace("\\", "/")
+        path = "/" + path
     return "file://" + path.replace(" ", "%20")

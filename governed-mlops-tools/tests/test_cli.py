@@ -351,6 +351,37 @@ def test_a_reader_that_goes_away_does_not_stop_the_command():
     assert (done.returncode, done.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("windows", [True, False])
+def test_windows_says_einval_for_a_reader_that_went_away(windows, monkeypatch):
+    """On Windows the write fails with EINVAL (python/cpython#79935); on POSIX
+    EINVAL is another fault, which is raised."""
+    import errno
+
+    from governed_mlops.cli import _pipes
+
+    class Pipe:
+        def write(self, text):
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+        def flush(self):
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(_pipes, "_WINDOWS", windows)
+    diverted = []
+    stream = _pipes._Tolerant(Pipe())  # type: ignore[arg-type]
+    monkeypatch.setattr(stream, "_divert", lambda: diverted.append(True))
+    if windows:
+        assert stream.write("stage data_prep: done\n") == 22
+        stream.flush()
+        assert diverted == [True, True]
+    else:
+        with pytest.raises(OSError):
+            stream.write("x")
+        with pytest.raises(OSError):
+            stream.flush()
+        assert diverted == []
+
+
 def test_a_port_is_checked_before_anything_listens(capsys):
     """A port out of range is refused by the option; a taken port or a host
     that cannot be listened on is one `mlops: error:` line, not werkzeug's."""

@@ -4,15 +4,28 @@ what it would still print is dropped."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, TextIO
 
+# Windows reports a write to a pipe without a reader as EINVAL, not EPIPE
+# (python/cpython#79935).
+_WINDOWS = os.name == "nt"
+
+
+def reader_gone(error: OSError) -> bool:
+    """Whether ``error`` is a write to a pipe whose reader went away."""
+    return isinstance(error, BrokenPipeError) or (
+        _WINDOWS and error.errno == errno.EINVAL
+    )
+
 
 class _Tolerant:
-    """A text stream whose writes outlive a closed pipe: on the first
-    ``BrokenPipeError`` its file descriptor is pointed at the null device."""
+    """A text stream whose writes outlive a closed pipe: on the first write
+    to a reader that went away its file descriptor is pointed at the null
+    device."""
 
     def __init__(self, stream: TextIO):
         self._stream = stream
@@ -20,14 +33,18 @@ class _Tolerant:
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
+        except OSError as error:
+            if not reader_gone(error):
+                raise
             self._divert()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
+        except OSError as error:
+            if not reader_gone(error):
+                raise
             self._divert()
 
     def _divert(self) -> None:

@@ -468,3 +468,14 @@ def test_a_machine_without_git_is_told_so_not_that_the_release_is_missing(
     answers = {"_src_path": str(tmp_path / "template"), "_commit": "1.0.0"}
     with pytest.raises(gitcmd.GitMissing, match="git is not installed"):
         _cannot_update(answers, "1.0.0", "1.1.0", Templates(tmp_path, "1.1.0"))
+
+
+@pytest.mark.parametrize(
+    ("jobs", "windows", "workers"),
+    [(0, False, 1), (8, False, 8), (100, False, 100), (8, True, 8), (100, True, 61)],
+)
+def test_jobs_beyond_what_windows_allows_share_its_workers(jobs, windows, workers):
+    """--jobs 100 on Windows: ProcessPoolExecutor raises ValueError over 61."""
+    from governed_mlops.fleet.copier_worker import workers as count
+
+    assert count(jobs, windows) == workers

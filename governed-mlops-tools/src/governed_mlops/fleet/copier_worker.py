@@ -18,11 +18,20 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator, Mapping
 
+# ProcessPoolExecutor refuses more workers than this on Windows.
+WINDOWS_MOST = 61
+
+
+def workers(jobs: int, windows: bool = os.name == "nt") -> int:
+    """How many worker processes ``--jobs`` gets (more updates than that
+    wait for a worker)."""
+    return min(max(1, jobs), WINDOWS_MOST) if windows else max(1, jobs)
+
 
 def pool(jobs: int, env: Mapping[str, str]) -> Executor:
     """Worker processes for ``jobs`` updates at once, with ``env`` set."""
     return ProcessPoolExecutor(
-        max(1, jobs),
+        workers(jobs),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
         initargs=(dict(env),),

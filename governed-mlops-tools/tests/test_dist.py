@@ -151,3 +151,39 @@ def test_own_files_are_the_projects_wheels_and_sdists(tmp_path):
     assert chosen == ["my_app-1.0.0-py3-none-any.whl", "my_app-1.0.0.tar.gz"]
     every = [p.name for p in dist.own_files(tmp_path, "my.app")]
     assert every == sorted(names[:3])
+
+
+def test_a_login_in_the_upload_url_is_never_shown_nor_in_argv(tmp_path, monkeypatch):
+    """`UV_PUBLISH_URL=https://u:pw@host/` was printed whole, password and all,
+    in the progress line and the error; the login now goes to uv's
+    environment, and a configured token wins over it."""
+    monkeypatch.delenv("UV_PUBLISH_TOKEN", raising=False)
+    url = "http://ci:URL%2Fpass9@127.0.0.1:9/legacy/"  # pragma: allowlist secret
+    monkeypatch.setenv("UV_PUBLISH_URL", url)
+    upload = dist.Upload.from_settings(
+        Settings(publish_url="", publish_token=Secret("")), "APP_"
+    )
+    assert upload == dist.Upload("http://127.0.0.1:9/legacy/", "ci", "URL/pass9")
+    configured = dist.Upload.from_settings(Settings(publish_url=url), "APP_")
+    assert (configured.username, configured.token) == ("__token__", TOKEN)
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "app-0.1.0.tar.gz").write_text("x")
+    started = {}
+
+    def refused(command, cwd, env, secrets):
+        started.update(command=command, env=env)
+        return 1, "error: 403 Forbidden"
+
+    monkeypatch.setattr(dist, "_run", refused)
+    monkeypatch.setattr(dist, "find_uv", lambda: "uv")
+
+    class Project:
+        root, name, version = tmp_path, "app", "0.1.0"
+
+    said: list[str] = []
+    with pytest.raises(CommandError) as failed:
+        dist.publish(Project(), Settings(), upload, "v0.1.0", said.append)
+    shown = " ".join([*said, str(failed.value), *map(str, started["command"])])
+    assert "pass9" not in shown and "ci:" not in shown
+    assert "uv publish to http://127.0.0.1:9/legacy/ failed" in str(failed.value)
+    assert started["env"]["UV_PUBLISH_PASSWORD"] == "URL/pass9"

@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import CommandError
 from ..gitcmd import git_or_none
@@ -48,6 +49,8 @@ class Upload:
         by every project, such as the GitHub workflow, can set)."""
         url = str(getattr(settings, "publish_url", "") or "")
         url = url or os.environ.get("UV_PUBLISH_URL", "")
+        # A login in the URL would be in uv's argv and in every message.
+        url, url_user, url_password = _split_login(url)
         if not url:
             raise CommandError(
                 f"{prefix}PUBLISH_URL (or UV_PUBLISH_URL) is not set: give the "
@@ -57,14 +60,26 @@ class Upload:
         token = getattr(settings, "publish_token", None)
         secret = token.get_secret_value() if token is not None else ""
         secret = secret or os.environ.get("UV_PUBLISH_TOKEN", "")
+        username = str(getattr(settings, "publish_username", "") or PUBLISH_USER)
+        if not secret and url_password:  # the settings' token wins over it
+            username, secret = url_user or PUBLISH_USER, url_password
         if not secret:
             raise CommandError(
                 f"{prefix}PUBLISH_TOKEN (or UV_PUBLISH_TOKEN) is not set: pass "
                 f"the index's upload token from the CI's credentials (Jenkins "
                 f"credentials, GitHub secrets), never in a file"
             )
-        username = str(getattr(settings, "publish_username", "") or PUBLISH_USER)
         return cls(url, username, secret)
+
+
+def _split_login(url: str) -> tuple[str, str, str]:
+    """``url`` without its ``user:password@``, and the two (decoded)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, "", ""
+    login, _, host = parts.netloc.rpartition("@")
+    user, _, password = login.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password)
 
 
 def child_env(

@@ -670,9 +670,15 @@ def test_wrappers_call_mlops_ci():
     scripts = REPO / "template" / "scripts"
     bat = (scripts / "ci.bat").read_bytes()
     assert bat.count(b"\r\n") == bat.count(b"\n"), "ci.bat needs CRLF endings"
-    assert b'mlops.exe" ci %*' in bat and b"uv sync" in bat
+    assert b'mlops.exe" ci %*' in bat
+    # setup, as ci.sh's (tested for real below): uv gets the Python's own path.
+    assert b"%UV%+['sync','--python',sys.executable]" in bat
+    assert (
+        b"set \"UV=['uv']\"" in bat and b"set \"UV=[sys.executable,'-m','uv']\"" in bat
+    )
     sh = (scripts / "ci.sh").read_text()
-    assert 'exec "$mlops" ci "$@"' in sh and "uv sync" in sh
+    assert 'exec "$mlops" ci "$@"' in sh
+    assert sh.count('uv sync --python "$interpreter"') == 2
 
 
 def test_setup_uses_uv_on_path_or_says_why_it_cannot_install_it(tmp_path):
@@ -691,7 +697,11 @@ def test_setup_uses_uv_on_path_or_says_why_it_cannot_install_it(tmp_path):
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
     # A system Python: pip refuses, as Debian's does.
-    tool("python3", 'echo "error: externally-managed-environment" >&2; exit 1')
+    tool(
+        "python3",
+        'if [ "$1" = -c ]; then echo /usr/bin/python3.11; exit 0; fi\n'
+        'echo "error: externally-managed-environment" >&2; exit 1',
+    )
     env = {
         "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
         "HOME": str(tmp_path),
@@ -711,10 +721,63 @@ def test_setup_uses_uv_on_path_or_says_why_it_cannot_install_it(tmp_path):
     assert "would not install uv (a system Python refuses pip installs, PEP 668)" in (
         refused.stderr
     )
-    # uv on the agent's PATH: used as it is, with the chosen Python.
+    # A step before setup: no .venv, no uv to make one.
+    step = subprocess.run(
+        ["sh", "scripts/ci.sh", "test"], cwd=project, env=env, capture_output=True
+    )
+    assert step.returncode == 1
+    assert step.stderr.decode() == (
+        "ci.sh: the project's .venv has no mlops, and there is no uv to make it: "
+        "run scripts/ci.sh setup first\n"
+    )
+    # uv on the agent's PATH: used as it is, with the chosen Python's own path.
     tool("uv", 'echo "uv $*"')
     done = setup()
-    assert (done.returncode, done.stdout) == (0, "uv sync --python python3\n")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "uv sync --python /usr/bin/python3.11\n",
+    )
+    env["PYTHON"] = "no-such-python"
+    missing = setup()
+    assert missing.returncode == 1
+    assert "ci.sh setup: PYTHON=no-such-python does not run: set PYTHON" in (
+        missing.stderr
+    )
+
+
+def test_setup_syncs_with_the_python_chosen_even_a_virtual_environments(tmp_path):
+    """PYTHON=python in an activated venv on an agent with uv: uv looking the
+    name up skipped the venv and failed (or took another Python)."""
+    import shutil
+
+    from conftest import UV
+    from pythons import find_python
+
+    other = find_python("3.12") or find_python("3.10")
+    if other is None:
+        pytest.skip("needs Python 3.12 or 3.10 beside the suite's")
+    venv = tmp_path / "agent-venv"
+    run([other, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "template" / "scripts", project / "scripts")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        "[tool.uv]\npackage = false\n"
+    )
+    uv_dir = Path(UV).parent
+    env = {
+        "PATH": os.pathsep.join([str(venv / "bin"), str(uv_dir), "/usr/bin", "/bin"]),
+        "PYTHON": "python",
+        "VIRTUAL_ENV": str(venv),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+    run(["sh", "scripts/ci.sh", "setup"], cwd=project, env=env)
+    made = run([project / ".venv" / "bin" / "python", "-c", VERSION], cwd=project)
+    wanted = run([venv / "bin" / "python", "-c", VERSION], cwd=project)
+    assert made.stdout == wanted.stdout
+
+
+VERSION = "import sys; print(sys.version_info[:2])"
 
 
 # ``mlops ci`` in place (template/src on sys.path), in a rendered project.

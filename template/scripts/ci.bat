@@ -2,10 +2,10 @@
 rem CI entry point for Windows agents: a thin wrapper over `mlops ci`.
 rem Usage: scripts\ci.bat setup, or scripts\ci.bat STEP [args]
 rem (`scripts\ci.bat --list` shows the steps).
-rem setup installs uv into %PYTHON% (default python) and syncs the project's .venv.
+rem setup syncs the project's .venv with uv on %PYTHON% (default python); uv
+rem comes from the PATH, else pip installs it into %PYTHON%.
 rem Each LINT:IGNORE line answers a blinter finding on the line after it.
-rem setlocal keeps PYTHON and the change of folder out of the caller's shell.
-rem LINT:IGNORE P003
+rem setlocal keeps PYTHON, UV and the change of folder out of the caller's shell.
 setlocal
 rem The project root: the parent of this script's own folder, not user input.
 rem LINT:IGNORE SEC011
@@ -14,18 +14,60 @@ if not defined PYTHON set "PYTHON=python"
 if /i "%~1"=="setup" goto setup
 rem The caller's arguments pass on unquoted on purpose, as the caller quoted
 rem them: quoted as a whole they would reach mlops as one argument.
-if exist ".venv\Scripts\mlops.exe" (
-    rem LINT:IGNORE SEC014
-    ".venv\Scripts\mlops.exe" ci %*
-) else (
-    rem LINT:IGNORE SEC014
-    "%PYTHON%" -m uv run mlops ci %*
-)
+if exist ".venv\Scripts\mlops.exe" goto installed
+uv --version >nul 2>nul
+if not errorlevel 1 goto uv_on_path
+"%PYTHON%" -m uv --version >nul 2>nul
+if errorlevel 1 goto no_uv
+rem LINT:IGNORE SEC014
+"%PYTHON%" -m uv run mlops ci %*
 exit /b %ERRORLEVEL%
 
-rem setup: install uv into the chosen Python, then sync the project's .venv.
-:setup
-"%PYTHON%" -m pip install --quiet --disable-pip-version-check uv
-if errorlevel 1 exit /b %ERRORLEVEL%
-"%PYTHON%" -m uv sync
+rem installed: the project's .venv has mlops; runs the step, returns its code.
+:installed
+rem LINT:IGNORE SEC014
+".venv\Scripts\mlops.exe" ci %*
 exit /b %ERRORLEVEL%
+
+rem uv_on_path: no .venv yet; uv on the PATH makes it, then runs the step.
+:uv_on_path
+rem LINT:IGNORE SEC014
+uv run mlops ci %*
+exit /b %ERRORLEVEL%
+
+rem no_uv: nothing can make the .venv; says so and returns 1.
+:no_uv
+rem An ASCII message to stderr.
+rem LINT:IGNORE W011
+echo ci: the project has no .venv with mlops, and no uv to make one: run setup first 1>&2
+exit /b 1
+
+rem setup: syncs the project's .venv with uv on the chosen Python, which uv
+rem gets as its own path (sys.executable): looking a bare name up, uv skips
+rem virtual environments, and `python -m uv` alone would pick its own.
+:setup
+uv --version >nul 2>nul
+if errorlevel 1 goto setup_with_pip
+rem No errorlevel is read before uv's own (.bat and .cmd differ after a set).
+rem LINT:IGNORE W028
+set "UV=['uv']"
+goto sync
+
+rem setup_with_pip: no uv on the PATH; pip installs it into the chosen Python.
+:setup_with_pip
+"%PYTHON%" -m pip install --quiet --disable-pip-version-check uv
+if errorlevel 1 goto no_pip_install
+set "UV=[sys.executable,'-m','uv']"
+goto sync
+
+rem sync: uv (UV, a Python list) syncs the .venv; returns uv's code.
+:sync
+"%PYTHON%" -c "import subprocess as s,sys;sys.exit(s.call(%UV%+['sync','--python',sys.executable]))"
+exit /b %ERRORLEVEL%
+
+rem no_pip_install: pip refused; says what to do and returns 1.
+:no_pip_install
+rem An ASCII message to stderr.
+rem LINT:IGNORE W011
+echo ci setup: %PYTHON% would not install uv: put uv on the PATH, or set PYTHON 1>&2
+exit /b 1

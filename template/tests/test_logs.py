@@ -42,15 +42,22 @@ def test_json_lines_parse(logs, config, monkeypatch):
 
 
 def test_secret_values_are_redacted_everywhere(logs, config, monkeypatch):
-    monkeypatch.setenv(config.ENV_PREFIX + "MLFLOW_TRACKING_PASSWORD", "s3cr3t-value")
+    secret = "s3cr3t-value"
+    monkeypatch.setenv(config.ENV_PREFIX + "MLFLOW_TRACKING_PASSWORD", secret)
     monkeypatch.setenv(config.ENV_PREFIX + "LOG_JSON", "true")
     logs_dir = logs.configure_logging(config.get_settings())
     logger.bind(header="Bearer s3cr3t-value").error("login with s3cr3t-value failed")
+    logger.error("login with {} failed", "s3cr3t-value")  # formatted by Loguru
     logging.getLogger("lib").error("lib saw s3cr3t-value")
+    try:
+        raise ConnectionError(f"refused password {secret}")
+    except ConnectionError:
+        logger.exception("the store refused the login")
     for name in (f"{config.PACKAGE}.log", "errors.log", f"{config.PACKAGE}.jsonl"):
         text = read(logs_dir / name)
         assert "s3cr3t-value" not in text
         assert "***" in text
+        assert "ConnectionError: refused password ***" in text  # the type kept
 
 
 def test_configure_twice_does_not_duplicate(logs, config):

@@ -63,8 +63,18 @@ class InterceptHandler(logging.Handler):
         )
 
 
+def _masked(error: BaseException, text: str) -> BaseException:
+    """An exception shown as ``error``'s type with the message ``text``."""
+    kind = type(error)
+    shown = type(kind.__name__, (Exception,), {"__str__": lambda self: text})
+    shown.__module__, shown.__qualname__ = kind.__module__, kind.__qualname__
+    return shown().with_traceback(error.__traceback__)
+
+
 def make_redactor(secrets: Iterable[str]):
-    """A Loguru patcher replacing each secret value in messages and extras."""
+    """A Loguru patcher replacing each secret value in every text of a record:
+    the message and any other text field (Loguru 0.8 adds the unformatted
+    ``template``), the extras, and an exception's message."""
     values = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def mask(text: str) -> str:
@@ -75,10 +85,18 @@ def make_redactor(secrets: Iterable[str]):
     def patch(record: dict) -> None:
         if not values:
             return
-        record["message"] = mask(record["message"])
+        for key, value in record.items():
+            if isinstance(value, str):
+                record[key] = mask(value)
         for key, value in record["extra"].items():
             if isinstance(value, str):
                 record["extra"][key] = mask(value)
+        exception = record["exception"]
+        if exception is not None and exception.value is not None:
+            text = str(exception.value)
+            if mask(text) != text:
+                masked = _masked(exception.value, mask(text))
+                record["exception"] = exception._replace(value=masked)
 
     return patch
 

@@ -479,11 +479,23 @@ def test_workflows_are_least_privilege_and_call_mlops_ci_only(projects):
     assert upload["if"] == "${{ !cancelled() }}"
     assert upload["with"]["path"] == "reports/site/"
     assert run_lines(update) == ["scripts/ci.sh template-update"]
-    assert "secrets." not in str(ci) + str(update)
+    # The one secret: a private index's token, for the steps that install.
+    installing = {"scripts/ci.sh lint", "scripts/ci.sh envs", "scripts/ci.sh build"}
+    for workflow in (ci, update):
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                if "secrets." not in str(step):
+                    continue
+                assert step.get("run") in installing or step.get("uses") == BUILD
+                assert step["env"] == {"PACKAGE_INDEX_TOKEN": INDEX_SECRET}
     for workflow in (ci, update):
         for job in workflow["jobs"].values():
             uses = [step.get("uses") for step in job["steps"]]
             assert "./.github/actions/build-application" in uses
+
+
+INDEX_SECRET = "${{ secrets.PACKAGE_INDEX_TOKEN }}"
+BUILD = "./.github/actions/build-application"
 
 
 def test_only_a_release_tag_publishes_with_the_token_in_one_step(projects):
@@ -510,12 +522,25 @@ def test_only_a_release_tag_publishes_with_the_token_in_one_step(projects):
     ]
     uses = [step.get("uses", "") for step in job["steps"]]
     assert not any("cache" in use or "build-application" in use for use in uses)
-    with_secrets = [step for step in job["steps"] if "secrets." in str(step)]
-    assert [step["run"] for step in with_secrets] == ["scripts/ci.sh publish"]
-    assert with_secrets[0]["env"] == {
-        "UV_PUBLISH_URL": "${{ secrets.PACKAGE_INDEX_UPLOAD_URL }}",
-        "UV_PUBLISH_TOKEN": "${{ secrets.PACKAGE_INDEX_UPLOAD_TOKEN }}",
+    with_secrets = {
+        step["run"]: step["env"] for step in job["steps"] if "secrets." in str(step)
     }
+    assert with_secrets == {
+        # A private index's token, to install and build from it.
+        "scripts/ci.sh setup": {
+            "PYTHON": "python",
+            "PACKAGE_INDEX_TOKEN": INDEX_SECRET,
+        },
+        "scripts/ci.sh build": {"PACKAGE_INDEX_TOKEN": INDEX_SECRET},
+        # The upload token in the one step that uploads.
+        "scripts/ci.sh publish": {
+            "UV_PUBLISH_URL": "${{ secrets.PACKAGE_INDEX_UPLOAD_URL }}",
+            "UV_PUBLISH_TOKEN": "${{ secrets.PACKAGE_INDEX_UPLOAD_TOKEN }}",
+        },
+    }
+    # ci.yml, called for the checks, gets the index token and nothing else.
+    assert checks["secrets"] == {"PACKAGE_INDEX_TOKEN": INDEX_SECRET}
+    assert list(ci[True]["workflow_call"]["secrets"]) == ["PACKAGE_INDEX_TOKEN"]
 
 
 def test_release_workflow_pushes_tags_without_persisting_the_token(tmp_path):
@@ -632,6 +657,35 @@ def test_jenkinsfile(projects, agent):
     assert "variable: 'MY_MLOPS_PROJECT_PUBLISH_TOKEN'" in publish
     assert "dist/*" in post
     assert not re.search(r"https?://|password\s*[:=]\s*'[^']", text, re.I)
+
+    # Without a private index, no index credential.
+    assert "INDEX_CREDENTIALS_ID" not in text and "PACKAGE_INDEX_TOKEN" not in text
+    # A tag build with no upload credential named stops with what to set.
+    assert "error('PUBLISH_CREDENTIALS_ID is not set: set it on the Jenkins" in publish
+
+
+@pytest.mark.parametrize("agent", ["windows", "linux"])
+def test_jenkins_gives_a_private_index_token_to_the_steps_that_install(
+    template_dir, tmp_path, agent
+):
+    project = copy_project(
+        template_dir,
+        tmp_path / "p",
+        ci_provider="jenkins",
+        jenkins_agent=agent,
+        package_index_url="https://pypi.example.com/simple/",
+    )
+    text = (project / "Jenkinsfile").read_text()
+    helper = text[text.index("def mlops(String step)") : text.index("pipeline {")]
+    assert (
+        "if (env.INDEX_CREDENTIALS_ID && ['setup', 'lint', 'envs', 'build']"
+        ".contains(step)) {\n        secrets.add(string(credentialsId: "
+        "env.INDEX_CREDENTIALS_ID, variable: 'PACKAGE_INDEX_TOKEN'))"
+    ) in helper
+    assert "withCredentials(secrets)" in helper
+    # Every step that installs from the index is one the helper binds it for.
+    called = set(re.findall(r"mlops '([\w-]+)'", text))
+    assert {"setup", "lint", "envs", "build"} <= called
 
 
 def ci_steps_called(project: Path) -> set[str]:
@@ -834,6 +888,46 @@ def test_ci_step_known_exit_code_is_explained(in_project, tmp_path, monkeypatch,
         captured.out
     )
     assert "mlops: error: step fake: a newer template exists" in captured.err
+
+
+def test_lint_installs_hooks_from_the_private_index_then_runs_them_without_login(
+    template_dir, tmp_path, monkeypatch
+):
+    """pre-commit's pip takes the project's index, with the token CI gave uv
+    (UV_INDEX_PRIVATE_PASSWORD), to install the hooks; the hooks then run
+    without it."""
+    from governed_mlops.cli.ci import run_step
+
+    project = copy_project(
+        template_dir,
+        tmp_path / "p",
+        package_index_url="https://pypi.example.com/simple/",
+    )
+    fake = tmp_path / "fake" / "pre_commit"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text(
+        "import json, os, sys\n"
+        "with open(os.environ['CALLS'], 'a') as calls:\n"
+        "    seen = [os.environ.get(k, '') for k in ('PIP_INDEX_URL', 'UV_INDEX_"
+        "PRIVATE_PASSWORD')]\n"
+        "    calls.write(json.dumps([sys.argv[1:], *seen]) + '\\n')\n"
+    )
+    monkeypatch.syspath_prepend(str(fake.parent))
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    monkeypatch.setenv("CALLS", str(tmp_path / "calls"))
+    monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "t/ken")
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    monkeypatch.chdir(project)
+    assert run_step("lint", []) == 0
+    calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
+    index = (
+        "https://__token__:t%2Fken@pypi.example.com/simple/"  # pragma: allowlist secret
+    )
+    assert calls == [
+        [["install-hooks"], index, "t/ken"],
+        [["run", "--all-files", "--show-diff-on-failure"], "", ""],
+    ]
 
 
 def test_ci_step_with_a_missing_tool_says_what_to_install(in_project, monkeypatch):

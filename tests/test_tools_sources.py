@@ -207,6 +207,35 @@ def test_the_index_token_reaches_installers_through_their_environment(
 
 
 @pytest.mark.slow
+def test_ci_setup_logs_in_to_a_private_index_with_the_ci_secret(
+    render, private_index, tmp_path
+):
+    """`scripts/ci.sh setup` as Jenkins and GitHub run it, the token in the CI
+    secret PACKAGE_INDEX_TOKEN: uv logs in to the index with it (the index
+    refuses every request without it), and never shows it."""
+    import os
+
+    project = render(package_index_url=private_index.url)
+    path = os.pathsep.join([str(Path(UV).parent), "/usr/bin", "/bin"])
+    env = {"PATH": path, "PYTHON": python_for("3.11"), "UV_PYTHON_DOWNLOADS": "never"}
+    refused = run(["sh", "scripts/ci.sh", "setup"], cwd=project, env=env, check=False)
+    assert refused.returncode != 0
+    assert "401 Unauthorized" in refused.stderr
+    done = run(
+        ["sh", "scripts/ci.sh", "setup"],
+        cwd=project,
+        env={**env, "PACKAGE_INDEX_TOKEN": private_index.token},
+    )
+    assert private_index.token not in done.stdout + done.stderr
+    mlops = project / ".venv" / "bin" / "mlops"
+    assert run([mlops, "--version"], cwd=project).stdout.strip() == (
+        f"mlops {TOOLS_VERSION}"
+    )
+    log = (tmp_path / "access.log").read_text(encoding="utf-8")  # the fixture's
+    assert f"/governed_mlops_tools-{TOOLS_VERSION}" in log
+
+
+@pytest.mark.slow
 def test_index_source_with_pip(render, package_index, tmp_path):
     """README, "Set up", pip row, for a project with a private index: pip
     takes the index from PIP_INDEX_URL, as the README says."""

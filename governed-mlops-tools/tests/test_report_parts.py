@@ -122,7 +122,9 @@ def test_the_mlflow_ui_address_comes_from_the_option_setting_or_store():
     settings.mlflow_tracking_uri = "https://mlflow.example.com/"
     assert collect.mlflow_ui_url(settings) == "https://mlflow.example.com"
     # the scheme in any case, as MLflow reads it; a link holds no login
-    settings.mlflow_tracking_uri = "HTTPS://ci:pw@mlflow.example.com:8443"
+    settings.mlflow_tracking_uri = (
+        "HTTPS://ci:pw@mlflow.example.com:8443"  # pragma: allowlist secret
+    )
     assert collect.mlflow_ui_url(settings) == "https://mlflow.example.com:8443"
     settings.mlflow_ui_url = "https://ui.example.com/"  # the optional setting
     assert collect.mlflow_ui_url(settings) == "https://ui.example.com"

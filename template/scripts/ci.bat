@@ -5,12 +5,23 @@ rem (`scripts\ci.bat --list` shows the steps).
 rem setup syncs the project's .venv with uv on %PYTHON% (default python); uv
 rem comes from the PATH, else pip installs it into %PYTHON%.
 rem Each LINT:IGNORE line answers a blinter finding on the line after it.
-rem setlocal keeps PYTHON, UV and the change of folder out of the caller's shell.
+rem setlocal keeps the variables set here and the change of folder out of the
+rem caller's shell.
 setlocal
 rem The project root: the parent of this script's own folder, not user input.
 rem LINT:IGNORE SEC011
 cd /d "%~dp0.."
 if not defined PYTHON set "PYTHON=python"
+rem The private index's token from the CI's secrets (PACKAGE_INDEX_TOKEN) is
+rem uv's login for the index named "private"; the tools read it there too.
+if defined PACKAGE_INDEX_TOKEN (
+    if not defined UV_INDEX_PRIVATE_USERNAME set "UV_INDEX_PRIVATE_USERNAME=__token__"
+    rem No credential is written here: the value comes from the environment,
+    rem and no errorlevel is read before the next command's own.
+    rem LINT:IGNORE SEC008, W028
+    set "UV_INDEX_PRIVATE_PASSWORD=%PACKAGE_INDEX_TOKEN%"
+)
+set "PACKAGE_INDEX_TOKEN="
 if /i "%~1"=="setup" goto setup
 rem The caller's arguments pass on unquoted on purpose, as the caller quoted
 rem them: quoted as a whole they would reach mlops as one argument.
@@ -48,8 +59,6 @@ rem virtual environments, and `python -m uv` alone would pick its own.
 :setup
 uv --version >nul 2>nul
 if errorlevel 1 goto setup_with_pip
-rem No errorlevel is read before uv's own (.bat and .cmd differ after a set).
-rem LINT:IGNORE W028
 set "UV=['uv']"
 goto sync
 
@@ -60,14 +69,14 @@ if errorlevel 1 goto no_pip_install
 set "UV=[sys.executable,'-m','uv']"
 goto sync
 
-rem sync: uv (UV, a Python list) syncs the .venv; returns uv's code.
-:sync
-"%PYTHON%" -c "import subprocess as s,sys;sys.exit(s.call(%UV%+['sync','--python',sys.executable]))"
-exit /b %ERRORLEVEL%
-
 rem no_pip_install: pip refused; says what to do and returns 1.
 :no_pip_install
 rem An ASCII message to stderr.
 rem LINT:IGNORE W011
 echo ci setup: %PYTHON% would not install uv: put uv on the PATH, or set PYTHON 1>&2
 exit /b 1
+
+rem sync: uv (UV, a Python list) syncs the .venv; returns uv's code.
+:sync
+"%PYTHON%" -c "import subprocess as s,sys;sys.exit(s.call(%UV%+['sync','--python',sys.executable]))"
+exit /b %ERRORLEVEL%

@@ -6,6 +6,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+# The private index's token from the CI's secrets (PACKAGE_INDEX_TOKEN) is
+# uv's login for the index named "private"; the tools read it there too.
+if [ -n "${PACKAGE_INDEX_TOKEN:-}" ]; then
+    export UV_INDEX_PRIVATE_USERNAME="${UV_INDEX_PRIVATE_USERNAME:-__token__}"
+    export UV_INDEX_PRIVATE_PASSWORD="$PACKAGE_INDEX_TOKEN"
+fi
+unset PACKAGE_INDEX_TOKEN
 if [ "${1:-}" = setup ]; then
     # uv gets the interpreter's own path: looking a bare name up, it skips
     # virtual environments, and `python -m uv` alone would pick its own.

@@ -16,6 +16,7 @@ them, so the tools read them with ``getattr`` and a default.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -83,13 +84,35 @@ def load(project: Project) -> ProjectSettings:
     return cast(ProjectSettings, settings)  # every member is there: checked above
 
 
+# uv's login for the project's private index (``[[tool.uv.index]] name =
+# "private"`` when the template was answered with one): what CI sets, for
+# `uv sync` and, where the setting is unset, for the tools.
+INDEX_USERNAME = "UV_INDEX_PRIVATE_USERNAME"
+INDEX_PASSWORD = "UV_INDEX_PRIVATE_PASSWORD"  # nosec B105 # pragma: allowlist secret
+_UV_INDEX_PASSWORD = re.compile(r"UV_INDEX_\w+_PASSWORD")
+
+
+def is_index_password(name: str) -> bool:
+    """Whether variable ``name`` is uv's password of a named index."""
+    return bool(_UV_INDEX_PASSWORD.fullmatch(name.upper()))
+
+
+def index_token(settings: Any) -> str:
+    """The package index token: the setting ``PACKAGE_INDEX_TOKEN``, else
+    uv's ``UV_INDEX_PRIVATE_PASSWORD`` (one CI secret serves both)."""
+    token = getattr(settings, "package_index_token", None)
+    value = token.get_secret_value() if token is not None else ""
+    return value or os.environ.get(INDEX_PASSWORD, "")
+
+
 def secret_env_names(
     settings: Any, prefix: str, keep: tuple[str, ...] = ()
 ) -> list[str]:
     """The variables of this environment that hold the settings' secrets
-    (``<PREFIX><FIELD>``, in any case, as pydantic-settings reads them), but
-    those of the fields in ``keep``: what a child that does not need them
-    must not inherit."""
+    (``<PREFIX><FIELD>``, in any case, as pydantic-settings reads them), and
+    uv's index passwords (``UV_INDEX_<NAME>_PASSWORD``), but those of the
+    fields in ``keep``: what a child that does not need them must not
+    inherit."""
     fields = getattr(type(settings), "model_fields", {})
     secret = {
         f"{prefix}{name}".upper()
@@ -97,7 +120,12 @@ def secret_env_names(
         if name not in keep
         and hasattr(getattr(settings, name, None), "get_secret_value")
     }
-    return [key for key in os.environ if key.upper() in secret]
+    uv_index = "package_index_token" not in keep
+    return [
+        key
+        for key in os.environ
+        if key.upper() in secret or (uv_index and is_index_password(key))
+    ]
 
 
 def env_prefix(project: Project) -> str:

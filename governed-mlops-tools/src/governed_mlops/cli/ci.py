@@ -13,11 +13,11 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from . import Subparsers
 from ..errors import CommandError
-from ..project import find_project
+from ..project import Project, find_project
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,14 @@ def run_step(name: str, extra: list[str]) -> int:
             f"{sys.prefix}: run `uv sync` (its dev group has the CI tools)"
         )
     project = find_project()
+    env = None
+    if name == "lint" and project.index_url:
+        installed = _install_hooks(project)
+        if installed != 0:
+            return installed
+        env = _without_index_login(os.environ)  # the hooks need no login
     print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
-    code = subprocess.run(step.command(extra), cwd=project.root).returncode
+    code = subprocess.run(step.command(extra), cwd=project.root, env=env).returncode
     if code in step.meaning:
         message = f"step {name}: {step.meaning[code]}"
         if os.environ.get("GITHUB_ACTIONS") == "true":
@@ -175,3 +181,32 @@ def run_step(name: str, extra: list[str]) -> int:
         explained.exit_code = code  # the step's own code: 1 and 2 differ
         raise explained
     return code
+
+
+def _install_hooks(project: Project) -> int:
+    """pre-commit's hook environments from the project's package index, with
+    its token (pip reads ``PIP_INDEX_URL``): the hooks then run without it."""
+    import subprocess
+
+    from ..settings import INDEX_PASSWORD, index_token, load
+    from ..stages.installers import IndexOptions
+
+    try:
+        token = index_token(load(project))
+    except ImportError:  # no settings module: uv's variable alone
+        token = os.environ.get(INDEX_PASSWORD, "")
+    index = IndexOptions(index_url=project.index_url, token=token)
+    command = [sys.executable, "-m", "pre_commit", "install-hooks"]
+    print(
+        f"mlops ci lint: pre-commit install-hooks (from {project.index_url})",
+        file=sys.stderr,
+        flush=True,
+    )
+    env = {**os.environ, **index.env()}
+    return subprocess.run(command, cwd=project.root, env=env).returncode
+
+
+def _without_index_login(environ: Mapping[str, str]) -> dict[str, str]:
+    from ..settings import is_index_password
+
+    return {k: v for k, v in environ.items() if not is_index_password(k)}

@@ -201,10 +201,9 @@ def _token(project: Project) -> str:
     from .. import settings
 
     try:
-        token = settings.load(project).package_index_token
+        return settings.index_token(settings.load(project))
     except ImportError:
-        return ""
-    return token.get_secret_value()
+        return os.environ.get(settings.INDEX_PASSWORD, "")
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..errors import CommandError
 from ..gitcmd import git_or_none
 from ..project import Project
-from ..settings import ProjectSettings
+from ..settings import ProjectSettings, index_token
 from ..stages.installers import IndexOptions, find_uv, redact
 
 DIST = "dist"
@@ -131,10 +131,10 @@ def build(
             f"twine is not installed in {sys.prefix}: run `uv sync` (the "
             f"project's dev group has it)"
         )
-    secrets = settings.secret_values()
+    secrets = [*settings.secret_values(), index_token(settings)]
     index = IndexOptions(
         index_url=project.index_url,
-        token=settings.package_index_token.get_secret_value(),
+        token=index_token(settings),
     )
     target = project.root / DIST
     with tempfile.TemporaryDirectory(prefix="mlops-dist-") as folder:
@@ -213,7 +213,7 @@ def publish(
             f"no wheel or sdist of {project.name} {project.version} in {DIST}/: "
             f"run `mlops ci build` first"
         )
-    secrets = [*settings.secret_values(), upload.token]
+    secrets = [*settings.secret_values(), index_token(settings), upload.token]
     say(f"publishing {len(files)} file(s) of tag {tag} to {upload.url}")
     command = [_uv(), "publish", "--publish-url", upload.url, *map(str, files)]
     env = child_env(

@@ -897,6 +897,32 @@ def test_a_package_installed_by_hand_is_found_refused_and_rebuilt(tiny, first_ru
     assert mlops("stage", "check", "fit").code == 0
 
 
+
+def test_a_spec_changed_since_its_env_was_built_is_refused_before_anything_runs(
+    tiny, first_run
+):
+    """A package added to the spec (or another Python) without `stage create`:
+    the run would go on in an env the spec no longer describes."""
+    root, _ = tiny
+    spec = root / "env_specs" / "stage_fit.yaml"
+    before = spec.read_text(encoding="utf-8")
+    data = json.loads(before)
+    spec.write_text(json.dumps({**data, "packages": [EXTRA]}), encoding="utf-8")
+    runs = set(recorded())
+    try:
+        refused = mlops("stage", "run", "fit")
+        pipeline = mlops("pipeline", "run")
+    finally:
+        spec.write_text(before, encoding="utf-8")
+    stale = "the lock is stale (the spec, constraints or Python changed)"
+    assert (refused.code, pipeline.code) == (2, 2)
+    for result in (refused, pipeline):
+        assert result.err.startswith(
+            f"mlops: error: stage fit: its env differs from its lock: {stale}; "
+            f"rebuild it with `mlops stage create fit`"
+        ), result.err
+    assert set(recorded()) == runs, "a refused run must leave no record"
+
 def test_check_names_each_part_of_an_env_that_is_off(tiny):
     from governed_mlops.stages import env, kernels
 

@@ -414,3 +414,20 @@ def test_a_ci_step_shows_the_command_it_runs_with_its_extra_arguments():
     extra = ["--format", "sarif", "--output", "reports/policy.sarif"]
     assert policy.shown(extra).endswith(" --format sarif --output reports/policy.sarif")
     assert policy.command(extra)[-4:] == extra
+
+
+@pytest.mark.parametrize(
+    ("wanted", "built", "state"),
+    [
+        ("3.12", "3.12.1", "built"),
+        ("3.12", "3.13.0", "built with Python 3.13.0: run `mlops stage create`"),
+        ("3.1", "3.12.1", "built with Python 3.12.1: run `mlops stage create`"),
+        ("/opt/python3.12/bin/python", "3.13.0", "built"),  # a path: see check
+    ],
+)
+def test_stage_list_says_when_an_env_was_built_for_another_python(
+    wanted, built, state
+):
+    from governed_mlops.cli.stage import _built_state
+
+    assert _built_state(wanted, {"python_version": built}) == state

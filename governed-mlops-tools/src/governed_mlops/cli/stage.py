@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,6 +162,15 @@ def _selected(
     return project, found.require(names)
 
 
+def _built_state(wanted: str, marker: dict[str, str]) -> str:
+    """``built``, or what differs from a spec that names a version (``3.12``)
+    the env was not built with; `stage check` names every difference."""
+    built = str(marker.get("python_version", ""))
+    if re.fullmatch(r"\d+\.\d+", wanted) and built.split(".")[:2] != wanted.split("."):
+        return f"built with Python {built}: run `mlops stage create`"
+    return "built"
+
+
 def run_list(args: argparse.Namespace) -> int:
     from ..stages.specs import survey
     from ..stages.env import read_marker
@@ -175,7 +185,7 @@ def run_list(args: argparse.Namespace) -> int:
         if name in invalid:
             state = "invalid spec"
         elif stage is not None and read_marker(stage) and stage.python.exists():
-            state = "built"
+            state = _built_state(str(stage.spec.python), read_marker(stage) or {})
         else:
             state = "missing"
         if stage is None:

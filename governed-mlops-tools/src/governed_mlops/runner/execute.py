@@ -32,7 +32,7 @@ from ..settings import env_prefix, secret_env_names
 from ..settings import load as load_settings
 from ..stages.specs import Stage
 from ..stages.env import current_sbom, write_stage_sbom
-from ..stages.env import drift, live_freeze, read_marker, require_env
+from ..stages.env import drift, live_freeze, read_marker, require_env, spec_changes
 
 DRIFT_TAG = "env.drift"
 # Tags of the cells papermill adds: the parameters it injects, and the notes
@@ -142,7 +142,9 @@ class Runner:
     def prepare(self, stage: Stage, overrides: dict[str, Any]) -> dict[str, Any]:
         """Check the env, its packages and the parameters before anything runs."""
         require_env(stage)
-        differences = drift(stage)
+        # A spec changed since `stage create` (another Python, a new package)
+        # would run in an env it does not describe.
+        differences = spec_changes(stage) + drift(stage)
         if differences and not self.allow_drift:
             raise CommandError(
                 f"stage {stage.name}: its env differs from its lock: "

@@ -415,19 +415,11 @@ def problems(stage: Stage, installer: str = "auto") -> list[str]:
     lock = lock_path(stage)
     if not lock.is_file():
         return [f"no lock {lock.relative_to(stage.project.root).as_posix()}"]
-    if locks.read_digest(lock) != lock_digest(stage):
-        found.append("the lock is stale (the spec, constraints or Python changed)")
-    assert stage.interpreter is not None  # nosec B101 # as lock_digest() checks
     if not stage.python.exists():
-        return found + [f"no venv at {stage.env_dir}"]
-    marker = read_marker(stage)
-    if marker is None:
+        return spec_changes(stage) + [f"no venv at {stage.env_dir}"]
+    found += spec_changes(stage)
+    if read_marker(stage) is None:
         found.append(f"{stage.env_dir} was not built by `mlops stage create`")
-    elif marker.get("interpreter") != str(stage.interpreter.path):
-        found.append(
-            f"the venv was built with {marker.get('interpreter')}, the spec now "
-            f"gives {stage.interpreter.path}"
-        )
     kernel = kernels.read_kernel(stage.project, stage.kernel_name)
     if kernel is None:
         found.append(f"kernel {stage.kernel_name} is not registered")
@@ -437,6 +429,22 @@ def problems(stage: Stage, installer: str = "auto") -> list[str]:
             f"venv's {stage.python}"
         )
     found += package_drift(stage, pick(installer))
+    return found
+
+
+def spec_changes(stage: Stage) -> list[str]:
+    """How the stage's spec moved on from its lock and its built env: the
+    lock made for other inputs, the venv built with another interpreter."""
+    assert stage.interpreter is not None  # nosec B101 # load_stages(machine=True)
+    found = []
+    if locks.read_digest(lock_path(stage)) != lock_digest(stage):
+        found.append("the lock is stale (the spec, constraints or Python changed)")
+    built = (read_marker(stage) or {}).get("interpreter")
+    if built is not None and built != str(stage.interpreter.path):
+        found.append(
+            f"the venv was built with {built}, the spec now gives "
+            f"{stage.interpreter.path}"
+        )
     return found
 
 

@@ -897,7 +897,6 @@ def test_a_package_installed_by_hand_is_found_refused_and_rebuilt(tiny, first_ru
     assert mlops("stage", "check", "fit").code == 0
 
 
-
 def test_a_spec_changed_since_its_env_was_built_is_refused_before_anything_runs(
     tiny, first_run
 ):
@@ -922,6 +921,7 @@ def test_a_spec_changed_since_its_env_was_built_is_refused_before_anything_runs(
             f"rebuild it with `mlops stage create fit`"
         ), result.err
     assert set(recorded()) == runs, "a refused run must leave no record"
+
 
 def test_check_names_each_part_of_an_env_that_is_off(tiny):
     from governed_mlops.stages import env, kernels

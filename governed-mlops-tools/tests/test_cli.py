@@ -425,9 +425,7 @@ def test_a_ci_step_shows_the_command_it_runs_with_its_extra_arguments():
         ("/opt/python3.12/bin/python", "3.13.0", "built"),  # a path: see check
     ],
 )
-def test_stage_list_says_when_an_env_was_built_for_another_python(
-    wanted, built, state
-):
+def test_stage_list_says_when_an_env_was_built_for_another_python(wanted, built, state):
     from governed_mlops.cli.stage import _built_state
 
     assert _built_state(wanted, {"python_version": built}) == state

@@ -465,3 +465,40 @@ def test_file_names_from_git_are_utf8_whatever_the_locale(tmp_path):
         env=env,
     )
     assert done.stdout == "[b'\\xc3\\xbc.py', b'\\xc3\\xbc.py']\n", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("python", "expected"),
+    [
+        (
+            "3.10",
+            "env_specs/stage_train.yaml: python: Python 3.10 does not satisfy the "
+            "project's requires-python '>=3.11' (pyproject.toml)",
+        ),
+        (
+            "2.7",
+            "env_specs/stage_train.yaml: python: Python 2.7 is not supported: give a "
+            'Python 3 minor version such as "3.12"',
+        ),
+        (
+            "3.11.7",
+            "env_specs/stage_train.yaml: python: '3.11.7': give a minor version "
+            'such as "3.12"',
+        ),
+    ],
+)
+def test_a_stage_python_every_stage_command_refuses_fails_gov301(python, expected):
+    """The policy check saw only GOV105's warning (which a waiver silences)
+    for specs that `stage create` and `stage run` refuse."""
+    found = findings(
+        "GOV301", edited("env_specs/stage_train.yaml", '"3.11"', f'"{python}"')
+    )
+    assert any(line.startswith(expected) for line in found), found
+
+
+@pytest.mark.parametrize("python", ["3.11", "3.13", "/opt/python/bin/python3", "py"])
+def test_stage_pythons_the_files_cannot_judge_pass_gov301(python):
+    found = findings(
+        "GOV301", edited("env_specs/stage_train.yaml", '"3.11"', f'"{python}"')
+    )
+    assert found == []

@@ -35,6 +35,43 @@ MODEL_KEYS = ("path", "flavor", "registered_name")
 _SEPARATORS = re.compile(r"[-_.]+")
 
 
+_VERSION_LIKE = re.compile(r"\d+(\.\d+)*")
+_MINOR = re.compile(r"3\.\d{1,2}")
+
+
+def python_problem(value: Any, requires_python: str) -> Optional[str]:
+    """What is wrong with a spec's ``python`` as the file says it, without
+    looking for interpreters: a version not written ``3.N``, or a minor
+    version no Python of which the project's ``requires-python`` allows."""
+    if not isinstance(value, str) or not _VERSION_LIKE.fullmatch(value):
+        return None  # a path or a command, or the model's to word
+    if not _MINOR.fullmatch(value):
+        if value.split(".")[0] != "3":
+            return (
+                f"Python {value} is not supported: give a Python 3 minor version "
+                f'such as "3.12", or an interpreter\'s path'
+            )
+        return (
+            f'{value!r}: give a minor version such as "3.12" (the newest '
+            f"installed patch release is used), or an interpreter's path"
+        )
+    if not requires_python:
+        return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        allowed = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return None  # pyproject.toml's own problem
+    if any(f"{value}.{micro}" in allowed for micro in (0, 99)):
+        return None
+    return (
+        f"Python {value} does not satisfy the project's requires-python "
+        f"{requires_python!r} (pyproject.toml), and the stage env installs the "
+        f"project; choose a version it allows"
+    )
+
+
 def canonicalize_name(name: str) -> str:
     """A distribution name as PEP 503 compares them (``packaging.utils``
     does the same, but importing it costs the policy check its tag tables)."""
@@ -317,6 +354,8 @@ def quick_check(project: Project) -> bool:
         if not plainly_valid(data, name) or file_problems(
             source, data["notebook"], data.get("constraints"), project.root
         ):
+            return False
+        if python_problem(data.get("python"), project.requires_python):
             return False
         declared.append(Declared(name, source, data["env_dir"], data["kernel_name"]))
     return not shared_problems(declared, project.root)

@@ -40,6 +40,7 @@ from .spec_checks import (
     glob_problem,
     model_path_problem,
     order_conflicts,
+    python_problem,
     requirement_problem,
     shared_conflicts,
     spec_files,
@@ -462,7 +463,10 @@ def survey(project: Project, *, machine: bool = True) -> Survey:
             lines = file_problems(
                 relative, spec.notebook, spec.constraints, project.root
             )
-            if machine:
+            version = python_problem(spec.python, project.requires_python)
+            if version:
+                lines.append(f"{relative}: python: {version}")
+            elif machine:
                 lines += _machine_problems(stage)
             parsed[name] = stage
         problems += [Problem(line, (name,)) for line in lines]

@@ -31,11 +31,34 @@ def inside_work_tree(folder: Path) -> bool:
     return result.returncode == 0 and result.stdout.strip() == "true"
 
 
+def adopted(folder: Path) -> None:
+    """In an existing repository, name the committed files the copy replaced:
+    the user's content is in git, to be put back before the first commit."""
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", "--relative", "HEAD", "--", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    names = changed.stdout.split() if changed.returncode == 0 else []
+    if not names:
+        return
+    print(f"The copy replaced {len(names)} committed file(s) of this repository:")
+    for name in names:
+        print(f"  {name}")
+    print(
+        "Put your parts back before you commit: `git diff` shows them, "
+        "`git checkout -p HEAD -- <file>` brings back hunks (README.md, "
+        '"Set up", first step).'
+    )
+
+
 def main(folder: Path) -> int:
     if shutil.which("git") is None:
         print("git not found: run `git init` in the project before `copier update`")
         return 0
     if inside_work_tree(folder):
+        adopted(folder)
         return 0
     subprocess.run(
         ["git", "-c", "init.defaultBranch=main", "init", "--quiet"],

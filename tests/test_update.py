@@ -333,11 +333,19 @@ def existing_repository(root: Path) -> Path:
 def test_adopting_into_an_existing_repository(template, tmp_path):
     """docs/updating.md#adopting-the-template-in-an-existing-repository"""
     project = existing_repository(tmp_path / "churn")
-    copy_at(template, project, CURRENT, "--overwrite", "--data", "package_name=churn")
+    said = copy_at(
+        template, project, CURRENT, "--overwrite", "--data", "package_name=churn"
+    )
     assert (project / ".git").is_dir() and git("log", "--oneline", cwd=project).stdout
     changed = git("diff", "--name-only", cwd=project).stdout.split()
-    # The files on both sides, overwritten (docs/updating.md says which).
+    # The files on both sides, overwritten (docs/updating.md says which), and
+    # the copy names them before its "commit" advice.
     assert changed == ["README.md", "pyproject.toml", "src/churn/__init__.py"]
+    assert (
+        "The copy replaced 3 committed file(s) of this repository:\n  README.md\n"
+        "  pyproject.toml\n  src/churn/__init__.py\nPut your parts back before you "
+        "commit"
+    ) in said
     features = project / "src/churn/features.py"
     assert "def ratio" in features.read_text()
     assert (project / "tests/test_features.py").is_file()

@@ -1062,20 +1062,32 @@ def test_ci_audit_scans_the_project_lock_and_fails_on_a_vulnerable_pin(installed
     lock = project / "env_specs" / "locks" / "extra.txt"
     with OsvService(load_records(RECORDS)) as service:
         audit = [bin_dir / "mlops", "ci", "audit", "--osv-url", service.url]
-        clean = run(audit, cwd=project, check=False)
+        # No stage is locked yet: CI would build them from their specs.
+        unlocked = run(audit, cwd=project, check=False)
+        assert unlocked.returncode == 2, unlocked.stdout + unlocked.stderr
+        assert "in 1 lock(s) audited: 0 vulnerability(ies), 4 NOT AUDITED" in (
+            unlocked.stdout
+        )
+        assert "NOT AUDITED env_specs/locks/train.txt: no lock" in unlocked.stdout
+        clean = run([*audit, "--allow-unaudited"], cwd=project, check=False)
         assert clean.returncode == 0, clean.stdout + clean.stderr
-        assert "in 1 lock(s) audited: 0 vulnerability(ies)" in clean.stdout
         lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text("requests==2.30.0 --hash=sha256:" + "0" * 64 + "\n")
         try:
-            found = run(audit, cwd=project, check=False)
+            found = run([*audit, "--allow-unaudited"], cwd=project, check=False)
         finally:
             lock.unlink()
     assert found.returncode == 1, found.stdout + found.stderr
     assert "env_specs/locks/extra.txt:1: requests 2.30.0: PYSEC-2023-74" in found.stdout
     assert "a locked package has a known vulnerability" in found.stderr
     junit = ET.parse(project / "reports" / "audit.xml").getroot()
-    assert junit.get("failures") == "1"
+    failed = sorted(
+        case.get("classname") for case in junit if case.find("failure") is not None
+    )
+    # The finding, and the stages no lock describes (not audited fails closed).
+    stages = ["data_prep", "eval", "feature_eng", "train"]
+    locks = ["env_specs/locks/extra.txt"] + [f"env_specs/locks/{s}.txt" for s in stages]
+    assert failed == sorted(locks)
     sarif = json.loads((project / "reports" / "audit.sarif").read_text())
     assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["PYSEC-2023-74"]
 

@@ -132,8 +132,15 @@ def test_the_service_away_fails_closed(project, capsys):
     assert code == 2
     assert "NOT AUDITED env_specs/locks/prep.txt: pip-audit could not audit it" in out
     assert "audited: 0 vulnerability(ies), 2 NOT AUDITED" in out
-    assert "mlops: error: not audited, so not known to be safe:" in err
-    assert "Connection refused" in err or "ConnectionError" in err
+    assert (
+        "mlops: error: 2 lock(s) or pin(s) NOT AUDITED (listed above), so not "
+        f"known to be safe; check that {away.url} answers (the organisation's "
+        "mirror: setting "
+    ) in err
+    assert "OSV_URL); --allow-unaudited goes on without them" in err
+    # pip-audit's own error once, on its lock's line, not again in the error.
+    assert "Connection refused" in out or "ConnectionError" in out
+    assert "Connection" not in err
     assert "Traceback" not in out + err
     # Offline work: a warning, not a failure.
     assert main(["deps", "audit", "--osv-url", away.url, "--allow-unaudited"]) == 0
@@ -157,3 +164,20 @@ def test_the_project_setting_names_the_mirror(project, service, monkeypatch, cap
         assert main(["deps", "audit"]) == 1
     assert service.queries > before
     assert f"auditing 2 lock(s) against {service.url}" in capsys.readouterr().err
+
+
+def test_a_stage_without_a_lock_is_not_audited(project, service, capsys):
+    """CI would build it from its spec, resolved then, which no audit saw."""
+    locks = project / "env_specs" / "locks"
+    (locks / "prep.txt").write_text(CLEAN, encoding="utf-8")
+    (locks / "fit.txt").unlink()
+    assert audit(service) == 2
+    out, err = capsys.readouterr()
+    assert (
+        "NOT AUDITED env_specs/locks/fit.txt: no lock: stage fit would install its "
+        "spec's packages unaudited; run `mlops stage create fit` and commit "
+        "env_specs/locks/fit.txt"
+    ) in out
+    assert "1 lock(s) or pin(s) NOT AUDITED (listed above)" in err
+    assert "check that" not in err  # the service answered
+    assert audit(service, "--allow-unaudited") == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import Subparsers, add_group
 from ..errors import CheckFailed, CommandError
-from ..project import find_project
+from ..project import Project, find_project
 
 
 class Vulnerable(CheckFailed):
@@ -115,7 +115,8 @@ def run_audit(args: argparse.Namespace) -> int:
         reports.write(args.sarif, reports.sarif(result))
     failing = result.failing()
     summary = (
-        f"{result.audited} package pin(s) in {len(result.locks)} lock(s) audited: "
+        f"{result.audited} package pin(s) in "
+        f"{sum(1 for lock in result.locks if not lock.error)} lock(s) audited: "
         f"{len(failing)} vulnerability(ies)"
     )
     waived_count = len(result.findings()) - len(failing)
@@ -134,17 +135,27 @@ def run_audit(args: argparse.Namespace) -> int:
         )
     if result.unaudited and not args.allow_unaudited:
         message = (
-            f"not audited, so not known to be safe: {result.unaudited[0]}"
-            + (
-                f" (and {len(result.unaudited) - 1} more)"
-                if len(result.unaudited) > 1
-                else ""
-            )
-            + f"; if the service is away, check that {url} answers, or pass "
-            f"--allow-unaudited for offline work"
+            f"{len(result.unaudited)} lock(s) or pin(s) NOT AUDITED (listed "
+            f"above), so not known to be safe"
         )
+        if any(lock.error.startswith(scan.UNREACHABLE) for lock in result.locks):
+            message += (
+                f"; check that {url} answers (the organisation's mirror: setting "
+                f"{_prefix(project)}OSV_URL)"
+            )
+        message += "; --allow-unaudited goes on without them (offline work)"
         raise CommandError(redact(message, hide))
     return 0
+
+
+def _prefix(project: Project) -> str:
+    """The project's settings prefix (``CHURN_``), where it can be read."""
+    from ..settings import env_prefix
+
+    try:
+        return env_prefix(project)
+    except ImportError:
+        return "<PACKAGE>_"
 
 
 def run_sbom(args: argparse.Namespace) -> int:

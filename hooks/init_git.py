@@ -35,12 +35,12 @@ def adopted(folder: Path) -> None:
     """In an existing repository, name the committed files the copy replaced:
     the user's content is in git, to be put back before the first commit."""
     changed = subprocess.run(
-        ["git", "diff", "--name-only", "--relative", "HEAD", "--", "."],
+        ["git", "diff", "--name-only", "-z", "--relative", "HEAD", "--", "."],
         cwd=folder,
         capture_output=True,
-        text=True,
     )
-    names = changed.stdout.split() if changed.returncode == 0 else []
+    listed = os.fsdecode(changed.stdout) if changed.returncode == 0 else ""
+    names = [name for name in listed.split("\0") if name]
     if not names:
         return
     print(f"The copy replaced {len(names)} committed file(s) of this repository:")

@@ -726,10 +726,9 @@ def test_wrappers_call_mlops_ci():
     assert bat.count(b"\r\n") == bat.count(b"\n"), "ci.bat needs CRLF endings"
     assert b'mlops.exe" ci %*' in bat
     # setup, as ci.sh's (tested for real below): uv gets the Python's own path.
-    assert b"%UV%+['sync','--python',sys.executable]" in bat
-    assert (
-        b"set \"UV=['uv']\"" in bat and b"set \"UV=[sys.executable,'-m','uv']\"" in bat
-    )
+    assert b"e=sys.executable;sys.exit(s.call(%SYNC%))" in bat
+    assert b"set \"SYNC=[__import__('shutil').which('uv'),'sync','--python',e]\"" in bat
+    assert b"set \"SYNC=[e,'-m','uv','sync','--python',e]\"" in bat
     sh = (scripts / "ci.sh").read_text()
     assert 'exec "$mlops" ci "$@"' in sh
     assert sh.count('uv sync --python "$interpreter"') == 2

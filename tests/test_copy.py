@@ -408,3 +408,29 @@ def test_copy_report_runs_the_templates_checker_not_the_projects(
     # copier's Python here has detect-secrets; the copy's report leaves the
     # fresh render to the hook at the first commit (a second of every copy).
     assert "detect-secrets runs at the first commit" in output
+
+
+def test_a_copy_into_a_repository_names_each_file_it_replaced(tmp_path, capsys):
+    """Names with spaces or accents, as git lists them unquoted, one a line."""
+    import importlib.util
+
+    from conftest import git
+
+    spec = importlib.util.spec_from_file_location("ig", REPO / "hooks" / "init_git.py")
+    assert spec and spec.loader
+    init_git = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(init_git)
+    for name in ("My Notes.md", "résumé.md", "kept.md"):
+        (tmp_path / name).write_text("ours\n")
+    git("init", "-q", cwd=tmp_path)
+    git("add", "-A", cwd=tmp_path)
+    git("commit", "-qm", "ours", cwd=tmp_path)
+    for name in ("My Notes.md", "résumé.md"):
+        (tmp_path / name).write_text("the template's\n")
+    init_git.adopted(tmp_path)
+    said = capsys.readouterr().out.splitlines()
+    assert said[:3] == [
+        "The copy replaced 2 committed file(s) of this repository:",
+        "  My Notes.md",
+        "  résumé.md",
+    ]

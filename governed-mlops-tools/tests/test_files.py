@@ -82,3 +82,26 @@ def test_a_file_that_stays_in_use_is_an_error_unless_ignored(tmp_path, monkeypat
         files.remove_tree(held.parent)
     files.remove_tree(held.parent, ignore_errors=True)
     assert held.exists()
+
+
+def test_only_a_refused_delete_is_retried(tmp_path, monkeypatch):
+    """A folder that cannot be listed is the error itself, not a retry of a
+    function that takes no path (os.open, os.scandir on a descriptor)."""
+    folder = tmp_path / "clone"
+    (folder / "sub").mkdir(parents=True)
+
+    real = os.open
+
+    def unreadable(path, flags, mode=0o777, *, dir_fd=None):  # as os.open
+        if str(path).endswith("sub"):
+            raise PermissionError(13, "Access is denied", str(path))
+        return real(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", unreadable)
+    with pytest.raises(PermissionError, match="Access is denied"):
+        files.remove_tree(folder)
+    files.remove_tree(folder, ignore_errors=True)
+    monkeypatch.undo()
+    assert folder.is_dir()
+    files.remove_tree(folder)
+    assert not folder.exists()

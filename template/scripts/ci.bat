@@ -59,24 +59,26 @@ rem virtual environments, and `python -m uv` alone would pick its own.
 :setup
 uv --version >nul 2>nul
 if errorlevel 1 goto setup_with_pip
-set "UV=['uv']"
+set "SYNC=[__import__('shutil').which('uv'),'sync','--python',e]"
 goto sync
 
 rem setup_with_pip: no uv on the PATH; pip installs it into the chosen Python.
 :setup_with_pip
 "%PYTHON%" -m pip install --quiet --disable-pip-version-check uv
 if errorlevel 1 goto no_pip_install
-set "UV=[sys.executable,'-m','uv']"
+set "SYNC=[e,'-m','uv','sync','--python',e]"
 goto sync
 
 rem no_pip_install: pip refused; says what to do and returns 1.
 :no_pip_install
 rem An ASCII message to stderr.
 rem LINT:IGNORE W011
-echo ci setup: %PYTHON% would not install uv: put uv on the PATH, or set PYTHON 1>&2
+echo ci setup: "%PYTHON%" would not install uv: put uv on the PATH, or set PYTHON 1>&2
 exit /b 1
 
-rem sync: uv (UV, a Python list) syncs the .venv; returns uv's code.
+rem sync: runs SYNC, a Python list: uv sync with this Python (e), by uv's own
+rem path (a uv.cmd shim is no program to start) or this Python's uv module;
+rem returns uv's code.
 :sync
-"%PYTHON%" -c "import subprocess as s,sys;sys.exit(s.call(%UV%+['sync','--python',sys.executable]))"
+"%PYTHON%" -c "import subprocess as s,sys;e=sys.executable;sys.exit(s.call(%SYNC%))"
 exit /b %ERRORLEVEL%

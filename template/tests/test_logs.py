@@ -53,11 +53,20 @@ def test_secret_values_are_redacted_everywhere(logs, config, monkeypatch):
         raise ConnectionError(f"refused password {secret}")
     except ConnectionError:
         logger.exception("the store refused the login")
+    try:  # a wrapped error: the secret in the cause
+        try:
+            raise ValueError(f"bad login {secret}")
+        except ValueError as error:
+            raise RuntimeError("the store is away") from error
+    except RuntimeError:
+        logger.exception("the run stopped")
     for name in (f"{config.PACKAGE}.log", "errors.log", f"{config.PACKAGE}.jsonl"):
         text = read(logs_dir / name)
         assert "s3cr3t-value" not in text
         assert "***" in text
         assert "ConnectionError: refused password ***" in text  # the type kept
+        assert "ValueError: bad login ***" in text  # chained, still shown
+        assert "RuntimeError: the store is away" in text
 
 
 def test_configure_twice_does_not_duplicate(logs, config):

@@ -46,12 +46,16 @@ def remove_tree(path: Path, *, ignore_errors: bool = False) -> None:
     removed."""
 
     def writable_again(function: Callable[[str], Any], name: str, error: Any) -> None:
-        try:
-            os.chmod(name, stat.S_IREAD | stat.S_IWRITE)
-            function(name)
-        except OSError:
-            if not ignore_errors:
-                raise
+        # Only a refused delete is retried; anything else is the error itself.
+        if function in (os.unlink, os.remove, os.rmdir):
+            try:
+                os.chmod(name, os.lstat(name).st_mode | stat.S_IWRITE)
+                function(name)
+                return
+            except OSError:
+                pass
+        if not ignore_errors:
+            raise error if isinstance(error, BaseException) else error[1]
 
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=writable_again)

@@ -13,7 +13,7 @@ import logging
 import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from loguru import logger
 
@@ -63,12 +63,33 @@ class InterceptHandler(logging.Handler):
         )
 
 
-def _masked(error: BaseException, text: str) -> BaseException:
-    """An exception shown as ``error``'s type with the message ``text``."""
-    kind = type(error)
-    shown = type(kind.__name__, (Exception,), {"__str__": lambda self: text})
-    shown.__module__, shown.__qualname__ = kind.__module__, kind.__qualname__
-    return shown().with_traceback(error.__traceback__)
+def _masked(error: BaseException, mask: Callable[[str], str]) -> BaseException:
+    """``error`` and the exceptions chained to it (cause, context), each shown
+    as its own type with its message masked, and its traceback."""
+    made: dict[int, BaseException] = {}
+
+    def copy(found: BaseException | None) -> BaseException | None:
+        if found is None or id(found) in made:
+            return made.get(id(found)) if found is not None else None
+        kind, text = type(found), mask(str(found))
+        shown = type(kind.__name__, (Exception,), {"__str__": lambda self: text})
+        shown.__module__, shown.__qualname__ = kind.__module__, kind.__qualname__
+        made[id(found)] = twin = shown().with_traceback(found.__traceback__)
+        twin.__cause__ = copy(found.__cause__)
+        twin.__context__ = copy(found.__context__)
+        twin.__suppress_context__ = found.__suppress_context__
+        return twin
+
+    return copy(error) or error
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    """``error`` and every exception chained to it, each once."""
+    found: list[BaseException] = []
+    while error is not None and all(error is not seen for seen in found):
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
 
 
 def make_redactor(secrets: Iterable[str]):
@@ -92,11 +113,11 @@ def make_redactor(secrets: Iterable[str]):
             if isinstance(value, str):
                 record["extra"][key] = mask(value)
         exception = record["exception"]
-        if exception is not None and exception.value is not None:
-            text = str(exception.value)
-            if mask(text) != text:
-                masked = _masked(exception.value, mask(text))
-                record["exception"] = exception._replace(value=masked)
+        if exception is not None and any(
+            mask(str(error)) != str(error) for error in _chain(exception.value)
+        ):
+            masked = _masked(exception.value, mask)
+            record["exception"] = exception._replace(value=masked)
 
     return patch
 

@@ -440,7 +440,10 @@ def spec_changes(stage: Stage) -> list[str]:
     if locks.read_digest(lock_path(stage)) != lock_digest(stage):
         found.append("the lock is stale (the spec, constraints or Python changed)")
     built = (read_marker(stage) or {}).get("interpreter")
-    if built is not None and built != str(stage.interpreter.path):
+    # One binary may be named python3 or python3.11 (a link): compare files.
+    if built is not None and os.path.realpath(built) != os.path.realpath(
+        stage.interpreter.path
+    ):
         found.append(
             f"the venv was built with {built}, the spec now gives "
             f"{stage.interpreter.path}"

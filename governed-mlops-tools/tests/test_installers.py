@@ -65,7 +65,7 @@ def test_a_token_with_url_characters_stays_one_password():
         )
 
 
-def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path):
+def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path, monkeypatch):
     script = tmp_path / "fail.py"
     script.write_text(
         "import sys; print('denied for tok-123', file=sys.stderr); sys.exit(3)"
@@ -75,8 +75,12 @@ def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path):
     with pytest.raises(InstallError) as failed:
         installers.run([sys.executable, script, "tok-123"], "locking", ["tok-123"])
     message = str(failed.value)
-    assert "locking failed" in message and "denied for ***" in message
-    assert "tok-123" not in message
+    assert message == "locking failed:\ndenied for ***"
+    monkeypatch.setattr(installers, "SHOW_COMMANDS", True)  # --verbose
+    with pytest.raises(InstallError) as shown:
+        installers.run([sys.executable, script, "tok-123"], "locking", ["tok-123"])
+    assert str(shown.value).startswith(f"locking failed ({sys.executable} ")
+    assert "tok-123" not in str(shown.value)
 
 
 def test_a_missing_program_is_an_install_error(tmp_path: Path):

@@ -137,6 +137,12 @@ def _installer(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: uv when installed, else venv + pip (default: %(default)s)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="name the installer's command line when a step fails",
+    )
 
 
 def _survey(
@@ -217,8 +223,10 @@ def _token(project: Project) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from ..stages import installers
     from ..stages.env import Options, create
 
+    installers.SHOW_COMMANDS = args.verbose
     project, stages = _selected(args)
     options = Options(
         force=args.force,
@@ -314,9 +322,11 @@ def run_stage(args: argparse.Namespace) -> int:
 
 def run_wheels(args: argparse.Namespace) -> int:
     from ..progress import Progress
+    from ..stages import installers
     from ..stages.installers import IndexOptions, pick
     from ..stages.env import index_options, lock_path
 
+    installers.SHOW_COMMANDS = args.verbose
     project, stages = _selected(args)
     installer = pick(args.installer)
     build = project.pyproject.get("build-system", {}).get("requires", [])

@@ -88,6 +88,11 @@ class InstallError(CommandError):
     """An installer command failed; the message holds the end of its output."""
 
 
+# Whether a failed step names its command line (`--verbose`): a temporary
+# folder's requirements and a dozen options, noise for most readers.
+SHOW_COMMANDS = False
+
+
 def run(
     cmd: Sequence[Arg],
     what: str,
@@ -108,7 +113,8 @@ def run(
     if result.returncode != 0:
         output = redact((result.stderr or result.stdout).strip(), secrets)
         tail = "\n".join(output.splitlines()[-15:])
-        raise InstallError(f"{what} failed ({shown}):\n{tail}")
+        command = f" ({shown})" if SHOW_COMMANDS else ""
+        raise InstallError(f"{what} failed{command}:\n{tail}")
     return result.stdout
 
 

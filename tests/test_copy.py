@@ -265,6 +265,15 @@ def test_copy_makes_a_git_repository(render):
     project = render()
     assert (project / ".git").is_dir()
     run(["git", "rev-parse", "--is-inside-work-tree"], cwd=project)
+    # Its notebooks merge with nbdime, as `mlops setup` sets a clone up.
+    from governed_mlops.notebook_merge import DRIVER
+
+    attributes = run(
+        ["git", "check-attr", "merge", "notebooks/03-train.ipynb"], cwd=project
+    )
+    assert attributes.stdout.strip().endswith("merge: nbdime")
+    driver = run(["git", "config", "--get", "merge.nbdime.driver"], cwd=project)
+    assert driver.stdout.strip() == DRIVER
 
 
 def test_copy_into_an_existing_repository_adds_no_nested_git(template_dir, tmp_path):
@@ -434,3 +443,19 @@ def test_a_copy_into_a_repository_names_each_file_it_replaced(tmp_path, capsys):
         "  My Notes.md",
         "  résumé.md",
     ]
+
+
+def test_a_notebook_paired_as_a_script_passes_flake8(render):
+    """jupytext's percent format: imports after the parameters cell, markdown
+    as long comment lines; the same lines in the package still fail."""
+    project = render()
+    script = (
+        '# %% tags=["parameters"]\nseed = 1\n\n# %% [markdown]\n# '
+        + "A markdown line of a notebook, longer than black wraps code lines" * 2
+        + "\n\n# %%\nimport os\n\nprint(os.sep, seed)\n"
+    )
+    (project / "notebooks" / "03-train.py").write_text(script)
+    run(["flake8", "notebooks/03-train.py"], cwd=project)
+    (project / "src" / "paired.py").write_text(script)
+    failed = run(["flake8", "src/paired.py"], cwd=project, check=False)
+    assert "E402" in failed.stdout and "E501" in failed.stdout

@@ -188,7 +188,8 @@ PLANTED = {
     "GOV302": (
         "a notebook with a stored output",
         notebook_with_output,
-        "notebooks/02-feature-eng.ipynb: stored outputs in cell(s) 3",
+        "notebooks/02-feature-eng.ipynb: stored outputs or execution counts in "
+        "cell(s) 3",
     ),
     "GOV401": (
         "a template version older than supported",

@@ -196,7 +196,7 @@ VIOLATIONS = {
                 '"execution_count": null', '"execution_count": 3'
             )
         },
-        "notebooks/train.ipynb: stored outputs in cell(s) 1",
+        "notebooks/train.ipynb: stored outputs or execution counts in cell(s) 1",
     ),
     "GOV401": (
         edited(".copier-answers.yml", "_commit: 1.2.0", "_commit: 0.9.0"),

@@ -71,8 +71,10 @@ def _stage_notebooks(facts: Facts) -> set[str]:
     "a committed notebook holds code only: outputs leak data and make diffs "
     "unreadable; results live in the MLflow run.",
     fix="Tag the cell that holds the defaults 'parameters' (Jupyter: View > "
-    "Cell toolbar > Tags); strip outputs with `nbstripout --keep-id <file>` "
-    "(the pre-commit hook does it on commit).",
+    "Cell toolbar > Tags); strip outputs with `uv run pre-commit run nbstripout "
+    "--files <file>` (the hook does it on commit). A notebook that is not JSON "
+    "holds a text merge's conflict markers: resolve them, and run `uv run mlops "
+    "setup` so that git merges notebooks cell by cell.",
 )
 def notebooks(facts: Facts) -> Iterator[Finding]:
     staged = _stage_notebooks(facts)
@@ -82,7 +84,10 @@ def notebooks(facts: Facts) -> Iterator[Finding]:
         try:
             cells = json.loads(facts.text(name) or "").get("cells", [])
         except (ValueError, AttributeError):
-            yield Finding("not a readable notebook (JSON)", name)
+            yield Finding(
+                "not a readable notebook (JSON): a text merge's conflict markers?",
+                name,
+            )
             continue
         with_outputs = [
             number
@@ -91,7 +96,8 @@ def notebooks(facts: Facts) -> Iterator[Finding]:
         ]
         if with_outputs:
             yield Finding(
-                "stored outputs in cell(s) " + ", ".join(map(str, with_outputs)),
+                "stored outputs or execution counts in cell(s) "
+                + ", ".join(map(str, with_outputs)),
                 name,
             )
         tagged = any(

@@ -81,7 +81,7 @@ def no_secrets(facts: Facts) -> Iterator[Finding]:
     fix="Merge each conflict by hand (keep the lines you need, delete the "
     "markers, or the whole commented `# <<<<<<<` block once its lines are "
     "merged), apply each .rej file to the file beside it and delete it; "
-    "docs/updating.md, 'Resolve conflicts'.",
+    "README.md, 'Updating to a new policy version'.",
 )
 def no_conflicts(facts: Facts) -> Iterator[Finding]:
     for name in facts.files:

@@ -459,3 +459,38 @@ def test_a_notebook_paired_as_a_script_passes_flake8(render):
     (project / "src" / "paired.py").write_text(script)
     failed = run(["flake8", "src/paired.py"], cwd=project, check=False)
     assert "E402" in failed.stdout and "E501" in failed.stdout
+
+
+def test_a_seeded_notebook_keeps_the_store_its_run_was_given(render):
+    """Under `mlops` the kernel gets MLFLOW_TRACKING_URI without the login;
+    the notebook set the settings' URI again, login included, which MLflow's
+    errors then printed into the run's record. In Jupyter the settings'
+    store is used."""
+    project = render()
+    notebook = json.loads((project / "notebooks" / "01-data-prep.ipynb").read_text())
+    (context,) = [c for c in notebook["cells"] if c.get("id") == "context"]
+    code = "".join(context["source"]) + "\nprint(mlflow.get_tracking_uri())\n"
+    login = "http://ci:pw@127.0.0.1:9"  # pragma: allowlist secret
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        PYTHONPATH=str(project / "src"), MY_MLOPS_PROJECT_MLFLOW_TRACKING_URI=login
+    )
+
+    def tracking_uri(extra: dict) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=project,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert tracking_uri({"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}) == (
+        "http://127.0.0.1:9"
+    )
+    assert tracking_uri({}) == login  # Jupyter

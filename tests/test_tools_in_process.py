@@ -1220,6 +1220,39 @@ def login_notebook() -> str:
     return notebook_json(code_cell("where", where))
 
 
+def test_a_secret_a_notebook_raises_is_masked_in_what_the_run_records(tiny):
+    """The kernel holds the store's password (MLflow needs it); a notebook
+    that prints it or puts it in an error must not carry it into run.log,
+    the failure tags, the message or the report CI publishes."""
+    root, _ = tiny
+    password = "Zq8-raised-pw"  # pragma: allowlist secret
+    leak = [
+        "import os\n",
+        'print("PW", os.environ["MLFLOW_TRACKING_PASSWORD"])\n',
+        'raise RuntimeError("login " + os.environ["MLFLOW_TRACKING_PASSWORD"])\n',
+    ]
+    before = set(recorded())
+    with fit_runs(root, "leak.ipynb", notebook_json(code_cell("leak", leak))):
+        with pytest.MonkeyPatch.context() as patch:
+            set_env(patch, MLFLOW_TRACKING_USERNAME="ci")
+            set_env(patch, MLFLOW_TRACKING_PASSWORD=password)
+            failed = mlops("stage", "run", "fit")
+            report = mlops("report", "build")
+        sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    assert failed.code == 1
+    assert "RuntimeError: login ***" in failed.err and password not in failed.err
+    (run_id,) = set(recorded()) - before
+    tags = recorded()[run_id].data.tags
+    assert tags["failure.message"] == "login ***"
+    log = (bundle(run_id) / "run.log").read_text(encoding="utf-8")
+    assert "login ***" in log and password not in log
+    executed = (bundle(run_id) / "leak.ipynb").read_text(encoding="utf-8")
+    assert "PW ***" in executed and password not in executed
+    assert report.code == 0
+    site = root / "reports" / "site"
+    assert not [p for p in site.rglob("*.html") if password in p.read_text("utf-8")]
+
+
 def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
     tiny, server
 ):

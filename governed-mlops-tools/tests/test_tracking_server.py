@@ -218,10 +218,14 @@ def test_the_database_password_never_reaches_argv_or_an_unneeded_variable():
             "PATH": "/bin",
             "TINY_PACKAGE_INDEX_TOKEN": "index-token",
             "PGSSLMODE": "require",
+            # An index's password as uv and CI hold it, the setting unset.
+            "UV_INDEX_PRIVATE_PASSWORD": "uv-token",
+            "PACKAGE_INDEX_TOKEN": "ci-token",
         },
     )
     assert env["MLFLOW_BACKEND_STORE_URI"] == TEAM
     assert "TINY_PACKAGE_INDEX_TOKEN" not in env and env["PGSSLMODE"] == "require"
+    assert "UV_INDEX_PRIVATE_PASSWORD" not in env and "PACKAGE_INDEX_TOKEN" not in env
     assert env[service.JOB_EXECUTION] == "false"
     chosen = service.server_env(served(), {service.JOB_EXECUTION: "true"})
     assert chosen[service.JOB_EXECUTION] == "true", "the user's choice wins"

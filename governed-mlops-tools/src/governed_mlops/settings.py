@@ -92,9 +92,15 @@ INDEX_PASSWORD = "UV_INDEX_PRIVATE_PASSWORD"  # nosec B105 # pragma: allowlist s
 _UV_INDEX_PASSWORD = re.compile(r"UV_INDEX_\w+_PASSWORD")
 
 
+# The CI secret the wrappers hand to uv (docs/ci.md, "A private package index").
+CI_INDEX_TOKEN = "PACKAGE_INDEX_TOKEN"
+
+
 def is_index_password(name: str) -> bool:
-    """Whether variable ``name`` is uv's password of a named index."""
-    return bool(_UV_INDEX_PASSWORD.fullmatch(name.upper()))
+    """Whether variable ``name`` holds an index's password: uv's of a named
+    index, or the CI secret the wrappers hand to uv."""
+    upper = name.upper()
+    return upper == CI_INDEX_TOKEN or bool(_UV_INDEX_PASSWORD.fullmatch(upper))
 
 
 def index_token(settings: Any) -> str:

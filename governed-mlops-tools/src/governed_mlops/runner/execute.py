@@ -28,7 +28,8 @@ from .gitinfo import GitState, git_state
 from .parameters import Declared, Text, typed_values
 from ..progress import Progress
 from ..project import Project
-from ..settings import env_prefix, secret_env_names
+from ..settings import env_prefix, index_token, secret_env_names
+from ..stages.installers import redact
 from ..settings import load as load_settings
 from ..stages.specs import Stage
 from ..stages.env import current_sbom, write_stage_sbom
@@ -95,6 +96,9 @@ class Runner:
         self.hidden_env = secret_env_names(
             self.settings, prefix, keep=("mlflow_tracking_password",)
         )
+        # Masked in what a run records of a failure and in its run.log: a
+        # notebook may print or raise one.
+        self.secrets = [*self.settings.secret_values(), index_token(self.settings)]
         tracking.check_reachable(
             self.settings.mlflow_tracking_uri,
             f"Start it with `{tracking.server_command(self.settings)}` "
@@ -225,7 +229,9 @@ class Runner:
                 )
                 if keeps:
                     copy_atomic(sbom, bundle / audit.SBOM_NAME)
-                with output.RunLog(bundle / audit.LOG_NAME, say, self.verbose) as log:
+                with output.RunLog(
+                    bundle / audit.LOG_NAME, say, self.verbose, secrets=self.secrets
+                ) as log:
                     self._warn(stage, parameters)
                     self._log_parameters(record, bundle, stage, parameters)
                     if record.offline:
@@ -247,10 +253,15 @@ class Runner:
                 raise
             except Exception as error:  # notebook, papermill, kernel, disk
                 message, failure = describe_failure(error, stage, executed)
+                message = redact(message, self.secrets)
+                failure = {
+                    key: redact(text, self.secrets) for key, text in failure.items()
+                }
                 output.append_line(bundle / audit.LOG_NAME, "ERROR", message)
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
+            output.mask_notebook(executed, self.secrets)
             sealed = self._seal(
                 stage, bundle, parameters, decision, status, committed, env_ref
             )

@@ -19,9 +19,10 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Optional, TextIO
+from typing import Any, Optional, Sequence, TextIO
 
 from ..progress import Progress
+from ..stages.installers import redact
 
 CELL = re.compile(r"Executing Cell (\d+)")
 FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name} | {message}\n"
@@ -59,10 +60,14 @@ class RunLog:
         say: Progress,
         verbose: bool = False,
         stream: Optional[TextIO] = None,
+        secrets: Sequence[str] = (),
     ):
         self.path = path
         self.say = say
         self.verbose = verbose
+        # The settings' secrets, masked in every line: a notebook's error
+        # message or output may hold one.
+        self.secrets = [value for value in secrets if value]
         self.stream = stream or sys.stderr
         self.live = not verbose and self.stream.isatty()
         self._lock = threading.Lock()
@@ -130,11 +135,12 @@ class RunLog:
     def _from_loguru(self, message: Any) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.write(str(message))
+                self._file.write(redact(str(message), self.secrets))
                 self._file.flush()
 
     def write(self, text: str) -> None:
         """A line for run.log (and the terminal with ``--verbose``)."""
+        text = redact(text, self.secrets)
         with self._lock:
             if self._file is not None:
                 self._file.write(text)
@@ -180,8 +186,23 @@ class RunLog:
         return write
 
 
+def mask_notebook(path: Path, secrets: Sequence[str]) -> None:
+    """The executed notebook at ``path`` with each secret a cell printed or
+    raised replaced by ``***`` (as JSON spells it), before it is sealed."""
+    import json
+
+    values = [value for value in secrets if value]
+    if not values or not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    masked = redact(text, [json.dumps(value)[1:-1] for value in values])
+    if masked != text:
+        path.write_bytes(masked.encode("utf-8"))
+
+
 def append_line(path: Path, level: str, message: str) -> None:
-    """A line at the end of a closed run log, if its bundle folder exists."""
+    """A line at the end of a closed run log, if its bundle folder exists
+    (``message`` masked by the caller)."""
     if path.parent.is_dir():
         with open(path, "a", encoding="utf-8") as log:
             log.write(f"{_stamp()} | {level: <8} | mlops | {message}\n")

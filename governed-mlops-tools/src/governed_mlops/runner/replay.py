@@ -56,9 +56,12 @@ class Replayed:
 @contextmanager
 def _kernel_environment(prefix: str, values: dict[str, str]) -> Iterator[None]:
     """The project's own settings variables removed (an absolute DATA_DIR must
-    not send the replay's outputs into the project), ``values`` set."""
+    not send the replay's outputs into the project; the secrets are not the
+    kernel's), an index's password too, ``values`` set."""
+    from ..settings import is_index_password
+
     saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith(prefix)]:
+    for name in [n for n in os.environ if n.startswith(prefix) or is_index_password(n)]:
         del os.environ[name]
     os.environ.update(values)
     try:

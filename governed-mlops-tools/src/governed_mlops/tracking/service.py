@@ -74,9 +74,13 @@ def server_env(
     """The child's environment: this one without the project's secrets, plus
     the backend URI and, unless the user set it, MLflow's GenAI job runner
     off (a dozen processes and seconds of start that runs never use)."""
+    from ..settings import is_index_password
+
     hidden = set(config.secrets)
     base = os.environ if environ is None else environ
-    env = {k: v for k, v in base.items() if v not in hidden}
+    env = {
+        k: v for k, v in base.items() if v not in hidden and not is_index_password(k)
+    }
     env["MLFLOW_BACKEND_STORE_URI"] = config.backend
     env.setdefault(JOB_EXECUTION, "false")
     env["PYTHONUNBUFFERED"] = "1"

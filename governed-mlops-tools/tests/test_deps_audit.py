@@ -153,6 +153,17 @@ def test_the_service_away_fails_closed(project, capsys):
     assert secret not in out + err
     assert "against http://osvuser:***@127.0.0.1" in err
     assert "give the mirror's login in a netrc file instead" in err
+    # A token in the query: shown masked, and kept out of the reports.
+    token = "Zq8-osv-token"  # pragma: allowlist secret
+    reports = ["--junit", "audit.xml", "--sarif", "audit.sarif"]
+    assert (
+        main(["deps", "audit", "--osv-url", f"{away.url}?token={token}", *reports]) == 2
+    )
+    out, err = capsys.readouterr()
+    assert token not in out + err and "?token=***" in err
+    assert "holds a password or token" in err
+    for name in ("audit.xml", "audit.sarif"):
+        assert token not in (project / name).read_text(encoding="utf-8")
 
 
 def test_the_project_setting_names_the_mirror(project, service, monkeypatch, capsys):

@@ -178,10 +178,16 @@ def test_workers_are_sized_to_the_machine(requested, cpus, workers):
             "mssql+pyodbc://u@db/t?password=***&driver=ODBC",
         ),
         ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
+        (
+            # An OSV mirror's token in its query, as gateways take one.
+            "https://osv.example.org/v1/query?token=Zq8&region=eu&api_key=k9",
+            "https://osv.example.org/v1/query?token=***&region=eu&api_key=***",
+        ),
     ],
 )
 def test_uris_are_shown_without_their_password(uri, shown):
     assert config.redact_uri(uri) == shown
+    assert all(value not in shown for value in config.uri_secrets(uri))
 
 
 def served(**changes: object) -> config.ServerConfig:

@@ -93,11 +93,10 @@ def osv_url(project_root: Path, given: str | None) -> str:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
-
     from ..progress import Progress
     from ..stages.installers import redact
     from ..supply import reports, scan, waivers
+    from ..tracking.config import uri_secrets
 
     project = find_project()
     governance = project.pyproject.get("tool", {}).get("governance", {})
@@ -106,13 +105,13 @@ def run_audit(args: argparse.Namespace) -> int:
     say = Progress("deps audit")
     cache = project.state_dir / "pip-audit"
     result = scan.audit_project(project, url, waived, dt.date.today(), cache, say)
-    hide = [urlsplit(url).password or ""]
+    hide = uri_secrets(url)
     for line in reports.text(result):
         print(redact(line, hide))
     if args.junit:
-        reports.write(args.junit, reports.junit(result))
+        reports.write(args.junit, redact(reports.junit(result), hide))
     if args.sarif:
-        reports.write(args.sarif, reports.sarif(result))
+        reports.write(args.sarif, redact(reports.sarif(result), hide))
     failing = result.failing()
     summary = (
         f"{result.audited} package pin(s) in "

@@ -18,7 +18,6 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, Optional, Sequence
 
 from ..errors import CommandError
@@ -307,14 +306,14 @@ def audit_project(
             f"run `uv lock` and `mlops stage create --all`"
         )
     if say is not None:
-        from ..tracking.config import redact_uri
+        from ..tracking.config import redact_uri, uri_secrets
 
         say(f"auditing {len(locks)} lock(s) against {redact_uri(osv_url)}")
-        if urlsplit(osv_url).password:
+        if uri_secrets(osv_url):
             say(
-                "the OSV URL holds a password, which pip-audit's command line "
-                "shows to every process listing: give the mirror's login in a "
-                "netrc file instead (NETRC=<file>; pip-audit's requests reads it)"
+                "the OSV URL holds a password or token, which pip-audit's command "
+                "line shows to every process listing: give the mirror's login in "
+                "a netrc file instead (NETRC=<file>; pip-audit's requests reads it)"
             )
     # One pip-audit process a lock, side by side: most of each is start-up.
     with ThreadPoolExecutor(max_workers=min(4, len(locks))) as pool:

@@ -75,9 +75,14 @@ def local_host(host: str) -> bool:
         return False
 
 
+# Query parameters whose value is a credential (password=, token=, api_key=,
+# sig= ...): masked like a netloc's password.
+_SECRET_KEY = re.compile(r"pass|token|secret|key|sig|auth", re.IGNORECASE)
+
+
 def redact_uri(uri: str) -> str:
-    """``uri`` with the password of its netloc and of a ``password=`` query
-    parameter replaced by ``***``."""
+    """``uri`` with the password of its netloc and the value of each
+    credential query parameter (``password=``, ``token=`` ...) as ``***``."""
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -89,10 +94,10 @@ def redact_uri(uri: str) -> str:
         if colon and password:
             netloc = f"{user}:***@{hostport}"
     query = parts.query
-    if "password" in query.lower():
-        pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(_SECRET_KEY.search(key) for key, _ in pairs):
         query = urlencode(
-            [(k, "***" if k.lower() == "password" else v) for k, v in pairs],
+            [(k, "***" if _SECRET_KEY.search(k) else v) for k, v in pairs],
             safe="/*",
         )
     if (netloc, query) == (parts.netloc, parts.query):
@@ -107,7 +112,7 @@ def uri_secrets(uri: str) -> list[str]:
     except ValueError:
         return [uri]
     found = [parts.password or ""]
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    found += [v for k, v in parse_qsl(parts.query) if _SECRET_KEY.search(k)]
     return [value for value in found if value]
 
 

@@ -1436,3 +1436,34 @@ def test_stage_wheels_fill_the_wheelhouse_for_offline_builds(tiny):
     assert offline.code == 0, offline.err
     assert offline.out == "fit: built\n"
     assert mlops("stage", "check", "fit").code == 0
+
+
+def test_a_ci_step_gets_only_the_secrets_its_command_needs(tiny, monkeypatch):
+    """pytest, pip-audit or cyclonedx have no use for the store's password or
+    the index token; a pipeline needs the first, stage envs the second."""
+    from governed_mlops.cli.ci import _step_env
+    from governed_mlops.project import find_project
+
+    root, _ = tiny
+    set_env(monkeypatch, MLFLOW_TRACKING_PASSWORD="store-pw")
+    set_env(monkeypatch, PACKAGE_INDEX_TOKEN="index-tok")
+    monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "index-tok")
+    secrets = {
+        PREFIX + "MLFLOW_TRACKING_PASSWORD",
+        PREFIX + "PACKAGE_INDEX_TOKEN",
+        "UV_INDEX_PRIVATE_PASSWORD",
+    }
+    project = find_project(root)
+    try:
+        given = {step: secrets & set(_step_env(project, step)) for step in STEPS_SEEN}
+    finally:
+        sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    assert given == {
+        "test": set(),
+        "sbom": set(),
+        "pipeline": {PREFIX + "MLFLOW_TRACKING_PASSWORD"},
+        "envs": {PREFIX + "PACKAGE_INDEX_TOKEN", "UV_INDEX_PRIVATE_PASSWORD"},
+    }
+
+
+STEPS_SEEN = ("test", "sbom", "pipeline", "envs")

@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from . import Subparsers
 from ..errors import CommandError
@@ -123,6 +123,18 @@ STEPS: dict[str, Step] = {
 }
 
 
+# The settings' secrets a step's command needs; every other one (and an
+# index's password as uv holds it) is left out of its environment.
+SECRETS_NEEDED: dict[str, tuple[str, ...]] = {
+    "envs": ("package_index_token",),
+    "build": ("package_index_token",),
+    "publish": ("publish_token",),
+    "pipeline": ("mlflow_tracking_password",),
+    "smoke": ("mlflow_tracking_password",),
+    "report": ("mlflow_tracking_password",),
+}
+
+
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "ci",
@@ -165,12 +177,11 @@ def run_step(name: str, extra: list[str]) -> int:
             f"{sys.prefix}: run `uv sync` (its dev group has the CI tools)"
         )
     project = find_project()
-    env = None
     if name == "lint" and project.index_url:
         installed = _install_hooks(project)
         if installed != 0:
             return installed
-        env = _without_index_login(os.environ)  # the hooks need no login
+    env = _step_env(project, name)
     print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
     code = subprocess.run(step.command(extra), cwd=project.root, env=env).returncode
     if code in step.meaning:
@@ -206,7 +217,15 @@ def _install_hooks(project: Project) -> int:
     return subprocess.run(command, cwd=project.root, env=env).returncode
 
 
-def _without_index_login(environ: Mapping[str, str]) -> dict[str, str]:
-    from ..settings import is_index_password
+def _step_env(project: Project, name: str) -> dict[str, str]:
+    """This environment without the secrets step ``name`` does not need: the
+    settings' (when they can be read here) and an index's password."""
+    from ..settings import env_prefix, is_index_password, load, secret_env_names
 
-    return {k: v for k, v in environ.items() if not is_index_password(k)}
+    needed = SECRETS_NEEDED.get(name, ())
+    try:
+        hidden = set(secret_env_names(load(project), env_prefix(project), needed))
+    except Exception:  # noqa: BLE001 - not installed here: the step will say so
+        index = "package_index_token" in needed
+        hidden = {k for k in os.environ if not index and is_index_password(k)}
+    return {k: v for k, v in os.environ.items() if k not in hidden}

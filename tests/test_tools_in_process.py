@@ -505,6 +505,7 @@ def foreign_notebook() -> str:
         'print("WHICH", shutil.which("python"))\n',
         'print("SEED", globals().get("seed", "unset"))\n',
         'print("SECRETS", sorted(k for k in os.environ if k.endswith("_TOKEN")))\n',
+        'print("KERNEL", os.environ.get("GOVERNED_MLOPS_KERNEL"))\n',
     ]
     shell = ["!python -c \"import sys; print('PREFIX', sys.prefix)\"\n"]
     return notebook_json(code_cell("where", where), code_cell("shell", shell))
@@ -557,6 +558,7 @@ def test_any_notebook_runs_in_the_stage_kernel_with_the_stage_env_first(
         seen = printed(bundle(run_id) / "foreign.ipynb")
         assert seen["PATH0"] == str(env_bin)
         assert seen["SECRETS"] == "[]"
+        assert seen["KERNEL"] == "1"  # the project's settings leave secrets out
         assert seen["WHICH"] == str(env_bin / "python")
         assert seen["PREFIX"] == str(stage("fit").env_dir)
     assert "has no cell tagged 'parameters'" not in plain.err

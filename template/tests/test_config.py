@@ -66,6 +66,20 @@ def test_secrets_are_hidden_in_repr(config, monkeypatch):
     assert settings.secret_values() == ["hunter2"]
 
 
+def test_a_stage_kernel_under_mlops_gets_settings_without_secrets(config, monkeypatch):
+    """`mlops` runs a stage's kernel with GOVERNED_MLOPS_KERNEL=1: the kernel
+    logs to MLflow through MLflow's own variables, and its settings hold no
+    secret for a notebook to print, `.env`'s included."""
+    token = "upload-tok"  # pragma: allowlist secret
+    monkeypatch.setenv(config.ENV_PREFIX + "PUBLISH_TOKEN", token)
+    monkeypatch.setenv(config.ENV_PREFIX + "LOG_LEVEL", "debug")
+    assert config.get_settings().secret_values() == [token]
+    config.get_settings.cache_clear()
+    monkeypatch.setenv(config.KERNEL_VARIABLE, "1")
+    settings = config.get_settings()
+    assert settings.secret_values() == [] and settings.log_level == "DEBUG"
+
+
 def test_bad_value_names_variable_and_allowed_values(config, monkeypatch):
     monkeypatch.setenv(config.ENV_PREFIX + "LOG_LEVEL", "LOUD")
     with pytest.raises(config.SettingsError) as caught:

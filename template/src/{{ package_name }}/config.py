@@ -10,6 +10,7 @@ whatever their working directory.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path, PurePath
 from typing import Literal
 
@@ -31,6 +32,10 @@ SECRET_FIELDS = (
     "publish_token",
     "mlflow_backend_store_uri",
 )
+
+# Set by `mlops` in a stage's kernel, which logs to MLflow through MLflow's
+# own variables: its settings hold none of the secrets, `.env`'s included.
+KERNEL_VARIABLE = "GOVERNED_MLOPS_KERNEL"
 
 
 def default_project_root() -> Path:
@@ -169,5 +174,10 @@ def load_settings(**overrides: object) -> Settings:
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once; ``get_settings.cache_clear()`` reloads."""
-    return load_settings()
+    """The process-wide settings, read once; ``get_settings.cache_clear()`` reloads.
+    In a stage's kernel under `mlops` (``KERNEL_VARIABLE``) without secrets."""
+    settings = load_settings()
+    if os.environ.get(KERNEL_VARIABLE) == "1":
+        blank = {name: SecretStr("") for name in SECRET_FIELDS}
+        settings = settings.model_copy(update=blank)
+    return settings

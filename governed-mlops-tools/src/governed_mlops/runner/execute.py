@@ -36,6 +36,9 @@ from ..stages.env import current_sbom, write_stage_sbom
 from ..stages.env import drift, live_freeze, read_marker, require_env, spec_changes
 
 DRIFT_TAG = "env.drift"
+# In a stage's kernel: the project's settings leave their secrets out (the
+# template's config.py reads it; MLflow gets its login from its own variables).
+KERNEL_VARIABLE = "GOVERNED_MLOPS_KERNEL"
 # Tags of the cells papermill adds: the parameters it injects, and the notes
 # of a failure it writes into the executed notebook.
 INJECTED_TAG = "injected-parameters"
@@ -428,6 +431,8 @@ class Runner:
             **tracking.client_env(self.settings),
             "MLFLOW_RUN_ID": run_id,
             "MLFLOW_EXPERIMENT_ID": self.store.experiment_id,
+            # The project's get_settings() leaves its secrets out (config.py).
+            KERNEL_VARIABLE: "1",
         }
 
     def _execute(

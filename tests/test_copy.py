@@ -445,22 +445,6 @@ def test_a_copy_into_a_repository_names_each_file_it_replaced(tmp_path, capsys):
     ]
 
 
-def test_a_notebook_paired_as_a_script_passes_flake8(render):
-    """jupytext's percent format: imports after the parameters cell, markdown
-    as long comment lines; the same lines in the package still fail."""
-    project = render()
-    script = (
-        '# %% tags=["parameters"]\nseed = 1\n\n# %% [markdown]\n# '
-        + "A markdown line of a notebook, longer than black wraps code lines" * 2
-        + "\n\n# %%\nimport os\n\nprint(os.sep, seed)\n"
-    )
-    (project / "notebooks" / "03-train.py").write_text(script)
-    run(["flake8", "notebooks/03-train.py"], cwd=project)
-    (project / "src" / "paired.py").write_text(script)
-    failed = run(["flake8", "src/paired.py"], cwd=project, check=False)
-    assert "E402" in failed.stdout and "E501" in failed.stdout
-
-
 def test_a_seeded_notebook_keeps_the_store_its_run_was_given(render):
     """Under `mlops` the kernel gets MLFLOW_TRACKING_URI without the login;
     the notebook set the settings' URI again, login included, which MLflow's

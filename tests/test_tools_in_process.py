@@ -1222,7 +1222,7 @@ def login_notebook() -> str:
     return notebook_json(code_cell("where", where))
 
 
-def test_a_secret_a_notebook_raises_is_masked_in_what_the_run_records(tiny):
+def test_a_secret_a_notebook_raises_is_masked_in_what_the_run_records(tiny, tmp_path):
     """The kernel holds the store's password (MLflow needs it); a notebook
     that prints it or puts it in an error must not carry it into run.log,
     the failure tags, the message or the report CI publishes."""
@@ -1239,7 +1239,8 @@ def test_a_secret_a_notebook_raises_is_masked_in_what_the_run_records(tiny):
             set_env(patch, MLFLOW_TRACKING_USERNAME="ci")
             set_env(patch, MLFLOW_TRACKING_PASSWORD=password)
             failed = mlops("stage", "run", "fit")
-            report = mlops("report", "build")
+            site = tmp_path / "site"  # not in the project: its tree stays clean
+            report = mlops("report", "build", "--output", str(site))
         sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     assert failed.code == 1
     assert "RuntimeError: login ***" in failed.err and password not in failed.err
@@ -1250,9 +1251,9 @@ def test_a_secret_a_notebook_raises_is_masked_in_what_the_run_records(tiny):
     assert "login ***" in log and password not in log
     executed = (bundle(run_id) / "leak.ipynb").read_text(encoding="utf-8")
     assert "PW ***" in executed and password not in executed
-    assert report.code == 0
-    site = root / "reports" / "site"
-    assert not [p for p in site.rglob("*.html") if password in p.read_text("utf-8")]
+    assert report.code == 0, report.err
+    pages = list(site.rglob("*.html"))
+    assert pages and not [p for p in pages if password in p.read_text("utf-8")]
 
 
 def test_a_login_mlflows_own_app_refuses_is_named_and_kernels_get_it_apart(
@@ -1447,7 +1448,8 @@ def test_a_ci_step_gets_only_the_secrets_its_command_needs(tiny, monkeypatch):
     from governed_mlops.project import find_project
 
     root, _ = tiny
-    set_env(monkeypatch, MLFLOW_TRACKING_PASSWORD="store-pw")
+    stored = "store-pw"  # pragma: allowlist secret
+    set_env(monkeypatch, MLFLOW_TRACKING_PASSWORD=stored)
     set_env(monkeypatch, PACKAGE_INDEX_TOKEN="index-tok")
     monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "index-tok")
     secrets = {

@@ -225,7 +225,7 @@ def test_the_database_password_never_reaches_argv_or_an_unneeded_variable():
             "TINY_PACKAGE_INDEX_TOKEN": "index-token",
             "PGSSLMODE": "require",
             # An index's password as uv and CI hold it, the setting unset.
-            "UV_INDEX_PRIVATE_PASSWORD": "uv-token",
+            "UV_INDEX_PRIVATE_PASSWORD": "uv-token",  # pragma: allowlist secret
             "PACKAGE_INDEX_TOKEN": "ci-token",
         },
     )

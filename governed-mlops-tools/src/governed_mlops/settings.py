@@ -93,7 +93,7 @@ _UV_INDEX_PASSWORD = re.compile(r"UV_INDEX_\w+_PASSWORD")
 
 
 # The CI secret the wrappers hand to uv (docs/ci.md, "A private package index").
-CI_INDEX_TOKEN = "PACKAGE_INDEX_TOKEN"
+CI_INDEX_TOKEN = "PACKAGE_INDEX_TOKEN"  # nosec B105 # a variable's name
 
 
 def is_index_password(name: str) -> bool:

@@ -191,11 +191,19 @@ def _login(uri: str, settings: Optional[ProjectSettings]) -> tuple[str, str, str
     password = env.get(PASSWORD_VARIABLE) or os.environ.get(PASSWORD_VARIABLE, "")
     if user and password:
         return url, user, password
+    _, name, secret = split_login(uri)
+    return url, name, secret
+
+
+def split_login(uri: str) -> tuple[str, str, str]:
+    """``uri`` without the ``user:password@`` before its host, and the two
+    (decoded); ``uri`` as it is when it holds none."""
     parts = _split(uri)
-    userinfo, at, _ = parts.netloc.rpartition("@") if parts else ("", "", "")
-    if not at:
-        return url, "", ""
+    userinfo, at, hostport = parts.netloc.rpartition("@") if parts else ("", "", "")
+    if parts is None or not at:
+        return uri, "", ""
     name, _, secret = userinfo.partition(":")
+    url = urllib.parse.urlunsplit(parts._replace(netloc=hostport))
     return url, urllib.parse.unquote(name), urllib.parse.unquote(secret)
 
 

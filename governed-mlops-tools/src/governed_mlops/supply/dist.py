@@ -22,11 +22,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import CommandError
 from ..gitcmd import git_or_none
 from ..project import Project
+from ..runner.tracking import split_login
 from ..settings import ProjectSettings, index_token
 from ..stages.installers import IndexOptions, find_uv, redact
 
@@ -50,7 +50,7 @@ class Upload:
         url = str(getattr(settings, "publish_url", "") or "")
         url = url or os.environ.get("UV_PUBLISH_URL", "")
         # A login in the URL would be in uv's argv and in every message.
-        url, url_user, url_password = _split_login(url)
+        url, url_user, url_password = split_login(url)
         if not url:
             raise CommandError(
                 f"{prefix}PUBLISH_URL (or UV_PUBLISH_URL) is not set: give the "
@@ -70,16 +70,6 @@ class Upload:
                 f"credentials, GitHub secrets), never in a file"
             )
         return cls(url, username, secret)
-
-
-def _split_login(url: str) -> tuple[str, str, str]:
-    """``url`` without its ``user:password@``, and the two (decoded)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, "", ""
-    login, _, host = parts.netloc.rpartition("@")
-    user, _, password = login.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password)
 
 
 def child_env(

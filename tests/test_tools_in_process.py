@@ -1444,7 +1444,7 @@ def test_stage_wheels_fill_the_wheelhouse_for_offline_builds(tiny):
 def test_a_ci_step_gets_only_the_secrets_its_command_needs(tiny, monkeypatch):
     """pytest, pip-audit or cyclonedx have no use for the store's password or
     the index token; a pipeline needs the first, stage envs the second."""
-    from governed_mlops.cli.ci import _step_env
+    from governed_mlops.cli.ci import _settings, _step_env
     from governed_mlops.project import find_project
 
     root, _ = tiny
@@ -1459,7 +1459,10 @@ def test_a_ci_step_gets_only_the_secrets_its_command_needs(tiny, monkeypatch):
     }
     project = find_project(root)
     try:
-        given = {step: secrets & set(_step_env(project, step)) for step in STEPS_SEEN}
+        read = _settings(project)
+        given = {
+            step: secrets & set(_step_env(project, read, step)) for step in STEPS_SEEN
+        }
     finally:
         sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
     assert given == {

@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import Subparsers
 from ..errors import CommandError
@@ -177,11 +177,12 @@ def run_step(name: str, extra: list[str]) -> int:
             f"{sys.prefix}: run `uv sync` (its dev group has the CI tools)"
         )
     project = find_project()
+    settings = _settings(project)
     if name == "lint" and project.index_url:
-        installed = _install_hooks(project)
+        installed = _install_hooks(project, settings)
         if installed != 0:
             return installed
-    env = _step_env(project, name)
+    env = _step_env(project, settings, name)
     print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
     code = subprocess.run(step.command(extra), cwd=project.root, env=env).returncode
     if code in step.meaning:
@@ -194,19 +195,27 @@ def run_step(name: str, extra: list[str]) -> int:
     return code
 
 
-def _install_hooks(project: Project) -> int:
+def _settings(project: Project) -> Any:
+    """The project's settings, None where they cannot be read here (a project
+    not installed in this environment: its step will say so)."""
+    from ..settings import load
+
+    try:
+        return load(project)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+
+
+def _install_hooks(project: Project, settings: Any) -> int:
     """pre-commit's hook environments from the project's package index, with
     its token (pip reads ``PIP_INDEX_URL``): the hooks then run without it."""
     import subprocess
 
-    from ..settings import INDEX_PASSWORD, index_token, load
+    from ..settings import index_token
     from ..stages.installers import IndexOptions
 
-    try:
-        token = index_token(load(project))
-    except ImportError:  # no settings module: uv's variable alone
-        token = os.environ.get(INDEX_PASSWORD, "")
-    index = IndexOptions(index_url=project.index_url, token=token)
+    # Without settings, index_token reads uv's variable alone.
+    index = IndexOptions(index_url=project.index_url, token=index_token(settings))
     command = [sys.executable, "-m", "pre_commit", "install-hooks"]
     print(
         f"mlops ci lint: pre-commit install-hooks (from {project.index_url})",
@@ -217,15 +226,11 @@ def _install_hooks(project: Project) -> int:
     return subprocess.run(command, cwd=project.root, env=env).returncode
 
 
-def _step_env(project: Project, name: str) -> dict[str, str]:
+def _step_env(project: Project, settings: Any, name: str) -> dict[str, str]:
     """This environment without the secrets step ``name`` does not need: the
-    settings' (when they can be read here) and an index's password."""
-    from ..settings import env_prefix, is_index_password, load, secret_env_names
+    settings' (when there are settings) and an index's password."""
+    from ..settings import env_prefix, secret_env_names
 
-    needed = SECRETS_NEEDED.get(name, ())
-    try:
-        hidden = set(secret_env_names(load(project), env_prefix(project), needed))
-    except Exception:  # noqa: BLE001 - not installed here: the step will say so
-        index = "package_index_token" in needed
-        hidden = {k for k in os.environ if not index and is_index_password(k)}
+    prefix = env_prefix(project) if settings is not None else ""
+    hidden = set(secret_env_names(settings, prefix, SECRETS_NEEDED.get(name, ())))
     return {k: v for k, v in os.environ.items() if k not in hidden}

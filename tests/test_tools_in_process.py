@@ -1474,3 +1474,48 @@ def test_a_ci_step_gets_only_the_secrets_its_command_needs(tiny, monkeypatch):
 
 
 STEPS_SEEN = ("test", "sbom", "pipeline", "envs")
+
+
+def uv_spy(folder: Path) -> tuple[Path, Path]:
+    """A program that records the environment each uv command got, then runs
+    uv (`mlops` takes ``$UV`` as uv, as under `uv run`): the script and its
+    record."""
+    record = folder / "uv-environments.jsonl"
+    spy = folder / "uv-spy"
+    spy.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(record)!r}, 'a', encoding='utf-8') as out:\n"
+        "    out.write(json.dumps(dict(os.environ)) + '\\n')\n"
+        f"os.execv({UV!r}, [{UV!r}, *sys.argv[1:]])\n",
+        encoding="utf-8",
+    )
+    spy.chmod(0o755)
+    return spy, record
+
+
+def test_stage_create_by_hand_gives_uv_only_the_index_token(
+    tiny, tmp_path, monkeypatch
+):
+    """Run outside `mlops ci envs` (which strips the step's environment), the
+    installer still gets no MLflow password or upload token: only the index's."""
+    spy, record = uv_spy(tmp_path)
+    monkeypatch.setenv("UV", str(spy))
+    stored = "store-pw-by-hand"  # pragma: allowlist secret
+    upload = "upload-tok-by-hand"  # pragma: allowlist secret
+    set_env(monkeypatch, MLFLOW_TRACKING_PASSWORD=stored, PUBLISH_TOKEN=upload)
+    set_env(monkeypatch, PACKAGE_INDEX_TOKEN="index-tok-by-hand")
+    try:
+        built = mlops("stage", "create", "fit", "--force")
+    finally:
+        sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+    assert built.code == 0, built.err
+    assert built.out == "fit: built\n"
+    seen = [
+        json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(seen) >= 3  # venv, install, freeze
+    for environment in seen:
+        values = set(environment.values())
+        assert stored not in values and upload not in values
+        assert environment[PREFIX + "PACKAGE_INDEX_TOKEN"] == "index-tok-by-hand"

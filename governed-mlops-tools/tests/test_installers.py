@@ -3,6 +3,7 @@ environment, never to its argv; secrets are masked in every message."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -65,27 +66,62 @@ def test_a_token_with_url_characters_stays_one_password():
         )
 
 
-def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path, monkeypatch):
+def test_a_failed_command_is_reported_with_secrets_masked(tmp_path: Path):
     script = tmp_path / "fail.py"
     script.write_text(
         "import sys; print('denied for tok-123', file=sys.stderr); sys.exit(3)"
     )
     import sys
 
+    quiet = installers.PipInstaller(lambda: installers.Access("tok-123"))
     with pytest.raises(InstallError) as failed:
-        installers.run([sys.executable, script, "tok-123"], "locking", ["tok-123"])
+        quiet.run([sys.executable, script, "tok-123"], "locking")
     message = str(failed.value)
     assert message == "locking failed:\ndenied for ***"
-    monkeypatch.setattr(installers, "SHOW_COMMANDS", True)  # --verbose
+    verbose = installers.PipInstaller(
+        lambda: installers.Access("tok-123"), show_commands=True  # --verbose
+    )
     with pytest.raises(InstallError) as shown:
-        installers.run([sys.executable, script, "tok-123"], "locking", ["tok-123"])
+        verbose.run([sys.executable, script, "tok-123"], "locking")
     assert str(shown.value).startswith(f"locking failed ({sys.executable} ")
     assert "tok-123" not in str(shown.value)
 
 
+def test_commands_run_in_the_given_environment_with_the_index_settings(
+    tmp_path: Path, monkeypatch
+):
+    import json
+    import sys
+
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "store-pw")
+    show = [
+        sys.executable,
+        "-c",
+        "import json, os; print(json.dumps(dict(os.environ)))",
+    ]
+    read: list[str] = []
+
+    def access() -> installers.Access:
+        read.append("settings")
+        return installers.Access("tok", {"PATH": os.environ["PATH"]})
+
+    installer = installers.PipInstaller(access)
+    assert read == []  # nothing read before a command runs
+    index = IndexOptions(index_url="https://pypi.example.com/simple/", token="tok")
+    seen = json.loads(installer.run(show, "showing", index))
+    assert seen["PATH"] == os.environ["PATH"]
+    assert "MLFLOW_TRACKING_PASSWORD" not in seen
+    assert seen["PIP_INDEX_URL"] == "https://__token__:tok@pypi.example.com/simple/"
+    assert "PIP_INDEX_URL" not in json.loads(installer.run(show, "showing"))
+    assert read == ["settings"]  # read once
+    # Without an environment given, this process's.
+    everything = json.loads(installers.PipInstaller().run(show, "showing"))
+    assert everything["MLFLOW_TRACKING_PASSWORD"] == "store-pw"
+
+
 def test_a_missing_program_is_an_install_error(tmp_path: Path):
     with pytest.raises(InstallError, match="cannot run"):
-        installers.run([tmp_path / "no-such-uv"], "creating the venv")
+        installers.PipInstaller().run([tmp_path / "no-such-uv"], "creating the venv")
 
 
 def test_pick_names_what_to_install(monkeypatch):

@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol, Sequence, cast
 
 from .errors import CommandError
 from .project import Project
+
+if TYPE_CHECKING:
+    from .stages.installers import Access
 
 
 class Secret(Protocol):
@@ -137,3 +140,29 @@ def secret_env_names(
 def env_prefix(project: Project) -> str:
     """The prefix of the project's environment variables (``MYPKG_``)."""
     return str(getattr(project.import_module("config"), "ENV_PREFIX", ""))
+
+
+def child_env(
+    secrets: Sequence[str], extra: Optional[Mapping[str, str]] = None
+) -> dict[str, str]:
+    """This process's environment without any variable holding one of the
+    project's secrets, plus ``extra`` (what the child needs)."""
+    hidden = {s for s in secrets if s}
+    env = {k: v for k, v in os.environ.items() if v not in hidden}
+    env.update(extra or {})
+    return env
+
+
+def installer_access(project: Project) -> Access:
+    """What the project's installer commands get: the index token, and this
+    environment without the settings' other secrets (an MLflow password, an
+    upload token). A project not installed here has no settings to read: the
+    token is then uv's variable, as CI sets it."""
+    from .stages.installers import Access
+
+    try:
+        settings = load(project)
+    except ImportError:
+        return Access(index_token(None))
+    token = index_token(settings)
+    return Access(token, child_env([s for s in settings.secret_values() if s != token]))

@@ -210,10 +210,18 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     from ..progress import Progress
     from ..runner.replay import replay
+    from ..settings import installer_access
 
     project = find_project()
     store = _store(project, "nothing was replayed")
-    done = replay(store, project, args.run_id, Progress("replay"), keep=args.keep)
+    done = replay(
+        store,
+        project,
+        args.run_id,
+        Progress("replay"),
+        keep=args.keep,
+        access=lambda: installer_access(project),
+    )
     for note in done.notes:
         print(f"  note     {note}")
     for path in done.same:

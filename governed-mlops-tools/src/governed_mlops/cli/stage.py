@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -212,28 +213,19 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token(project: Project) -> str:
-    """The package index token from the project's settings, if any."""
-    from .. import settings
-
-    try:
-        return settings.index_token(settings.load(project))
-    except ImportError:
-        return os.environ.get(settings.INDEX_PASSWORD, "")
-
-
 def run_create(args: argparse.Namespace) -> int:
-    from ..stages import installers
+    from ..settings import installer_access
     from ..stages.env import Options, create
 
-    installers.SHOW_COMMANDS = args.verbose
     project, stages = _selected(args)
+    access = functools.cache(lambda: installer_access(project))
     options = Options(
         force=args.force,
         offline=args.offline,
         upgrade=args.upgrade,
         installer=args.installer,
-        token=lambda: _token(project),
+        access=access,
+        verbose=args.verbose,
     )
     failures: list[str] = []
 
@@ -322,13 +314,13 @@ def run_stage(args: argparse.Namespace) -> int:
 
 def run_wheels(args: argparse.Namespace) -> int:
     from ..progress import Progress
-    from ..stages import installers
+    from ..settings import installer_access
     from ..stages.installers import IndexOptions, pick
     from ..stages.env import index_options, lock_path
 
-    installers.SHOW_COMMANDS = args.verbose
     project, stages = _selected(args)
-    installer = pick(args.installer)
+    installer = pick(args.installer, lambda: installer_access(project), args.verbose)
+    token = installer.access.token
     build = project.pyproject.get("build-system", {}).get("requires", [])
     project.wheels_dir.mkdir(exist_ok=True)
     for stage in stages:
@@ -346,7 +338,7 @@ def run_wheels(args: argparse.Namespace) -> int:
             lock,
             list(build),
             project.wheels_dir,
-            index_options(stage, token=_token(project)),
+            index_options(stage, token=token),
         )
         say("done")
     tools = project.tools_requirement()
@@ -358,7 +350,7 @@ def run_wheels(args: argparse.Namespace) -> int:
         first.path,
         tools,
         project.wheels_dir,
-        IndexOptions(index_url=project.index_url, token=_token(project)),
+        IndexOptions(index_url=project.index_url, token=token),
     )
     say("done")
     count = len(list(project.wheels_dir.iterdir()))

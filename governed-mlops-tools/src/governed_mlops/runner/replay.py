@@ -32,7 +32,7 @@ from ..project import Project
 from ..settings import env_prefix
 from ..stages import kernels
 from ..stages.env import index_options
-from ..stages.installers import pick
+from ..stages.installers import Access, pick
 from ..stages.specs import Stage, survey
 from ..stages.venvs import venv_python
 from . import audit, cache, output, tracking
@@ -101,6 +101,7 @@ def replay(
     run_id: str,
     say: Callable[[str], None],
     keep: bool = False,
+    access: Callable[[], Access] = Access,
 ) -> Replayed:
     run = store.get_run(run_id)
     if run is None:
@@ -128,7 +129,7 @@ def replay(
             )
         tree, notebook, lock = _tree(store, project, run_id, commit, manifest, folder)
         _inputs(project, manifest, tree, result)
-        python = _build(stage, lock, folder, tree, say)
+        python = _build(stage, lock, folder, tree, say, access)
         outputs = manifest.get("outputs", {})
         say(f"running {manifest['source_notebook']} with the recorded parameters")
         try:
@@ -212,16 +213,18 @@ def _build(
     folder: Path,
     tree: Path,
     say: Callable[[str], None],
+    access: Callable[[], Access],
 ) -> Path:
     """A venv from the run's lock, with the exported project installed, and
     its kernel registered under ``folder``."""
-    installer = pick("auto")
+    installer = pick("auto", access)
     env = folder / "env"
     assert stage.interpreter is not None  # nosec B101 # survey() resolved it
     say(f"building a venv from the run's lock with {installer.name}")
     installer.create_venv(stage.interpreter.path, env, f"replay-{stage.name}")
     python = Path(venv_python(env))
-    installer.install(python, lock, tree, index_options(stage))
+    index = index_options(stage, token=installer.access.token)
+    installer.install(python, lock, tree, index)
     spec = kernels.kernel_spec(python, f"replay of {stage.name}", stage.name)
     kernel_dir = folder / "jupyter" / "kernels" / KERNEL
     kernel_dir.mkdir(parents=True)

@@ -29,7 +29,7 @@ from . import kernels, locks
 from ..errors import CommandError
 from ..files import copy_atomic, write_json
 from ..supply import sbom
-from .installers import IndexOptions, Installer, InstallError, pick
+from .installers import Access, IndexOptions, Installer, InstallError, pick
 from ..progress import Progress
 from .specs import Stage
 from .venvs import venv_python
@@ -121,15 +121,17 @@ class Options:
     offline: bool = False
     upgrade: bool = False
     installer: str = "auto"
-    # Read only when something is built: importing settings costs start-up time.
-    token: Callable[[], str] = lambda: ""
+    # Read only when an installer runs: importing settings costs start-up time.
+    access: Callable[[], Access] = Access
+    # A failed installer step names its command line.
+    verbose: bool = False
 
 
 def create(stage: Stage, options: Options) -> str:
     """Make the stage env current; returns ``"up to date"`` or ``"built"``."""
     say = Progress(stage.name)
     _recover(stage)
-    installer = pick(options.installer)
+    installer = pick(options.installer, options.access, options.verbose)
     index = index_options(stage, options.offline)
     wheelhouse = stage.project.wheels_dir  # index.wheelhouse, never None here
     if options.offline and not any(wheelhouse.glob("*")):
@@ -144,7 +146,7 @@ def create(stage: Stage, options: Options) -> str:
     if not relock and not options.force and _up_to_date(stage, installer, lock, say):
         return "up to date"
 
-    index = index_options(stage, options.offline, options.token())
+    index = index_options(stage, options.offline, installer.access.token)
     building = _begin(stage, installer.relocatable)
     stage.project.locks_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"mlops-{stage.name}-"))

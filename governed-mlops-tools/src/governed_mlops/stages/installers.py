@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, TypeAlias, Union
+from typing import Callable, Mapping, Optional, Sequence, TypeAlias, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..errors import CommandError
@@ -88,63 +88,75 @@ class InstallError(CommandError):
     """An installer command failed; the message holds the end of its output."""
 
 
-# Whether a failed step names its command line (`--verbose`): a temporary
-# folder's requirements and a dozen options, noise for most readers.
-SHOW_COMMANDS = False
+@dataclass(frozen=True)
+class Access:
+    """What installer commands get of this process's secrets: the index
+    token, and the environment they run in (``None``: this process's)."""
+
+    token: str = field(default="", repr=False)
+    environ: Optional[Mapping[str, str]] = field(default=None, repr=False)
 
 
-def run(
-    cmd: Sequence[Arg],
-    what: str,
-    secrets: Sequence[str] = (),
-    env: Optional[dict[str, str]] = None,
-) -> str:
-    """Run an installer step; raise :class:`InstallError` saying what failed."""
-    shown = redact(" ".join(str(c) for c in cmd), secrets)
-    try:
-        result = subprocess.run(
-            [str(c) for c in cmd],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-    except OSError as error:
-        raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
-    if result.returncode != 0:
-        output = redact((result.stderr or result.stdout).strip(), secrets)
-        tail = "\n".join(output.splitlines()[-15:])
-        command = f" ({shown})" if SHOW_COMMANDS else ""
-        raise InstallError(f"{what} failed{command}:\n{tail}")
-    return result.stdout
+class BaseInstaller:
+    """Runs an installer's commands. ``access`` is read when the first command
+    runs (reading a project's settings costs start-up time a no-op must not
+    pay); ``show_commands`` (``--verbose``) names a failed step's command line,
+    noise for most readers: a temporary folder's requirements and a dozen
+    options."""
 
+    name: str
+    relocatable: bool
 
-def _download(
-    pip: list[Arg], lock: Path, build: list[str], index: IndexOptions
-) -> None:
-    """The lock's files, and the project's build requirements, with ``pip download``."""
-    run(
-        [*pip, "-r", lock, *index.args()],
-        "downloading wheels",
-        [index.token],
-        env=index.env(),
-    )
-    run(
-        [*pip, *build, *index.args()],
-        "downloading build requirements",
-        [index.token],
-        env=index.env(),
-    )
+    def __init__(
+        self, access: Callable[[], Access] = Access, show_commands: bool = False
+    ):
+        self._access = access
+        self._loaded: Optional[Access] = None
+        self.show_commands = show_commands
 
+    @property
+    def access(self) -> Access:
+        if self._loaded is None:
+            self._loaded = self._access()
+        return self._loaded
 
-def _wheel(pip: list[Arg], requirement: str, index: IndexOptions) -> None:
-    """``pip wheel`` of a requirement and its dependencies (any source: an
-    index, or a git reference built here)."""
-    run(
-        [*pip, requirement, *index.args()],
-        "building wheels",
-        [index.token],
-        env=index.env(),
-    )
+    def run(
+        self, cmd: Sequence[Arg], what: str, index: Optional[IndexOptions] = None
+    ) -> str:
+        """Run an installer step (with ``index``'s settings in its environment);
+        raise :class:`InstallError` saying what failed."""
+        access = self.access
+        secrets = [access.token, index.token if index else ""]
+        shown = redact(" ".join(str(c) for c in cmd), secrets)
+        base = os.environ if access.environ is None else access.environ
+        try:
+            result = subprocess.run(
+                [str(c) for c in cmd],
+                capture_output=True,
+                text=True,
+                env={**base, **(index.env() if index else {})},
+            )
+        except OSError as error:
+            raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
+        if result.returncode != 0:
+            output = redact((result.stderr or result.stdout).strip(), secrets)
+            tail = "\n".join(output.splitlines()[-15:])
+            command = f" ({shown})" if self.show_commands else ""
+            raise InstallError(f"{what} failed{command}:\n{tail}")
+        return result.stdout
+
+    def _download(
+        self, pip: list[Arg], lock: Path, build: list[str], index: IndexOptions
+    ) -> None:
+        """The lock's files, and the project's build requirements, with
+        ``pip download``."""
+        self.run([*pip, "-r", lock, *index.args()], "downloading wheels", index)
+        self.run([*pip, *build, *index.args()], "downloading build requirements", index)
+
+    def _wheel(self, pip: list[Arg], requirement: str, index: IndexOptions) -> None:
+        """``pip wheel`` of a requirement and its dependencies (any source: an
+        index, or a git reference built here)."""
+        self.run([*pip, requirement, *index.args()], "building wheels", index)
 
 
 def find_uv() -> Optional[str]:
@@ -167,18 +179,24 @@ def find_uv() -> Optional[str]:
     return None
 
 
-class UvInstaller:
+class UvInstaller(BaseInstaller):
     """uv: fast, hashes in the lock, a relocatable venv (built beside, then moved)."""
 
     name = "uv"
     relocatable = True  # `uv venv --relocatable`: built beside, then moved
 
-    def __init__(self, uv: str):
+    def __init__(
+        self,
+        uv: str,
+        access: Callable[[], Access] = Access,
+        show_commands: bool = False,
+    ):
+        super().__init__(access, show_commands)
         self.uv = uv
 
     def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
         cmd: list[Arg] = [self.uv, "venv", "--quiet", "--relocatable", "--no-project"]
-        run(
+        self.run(
             [*cmd, "--python", interpreter, "--prompt", prompt, path],
             "creating the venv",
         )
@@ -201,7 +219,7 @@ class UvInstaller:
             cmd += ["--upgrade"]
         if index.offline:
             cmd += ["--offline"]
-        run([*cmd, *index.args()], "locking", [index.token], env=index.env())
+        self.run([*cmd, *index.args()], "locking", index)
 
     def install(
         self, python: Path, lock: Path, root: Path, index: IndexOptions
@@ -218,18 +236,13 @@ class UvInstaller:
             cmd += ["--python", python, spec]
             if index.offline:
                 cmd += ["--offline"]
-            run(
-                [*cmd, *index.args()],
-                "installing the lock",
-                [index.token],
-                env=index.env(),
-            )
+            self.run([*cmd, *index.args()], "installing the lock", index)
         finally:
             spec.unlink(missing_ok=True)
 
     def freeze(self, python: Path) -> str:
         cmd: list[Arg] = [self.uv, "pip", "freeze", "--exclude-editable"]
-        return run([*cmd, "--python", python], "freezing")
+        return self.run([*cmd, "--python", python], "freezing")
 
     def download(
         self,
@@ -241,24 +254,26 @@ class UvInstaller:
     ) -> None:
         pip: list[Arg] = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
         pip += ["--from", "pip", "pip", "download", "--quiet", "--dest", dest]
-        _download(pip, lock, build, index)
+        self._download(pip, lock, build, index)
 
     def wheel(
         self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
     ) -> None:
         pip: list[Arg] = [self.uv, "tool", "run", "--quiet", "--python", interpreter]
         pip += ["--from", "pip", "pip", "wheel", "--quiet", "--wheel-dir", dest]
-        _wheel(pip, requirement, index)
+        self._wheel(pip, requirement, index)
 
 
-class PipInstaller:
+class PipInstaller(BaseInstaller):
     """Standard library venv + pip, for machines without uv."""
 
     name = "pip"
     relocatable = False  # venv scripts hold the venv's path: built in place
 
     def create_venv(self, interpreter: Path, path: Path, prompt: str) -> None:
-        run([interpreter, "-m", "venv", "--prompt", prompt, path], "creating the venv")
+        self.run(
+            [interpreter, "-m", "venv", "--prompt", prompt, path], "creating the venv"
+        )
 
     lock = None  # pip cannot resolve a lock with hashes: the freeze becomes it
 
@@ -267,17 +282,11 @@ class PipInstaller:
     ) -> None:
         pip: list[Arg] = [python, "-m", "pip", "install", "--quiet"]
         pip += ["--disable-pip-version-check"]
-        run(
-            [*pip, "-r", lock, *index.args()],
-            "installing the lock",
-            [index.token],
-            env=index.env(),
-        )
-        run(
+        self.run([*pip, "-r", lock, *index.args()], "installing the lock", index)
+        self.run(
             [*pip, "--no-deps", "-e", root, *index.args()],
             "installing the project",
-            [index.token],
-            env=index.env(),
+            index,
         )
 
     def install_inputs(
@@ -291,15 +300,14 @@ class PipInstaller:
         pip += ["--disable-pip-version-check"]
         if constraints:
             pip += ["-c", constraints]
-        run(
-            [*pip, "-r", requirements, *index.args()],
-            "installing the packages",
-            [index.token],
-            env=index.env(),
+        self.run(
+            [*pip, "-r", requirements, *index.args()], "installing the packages", index
         )
 
     def freeze(self, python: Path) -> str:
-        return run([python, "-m", "pip", "freeze", "--exclude-editable"], "freezing")
+        return self.run(
+            [python, "-m", "pip", "freeze", "--exclude-editable"], "freezing"
+        )
 
     def download(
         self,
@@ -311,14 +319,14 @@ class PipInstaller:
     ) -> None:
         pip: list[Arg] = [interpreter, "-m", "pip", "download", "--quiet"]
         pip += ["--dest", dest]
-        _download(pip, lock, build, index)
+        self._download(pip, lock, build, index)
 
     def wheel(
         self, interpreter: Path, requirement: str, dest: Path, index: IndexOptions
     ) -> None:
         pip: list[Arg] = [interpreter, "-m", "pip", "wheel", "--quiet"]
         pip += ["--wheel-dir", dest]
-        _wheel(pip, with_host(requirement), index)
+        self._wheel(pip, with_host(requirement), index)
 
 
 # A direct reference to a local git repository, as the template pins its
@@ -338,15 +346,19 @@ def with_host(requirement: str) -> str:
 Installer: TypeAlias = Union[UvInstaller, PipInstaller]
 
 
-def pick(choice: str = "auto") -> Installer:
+def pick(
+    choice: str = "auto",
+    access: Callable[[], Access] = Access,
+    show_commands: bool = False,
+) -> Installer:
     """The installer for ``choice``: ``auto`` (uv when found), ``uv`` or ``pip``."""
     if choice == "pip":
-        return PipInstaller()
+        return PipInstaller(access, show_commands)
     uv = find_uv()
     if uv:
-        return UvInstaller(uv)
+        return UvInstaller(uv, access, show_commands)
     if choice == "uv":
         raise CommandError(
             "uv is not installed: `python -m pip install uv`, or use --installer pip"
         )
-    return PipInstaller()
+    return PipInstaller(access, show_commands)

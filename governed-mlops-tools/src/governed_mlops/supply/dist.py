@@ -21,13 +21,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from ..errors import CommandError
 from ..gitcmd import git_or_none
 from ..project import Project
 from ..runner.tracking import split_login
-from ..settings import ProjectSettings, index_token
+from ..settings import ProjectSettings, child_env, index_token
 from ..stages.installers import IndexOptions, find_uv, redact
 
 DIST = "dist"
@@ -70,17 +70,6 @@ class Upload:
                 f"credentials, GitHub secrets), never in a file"
             )
         return cls(url, username, secret)
-
-
-def child_env(
-    secrets: Sequence[str], extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """This process's environment without any variable holding one of the
-    project's secrets, plus ``extra`` (what the child needs)."""
-    hidden = {s for s in secrets if s}
-    env = {k: v for k, v in os.environ.items() if v not in hidden}
-    env.update(extra or {})
-    return env
 
 
 def _run(

@@ -42,7 +42,7 @@ from tiny_project import (  # noqa: E402
     outage_notebook,
 )
 
-from governed_mlops.project import find_project  # noqa: E402
+from governed_mlops.project import Project, find_project  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tools_in_process")]
 PACKAGE = "tinygov"
@@ -50,6 +50,8 @@ STAGES = ("prep", "fit")
 PREFIX = PACKAGE.upper() + "_"
 # A small package from the index, installed by hand into a stage env.
 EXTRA = "iniconfig==2.0.0"
+# A package index that takes any login: where a private index would be.
+PRIVATE = "https://pypi.org/simple/"
 
 
 def settings():
@@ -637,7 +639,9 @@ def line(result: Result, stage: str) -> str:
     )
 
 
-def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
+def test_a_pipeline_skips_what_has_not_changed_and_says_why(
+    tiny, tmp_path, monkeypatch
+):
     root, _ = tiny
     with cached_stages(root):
         first, _ = pipeline("--force")  # whatever earlier tests left
@@ -701,7 +705,21 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(tiny):
         assert unknown.code == 2 and "--force nosuch: no such stage" in unknown.err
         # Replay: fit again, apart, from its lock and its input as it read it.
         before = sorted(p.name for p in (root / ".venvs").iterdir())
-        replayed = mlops("audit", "replay", upstream["fit"][3])
+        # From a private index: uv gets its token (in its environment only).
+        spy, record = uv_spy(tmp_path)
+        monkeypatch.setenv("UV", str(spy))
+        monkeypatch.setattr(Project, "index_url", property(lambda _: PRIVATE))
+        set_env(monkeypatch, PACKAGE_INDEX_TOKEN="replay-tok")
+        try:
+            replayed = mlops("audit", "replay", upstream["fit"][3])
+        finally:
+            monkeypatch.undo()
+            sys.modules[f"{PACKAGE}.config"].get_settings.cache_clear()
+        indexes = {
+            json.loads(line).get("UV_DEFAULT_INDEX")
+            for line in record.read_text(encoding="utf-8").splitlines()
+        }
+        assert "https://__token__:replay-tok@pypi.org/simple/" in indexes
         assert replayed.code == 0, replayed.out + replayed.err
         assert "  same     models/fit.txt\n" in replayed.out
         assert replayed.out.endswith(

@@ -86,6 +86,10 @@ class Project:
         """Committed per-stage locks, ``env_specs/locks/<stage>.txt``."""
         return self.env_specs_dir / "locks"
 
+    def lock_file(self, stage: str) -> Path:
+        """Stage ``stage``'s committed lock."""
+        return self.locks_dir / f"{stage}.txt"
+
     @property
     def wheels_dir(self) -> Path:
         """Wheelhouse for offline stage installs."""

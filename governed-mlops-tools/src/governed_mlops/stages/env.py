@@ -48,7 +48,7 @@ def freeze_path(stage: Stage) -> Path:
 
 
 def lock_path(stage: Stage) -> Path:
-    return stage.project.locks_dir / f"{stage.name}.txt"
+    return stage.project.lock_file(stage.name)
 
 
 def index_options(

@@ -119,7 +119,7 @@ def unlocked_stages(project: Project) -> list[LockAudit]:
 
     missing = []
     for name in declared_order(project) or []:
-        lock = project.locks_dir / f"{name}.txt"
+        lock = project.lock_file(name)
         if not lock.is_file():
             relative = lock.relative_to(project.root).as_posix()
             missing.append(

@@ -258,6 +258,27 @@ def test_policy_check_reports_in_the_terminal(violating, capsys):
     assert waived[1].startswith("  hides: notebooks/train.ipynb")
     assert out.endswith("The project violates the policy: fix the errors above.\n")
     assert mlops(capsys, "policy", "check", "--exit-zero")[0] == 0
+    assert "passed GOV" not in out and "  why: " not in out
+
+
+def test_policy_check_verbose_shows_why_and_what_passed(violating, capsys):
+    from governed_mlops.policy.model import builtin_rules
+
+    rules = {rule.id: rule for rule in builtin_rules()}
+    code, out, _ = mlops(capsys, "policy", "check", "--verbose")
+    assert code == 1
+    conflict = out[out.index("ERROR GOV202") :].splitlines()
+    assert conflict[2].startswith("  fix: ")
+    assert conflict[3] == f"  why: {rules['GOV202'].rationale}"
+    passed = [line for line in out.splitlines() if line.startswith("passed ")]
+    skipped = [line for line in out.splitlines() if line.startswith("not applic")]
+    summary = out.splitlines()[0]
+    assert f"{len(passed)} passed" in summary and passed
+    assert "passed GOV202" not in out
+    # Every rule is named once: failed, waived, passed or not applicable.
+    named = {line.split()[1] for line in out.splitlines() if line[:1].isalpha()}
+    named |= {line.split()[2] for line in skipped}
+    assert set(rules) <= named
 
 
 def test_policy_reports_in_every_format(violating, tmp_path, capsys):

@@ -91,6 +91,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "reports after copier copy and update: plugins live in the project's env)",
     )
     parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="in the terminal report, also each failed rule's rationale and the "
+        "rules that passed or do not apply",
+    )
+    parser.add_argument(
         "--exit-zero",
         action="store_true",
         help="exit 0 even when rules fail (reports only, e.g. after copier update)",
@@ -107,12 +114,12 @@ def run_check(args: argparse.Namespace) -> int:
     except PolicyInputError as error:
         print(f"policy check: {error}", file=sys.stderr)
         return 2
-    text = RENDERERS[args.format](report)
+    shown = terminal(report, verbose=args.verbose)
+    text = shown if args.format == "terminal" else RENDERERS[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
-        if args.format != "terminal":
-            text = terminal(report)
+        text = shown
     sys.stdout.write(text)
     return 0 if args.exit_zero else report.exit_code
 

@@ -29,8 +29,10 @@ def _placed(finding: Finding) -> str:
     return f"{finding.where}: {finding.message}" if finding.where else finding.message
 
 
-def terminal(report: Report) -> str:
-    """Failed rules grouped by severity, each finding with its place and the fix."""
+def terminal(report: Report, verbose: bool = False) -> str:
+    """Failed rules grouped by severity, each finding with its place and the
+    fix; ``verbose`` adds each failed rule's rationale, and the rules that
+    passed or do not apply (with the reason)."""
     counts = _summary(report)
     lines = [
         f"governed-mlops policy {report.policy_version}: {counts['errors']} "
@@ -48,6 +50,8 @@ def terminal(report: Report) -> str:
             ]
             lines += [f"  {_placed(finding)}" for finding in outcome.findings]
             lines.append(f"  fix: {outcome.rule.fix}")
+            if verbose:
+                lines.append(f"  why: {outcome.rule.rationale}")
     waived = [o for o in report.outcomes if o.status == WAIVED]
     if waived:
         lines.append("")
@@ -57,9 +61,23 @@ def terminal(report: Report) -> str:
         lines += [f"  hides: {_placed(finding)}" for finding in outcome.findings]
         if not outcome.findings:
             lines.append("  hides nothing now: the rule passes; delete the waiver")
+    if verbose:
+        lines += _passed_and_skipped(report)
     if counts["errors"]:
         lines += ["", "The project violates the policy: fix the errors above."]
     return "\n".join(lines) + "\n"
+
+
+def _passed_and_skipped(report: Report) -> list[str]:
+    """One line per rule that passed or does not apply, in catalogue order."""
+    lines = []
+    for outcome in report.outcomes:
+        rule = outcome.rule
+        if outcome.status == PASSED:
+            lines.append(f"passed {rule.id} {rule.title}")
+        elif outcome.status == SKIPPED:
+            lines.append(f"not applicable {rule.id} {rule.title}: {outcome.note}")
+    return [""] + lines if lines else []
 
 
 def _rule_data(outcome: Outcome) -> dict[str, Any]:

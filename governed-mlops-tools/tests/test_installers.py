@@ -46,6 +46,19 @@ def test_a_url_with_credentials_keeps_them():
     assert installers.with_token("file:///wheels", "tok") == "file:///wheels"
 
 
+def test_the_login_is_uvs_for_the_index_where_set(monkeypatch):
+    """CI keeps a UV_INDEX_PRIVATE_USERNAME it is given (Artifactory with a
+    user's API key); the tools log in with it too, else as __token__."""
+    monkeypatch.delenv("UV_INDEX_PRIVATE_USERNAME", raising=False)
+    index = IndexOptions(index_url=URL, token="tok")
+    assert index.env()["PIP_INDEX_URL"] == URL.replace("://", "://__token__:tok@")
+    monkeypatch.setenv("UV_INDEX_PRIVATE_USERNAME", "ci bot@example.com")
+    index = IndexOptions(index_url=URL, extra_index_urls=(URL,), token="tok")
+    login = "://ci%20bot%40example.com:tok@"
+    assert index.env()["UV_DEFAULT_INDEX"] == URL.replace("://", login)
+    assert index.env()["UV_INDEX"] == URL.replace("://", login)
+
+
 def test_a_token_with_url_characters_stays_one_password():
     """A token with '/', '@', '#' or '%' is percent-encoded in the index URL
     (uv refused 'Q1w2/T5y6' as a port; 'a%41' reached the index as 'aA'),

@@ -43,8 +43,8 @@ def markdown() -> str:
         "findings carry a suppression |",
         "| `--output FILE` | write the report to FILE; the terminal report still "
         "goes to stdout |",
-        "| `--verbose` | in the terminal report, also each failed rule's rationale and the "
-        "rules that passed or do not apply (with the reason) |",
+        "| `--verbose` | in the terminal report, also each failed rule's "
+        "rationale and the rules that passed or do not apply (with the reason) |",
         "| `--exit-zero` | report only, exit 0 |",
         "",
         "Exit codes: 0 no errors (warnings and waived rules allowed), 1 at least "

@@ -32,6 +32,8 @@ class IndexOptions:
     offline: bool = False
     wheelhouse: Optional[Path] = None
     token: str = field(default="", repr=False)
+    # The login the token goes with: uv's for the project's index, as CI sets it.
+    username: str = field(default_factory=lambda: index_username())
 
     def digest_fields(self) -> dict[str, object]:
         """What changes a resolution (never the token)."""
@@ -57,23 +59,37 @@ class IndexOptions:
             return {}
         env = {}
         if self.index_url:
-            url = with_token(self.index_url, self.token)
+            url = with_token(self.index_url, self.token, self.username)
             env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"] = url
-        extras = " ".join(with_token(url, self.token) for url in self.extra_index_urls)
+        extras = " ".join(
+            with_token(url, self.token, self.username) for url in self.extra_index_urls
+        )
         if extras:
             env["UV_INDEX"] = env["PIP_EXTRA_INDEX_URL"] = extras
         return env
 
 
-def with_token(url: str, token: str) -> str:
-    """``url`` with ``token`` as its password, unless it has credentials
-    already; percent-encoded, so a token holding ``/``, ``@`` or ``%`` stays
-    one password."""
+TOKEN_USER = "__token__"
+
+
+def index_username() -> str:
+    """The login of the project's index: ``UV_INDEX_PRIVATE_USERNAME`` where
+    set (the CI wrappers keep one given), else ``__token__``, what Nexus,
+    Artifactory, devpi and GitLab take with a token."""
+    from ..settings import INDEX_USERNAME
+
+    return os.environ.get(INDEX_USERNAME) or TOKEN_USER
+
+
+def with_token(url: str, token: str, username: str = TOKEN_USER) -> str:
+    """``url`` with ``username`` and ``token`` as its login, unless it has
+    credentials already; percent-encoded, so a token holding ``/``, ``@`` or
+    ``%`` stays one password."""
     parts = urlsplit(url)
     if not token or "@" in parts.netloc or parts.scheme not in ("http", "https"):
         return url
-    password = quote(token, safe="")
-    return urlunsplit(parts._replace(netloc=f"__token__:{password}@{parts.netloc}"))
+    login = f"{quote(username, safe='')}:{quote(token, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{login}@{parts.netloc}"))
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

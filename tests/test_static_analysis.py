@@ -217,6 +217,37 @@ def test_every_blinter_answer_answers_a_finding(project, tmp_path):
     assert found == answered and code == 1
 
 
+# A command that may be a .bat/.cmd shim: uv (a uv.cmd), %PYTHON% (pyenv-win).
+SHIMMABLE = re.compile(r'(?i)(uv|"%PYTHON%"|python)\b')
+
+
+def unreturned_shims(text: str) -> list[str]:
+    """Lines that start uv or Python without `call` and have more to do
+    after it: cmd hands a batch shim the script for good, so the lines
+    after never run and the step ends with the check's exit code."""
+    lines = [  # a block's closing `)` does no work
+        line.strip()
+        for line in text.split("\r\n")
+        if line.strip() not in ("", ")") and not line.strip().lower().startswith("rem ")
+    ]
+    found = []
+    for number, line in enumerate(lines[:-1]):
+        last = lines[number + 1].lower().startswith("exit /b")
+        if SHIMMABLE.match(line) and not last:
+            found.append(line)
+    return found
+
+
+def test_a_check_that_may_start_a_shim_is_called():
+    assert unreturned_shims(
+        "uv --version >nul 2>nul\r\nif errorlevel 1 goto x\r\n"
+        '"%PYTHON%" -m uv run mlops ci %*\r\nexit /b %ERRORLEVEL%\r\n'
+    ) == ["uv --version >nul 2>nul"]
+    for bat in sorted((REPO / "template" / "scripts").glob("*.bat")):
+        text = bat.read_bytes().decode()
+        assert unreturned_shims(text) == [], bat.name
+
+
 def test_blinter_reports_a_planted_finding(project, tmp_path):
     scripts = shutil.copytree(project / "scripts", tmp_path / "scripts")
     (scripts / "planted.bat").write_bytes(b"@echo off\r\ndel %1\r\n")

@@ -5,9 +5,12 @@ rem (`scripts\ci.bat --list` shows the steps).
 rem setup syncs the project's .venv with uv on %PYTHON% (default python); uv
 rem comes from the PATH, else pip installs it into %PYTHON%.
 rem Each LINT:IGNORE line answers a blinter finding on the line after it.
+rem A check of uv or Python before more work is `call`ed: either may be a
+rem .bat/.cmd shim (pyenv-win, a uv.cmd), which without call never returns.
 rem setlocal keeps the variables set here and the change of folder out of the
 rem caller's shell.
-setlocal
+rem Delayed expansion off: a token's `!` must reach uv as it is.
+setlocal EnableExtensions DisableDelayedExpansion
 rem The project root: the parent of this script's own folder, not user input.
 rem LINT:IGNORE SEC011
 cd /d "%~dp0.."
@@ -26,9 +29,14 @@ if /i "%~1"=="setup" goto setup
 rem The caller's arguments pass on unquoted on purpose, as the caller quoted
 rem them: quoted as a whole they would reach mlops as one argument.
 if exist ".venv\Scripts\mlops.exe" goto installed
-uv --version >nul 2>nul
+rem uv is a program on the PATH, not a label; whichever of uv.exe or a uv.cmd
+rem shim PATHEXT finds is the uv wanted.
+rem LINT:IGNORE E014, W033
+call uv --version >nul 2>nul
 if not errorlevel 1 goto uv_on_path
-"%PYTHON%" -m uv --version >nul 2>nul
+rem PYTHON names the interpreter as the agent has it: python.exe or a shim.
+rem LINT:IGNORE W033
+call "%PYTHON%" -m uv --version >nul 2>nul
 if errorlevel 1 goto no_uv
 rem LINT:IGNORE SEC014
 "%PYTHON%" -m uv run mlops ci %*
@@ -57,14 +65,19 @@ rem setup: syncs the project's .venv with uv on the chosen Python, which uv
 rem gets as its own path (sys.executable): looking a bare name up, uv skips
 rem virtual environments, and `python -m uv` alone would pick its own.
 :setup
-uv --version >nul 2>nul
+rem uv is a program on the PATH, not a label; whichever of uv.exe or a uv.cmd
+rem shim PATHEXT finds is the uv wanted.
+rem LINT:IGNORE E014, W033
+call uv --version >nul 2>nul
 if errorlevel 1 goto setup_with_pip
-set "SYNC=[__import__('shutil').which('uv'),'sync','--python',e]"
+set "SYNC=[__import__('shutil').which('uv') or 'uv','sync','--python',e]"
 goto sync
 
 rem setup_with_pip: no uv on the PATH; pip installs it into the chosen Python.
 :setup_with_pip
-"%PYTHON%" -m pip install --quiet --disable-pip-version-check uv
+rem PYTHON names the interpreter as the agent has it: python.exe or a shim.
+rem LINT:IGNORE W033
+call "%PYTHON%" -m pip install --quiet --disable-pip-version-check uv
 if errorlevel 1 goto no_pip_install
 set "SYNC=[e,'-m','uv','sync','--python',e]"
 goto sync

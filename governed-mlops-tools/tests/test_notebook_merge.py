@@ -56,8 +56,12 @@ def test_a_same_cell_conflict_leaves_a_notebook_with_markers_in_the_cell(tmp_pat
     driver = Path(sys.executable).parent / "git-nbmergedriver"
     if not driver.is_file():
         pytest.skip(f"no nbdime beside {sys.executable}")
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "git-nbmergedriver").symlink_to(driver)
+    scripts = tmp_path / ".venv" / "bin"
+    scripts.mkdir(parents=True)
+    (scripts / "git-nbmergedriver").symlink_to(driver)
+    # The clone's .venv Python: this one, with the tools and nbdime.
+    (scripts / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (scripts / "python").chmod(0o755)
     merged = git(tmp_path, "merge", "alice", check=False)
     assert merged.returncode == 1  # a conflict, for a person to resolve
     opened = nbformat.reads(path.read_text(), as_version=4)  # still JSON
@@ -65,6 +69,17 @@ def test_a_same_cell_conflict_leaves_a_notebook_with_markers_in_the_cell(tmp_pat
     assert "seed = 3  # bob" in first and "seed = 2  # alice" in first
     assert "<<<<<<<" in first and opened.cells[1].source == "print(seed)"
     assert "UU train.ipynb" in git(tmp_path, "status", "--short").stdout
+    assert b"\r\n" not in path.read_bytes()
+
+
+def test_a_merged_notebook_keeps_lf_line_ends(tmp_path):
+    """On Windows nbdime writes CRLF, which git would commit as it is."""
+    written = tmp_path / "train.ipynb"
+    written.write_bytes(b'{\r\n "cells": []\r\n}\r\n')
+    notebook_merge.lf_line_ends(written)
+    assert written.read_bytes() == b'{\n "cells": []\n}\n'
+    notebook_merge.lf_line_ends(written)  # LF already: left alone
+    assert written.read_bytes() == b'{\n "cells": []\n}\n'
 
 
 def test_without_the_venv_git_merges_as_text_and_keeps_both_sides(tmp_path):

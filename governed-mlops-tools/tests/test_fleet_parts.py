@@ -97,6 +97,18 @@ def test_a_name_is_one_folder_in_the_work_folder_whatever_the_platform(location)
     assert base_name("/srv/..") == "project" and base_name("C:\\") == "project"
 
 
+def test_names_are_folders_windows_keeps_as_named():
+    """Windows drops a name's trailing dots and spaces (churn. is churn) and
+    keeps aux, nul, com1... for devices."""
+    assert base_name("https://git.example.org/b/churn..git") == "churn"
+    assert base_name("/srv/churn. ") == "churn"
+    found = named(["/a/churn", "https://git.example.org/b/churn..git"])
+    assert [s.name for s in found] == ["churn", "churn-2"]
+    assert base_name("git@host:org/aux.git") == "aux-project"
+    assert base_name("/srv/NUL.txt") == "NUL.txt-project"
+    assert base_name("/srv/auxiliary") == "auxiliary"
+
+
 def test_names_differ_in_more_than_case():
     """Churn and churn are one folder on Windows' and macOS' file systems."""
     found = named([r"C:\a\Churn", r"D:\b\churn"], {"CHURN": "E:\\churn"})

@@ -154,6 +154,7 @@ def test_a_local_git_pin_gets_a_host_and_nothing_else_changes():
         "t @ git+https://git.example.com/gov.git@1.3.0#subdirectory=t",
         "t @ git+file:///C:/templates/gov@1.3.0#subdirectory=t",
         "t @ git+file://localhost/srv/gov@1.3.0#subdirectory=t",
+        "t @ git+file:////fileserver/templates/gov@1.3.0#subdirectory=t",
     ):
         assert installers.with_host(unchanged) == unchanged
 

@@ -282,6 +282,16 @@ def test_gov112_finds_the_tools_unpinned_or_missing():
         "#subdirectory=governed-mlops-tools",
     )
     assert findings("GOV112", git) == []
+    # A login in the URL (copier.yml renders scp-like sources so) is no pin.
+    ssh = edited(
+        "pyproject.toml",
+        "==1.2.0",
+        " @ git+ssh://git@git.acme.com/org/governed-mlops.git@1.2.0"
+        "#subdirectory=governed-mlops-tools",
+    )
+    assert findings("GOV112", ssh) == []
+    old = edited("pyproject.toml", "==1.2.0", " @ git+ssh://git@h/gm.git@1.0.0")
+    assert [f.split(": ")[0] for f in findings("GOV112", old)] == ["pyproject.toml"]
 
 
 @pytest.mark.parametrize(

@@ -276,7 +276,7 @@ def test_a_missing_postgresql_driver_is_named_with_the_package_to_add():
         preflight.with_driver("postgresql+psycopg://u@db/t")
     assert str(missing.value) == (
         "the postgresql driver psycopg is not installed: add psycopg 3 to the env "
-        "the server runs from: uv add --group pipeline 'psycopg[binary]'"
+        'the server runs from: uv add --group pipeline "psycopg[binary]"'
     )
 
 

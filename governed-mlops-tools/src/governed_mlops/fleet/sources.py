@@ -42,12 +42,20 @@ def is_work_tree(path: Path) -> bool:
     return (path / ".git").exists()
 
 
+# Names Windows keeps for devices, whatever the extension: no folder's name.
+_DEVICES = re.compile(r"(?i)(con|prn|aux|nul|com\d|lpt\d)(\..*)?")
+
+
 def base_name(location: str) -> str:
     """``org/churn.git``, ``/srv/churn/`` and ``C:\\repos\\churn`` are all
-    ``churn``: one folder name in the work folder, never a path."""
+    ``churn``: one folder name in the work folder, never a path, and the same
+    name on Windows (which drops trailing dots and spaces, and keeps ``aux``
+    or ``nul`` for devices)."""
     tail = re.split(r"[/\\:]", location.rstrip("/\\"))[-1]
-    name = re.sub(r"\.git$", "", tail)
-    return name if name.strip(".") else "project"
+    name = re.sub(r"\.git$", "", tail).rstrip(". ")
+    if _DEVICES.fullmatch(name):
+        name = f"{name}-project"
+    return name or "project"
 
 
 def renamed(named: Iterable[tuple[str, str]]) -> bool:

@@ -42,7 +42,8 @@ def is_release(commit: object) -> bool:
 
 TOOLS = "governed-mlops-tools"
 EQUALS_PIN = re.compile(r"==\s*([^\s,;]+)")
-GIT_PIN = re.compile(r"@\s*git\+\S+?@([^#\s]+)")
+# The revision after the URL's last `@`: a login (`git@host`) comes before it.
+GIT_PIN = re.compile(r"@\s*git\+[^#\s]*@([^@#\s]+)")
 
 
 def tools_requirements(pyproject: dict[str, Any]) -> list[str]:

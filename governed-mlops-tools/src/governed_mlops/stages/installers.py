@@ -347,15 +347,16 @@ class PipInstaller(BaseInstaller):
 
 # A direct reference to a local git repository, as the template pins its
 # tools when copied from a path: ``name @ git+file:///path...``.
-_LOCAL_GIT = re.compile(r"(@\s*git\+file://)(/(?![A-Za-z]:))")
+_LOCAL_GIT = re.compile(r"(@\s*git\+file://)(/(?![A-Za-z]:|/))")
 
 
 def with_host(requirement: str) -> str:
     """``requirement`` with ``git+file:///path`` written
     ``git+file://localhost/path``, which git reads the same: pip before 24.1
     (packaging 21 inside, as Python 3.12 and older bring it) refuses a direct
-    reference whose URL names no host. Windows drive paths are left as
-    they are."""
+    reference whose URL names no host. Windows drive paths and UNC paths
+    (``file:////server/share``, which Git for Windows reads as the share) are
+    left as they are."""
     return _LOCAL_GIT.sub(r"\1localhost\2", requirement, count=1)
 
 

@@ -22,7 +22,7 @@ IN_USE = {errno.EADDRINUSE, 10048}
 # By SQLAlchemy driver name, else by database (docs/runner.md, "Backend").
 DRIVER_HINTS = {
     "postgresql+psycopg": "add psycopg 3 to the env the server runs from: "
-    "uv add --group pipeline 'psycopg[binary]'",
+    'uv add --group pipeline "psycopg[binary]"',
     "postgresql": "add psycopg2 to the env the server runs from: "
     "uv add --group pipeline psycopg2-binary (the tools' postgres extra brings "
     "the same)",

@@ -910,6 +910,8 @@ def test_lint_installs_hooks_from_the_private_index_then_runs_them_without_login
         "with open(os.environ['CALLS'], 'a') as calls:\n"
         "    seen = [os.environ.get(k, '') for k in ('PIP_INDEX_URL', 'UV_INDEX_"
         "PRIVATE_PASSWORD')]\n"
+        "    netrc = os.environ.get('NETRC')\n"
+        "    seen.append(open(netrc).read() if netrc else '')\n"
         "    calls.write(json.dumps([sys.argv[1:], *seen]) + '\\n')\n"
     )
     monkeypatch.syspath_prepend(str(fake.parent))
@@ -917,15 +919,26 @@ def test_lint_installs_hooks_from_the_private_index_then_runs_them_without_login
     monkeypatch.setenv("CALLS", str(tmp_path / "calls"))
     monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "t/ken")
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    monkeypatch.delenv("UV_INDEX_PRIVATE_USERNAME", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "own.netrc"))
+    (tmp_path / "own.netrc").write_text("machine git.example.com login me password p\n")
     monkeypatch.chdir(project)
     assert run_step("lint", []) == 0
     calls = [json.loads(line) for line in (tmp_path / "calls").read_text().splitlines()]
-    index = (
-        "https://__token__:t%2Fken@pypi.example.com/simple/"  # pragma: allowlist secret
+    # pip passes its index URL on in argv: the login is in a netrc of pip's own,
+    # after the user's entries, and gone after the step.
+    netrc = (
+        "machine git.example.com login me password p\n\n"
+        "machine pypi.example.com login __token__ password t/ken\n"
     )
     assert calls == [
-        [["install-hooks"], index, "t/ken"],
-        [["run", "--all-files", "--show-diff-on-failure"], "", ""],
+        [["install-hooks"], "https://pypi.example.com/simple/", "t/ken", netrc],
+        [
+            ["run", "--all-files", "--show-diff-on-failure"],
+            "",
+            "",
+            "machine git.example.com login me password p\n",
+        ],
     ]
 
 

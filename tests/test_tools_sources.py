@@ -6,6 +6,7 @@ stage envs (test_stage_envs). Two projects share one environment."""
 from __future__ import annotations
 
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -204,6 +205,52 @@ def test_the_index_token_reaches_installers_through_their_environment(
             upgrade=False,
         )
     assert private_index.token not in str(refused.value)
+
+
+def test_pip_logs_in_from_a_netrc_never_from_argv(tmp_path, monkeypatch):
+    """pip hands its index URLs to the process that installs an sdist's build
+    requirements in argv, which `ps` shows to every user: the login goes to
+    pip in a netrc file of its own. A real pip, building a real sdist from an
+    index that refuses requests without the token; every Python it starts is
+    recorded by the venv's python, a script that logs its arguments."""
+    from package_index import serve
+
+    from governed_mlops.stages import installers
+
+    source = tmp_path / "spyproj"
+    (source / "spyproj").mkdir(parents=True)
+    (source / "spyproj" / "__init__.py").write_text("")
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "spyproj"\nversion = "1.0"\n'
+    )
+    packages = tmp_path / "packages"
+    run([UV, "build", "--quiet", "--sdist", "--out-dir", packages, source], tmp_path)
+    venv = tmp_path / "venv"
+    run(
+        [UV, "venv", "--quiet", "--seed", "--python", python_for("3.11"), venv],
+        tmp_path,
+    )
+    python = venv / "bin" / "python"
+    real = python.resolve()
+    python.unlink()
+    log = tmp_path / "argv.log"
+    python.write_text(f'#!/bin/bash\necho "$*" >> {log}\nexec -a "$0" {real} "$@"\n')
+    python.chmod(0o755)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("spyproj\n")
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "pip-cache"))
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    with serve(packages, tmp_path, "download,list,update") as index:
+        login = installers.IndexOptions(index_url=index.url, token=index.token)
+        installers.PipInstaller().install_inputs(python, requirements, None, login)
+    run([python, "-c", "import spyproj"], tmp_path)
+    started = log.read_text().splitlines()
+    build = [line for line in started if "--prefix" in line and " -i " in line]
+    assert build and f"-i {index.url}" in build[0]  # the build's own pip
+    assert not [line for line in started if index.token in line]
+    assert not list(Path(tempfile.gettempdir()).glob("mlops-netrc-*"))
 
 
 @pytest.mark.slow

@@ -59,6 +59,26 @@ def test_the_login_is_uvs_for_the_index_where_set(monkeypatch):
     assert index.env()["UV_INDEX"] == URL.replace("://", login)
 
 
+def test_pip_gets_the_login_in_a_netrc_of_its_own(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("UV_INDEX_PRIVATE_USERNAME", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "missing"))
+    other = "https://u:p@other.example.com/simple/"  # pragma: allowlist secret
+    index = IndexOptions(index_url=URL, extra_index_urls=(other,), token="tok")
+    with index.pip_env() as env:
+        netrc = Path(env["NETRC"])
+        assert netrc.read_text() == (
+            "machine pypi.example.com login __token__ password tok\n"
+        )
+        assert netrc.stat().st_mode & 0o077 == 0  # the user's alone
+        assert (env["PIP_INDEX_URL"], env["PIP_EXTRA_INDEX_URL"]) == (URL, other)
+        assert env["UV_DEFAULT_INDEX"] == index.env()["UV_DEFAULT_INDEX"]  # uv's
+    assert not netrc.exists()
+    # A login a netrc cannot hold stays in pip's URL, in its environment.
+    for odd in (IndexOptions(index_url=URL, token="t k"), IndexOptions(index_url=URL)):
+        with odd.pip_env() as env:
+            assert env == odd.env() and "NETRC" not in env
+
+
 def test_a_token_with_url_characters_stays_one_password():
     """A token with '/', '@', '#' or '%' is percent-encoded in the index URL
     (uv refused 'Q1w2/T5y6' as a port; 'a%41' reached the index as 'aA'),

@@ -207,8 +207,9 @@ def _settings(project: Project) -> Any:
 
 
 def _install_hooks(project: Project, settings: Any) -> int:
-    """pre-commit's hook environments from the project's package index, with
-    its token (pip reads ``PIP_INDEX_URL``): the hooks then run without it."""
+    """pre-commit's hook environments from the project's package index (pip
+    reads ``PIP_INDEX_URL``), with its token in a netrc file of their own:
+    the hooks then run without it."""
     import subprocess
 
     from ..settings import index_token
@@ -222,8 +223,9 @@ def _install_hooks(project: Project, settings: Any) -> int:
         file=sys.stderr,
         flush=True,
     )
-    env = {**os.environ, **index.env()}
-    return subprocess.run(command, cwd=project.root, env=env).returncode
+    with index.pip_env() as extra:  # pre-commit installs each hook with pip
+        env = {**os.environ, **extra}
+        return subprocess.run(command, cwd=project.root, env=env).returncode
 
 
 def _step_env(project: Project, settings: Any, name: str) -> dict[str, str]:

@@ -6,14 +6,16 @@ same result: a venv holding exactly the lock plus the project, editable.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence, TypeAlias, Union
+from typing import Callable, Iterator, Mapping, Optional, Sequence, TypeAlias, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..errors import CommandError
@@ -67,6 +69,50 @@ class IndexOptions:
         if extras:
             env["UV_INDEX"] = env["PIP_EXTRA_INDEX_URL"] = extras
         return env
+
+    @contextlib.contextmanager
+    def pip_env(self) -> Iterator[dict[str, str]]:
+        """:meth:`env` for a command that runs pip, while the block lasts: pip
+        passes its index URLs on in the argv of the processes that install
+        build requirements, where a process listing shows a login in them. So
+        pip gets the URLs as they are, and the login in a netrc file of its own
+        (``NETRC``, after the user's entries), deleted after the block."""
+        env = self.env()
+        hosts = sorted(
+            {
+                urlsplit(url).hostname or ""
+                for url in (self.index_url, *self.extra_index_urls)
+                if with_token(url, self.token, self.username) != url
+            }
+            - {""}
+        )
+        if self.offline or not hosts or not _netrc_safe(self.username, self.token):
+            yield env
+            return
+        env["PIP_INDEX_URL"] = self.index_url
+        if self.extra_index_urls:
+            env["PIP_EXTRA_INDEX_URL"] = " ".join(self.extra_index_urls)
+        own = os.environ.get("NETRC") or str(Path.home() / ".netrc")
+        try:
+            before = Path(own).read_text(encoding="utf-8")
+        except (OSError, UnicodeError):
+            before = ""
+        logins = "".join(
+            f"machine {host} login {self.username} password {self.token}\n"
+            for host in hosts
+        )
+        handle, name = tempfile.mkstemp(prefix="mlops-netrc-")  # mode 0600
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as netrc:
+                netrc.write(before + ("\n" if before.strip() else "") + logins)
+            yield {**env, "NETRC": name}
+        finally:
+            os.unlink(name)
+
+
+def _netrc_safe(*words: str) -> bool:
+    """Whether each word can stand in a netrc file (no blank, no quote)."""
+    return all(word and not re.search(r"[\s\"'#]", word) for word in words)
 
 
 TOKEN_USER = "__token__"
@@ -137,21 +183,30 @@ class BaseInstaller:
         return self._loaded
 
     def run(
-        self, cmd: Sequence[Arg], what: str, index: Optional[IndexOptions] = None
+        self,
+        cmd: Sequence[Arg],
+        what: str,
+        index: Optional[IndexOptions] = None,
+        pip: bool = False,
     ) -> str:
-        """Run an installer step (with ``index``'s settings in its environment);
+        """Run an installer step (with ``index``'s settings in its environment;
+        ``pip``: the command runs pip, see :meth:`IndexOptions.pip_env`);
         raise :class:`InstallError` saying what failed."""
         access = self.access
         secrets = [access.token, index.token if index else ""]
         shown = redact(" ".join(str(c) for c in cmd), secrets)
         base = os.environ if access.environ is None else access.environ
+        settings = index or IndexOptions(offline=True)
         try:
-            result = subprocess.run(
-                [str(c) for c in cmd],
-                capture_output=True,
-                text=True,
-                env={**base, **(index.env() if index else {})},
-            )
+            with (
+                settings.pip_env() if pip else contextlib.nullcontext(settings.env())
+            ) as extra:
+                result = subprocess.run(
+                    [str(c) for c in cmd],
+                    capture_output=True,
+                    text=True,
+                    env={**base, **extra},
+                )
         except OSError as error:
             raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
         if result.returncode != 0:
@@ -166,13 +221,16 @@ class BaseInstaller:
     ) -> None:
         """The lock's files, and the project's build requirements, with
         ``pip download``."""
-        self.run([*pip, "-r", lock, *index.args()], "downloading wheels", index)
-        self.run([*pip, *build, *index.args()], "downloading build requirements", index)
+        self.run(
+            [*pip, "-r", lock, *index.args()], "downloading wheels", index, pip=True
+        )
+        what = "downloading build requirements"
+        self.run([*pip, *build, *index.args()], what, index, pip=True)
 
     def _wheel(self, pip: list[Arg], requirement: str, index: IndexOptions) -> None:
         """``pip wheel`` of a requirement and its dependencies (any source: an
         index, or a git reference built here)."""
-        self.run([*pip, requirement, *index.args()], "building wheels", index)
+        self.run([*pip, requirement, *index.args()], "building wheels", index, pip=True)
 
 
 def find_uv() -> Optional[str]:
@@ -298,11 +356,14 @@ class PipInstaller(BaseInstaller):
     ) -> None:
         pip: list[Arg] = [python, "-m", "pip", "install", "--quiet"]
         pip += ["--disable-pip-version-check"]
-        self.run([*pip, "-r", lock, *index.args()], "installing the lock", index)
+        self.run(
+            [*pip, "-r", lock, *index.args()], "installing the lock", index, pip=True
+        )
         self.run(
             [*pip, "--no-deps", "-e", root, *index.args()],
             "installing the project",
             index,
+            pip=True,
         )
 
     def install_inputs(
@@ -317,7 +378,10 @@ class PipInstaller(BaseInstaller):
         if constraints:
             pip += ["-c", constraints]
         self.run(
-            [*pip, "-r", requirements, *index.args()], "installing the packages", index
+            [*pip, "-r", requirements, *index.args()],
+            "installing the packages",
+            index,
+            pip=True,
         )
 
     def freeze(self, python: Path) -> str:

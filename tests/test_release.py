@@ -198,6 +198,18 @@ def test_publish_uploads_the_tools_to_an_index(tmp_path):
         )
         version = run([venv / "bin" / "mlops", "--version"], cwd=tmp_path).stdout
         assert version.strip() == f"mlops {TOOLS_VERSION}"
+    # A login written in the upload URL: uv gets it, nobody sees it.
+    other = tmp_path / "other"
+    (other / "packages").mkdir(parents=True)
+    with serve(other / "packages", other) as index:
+        login = index.upload_url.replace("://", f"://__token__:{index.token}@")
+        publish = [sys.executable, REPO / "tools" / "release.py", "publish", dist]
+        done = run(
+            [*publish, "--index-url", login], cwd=tmp_path, env={"UV_PUBLISH_TOKEN": ""}
+        )
+        assert index.token not in done.stdout + done.stderr
+        assert f"publishing 2 files to {index.upload_url}" in done.stdout + done.stderr
+        assert len(list((other / "packages").iterdir())) == 2
 
 
 def test_every_release_of_the_changelog_is_tagged():

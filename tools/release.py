@@ -30,6 +30,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import yaml
 from packaging.version import InvalidVersion, Version
@@ -66,12 +67,10 @@ def say(message: str) -> None:
 
 
 def run(*cmd: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
+    """Run ``cmd``, with ``env`` over this environment (a value of "" unsets)."""
+    child = {k: v for k, v in {**os.environ, **(env or {})}.items() if v}
     result = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
+        list(cmd), cwd=cwd, capture_output=True, text=True, env=child
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
@@ -302,17 +301,42 @@ def cut(
 
 
 def publish(dist: Path, index_url: str) -> None:
-    """Upload the tools' wheel and sdist; the token is UV_PUBLISH_TOKEN's."""
+    """Upload the tools' wheel and sdist; the token is UV_PUBLISH_TOKEN's, else
+    a login written in the upload URL, which goes to uv's environment (never
+    shown, never in argv)."""
+    url, user, password = split_login(index_url)
+    env = {}
     if not os.environ.get("UV_PUBLISH_TOKEN"):
-        raise ReleaseError(
-            "UV_PUBLISH_TOKEN is not set: CI passes the index token from its "
-            "secrets (GitHub: secrets.PACKAGE_INDEX_TOKEN; Jenkins: credentials)"
-        )
+        if not password:
+            raise ReleaseError(
+                "UV_PUBLISH_TOKEN is not set: CI passes the index token from its "
+                "secrets (GitHub: secrets.PACKAGE_INDEX_TOKEN; Jenkins: credentials)"
+            )
+        env = {"UV_PUBLISH_TOKEN": "", "UV_PUBLISH_USERNAME": user or "__token__"}
+        env["UV_PUBLISH_PASSWORD"] = password
     files = sorted(str(p) for p in dist.glob("governed_mlops_tools-*"))
     if not files:
         raise ReleaseError(f"{dist}: nothing to publish; run `cut` first")
-    say(f"publishing {len(files)} files to {index_url}")
-    run(sys.executable, "-m", "uv", "publish", "--publish-url", index_url, *files)
+    say(f"publishing {len(files)} files to {url}")
+    try:
+        run(
+            sys.executable, "-m", "uv", "publish", "--publish-url", url, *files, env=env
+        )
+    except ReleaseError as error:
+        text = str(error)
+        for secret in {password, quote(password, safe="")} - {""}:
+            text = text.replace(secret, "***")
+        raise ReleaseError(text) from None
+
+
+def split_login(url: str) -> tuple[str, str, str]:
+    """``url`` without a ``user:password@`` before its host, and the two."""
+    parts = urlsplit(url)
+    login, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, "", ""
+    user, _, password = login.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -942,6 +942,35 @@ def test_lint_installs_hooks_from_the_private_index_then_runs_them_without_login
     ]
 
 
+def test_lint_says_what_to_check_when_the_hooks_cannot_be_installed(
+    template_dir, tmp_path, monkeypatch
+):
+    """pre-commit's own error names pip's "no matching distribution", not the
+    index that refused the token: the step names the index and the secret."""
+    from governed_mlops.cli.ci import run_step
+    from governed_mlops.errors import CommandError
+
+    url = "https://pypi.example.com/simple/"
+    project = copy_project(template_dir, tmp_path / "p", package_index_url=url)
+    fake = tmp_path / "fake" / "pre_commit"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text(
+        "import sys\nsys.exit(3 if sys.argv[1] == 'install-hooks' else 0)\n"
+    )
+    monkeypatch.syspath_prepend(str(fake.parent))
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "wrong")
+    monkeypatch.chdir(project)
+    with pytest.raises(CommandError) as failed:
+        run_step("lint", [])
+    assert failed.value.exit_code == 3
+    assert str(failed.value).startswith(
+        f"step lint: pre-commit could not install the hooks from {url} (exit 3): "
+    )
+    assert "PACKAGE_INDEX_TOKEN" in str(failed.value)
+
+
 def test_ci_step_with_a_missing_tool_says_what_to_install(in_project, monkeypatch):
     from governed_mlops.cli import ci as cli_ci
     from governed_mlops.errors import CommandError

@@ -181,7 +181,15 @@ def run_step(name: str, extra: list[str]) -> int:
     if name == "lint" and project.index_url:
         installed = _install_hooks(project, settings)
         if installed != 0:
-            return installed
+            failed = CommandError(
+                f"step lint: pre-commit could not install the hooks from "
+                f"{project.index_url} (exit {installed}): if pip found no "
+                f"version of a package, the index refused the login or lacks "
+                f"it; check the CI secret PACKAGE_INDEX_TOKEN (Jenkins: "
+                f"INDEX_CREDENTIALS_ID) and that the index proxies PyPI"
+            )
+            failed.exit_code = installed
+            raise failed
     env = _step_env(project, settings, name)
     print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
     code = subprocess.run(step.command(extra), cwd=project.root, env=env).returncode

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NEXT_VERSION, TOOLS_VERSION, UV, git, run
+from conftest import NEXT_VERSION, TOOLS_VERSION, UV, free_port, git, run
 from test_update import PACKAGE, commit, copy_at, make_user_changes, replace
 
 VERSIONS = ["1.0.0", "1.1.0", "1.2.0", TOOLS_VERSION, NEXT_VERSION]
@@ -268,10 +268,26 @@ def campaign(fleet, states, report, hook, tmp_path_factory) -> dict:
         cwd=work,
         check=False,
     )
+    # The package index down: the campaign's access to fix, not the project.
+    down = f"http://127.0.0.1:{free_port()}/simple/"
+    unreachable = mlops(
+        "update",
+        "--to",
+        NEXT_VERSION,
+        "--workdir",
+        work / "index-down",
+        "--format",
+        "json",
+        fleet["code-1.2.0"],
+        cwd=work,
+        env={"UV_DEFAULT_INDEX": down, "UV_INDEX_URL": down},
+        check=False,
+    )
     return {
         "work": work,
         "first": first,
         "second": second,
+        "unreachable": json.loads(unreachable.stdout)["projects"][0],
         "records": {r["name"]: r for r in json.loads(first.stdout)["projects"]},
         "tested": {r["name"]: r for r in json.loads(tested.stdout)["projects"]},
         "gh": Path(hook["GH_LOG"]),
@@ -333,8 +349,10 @@ def test_clean_update_is_committed_with_its_description(campaign):
         assert f"### {version}" in text
     assert "### 1.1.0" not in text
     # Before: the tools copy (GOV110) and rules newer than 1.1.0.
-    assert "| before (1.1.0) | errors: GOV103, GOV110, GOV111" in text
-    assert f"| after ({NEXT_VERSION}) | no failed rule |" in text
+    assert (
+        f"| before (1.1.0) | {TOOLS_VERSION} | errors: GOV103, GOV110, GOV111" in text
+    )
+    assert f"| after ({NEXT_VERSION}) | {TOOLS_VERSION} | no failed rule |" in text
 
 
 def test_hook_pushes_clean_branches_and_opens_requests(campaign):
@@ -361,6 +379,16 @@ def test_tests_decide_where_they_fail(campaign):
     assert tested["broken-test"]["outcome"] == "tests failed"
     assert "our broken test" in tested["broken-test"]["evidence"]["output"]
     assert tested["code-now"]["outcome"] == "updated clean"
+
+
+def test_an_index_that_cannot_be_reached_is_an_error_to_retry(campaign):
+    """docs/fleet.md: `tests failed` hands the update to the project's team;
+    an index down or refusing the token is for the campaign to fix."""
+    record = campaign["unreachable"]
+    assert record["outcome"] == "error"
+    error = record["evidence"]["error"]
+    assert error.startswith("uv lock could not use the package index: ")
+    assert "Connection refused" in error and error.endswith(", then --retry")
 
 
 def test_projects_are_left_as_they_were(fleet, states, campaign):

@@ -214,12 +214,46 @@ def test_description_names_versions_changes_and_policy():
     entries = changelog_entries(changelog, "1.2.0", "1.4.0")
     assert entries == ["## 1.4.0\n\nRenames.", "## 1.3.0\n\nAudit."]
     text = description(
-        "churn", "1.2.0", "1.4.0", entries, (["GOV106"], []), ([], ["GOV404"])
+        "churn",
+        "1.2.0",
+        "1.4.0",
+        entries,
+        (["GOV106"], []),
+        ([], ["GOV404"]),
+        ("1.3.0", "1.4.0"),
     )
     assert text.startswith("Update to governed-mlops 1.4.0\n")
     assert "**1.2.0** to **1.4.0**" in text and "### 1.3.0\n\nAudit." in text
-    assert "| before (1.2.0) | errors: GOV106 |" in text
-    assert "| after (1.4.0) | warnings: GOV404 |" in text
+    # The project at 1.2.0 was checked by the tools running the update.
+    assert "| before (1.2.0) | 1.3.0 | errors: GOV106 |" in text
+    assert "| after (1.4.0) | 1.4.0 | warnings: GOV404 |" in text
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "error: Failed to fetch: `http://127.0.0.1:9/simple/x/`\n"
+        "  Caused by: error sending request for url (http://127.0.0.1:9/simple/x/)\n"
+        "  Caused by: tcp connect error: Connection refused (os error 111)",
+        "  hint: An index URL (http://127.0.0.1:9/simple/) could not be queried "
+        "due to a lack of valid authentication credentials (401 Unauthorized).",
+        "  Caused by: HTTP status client error (403 Forbidden) for url (...)",
+        "  Caused by: dns error: failed to lookup address information",
+    ],
+)
+def test_an_index_refusing_or_away_is_an_access_problem(output):
+    assert (
+        c.access_problem("Resolving...\n" + output) == output.splitlines()[-1].strip()
+    )
+
+
+def test_a_project_that_cannot_resolve_is_no_access_problem():
+    unsolvable = (
+        "  x No solution found when resolving dependencies:\n"
+        "  `-> Because churn depends on pandas>=9 and only pandas<=2.3 is "
+        "available, we can conclude that your requirements are unsatisfiable."
+    )
+    assert c.access_problem(unsolvable) is None
 
 
 def test_totals_count_versions_rules_and_expiring_waivers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -62,3 +63,21 @@ def conflicted_files(unmerged: str, rejects: list[str], gov202: list[str]) -> li
 def tail(text: str, lines: int = 30) -> str:
     """The end of a command's output: where a failure says what failed."""
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# How uv says a package index refused it or could not be reached: the access
+# of whoever runs the campaign to fix, not the project's code.
+_NO_ACCESS = re.compile(
+    r"401 Unauthorized|403 Forbidden|407 Proxy|Connection refused|dns error|"
+    r"failed to lookup address|tcp connect error|error sending request|"
+    r"operation timed out|certificate verify failed|invalid peer certificate",
+    re.IGNORECASE,
+)
+
+
+def access_problem(output: str) -> Optional[str]:
+    """The line of a uv command's output that says the package index refused
+    or could not be reached (the last: uv's chain of causes ends with the
+    root one); None when it failed for another reason."""
+    found = [line.strip() for line in output.splitlines() if _NO_ACCESS.search(line)]
+    return found[-1] if found else None

@@ -58,9 +58,10 @@ def description(
     entries: Sequence[str],
     before: tuple[Sequence[str], Sequence[str]],
     after: tuple[Sequence[str], Sequence[str]],
+    checked_by: tuple[str, str],
 ) -> str:
     """Markdown for the pull request; ``before``/``after``: (errors, warnings)
-    rule ids of the policy check."""
+    rule ids of the policy check, by the policy versions ``checked_by``."""
     changes = "\n\n".join(
         re.sub(r"^## ", "### ", entry, flags=re.MULTILINE) for entry in entries
     )
@@ -70,8 +71,8 @@ def description(
         f"(`copier update`, migrations run, `uv.lock` refreshed; made by "
         f"`mlops fleet update`).\n\n"
         f"## Policy\n\n"
-        f"| | rules failed |\n| --- | --- |\n"
-        f"| before ({old}) | {policy_line(*before)} |\n"
-        f"| after ({new}) | {policy_line(*after)} |\n\n"
+        f"| project at | checked by policy | rules failed |\n| --- | --- | --- |\n"
+        f"| before ({old}) | {checked_by[0]} | {policy_line(*before)} |\n"
+        f"| after ({new}) | {checked_by[1]} | {policy_line(*after)} |\n\n"
         f"## Changes crossed\n\n{changes or 'The changelog names none.'}\n"
     )

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..errors import CommandError
 from ..files import remove_tree
 from . import classify as outcomes, copier_worker
-from .classify import Evidence, classify, conflicted_files, tail
+from .classify import Evidence, access_problem, classify, conflicted_files, tail
 from ..gitcmd import GitError, GitMissing
 from .clones import clone, git, identity_env
 from .describe import changelog_entries, description, title
@@ -365,26 +365,8 @@ def _update(
     if not evidence.copier_ok:
         record.evidence["output"] = tail(copier.stdout)
         return classify(evidence)
-    uv = campaign.locker.uv
-    t = time.monotonic()
-    locked, record.evidence["lock"] = campaign.locker.lock(
-        lambda cmd: log.run(cmd, project)
-    )
-    _timed(steps, "lock", t)
-    if locked.returncode != 0:
-        evidence.tests_ok = False
-        evidence.tests_output = "uv lock failed:\n" + tail(locked.stdout)
-    else:  # staged, as the update's commit will have it (GOV106 reads git)
-        git(["add", "uv.lock"], project)
-    if options.tests and locked.returncode == 0:
-        t = time.monotonic()
-        synced = log.run([uv, "sync", "--quiet"], project)
-        tested = synced
-        if synced.returncode == 0:
-            tested = log.run(list(options.test_command), project)
-        _timed(steps, "tests", t)
-        evidence.tests_ok = tested.returncode == 0
-        evidence.tests_output = tail(tested.stdout)
+    if not _lock_and_test(project, campaign, log, evidence, record, steps):
+        return outcomes.ERROR
     template = templates.checkout(
         str((read_answers(project)[0] or answers).get("_src_path", ""))
     )
@@ -405,6 +387,7 @@ def _update(
         ),
         (before.error_rules(), before.warning_rules()),
         (after.errors, after.warnings),
+        (before.checked_by, after.checked_by),
     )
     body = workdir / f"{source.name}.pr.md"
     body.write_text(text, encoding="utf-8")
@@ -468,6 +451,61 @@ def _classified(
     elif outcome == outcomes.POLICY_FAILED:
         record.evidence["rules"] = after.errors
     return outcome
+
+
+def _lock_and_test(
+    project: Path,
+    campaign: Campaign,
+    log: Log,
+    evidence: Evidence,
+    record: Record,
+    steps: dict[str, float],
+) -> bool:
+    """``uv lock``, then (``--tests``) ``uv sync`` and the tests, into
+    ``evidence``; False when the package index refused or could not be
+    reached (the record then says so)."""
+    options, uv = campaign.options, campaign.locker.uv
+    t = time.monotonic()
+    locked, record.evidence["lock"] = campaign.locker.lock(
+        lambda cmd: log.run(cmd, project)
+    )
+    _timed(steps, "lock", t)
+    if locked.returncode != 0:
+        if _no_index_access(record, "uv lock", locked.stdout, log):
+            return False
+        evidence.tests_ok = False
+        evidence.tests_output = "uv lock failed:\n" + tail(locked.stdout)
+        return True
+    git(["add", "uv.lock"], project)  # staged, as the commit will have it (GOV106)
+    if not options.tests:
+        return True
+    t = time.monotonic()
+    tested = log.run([uv, "sync", "--quiet"], project)
+    if tested.returncode != 0 and _no_index_access(
+        record, "uv sync", tested.stdout, log
+    ):
+        return False
+    if tested.returncode == 0:
+        tested = log.run(list(options.test_command), project)
+    _timed(steps, "tests", t)
+    evidence.tests_ok = tested.returncode == 0
+    evidence.tests_output = tail(tested.stdout)
+    return True
+
+
+def _no_index_access(record: Record, step: str, output: str, log: Log) -> bool:
+    """Whether ``step`` failed because the package index refused or could
+    not be reached: then the record says so, an ``error`` to fix and retry,
+    not the project's tests failing."""
+    line = access_problem(output)
+    if line is None:
+        return False
+    record.evidence["error"] = (
+        f"{step} could not use the package index: {line} (log: {log.path}); "
+        f"fix the access (the index's token, UV_INDEX_* or the network), then "
+        f"--retry"
+    )
+    return True
 
 
 def shell_command(command: str) -> list[str]:

@@ -439,7 +439,13 @@ def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
     assert set(runs(project)) == before
 
 
-def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "term"]
+)
+def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(project, sig, code):
+    """Ctrl-C reaches the terminal's process group; SIGTERM is what `mlflow
+    run` sends the group of an entry point it cancels, and Jenkins a build it
+    aborts: both end the run KILLED, none leaves it RUNNING."""
     before = set(runs(project))
     process = subprocess.Popen(
         [
@@ -458,6 +464,7 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
         # As a terminal starts it: a suite run in the background (nohup, `&`)
         # passes SIGINT down as ignored, and the interrupt would never arrive.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,  # a group of its own, as a terminal's job
     )
     deadline = time.monotonic() + 300
     seen = ""
@@ -467,9 +474,9 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_bundle(project):
             break
         seen += line
     time.sleep(2)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, sig)
     _, rest = process.communicate(timeout=300)
-    assert process.returncode == 130, seen + rest
+    assert process.returncode == code, seen + rest
     new = [r for i, r in runs(project).items() if i not in before]
     assert len(new) == 1 and new[0]["status"] == "KILLED"
     bundle = audit_dir(new[0])

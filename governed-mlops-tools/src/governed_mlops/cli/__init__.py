@@ -93,13 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from ._pipes import tolerant_output
+    from ._signals import EXIT_CODE, Terminated, terminable
 
-    with tolerant_output():
+    with tolerant_output(), terminable():
         try:
             return int(handler(args) or 0)
         except (CommandError, ProjectError) as error:
             print(f"mlops: error: {error}", file=sys.stderr)
             return getattr(error, "exit_code", 2)
+        except Terminated:
+            print("mlops: terminated (SIGTERM)", file=sys.stderr)
+            return EXIT_CODE
         except KeyboardInterrupt:
             print("mlops: interrupted", file=sys.stderr)
             return 130

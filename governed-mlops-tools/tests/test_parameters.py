@@ -52,6 +52,9 @@ def from_command_line(key: str, raw: str):
         ("data", "data/other.csv", "data/other.csv"),  # no literal: read as YAML
         ("data", "true", True),
         ("undeclared", "7", 7),
+        ("seed", "-3", -3),
+        ("seed", "0", 0),
+        ("label", "010", "010"),  # declared text: as written
     ],
 )
 def test_command_line_values_take_the_declared_type(key, raw, value):
@@ -75,6 +78,10 @@ def test_command_line_values_take_the_declared_type(key, raw, value):
         ("data", "a: b", "YAML reads 'a: b' as a mapping"),
         ("data", "#x", "YAML reads '#x' as nothing (a comment)"),
         ("data", "~x", ""),
+        ("seed", "010", "YAML 1.1 reads '010' as the int 8 (octal); write"),
+        ("seed", "0x1F", "YAML 1.1 reads '0x1F' as the int 31 (hexadecimal)"),
+        ("data", "1:30", "YAML 1.1 reads '1:30' as the int 90 (base 60)"),
+        ("rate", "1_000", "YAML 1.1 reads '1_000' as the int 1000 (underscores"),
     ],
 )
 def test_values_that_do_not_fit_are_refused_with_the_reason(key, raw, message):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
@@ -137,6 +138,12 @@ def from_text(raw: str, kind: Optional[type], where: str, wanted: str) -> Any:
             f"{where}={raw}: the notebook {wanted}, and {raw!r} is not a value "
             f"of that type"
         ) from None
+    unwritten = int_surprise(raw, value)
+    if unwritten:
+        raise CommandError(
+            f"{where}={raw}: YAML 1.1 reads {raw!r} as the int {value} "
+            f"({unwritten}); write the number in decimal, or quoted for text"
+        )
     if kind is None:
         surprise = yaml_surprise(raw, value)
         if surprise:
@@ -146,6 +153,32 @@ def from_text(raw: str, kind: Optional[type], where: str, wanted: str) -> Any:
                 f"for text: -p \"{key_of(where)}='{raw}'\")"
             )
     return value
+
+
+# An int as people write one: YAML 1.1 also reads 010 (octal), 0x1F, 0b11,
+# 1_000 and 1:30 (base 60) as ints.
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+def int_surprise(raw: str, value: Any) -> str:
+    """How YAML read ``raw`` as an int though it is no decimal number, or ''."""
+    text = raw.strip()
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or _DECIMAL.fullmatch(text)
+    ):
+        return ""
+    lowered = text.lstrip("+-").lower()
+    if lowered.startswith("0x"):
+        return "hexadecimal"
+    if lowered.startswith("0b"):
+        return "binary"
+    if ":" in text:
+        return "base 60"
+    if "_" in text:
+        return "underscores dropped"
+    return "octal"
 
 
 def yaml_surprise(raw: str, value: Any) -> str:

@@ -582,9 +582,10 @@ def test_mlflow_run_entry_point_nests_the_stage_run(project, pipeline):
         "MLFLOW_TRACKING_URI": store(project),
     }
     mlflow = project / ".venv" / "bin" / "mlflow"
+    # Any notebook parameter passes, typed by the notebook as with -p.
     result = run(
-        [mlflow, "run", ".", "-e", "train", "-P", "seed=7", "--env-manager", "local"]
-        + ["--experiment-name", "my_mlops_project"],
+        [mlflow, "run", ".", "-e", "train", "-P", "seed=7", "-P", "max_depth=3"]
+        + ["--env-manager", "local", "--experiment-name", "my_mlops_project"],
         cwd=project,
         env=env,
     )
@@ -596,5 +597,26 @@ def test_mlflow_run_entry_point_nests_the_stage_run(project, pipeline):
         if r["name"] == "train" and r["params"].get("seed") == "7"
     ]
     assert len(train) == 1 and train[0]["status"] == "FINISHED"
+    assert train[0]["params"]["max_depth"] == "3"
     outer = recorded[train[0]["tags"]["mlflow.parentRunId"]]
     assert outer["tags"].get("mlflow.project.entryPoint") == "train"
+    # Without -P the spec's values hold (seed: 42 in stage_train.yaml).
+    spec = project / "env_specs" / "stage_train.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("seed: 42", "seed: 13"))
+    try:
+        before = set(runs(project))
+        # In MLflow's Default experiment: the stage runs are not nested there.
+        result = run(
+            [mlflow, "run", ".", "-e", "train", "--env-manager", "local"],
+            cwd=project,
+            env=env,
+        )
+    finally:
+        spec.write_text(text)
+    (new,) = [r for i, r in runs(project).items() if i not in before]
+    assert new["params"]["seed"] == "13" and new["status"] == "FINISHED"
+    assert "mlflow.parentRunId" not in new["tags"]
+    assert "are not nested under it (give mlflow run --experiment-name" in (
+        result.stderr
+    )

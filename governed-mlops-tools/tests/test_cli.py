@@ -450,3 +450,30 @@ def test_stage_list_says_when_an_env_was_built_for_another_python(wanted, built,
     from governed_mlops.cli.stage import _built_state
 
     assert _built_state(wanted, {"python_version": built}) == state
+
+
+def test_mlproject_turns_mlflow_run_parameters_into_p_options():
+    from governed_mlops.cli.mlproject import assignments
+
+    assert assignments(["--seed", "7", "--label=a b", "--train.x", "--y"]) == [
+        "seed=7",
+        "label=a b",
+        "train.x=--y",
+    ]
+    for bad, message in (
+        (["seed"], "'seed' is no --KEY VALUE pair"),
+        (["--seed"], "--seed has no value"),
+    ):
+        with pytest.raises(CommandError, match=message):
+            assignments(bad)
+
+
+def test_mlproject_runs_a_stage_with_its_parameters(capsys, monkeypatch, tmp_path):
+    from governed_mlops.cli import stage
+
+    seen = []
+    monkeypatch.setattr(stage, "run_stage", lambda args: seen.append(args) or 0)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = mlops(capsys, "mlproject", "train", "--seed", "7")
+    assert code == 0, err
+    assert (seen[0].stage, seen[0].param) == ("train", ["seed=7"])

@@ -141,10 +141,28 @@ class Runner:
 
     def outer_run(self) -> str:
         """The run of `mlflow run` when it launched us (``MLFLOW_RUN_ID``), if it
-        is in our store: stage and pipeline runs become its children."""
+        is in our store and experiment: stage and pipeline runs become its
+        children."""
         run_id = os.environ.get("MLFLOW_RUN_ID", "")
         # Another store's run: do not nest under a run we cannot see.
-        return run_id if run_id and self.store.has_run(run_id) else ""
+        if not run_id or not self.store.has_run(run_id):
+            return ""
+        outer = os.environ.get("MLFLOW_EXPERIMENT_ID", "")
+        if outer and outer != self.store.experiment_id:
+            # MLflow shows a parent and its children in one experiment only.
+            from loguru import logger
+
+            logger.warning(
+                "the run {} of `mlflow run` is in experiment {}, the project's runs "
+                "go to experiment {}: they are not nested under it (give mlflow run "
+                "--experiment-name {})",
+                run_id,
+                outer,
+                self.store.experiment_id,
+                self.settings.mlflow_experiment,
+            )
+            return ""
+        return run_id
 
     def prepare(self, stage: Stage, overrides: dict[str, Any]) -> dict[str, Any]:
         """Check the env, its packages and the parameters before anything runs."""

@@ -719,6 +719,7 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(
             json.loads(line).get("UV_DEFAULT_INDEX")
             for line in record.read_text(encoding="utf-8").splitlines()
         }
+        # pragma: allowlist nextline secret
         assert "https://__token__:replay-tok@pypi.org/simple/" in indexes
         assert replayed.code == 0, replayed.out + replayed.err
         assert "  same     models/fit.txt\n" in replayed.out

@@ -54,7 +54,7 @@ def test_the_login_is_uvs_for_the_index_where_set(monkeypatch):
     assert index.env()["PIP_INDEX_URL"] == URL.replace("://", "://__token__:tok@")
     monkeypatch.setenv("UV_INDEX_PRIVATE_USERNAME", "ci bot@example.com")
     index = IndexOptions(index_url=URL, extra_index_urls=(URL,), token="tok")
-    login = "://ci%20bot%40example.com:tok@"
+    login = "://ci%20bot%40example.com:tok@"  # pragma: allowlist secret
     assert index.env()["UV_DEFAULT_INDEX"] == URL.replace("://", login)
     assert index.env()["UV_INDEX"] == URL.replace("://", login)
 
@@ -144,12 +144,14 @@ def test_commands_run_in_the_given_environment_with_the_index_settings(
     seen = json.loads(installer.run(show, "showing", index))
     assert seen["PATH"] == os.environ["PATH"]
     assert "MLFLOW_TRACKING_PASSWORD" not in seen
+    # pragma: allowlist nextline secret
     assert seen["PIP_INDEX_URL"] == "https://__token__:tok@pypi.example.com/simple/"
     assert "PIP_INDEX_URL" not in json.loads(installer.run(show, "showing"))
     assert read == ["settings"]  # read once
     # Without an environment given, this process's.
     everything = json.loads(installers.PipInstaller().run(show, "showing"))
-    assert everything["MLFLOW_TRACKING_PASSWORD"] == "store-pw"
+    stored = everything["MLFLOW_TRACKING_PASSWORD"]
+    assert stored == "store-pw"  # pragma: allowlist secret
 
 
 def test_a_missing_program_is_an_install_error(tmp_path: Path):

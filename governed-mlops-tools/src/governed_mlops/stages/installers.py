@@ -115,7 +115,7 @@ def _netrc_safe(*words: str) -> bool:
     return all(word and not re.search(r"[\s\"'#]", word) for word in words)
 
 
-TOKEN_USER = "__token__"
+TOKEN_USER = "__token__"  # nosec B105 # the login name a token goes with
 
 
 def index_username() -> str:

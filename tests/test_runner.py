@@ -620,3 +620,19 @@ def test_mlflow_run_entry_point_nests_the_stage_run(project, pipeline):
     assert "are not nested under it (give mlflow run --experiment-name" in (
         result.stderr
     )
+
+
+def test_a_smoke_runs_models_are_logged_not_registered(project, pipeline):
+    """A smoke run trains on a sample: its model must not become a version of
+    the registered model, and its stage runs say they were smoke runs."""
+    before = set(runs(project))
+    mlops(project, "pipeline", "run", "--only", "train", "--force", "--smoke")
+    (train,) = [
+        r for i, r in runs(project).items() if i not in before and r["name"] == "train"
+    ]
+    assert train["tags"]["pipeline.smoke"] == "true"
+    assert "models/model.joblib=models:/m-" in train["tags"]["models.logged"]
+    assert "models.registered" not in train["tags"]
+    _, recorded, _, _ = pipeline
+    real = next(r for r in recorded.values() if r["name"] == "train")
+    assert "pipeline.smoke" not in real["tags"]

@@ -90,6 +90,9 @@ class Runner:
         self.injected_at_top: set[str] = set()
         # Why the tracking store stopped answering during this command, if it did.
         self.offline = ""
+        # A smoke pipeline (run_pipeline): its stage runs are tagged so, and
+        # their models logged but never registered as versions of the real ones.
+        self.smoke = False
         self.settings = load_settings(project)
         project.import_module("logs").configure_logging(self.settings)
         prefix = env_prefix(project)
@@ -208,6 +211,8 @@ class Runner:
         differences = self.drift.get(stage.name, [])
         if differences:
             tags[DRIFT_TAG] = "; ".join(differences)[:TAG_LIMIT]
+        if self.smoke:
+            tags[SMOKE_TAG] = "true"
         return tags, git, freeze
 
     def run_stage(
@@ -266,7 +271,7 @@ class Runner:
                     env = self.kernel_env(stage, run_id)
                     with models.Logger(stage, env, self.hidden_env) as model_logger:
                         self._execute(stage, parameters, executed, run_id, log)
-                        found, logged = model_logger.log(log)
+                        found, logged = model_logger.log(log, not self.smoke)
                     record.set_tags(found)
                 status = "FINISHED"
             except KeyboardInterrupt:
@@ -662,6 +667,9 @@ def split_parameters(
     return per_stage
 
 
+SMOKE_TAG = "pipeline.smoke"
+
+
 def pipeline_tags(runner: Runner, stages: list[Stage], smoke: bool) -> dict[str, str]:
     """The parent run's record: who, which commit, the stages and parameters."""
     git = git_state(runner.project.root)
@@ -672,7 +680,7 @@ def pipeline_tags(runner: Runner, stages: list[Stage], smoke: bool) -> dict[str,
         "mlflow.source.git.branch": git.branch,
         "git.dirty": str(git.dirty).lower(),
         "pipeline.stages": ",".join(stage.name for stage in stages),
-        "pipeline.smoke": str(smoke).lower(),
+        SMOKE_TAG: str(smoke).lower(),
         "mlops.version": __version__,
         "run.start": audit.now(),
     }
@@ -735,6 +743,7 @@ def run_pipeline(
         stage.name: runner.prepare(stage, per_stage[stage.name]) for stage in stages
     }
     stored = runner.stage_cache()
+    runner.smoke = smoke
     parent = PipelineRun(runner, stages, values, smoke)
     results: list[StageResult] = []
     status = "FAILED"

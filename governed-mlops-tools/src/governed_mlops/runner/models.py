@@ -31,9 +31,10 @@ class ModelLoggingFailed(CommandError):
     """A declared model could not be logged: the stage's record is incomplete."""
 
 
-def requests(stage: Stage) -> list[dict[str, Any]]:
-    """What the script logs, one entry per declared model; a declared file the
-    notebook did not write is refused, naming it."""
+def requests(stage: Stage, register: bool = True) -> list[dict[str, Any]]:
+    """What the script logs, one entry per declared model (registered under
+    its spec's name unless not ``register``); a declared file the notebook did
+    not write is refused, naming it."""
     root = stage.project.root
     entries = []
     for model in stage.spec.models:
@@ -49,7 +50,7 @@ def requests(stage: Stage) -> list[dict[str, Any]]:
                 "absolute": str(path),
                 "name": artifact_name(model.path),
                 "flavor": model.flavor,
-                "registered_name": model.registered_name,
+                "registered_name": model.registered_name if register else None,
             }
         )
     return entries
@@ -94,12 +95,15 @@ class Logger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def log(self, log: RunLog) -> tuple[dict[str, str], dict[str, str]]:
+    def log(
+        self, log: RunLog, register: bool = True
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """Log the declared models on the stage's run (``MLFLOW_RUN_ID`` of
-        the env given); the script's output goes to ``log`` (``run.log``).
-        Returns the run's tags saying what was logged, and each model's URI
-        by its file (path -> models:/<id>)."""
-        entries = requests(self.stage)
+        the env given), registered unless not ``register`` (a smoke run); the
+        script's output goes to ``log`` (``run.log``). Returns the run's tags
+        saying what was logged, and each model's URI by its file (path ->
+        models:/<id>)."""
+        entries = requests(self.stage, register)
         if not entries or self.process is None:
             return {}, {}
         try:

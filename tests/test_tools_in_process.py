@@ -850,6 +850,19 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         unknown.err
     )
     assert "whole run id" not in unknown.err
+    # A stage run its process left RUNNING (killed): not sealed, and never will be.
+    mlflow = client()
+    experiment = mlflow.get_experiment_by_name(PACKAGE).experiment_id
+    orphan = mlflow.create_run(experiment, tags={"stage": "prep"}).info.run_id
+    try:
+        running = mlops("audit", "verify", orphan)
+    finally:
+        mlflow.delete_run(orphan)
+    assert running.code == 2 and running.err == (
+        f"mlops: error: run {orphan} of stage prep is RUNNING: its record is "
+        f"sealed when it ends. If no `mlops` runs it any more (its process was "
+        f"killed), it never will: run the stage again\n"
+    )
     # A run id shortened as the docs and the terminal show it: say so.
     short = mlops("audit", "verify", run_id[:4])
     assert short.code == 2 and short.err.endswith(

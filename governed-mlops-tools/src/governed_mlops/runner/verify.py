@@ -48,6 +48,12 @@ def verify(store: Store, run_id: str, root: Path) -> Verdict:
     if run is None:
         raise missing_run(run_id, store.uri)
     recorded = run.tags.get(audit.MANIFEST_TAG)
+    if not recorded and run.tags.get("stage") and run.status == "RUNNING":
+        raise CommandError(
+            f"run {run_id} of stage {run.tags['stage']} is RUNNING: its record is "
+            f"sealed when it ends. If no `mlops` runs it any more (its process "
+            f"was killed), it never will: run the stage again"
+        )
     if not recorded:
         raise CommandError(
             f"run {run_id} has no {audit.MANIFEST_TAG} tag: it is not a stage run, "

@@ -720,15 +720,18 @@ def test_ci_files_call_only_mlops_ci_steps(projects):
     assert called - {"setup"} <= set(steps())
 
 
-def test_wrappers_call_mlops_ci():
+def test_wrappers_call_mlops_ci(monkeypatch):
     scripts = REPO / "template" / "scripts"
     bat = (scripts / "ci.bat").read_bytes()
     assert bat.count(b"\r\n") == bat.count(b"\n"), "ci.bat needs CRLF endings"
     assert b'mlops.exe" ci %*' in bat
     # setup, as ci.sh's (tested for real below): uv gets the Python's own path.
     assert b"e=sys.executable;sys.exit(s.call(%SYNC%))" in bat
-    assert b"set \"SYNC=[__import__('shutil').which('uv'),'sync','--python',e]\"" in bat
-    assert b"set \"SYNC=[e,'-m','uv','sync','--python',e]\"" in bat
+    lists = re.findall(rb'set "SYNC=(\[.*\])"', bat)
+    assert lists[1] == b"[e,'-m','uv','sync','--python',e]"
+    # uv as cmd found it; where Python's lookup differs, the name (no None).
+    monkeypatch.setenv("PATH", "")
+    assert eval(lists[0], {"e": "py"}) == ["uv", "sync", "--python", "py"]
     sh = (scripts / "ci.sh").read_text()
     assert 'exec "$mlops" ci "$@"' in sh
     assert sh.count('uv sync --python "$interpreter"') == 2

@@ -92,10 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    from ._pipes import tolerant_output
-    from ._signals import EXIT_CODE, Terminated, terminable
+    from contextlib import nullcontext
 
-    with tolerant_output(), terminable():
+    from ._pipes import tolerant_output
+    from ..termination import EXIT_CODE, Terminated, terminable
+
+    # Commands that record runs end them on SIGTERM; the others die at once.
+    graceful = terminable() if getattr(args, "terminable", False) else nullcontext()
+    with tolerant_output(), graceful:
         try:
             return int(handler(args) or 0)
         except (CommandError, ProjectError) as error:

@@ -12,6 +12,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -152,7 +153,7 @@ def register(subparsers: Subparsers) -> None:
         help="more arguments for the step's command",
     )
     parser.add_argument("--list", action="store_true", help="print the steps")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, terminable=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +169,6 @@ def run(args: argparse.Namespace) -> int:
 def run_step(name: str, extra: list[str]) -> int:
     """Run step ``name`` in the project root; returns its exit code."""
     import importlib.util
-    import subprocess
 
     step = STEPS[name]
     if importlib.util.find_spec(step.module) is None:
@@ -192,7 +192,7 @@ def run_step(name: str, extra: list[str]) -> int:
             raise failed
     env = _step_env(project, settings, name)
     print(f"mlops ci {name}: {step.shown(extra)}", file=sys.stderr, flush=True)
-    code = subprocess.run(step.command(extra), cwd=project.root, env=env).returncode
+    code = _run_to_its_end(step.command(extra), project.root, env)
     if code in step.meaning:
         message = f"step {name}: {step.meaning[code]}"
         if os.environ.get("GITHUB_ACTIONS") == "true":
@@ -201,6 +201,30 @@ def run_step(name: str, extra: list[str]) -> int:
         explained.exit_code = code  # the step's own code: 1 and 2 differ
         raise explained
     return code
+
+
+def _run_to_its_end(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Run a step's command; interrupted, let it end what it records. Ctrl-C
+    reached it with us (the terminal's group); SIGTERM may not have (`kill`
+    of this process alone), so it is passed on. subprocess.run would kill
+    the command 0.25 s after the interrupt, its runs left RUNNING."""
+    import signal
+    import subprocess
+
+    from ..termination import Terminated
+
+    process = subprocess.Popen(command, cwd=cwd, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Terminated):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait()
+        except KeyboardInterrupt:  # asked again: stop it now
+            process.kill()
+            process.wait()
+        raise
 
 
 def _settings(project: Project) -> Any:

@@ -35,7 +35,7 @@ def register(subparsers: Subparsers) -> None:
         metavar="--KEY VALUE",
         help="a parameter, as mlflow run passes -P KEY=VALUE; repeatable",
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, terminable=True)
 
 
 def assignments(options: list[str]) -> list[str]:

@@ -70,7 +70,7 @@ def register(subparsers: Subparsers) -> None:
         help="stream what goes to each run's run.log (papermill's lines, the "
         "notebooks' output, the kernels' messages) to stderr too",
     )
-    run.set_defaults(handler=run_pipeline)
+    run.set_defaults(handler=run_pipeline, terminable=True)
 
 
 def chosen(

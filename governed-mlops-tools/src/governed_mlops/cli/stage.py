@@ -110,7 +110,7 @@ def register(subparsers: Subparsers) -> None:
         help="stream what goes to the run's run.log (papermill's lines, the "
         "notebook's output, the kernel's messages) to stderr too",
     )
-    run.set_defaults(handler=run_stage)
+    run.set_defaults(handler=run_stage, terminable=True)
 
     wheels = commands.add_parser(
         "wheels",

@@ -32,6 +32,7 @@ from ..settings import env_prefix, index_token, secret_env_names
 from ..stages.installers import redact
 from ..settings import load as load_settings
 from ..stages.specs import Stage
+from ..termination import deferred
 from ..stages.env import current_sbom, write_stage_sbom
 from ..stages.env import drift, live_freeze, read_marker, require_env, spec_changes
 
@@ -287,13 +288,14 @@ class Runner:
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
-            output.mask_notebook(executed, self.secrets)
-            sealed = self._seal(
-                stage, bundle, parameters, decision, status, committed, env_ref
-            )
-            status = self._finish(record, bundle, status, {**failure, **sealed})
-            seconds = time.perf_counter() - started
-            say(f"{status}, run {run_id}")
+            with deferred():  # a SIGTERM now must not leave the run RUNNING
+                output.mask_notebook(executed, self.secrets)
+                sealed = self._seal(
+                    stage, bundle, parameters, decision, status, committed, env_ref
+                )
+                status = self._finish(record, bundle, status, {**failure, **sealed})
+                seconds = time.perf_counter() - started
+                say(f"{status}, run {run_id}")
         if record.offline:
             self.offline = record.problem
             message = self.kept_message(stage, run_id, bundle)
@@ -784,12 +786,13 @@ def run_pipeline(
         status = "KILLED"
         raise
     finally:
-        stored.save()
-        done = {result.stage for result in results}
-        results += [
-            StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
-        ]
-        parent.close(status, results)
+        with deferred():
+            stored.save()
+            done = {result.stage for result in results}
+            results += [
+                StageResult(s.name, "SKIPPED") for s in stages if s.name not in done
+            ]
+            parent.close(status, results)
     failed = next((r for r in results if r.status == "FAILED"), None)
     if parent.offline and failed is not None:
         failed.message += f"; the pipeline's run {parent.run_id} is kept there too"

@@ -659,6 +659,16 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(
             "pipeline: every stage unchanged, nothing ran (no run recorded)"
         )
         assert len(recorded()) == known
+        # A smoke run reuses no full run, and a full run no smoke run: the
+        # full run after it reuses the earlier full runs again.
+        smoke, result = pipeline("--smoke")
+        assert [row[1] for row in smoke.values()] == ["FINISHED", "FINISHED"]
+        assert ": a smoke run" in line(result, "prep")
+        again, result = pipeline()
+        assert {n: row[1:] for n, row in again.items()} == {
+            n: ["CACHED", "-", first[n][3]] for n in STAGES
+        }
+        known = len(recorded())
         # Formatting, outputs and metadata of the notebook do not count.
         path = root / "notebooks" / "cached_prep.ipynb"
         data = json.loads(path.read_text(encoding="utf-8"))

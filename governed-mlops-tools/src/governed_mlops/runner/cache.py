@@ -34,6 +34,9 @@ NOTEBOOK_PART = "notebook code"
 PARAMETERS_PART = "parameters"
 LOCK_PART = "lock"
 PYTHON_PART = "interpreter"
+# Only in a smoke run's key: a full run never reuses a smoke run's results
+# (trained on a sample, its models not registered), nor the other way round.
+SMOKE_PART = "smoke run"
 INPUT_PREFIX = "input "
 FORCED = "forced (--force)"
 # Earlier runs kept per stage besides its last, each with another key: going
@@ -153,6 +156,10 @@ def why(before: dict[str, str], after: dict[str, str]) -> str:
                 json.loads(after[PARAMETERS_PART]),
             )
         )
+    if before.get(SMOKE_PART) != after.get(SMOKE_PART):
+        reasons.append(
+            "a smoke run" if after.get(SMOKE_PART) else "the last run was a smoke run"
+        )
     for part in (NOTEBOOK_PART, LOCK_PART, PYTHON_PART, PACKAGE_PART):
         if before.get(part) != after.get(part):
             if part == PYTHON_PART:
@@ -241,11 +248,14 @@ class Cache:
         parameters: dict[str, Any],
         force: bool,
         forced_by: str = FORCED,
+        smoke: bool = False,
     ) -> Decision:
-        """Run or skip ``stage`` with these parameters; restores missing
-        outputs of a skipped stage from the cache. ``forced_by``: the reason a
-        forced run records."""
+        """Run or skip ``stage`` with these parameters (in a smoke run or
+        not); restores missing outputs of a skipped stage from the cache.
+        ``forced_by``: the reason a forced run records."""
         parts = stage_parts(stage, parameters, self.stats)
+        if smoke:
+            parts[SMOKE_PART] = "true"
         decision = self._decide(stage, parts, force, forced_by)
         decision.producers, decision.models = self.producers(stage.name, parts)
         return decision

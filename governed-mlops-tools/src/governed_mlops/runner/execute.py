@@ -752,7 +752,7 @@ def run_pipeline(
     try:
         for number, stage in enumerate(stages, 1):
             forced = force is not None and (not force or stage.name in force)
-            decision = stored.decide(stage, prepared[stage.name], forced)
+            decision = stored.decide(stage, prepared[stage.name], forced, smoke=smoke)
             position = f"{number}/{len(stages)}"
             if not decision.run:
                 Progress(stage.name)(f"stage {position}: skipped, {decision.reason}")

@@ -67,8 +67,10 @@ def say(message: str) -> None:
 
 
 def run(*cmd: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
-    """Run ``cmd``, with ``env`` over this environment (a value of "" unsets)."""
-    child = {k: v for k, v in {**os.environ, **(env or {})}.items() if v}
+    """Run ``cmd``, with ``env`` over this environment (a value of "" there
+    unsets the variable)."""
+    given = env or {}
+    child = {k: v for k, v in {**os.environ, **given}.items() if v or k not in given}
     result = subprocess.run(
         list(cmd), cwd=cwd, capture_output=True, text=True, env=child
     )

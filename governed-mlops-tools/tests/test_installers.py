@@ -74,9 +74,38 @@ def test_pip_gets_the_login_in_a_netrc_of_its_own(tmp_path: Path, monkeypatch):
         assert env["UV_DEFAULT_INDEX"] == index.env()["UV_DEFAULT_INDEX"]  # uv's
     assert not netrc.exists()
     # A login a netrc cannot hold stays in pip's URL, in its environment.
-    for odd in (IndexOptions(index_url=URL, token="t k"), IndexOptions(index_url=URL)):
+    for odd in (
+        IndexOptions(index_url=URL, token="t k"),
+        IndexOptions(index_url=URL, token="a\\b"),  # netrc's escape
+        IndexOptions(index_url=URL),
+    ):
         with odd.pip_env() as env:
             assert env == odd.env() and "NETRC" not in env
+
+
+def test_the_netrc_names_the_host_as_written_and_keeps_the_users(
+    tmp_path: Path, monkeypatch
+):
+    """Older requests (pip 24.0's) looks a host up as the URL writes it; the
+    user's entries come first, a file Python cannot parse is left out (it
+    would hide ours), and PIP_INDEX_URL stays the user's without an index."""
+    monkeypatch.delenv("UV_INDEX_PRIVATE_USERNAME", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example.com/simple/")
+    own = tmp_path / "own.netrc"
+    monkeypatch.setenv("NETRC", str(own))
+    own.write_text("machine git.example.com login me password p")  # no newline
+    mixed = "https://Nexus.Example.COM:8443/repository/pypi/simple/"
+    index = IndexOptions(extra_index_urls=(mixed,), token="tok")
+    with index.pip_env() as env:
+        assert Path(env["NETRC"]).read_text() == (
+            "machine git.example.com login me password p\n\n"
+            "machine Nexus.Example.COM login __token__ password tok\n"
+            "machine nexus.example.com login __token__ password tok\n"
+        )
+        assert "PIP_INDEX_URL" not in env and env["PIP_EXTRA_INDEX_URL"] == mixed
+    own.write_text("machine git.example.com port 22 login me password p\n")
+    with index.pip_env() as env:
+        assert Path(env["NETRC"]).read_text().startswith("machine Nexus.")
 
 
 def test_a_token_with_url_characters_stays_one_password():

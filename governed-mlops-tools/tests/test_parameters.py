@@ -82,6 +82,8 @@ def test_command_line_values_take_the_declared_type(key, raw, value):
         ("seed", "0x1F", "YAML 1.1 reads '0x1F' as the int 31 (hexadecimal)"),
         ("data", "1:30", "YAML 1.1 reads '1:30' as the int 90 (base 60)"),
         ("rate", "1_000", "YAML 1.1 reads '1_000' as the int 1000 (underscores"),
+        ("seed", "0_10", "YAML 1.1 reads '0_10' as the int 8 (octal)"),
+        ("seed", "7 # seven", "as the int 7 (not a decimal number as written)"),
     ],
 )
 def test_values_that_do_not_fit_are_refused_with_the_reason(key, raw, message):

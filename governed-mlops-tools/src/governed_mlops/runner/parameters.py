@@ -161,7 +161,8 @@ _DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
 def int_surprise(raw: str, value: Any) -> str:
-    """How YAML read ``raw`` as an int though it is no decimal number, or ''."""
+    """How YAML read ``raw`` as an int though it is no decimal number (what
+    it took it for, where that is plain), or ''."""
     text = raw.strip()
     if (
         not isinstance(value, int)
@@ -169,16 +170,20 @@ def int_surprise(raw: str, value: Any) -> str:
         or _DECIMAL.fullmatch(text)
     ):
         return ""
-    lowered = text.lstrip("+-").lower()
-    if lowered.startswith("0x"):
-        return "hexadecimal"
-    if lowered.startswith("0b"):
-        return "binary"
-    if ":" in text:
-        return "base 60"
-    if "_" in text:
-        return "underscores dropped"
-    return "octal"
+    digits = text.lstrip("+-").lower()
+    for pattern, kind in _INT_FORMS:
+        if pattern.fullmatch(digits):
+            return kind
+    return "not a decimal number as written"
+
+
+_INT_FORMS = (
+    (re.compile(r"0x[0-9a-f_]+"), "hexadecimal"),
+    (re.compile(r"0b[01_]+"), "binary"),
+    (re.compile(r"0[0-7_]+"), "octal"),
+    (re.compile(r"[0-9][0-9_]*(:[0-5]?[0-9])+"), "base 60"),
+    (re.compile(r"[1-9][0-9_]*"), "underscores dropped"),
+)
 
 
 def yaml_surprise(raw: str, value: Any) -> str:

@@ -78,25 +78,22 @@ class IndexOptions:
         pip gets the URLs as they are, and the login in a netrc file of its own
         (``NETRC``, after the user's entries), deleted after the block."""
         env = self.env()
+        urls = [self.index_url, *self.extra_index_urls]
         hosts = sorted(
             {
-                urlsplit(url).hostname or ""
-                for url in (self.index_url, *self.extra_index_urls)
-                if with_token(url, self.token, self.username) != url
+                host
+                for url in urls
+                if url and with_token(url, self.token, self.username) != url
+                for host in netrc_hosts(url)
             }
-            - {""}
         )
         if self.offline or not hosts or not _netrc_safe(self.username, self.token):
             yield env
             return
-        env["PIP_INDEX_URL"] = self.index_url
+        if self.index_url:
+            env["PIP_INDEX_URL"] = self.index_url
         if self.extra_index_urls:
             env["PIP_EXTRA_INDEX_URL"] = " ".join(self.extra_index_urls)
-        own = os.environ.get("NETRC") or str(Path.home() / ".netrc")
-        try:
-            before = Path(own).read_text(encoding="utf-8")
-        except (OSError, UnicodeError):
-            before = ""
         logins = "".join(
             f"machine {host} login {self.username} password {self.token}\n"
             for host in hosts
@@ -104,15 +101,48 @@ class IndexOptions:
         handle, name = tempfile.mkstemp(prefix="mlops-netrc-")  # mode 0600
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as netrc:
-                netrc.write(before + ("\n" if before.strip() else "") + logins)
+                netrc.write(_users_netrc() + logins)
             yield {**env, "NETRC": name}
         finally:
             os.unlink(name)
 
 
+def netrc_hosts(url: str) -> set[str]:
+    """The names a netrc lookup may use for ``url``'s host: lower-cased, and
+    as written (requests before 2.32.4, which pip 24.0 vendors, looks up the
+    netloc up to its first ``:``)."""
+    parts = urlsplit(url)
+    written = parts.netloc.rpartition("@")[2].split(":")[0]
+    names = {parts.hostname or ""}
+    if not written.startswith("["):  # an IPv6 address: its lower-cased form
+        names.add(written)
+    return names - {""}
+
+
+def _users_netrc() -> str:
+    """The user's own netrc (``NETRC``, else ``~/.netrc`` or Windows'
+    ``~/_netrc``), ending in a blank line, where Python's parser reads it:
+    one it cannot would hide the entries after it; else nothing."""
+    import netrc
+
+    named = os.environ.get("NETRC")
+    home = Path.home()
+    candidates = [Path(named)] if named else [home / ".netrc", home / "_netrc"]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            netrc.netrc(str(path))
+            return path.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+        except (OSError, UnicodeError, netrc.NetrcParseError):
+            return ""
+    return ""
+
+
 def _netrc_safe(*words: str) -> bool:
-    """Whether each word can stand in a netrc file (no blank, no quote)."""
-    return all(word and not re.search(r"[\s\"'#]", word) for word in words)
+    """Whether each word can stand in a netrc file as it is (no blank, quote,
+    comment or escape)."""
+    return all(word and not re.search(r"[\s\"'#\\]", word) for word in words)
 
 
 TOKEN_USER = "__token__"  # nosec B105 # the login name a token goes with
@@ -197,18 +227,20 @@ class BaseInstaller:
         shown = redact(" ".join(str(c) for c in cmd), secrets)
         base = os.environ if access.environ is None else access.environ
         settings = index or IndexOptions(offline=True)
-        try:
-            with (
-                settings.pip_env() if pip else contextlib.nullcontext(settings.env())
-            ) as extra:
+        with (
+            settings.pip_env() if pip else contextlib.nullcontext(settings.env())
+        ) as extra:
+            try:
                 result = subprocess.run(
                     [str(c) for c in cmd],
                     capture_output=True,
                     text=True,
                     env={**base, **extra},
                 )
-        except OSError as error:
-            raise InstallError(f"{what} failed: cannot run {shown}: {error}") from None
+            except OSError as error:
+                raise InstallError(
+                    f"{what} failed: cannot run {shown}: {error}"
+                ) from None
         if result.returncode != 0:
             output = redact((result.stderr or result.stdout).strip(), secrets)
             tail = "\n".join(output.splitlines()[-15:])

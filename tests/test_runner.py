@@ -484,6 +484,41 @@ def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(project, sig, co
     assert "audit/run.log" in new[0]["artifacts"]
 
 
+def test_a_run_its_killed_process_left_running_is_ended_by_audit_sync(project):
+    """SIGKILL (an agent killed, a machine down): nothing in the process can
+    end its run; `mlops audit sync` ends it KILLED with what it had written."""
+    before = set(runs(project))
+    process = subprocess.Popen(
+        [project / ".venv" / "bin" / "mlops", "stage", "run", "train"]
+        + ["-p", "n_estimators=200000", "--verbose"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    seen = ""
+    while "Executing Cell 5" not in seen and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen += line
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    (left,) = [r for i, r in runs(project).items() if i not in before]
+    assert left["status"] == "RUNNING", seen
+    synced = mlops(project, "audit", "sync")
+    assert f"{left['id']}: ended KILLED (its mlops process had died)" in synced.stdout
+    ended = runs(project)[left["id"]]
+    assert ended["status"] == "KILLED"
+    assert ended["tags"]["failure.error"].startswith("the mlops process running it")
+    assert "audit/run.log" in ended["artifacts"]
+    assert not (project / "artifacts" / left["id"]).exists()
+    again = mlops(project, "audit", "sync")
+    assert again.stdout == "nothing to sync: no run is kept on this machine\n"
+
+
 def test_a_dirty_tree_is_recorded_with_its_diff(project):
     readme = project / "README.md"
     original = readme.read_text()

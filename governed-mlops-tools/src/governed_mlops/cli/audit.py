@@ -160,14 +160,27 @@ def run_drift(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     from ..runner import journal
 
+    from ..runner import orphans
+
     project = find_project()
     waiting = journal.records(project.state_dir)
-    if not waiting:
+    left = orphans.orphans(project.state_dir)
+    if not waiting and not left:
         print("nothing to sync: no run is kept on this machine")
         return 0
     folder = project.state_dir / journal.PENDING_DIR
-    outcome = f"nothing was synced: {len(waiting)} run(s) stay kept in {folder}"
-    results = journal.sync(_store(project, outcome), project.state_dir)
+    outcome = (
+        f"nothing was synced: {len(waiting)} run(s) stay kept in {folder}, "
+        f"{len(left)} run(s) left RUNNING by a process that died stay so"
+    )
+    store = _store(project, outcome)
+    secrets = load_settings(project).secret_values()
+    for ended in orphans.reap(store, project.state_dir, secrets):
+        if ended.done:
+            print(f"{ended.run_id}: ended KILLED (its mlops process had died)")
+        else:
+            print(f"{ended.run_id}: left as it is ({ended.problem})")
+    results = journal.sync(store, project.state_dir)
     for result in results:
         if result.done:
             print(f"{result.run_id}: recorded, ended {result.status or 'as it was'}")

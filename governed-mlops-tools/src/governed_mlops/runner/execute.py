@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import audit, cache, journal, models, notebook, output, shared_cache, store
+from . import audit, cache, journal, models, notebook, orphans, output
+from . import shared_cache, store
 from . import tracking
 from .. import __version__
 from ..files import copy_atomic
@@ -241,6 +242,7 @@ class Runner:
         run_id = self.store.create_run(tags)
         record = self.recorder(run_id)
         bundle = self.settings.artifacts_dir / run_id
+        orphans.claim(self.project.state_dir, run_id, self.store.uri, str(bundle))
         executed = bundle / stage.notebook.name
         # From here on the run exists: whatever fails ends it FAILED (KILLED on
         # Ctrl-C) with what failed, never RUNNING.
@@ -294,6 +296,7 @@ class Runner:
                     stage, bundle, parameters, decision, status, committed, env_ref
                 )
                 status = self._finish(record, bundle, status, {**failure, **sealed})
+                orphans.release(self.project.state_dir, run_id)
                 seconds = time.perf_counter() - started
                 say(f"{status}, run {run_id}")
         if record.offline:
@@ -712,6 +715,8 @@ class PipelineRun:
             if outer:
                 tags["mlflow.parentRunId"] = outer
             self.run_id = self.runner.store.create_run(tags)
+            state = self.runner.project.state_dir
+            orphans.claim(state, self.run_id, self.runner.store.uri)
             self.record = self.runner.recorder(self.run_id)
             self.record.log_params(pipeline_params(self.values))
         return self.run_id
@@ -722,6 +727,7 @@ class PipelineRun:
         self.record.problem = self.record.problem or self.runner.offline
         self.record.set_tags(finished_tags(results))
         self.record.end(status)
+        orphans.release(self.runner.project.state_dir, self.run_id)
 
     @property
     def offline(self) -> bool:

@@ -440,9 +440,17 @@ def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
 
 
 @pytest.mark.parametrize(
-    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "term"]
+    "sig, code, group",
+    [
+        (signal.SIGINT, 130, True),
+        (signal.SIGTERM, 143, True),
+        (signal.SIGTERM, 143, False),
+    ],
+    ids=["ctrl-c", "term", "term-mlops-alone"],
 )
-def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(project, sig, code):
+def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(
+    project, sig, code, group
+):
     """Ctrl-C reaches the terminal's process group; SIGTERM is what `mlflow
     run` sends the group of an entry point it cancels, and Jenkins a build it
     aborts: both end the run KILLED, none leaves it RUNNING."""
@@ -474,7 +482,10 @@ def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(project, sig, co
             break
         seen += line
     time.sleep(2)
-    os.killpg(process.pid, sig)
+    if group:  # the terminal's, mlflow run's, Jenkins': the kernel too
+        os.killpg(process.pid, sig)
+    else:  # `kill PID`
+        process.send_signal(sig)
     _, rest = process.communicate(timeout=300)
     assert process.returncode == code, seen + rest
     new = [r for i, r in runs(project).items() if i not in before]

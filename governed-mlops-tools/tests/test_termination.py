@@ -81,3 +81,20 @@ def test_a_steps_command_is_passed_sigterm_and_ends_its_runs(tmp_path: Path):
         finally:
             timer.cancel()
     assert ended.read_text() == "KILLED"
+
+
+def test_handlers_replaced_in_a_block_are_put_back():
+    """nbclient's handlers, removed, leave SIGTERM's default behind."""
+    import asyncio
+
+    from governed_mlops.termination import kept_handlers
+
+    with terminable():
+        ours = signal.getsignal(signal.SIGTERM)
+        with kept_handlers():
+            loop = asyncio.new_event_loop()
+            loop.add_signal_handler(signal.SIGTERM, lambda: None)
+            loop.remove_signal_handler(signal.SIGTERM)  # as nbclient does
+            loop.close()
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) == ours

@@ -69,3 +69,21 @@ def deferred() -> Iterator[None]:
         if not _State.deferring and _State.pending and not _State.raised:
             _State.pending, _State.raised = False, True
             raise Terminated()
+
+
+@contextmanager
+def kept_handlers() -> Iterator[None]:
+    """The SIGINT and SIGTERM handlers as they were, after the block: nbclient
+    (papermill's) installs its own while a notebook runs, and removing them
+    leaves SIGTERM's default, which would kill the command at once, its runs
+    left RUNNING."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)

@@ -33,7 +33,7 @@ from ..settings import env_prefix, index_token, secret_env_names
 from ..stages.installers import redact
 from ..settings import load as load_settings
 from ..stages.specs import Stage
-from ..termination import deferred
+from ..termination import deferred, kept_handlers
 from ..stages.env import current_sbom, write_stage_sbom
 from ..stages.env import drift, live_freeze, read_marker, require_env, spec_changes
 
@@ -474,7 +474,7 @@ class Runner:
         import papermill
 
         env = self.kernel_env(stage, run_id)
-        with tracking.environment(env, drop=self.hidden_env):
+        with tracking.environment(env, drop=self.hidden_env), kept_handlers():
             papermill.execute_notebook(
                 str(stage.notebook),
                 str(executed),

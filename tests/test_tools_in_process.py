@@ -881,6 +881,38 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
     )
 
 
+def test_audit_sync_ends_an_orphaned_run_once_the_store_lets_it(tiny, first_run):
+    """A run left RUNNING by a killed process, which someone deleted in the
+    MLflow UI meanwhile: the store refuses to end it, and sync says so with
+    no traceback, keeping its claim; restored, the next sync ends it."""
+    import socket
+
+    from governed_mlops.runner import orphans, store
+
+    mlflow = client()
+    experiment = mlflow.get_experiment_by_name(PACKAGE).experiment_id
+    orphan = mlflow.create_run(experiment, tags={"stage": "prep"}).info.run_id
+    root, _ = tiny
+    claim = root / ".mlops" / orphans.CLAIMS_DIR / f"{orphan}.json"
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    owner = {"run_id": orphan, "pid": 1, "host": socket.gethostname(), "bundle": ""}
+    owner["tracking_uri"] = store.open_store(settings()).uri
+    claim.write_text(json.dumps(owner))  # no process holds it: its own died
+    mlflow.delete_run(orphan)
+    refused = mlops("audit", "sync")
+    assert refused.code == 2, refused.err
+    assert f"{orphan}: left RUNNING (" in refused.out and "Traceback" not in (
+        refused.out + refused.err
+    )
+    assert claim.is_file()
+    mlflow.restore_run(orphan)
+    ended = mlops("audit", "sync")
+    assert ended.code == 0, ended.err
+    assert ended.out == f"{orphan}: ended KILLED (its mlops process had died)\n"
+    assert mlflow.get_run(orphan).info.status == "KILLED" and not claim.exists()
+    mlflow.delete_run(orphan)
+
+
 def test_parameters_are_checked_before_anything_runs(tiny, first_run):
     before = set(recorded())
     unknown = mlops("stage", "run", "prep", "-p", "sed=1")

@@ -1,46 +1,49 @@
-"""Claims of open runs: which ones a dead process left (audit sync ends
-those), never one whose process still runs or that another machine holds."""
+"""Claims of open runs: an orphan is a claim no live process holds (the
+lock goes with the process), never one another machine holds."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from governed_mlops.runner import orphans
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from governed_mlops.runner import orphans
+held = orphans.claim(Path(sys.argv[1]), sys.argv[2], "sqlite:///x.db", "")
+print("claimed", flush=True)
+time.sleep(60)
+"""
 
-def test_a_claim_is_an_orphan_only_when_its_process_here_is_gone(tmp_path: Path):
-    orphans.claim(tmp_path, "mine", "sqlite:///x.db", "/tmp/bundle")
-    assert orphans.orphans(tmp_path) == []  # this process runs it
-    printed = [sys.executable, "-c", "import os; print(os.getpid())"]
-    gone = subprocess.run(printed, capture_output=True, text=True).stdout
+
+def test_a_claim_is_an_orphan_once_its_process_is_gone(tmp_path: Path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path), "theirs"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
+        mine = orphans.claim(tmp_path, "mine", "sqlite:///x.db", "/tmp/bundle")
+        assert orphans.orphans(tmp_path) == []  # both held
+    finally:
+        holder.kill()  # SIGKILL: it ends nothing
+        holder.wait()
+    assert orphans.orphans(tmp_path) == ["theirs"]
+    mine.release()
+    mine.release()  # released already: nothing to do
+    assert not (tmp_path / orphans.CLAIMS_DIR / "mine.json").exists()
+
+
+def test_another_machines_or_an_unreadable_claim_is_left_alone(tmp_path: Path):
     claims = tmp_path / orphans.CLAIMS_DIR
-    dead = json.loads((claims / "mine.json").read_text())
-    for name, changes in {
-        "dead": {"pid": int(gone)},
-        "elsewhere": {"pid": int(gone), "host": "another-machine"},
-    }.items():
-        (claims / f"{name}.json").write_text(
-            json.dumps({**dead, **changes, "run_id": name})
-        )
-    (claims / "broken.json").write_text("{")
-    assert [o["run_id"] for o in orphans.orphans(tmp_path)] == ["dead"]
-    orphans.release(tmp_path, "mine")
-    orphans.release(tmp_path, "mine")  # released already: nothing to do
-    assert not (claims / "mine.json").exists()
-
-
-def test_a_process_that_exited_or_is_a_zombie_is_not_alive():
-    assert orphans.process_alive(os.getpid())
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    status = Path(f"/proc/{child.pid}/status")
-    deadline = time.monotonic() + 30
-    while "State:\tZ" not in status.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)  # exited, not yet waited for: a zombie
-    assert not orphans.process_alive(child.pid)
-    child.wait()
-    assert not orphans.process_alive(child.pid)
+    claims.mkdir()
+    (claims / "elsewhere.json").write_text(
+        json.dumps({"run_id": "elsewhere", "host": "another-machine", "pid": 1})
+    )
+    (claims / "half-written.json").write_text("{")
+    assert orphans.orphans(tmp_path) == []

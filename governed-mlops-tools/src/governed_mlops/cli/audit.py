@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from . import Subparsers, add_group
 from ..errors import CommandError
 from ..project import Project, find_project
-from ..settings import load as load_settings
+from ..settings import index_token, load as load_settings
 
 if TYPE_CHECKING:
     from ..runner.store import Store
@@ -174,12 +174,13 @@ def run_sync(args: argparse.Namespace) -> int:
         f"{len(left)} run(s) left RUNNING by a process that died stay so"
     )
     store = _store(project, outcome)
-    secrets = load_settings(project).secret_values()
+    settings = load_settings(project)
+    secrets = [*settings.secret_values(), index_token(settings)]
     for ended in orphans.reap(store, project.state_dir, secrets):
         if ended.done:
             print(f"{ended.run_id}: ended KILLED (its mlops process had died)")
         else:
-            print(f"{ended.run_id}: left as it is ({ended.problem})")
+            print(f"{ended.run_id}: left RUNNING ({ended.problem})")
     results = journal.sync(store, project.state_dir)
     for result in results:
         if result.done:
@@ -191,6 +192,12 @@ def run_sync(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{len(kept)} run(s) still kept in {folder}; run `mlops audit sync` "
             f"again once the store answers"
+        )
+    left = orphans.orphans(project.state_dir)
+    if left:
+        raise CommandError(
+            f"{len(left)} run(s) left RUNNING by a process that died could not "
+            f"be ended (said above); run `mlops audit sync` again"
         )
     return 0
 

@@ -221,7 +221,10 @@ def _run_to_its_end(command: list[str], cwd: Path, env: dict[str, str]) -> int:
             process.send_signal(signal.SIGTERM)
         try:
             process.wait()
-        except KeyboardInterrupt:  # asked again: stop it now
+        except Terminated:  # SIGTERM after Ctrl-C: it ends its runs still
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+        except KeyboardInterrupt:  # Ctrl-C again: stop it now
             process.kill()
             process.wait()
         raise

@@ -239,10 +239,13 @@ class Runner:
             # Why it ran (the pipeline's line), for the report.
             tags[REASON_TAG] = decision.reason[:TAG_LIMIT]
             tags.update(lineage_tags(decision.producers, decision.models))
-        run_id = self.store.create_run(tags)
-        record = self.recorder(run_id)
-        bundle = self.settings.artifacts_dir / run_id
-        orphans.claim(self.project.state_dir, run_id, self.store.uri, str(bundle))
+        with deferred():  # a run made must be claimed, or none ends it
+            run_id = self.store.create_run(tags)
+            bundle = self.settings.artifacts_dir / run_id
+            claimed = orphans.claim(
+                self.project.state_dir, run_id, self.store.uri, str(bundle)
+            )
+            record = self.recorder(run_id)
         executed = bundle / stage.notebook.name
         # From here on the run exists: whatever fails ends it FAILED (KILLED on
         # Ctrl-C) with what failed, never RUNNING.
@@ -296,7 +299,7 @@ class Runner:
                     stage, bundle, parameters, decision, status, committed, env_ref
                 )
                 status = self._finish(record, bundle, status, {**failure, **sealed})
-                orphans.release(self.project.state_dir, run_id)
+                claimed.release()
                 seconds = time.perf_counter() - started
                 say(f"{status}, run {run_id}")
         if record.offline:
@@ -707,6 +710,7 @@ class PipelineRun:
         self.smoke = smoke
         self.run_id = ""
         self.record: journal.Journal | None = None
+        self.claimed: orphans.Claim | None = None
 
     def open(self) -> str:
         if not self.run_id:
@@ -714,10 +718,11 @@ class PipelineRun:
             outer = self.runner.outer_run()
             if outer:
                 tags["mlflow.parentRunId"] = outer
-            self.run_id = self.runner.store.create_run(tags)
-            state = self.runner.project.state_dir
-            orphans.claim(state, self.run_id, self.runner.store.uri)
-            self.record = self.runner.recorder(self.run_id)
+            with deferred():
+                self.run_id = self.runner.store.create_run(tags)
+                state = self.runner.project.state_dir
+                self.claimed = orphans.claim(state, self.run_id, self.runner.store.uri)
+                self.record = self.runner.recorder(self.run_id)
             self.record.log_params(pipeline_params(self.values))
         return self.run_id
 
@@ -727,7 +732,8 @@ class PipelineRun:
         self.record.problem = self.record.problem or self.runner.offline
         self.record.set_tags(finished_tags(results))
         self.record.end(status)
-        orphans.release(self.runner.project.state_dir, self.run_id)
+        if self.claimed is not None:
+            self.claimed.release()
 
     @property
     def offline(self) -> bool:

@@ -1,11 +1,14 @@
 """Runs whose `mlops` died without ending them (SIGKILL, a machine that went
 down, an agent killed): nothing in the process can end those.
 
-While a run is open, its process claims it in
+While a run is open, its process holds an exclusive lock on its claim,
 ``.mlops/running/<run_id>.json`` (the process, this machine, the store, the
-run's local bundle); ending the run removes the claim. `mlops audit sync`
-ends each run whose claiming process is gone KILLED, with what its bundle
-held uploaded under ``audit/`` and a ``failure.error`` tag saying why.
+run's local bundle); ending the run removes the claim. The operating system
+drops the lock when the process dies, so a claim that can be locked is an
+orphan, whatever process ids a container reuses. `mlops audit sync` ends
+each orphaned run KILLED, with what its bundle held uploaded under
+``audit/`` and a ``failure.error`` tag saying why. Claims of another machine
+(a shared folder) are left alone: its locks are not seen here.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import IO, Any, Iterator, Optional, Sequence
 
-from ..files import write_json
-from .journal import Synced
+from .journal import PENDING_DIR, Synced
 from .output import mask_notebook
 from .store import Store
 
@@ -30,95 +34,143 @@ ENDED = (
 )
 
 
-def claim(state_dir: Path, run_id: str, tracking_uri: str, bundle: str = "") -> None:
-    """This process runs ``run_id`` (its local bundle: ``bundle``)."""
-    write_json(
-        state_dir / CLAIMS_DIR / f"{run_id}.json",
-        {
-            "run_id": run_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "tracking_uri": tracking_uri,
-            "bundle": bundle,
-        },
-    )
-
-
-def release(state_dir: Path, run_id: str) -> None:
-    """The run was ended (or handed to the journal): nobody must end it again."""
-    (state_dir / CLAIMS_DIR / f"{run_id}.json").unlink(missing_ok=True)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (a zombie counts as gone)."""
-    if os.name == "nt":
-        return _windows_alive(pid)
+def _lock(handle: IO[str]) -> bool:
+    """An exclusive lock on the open file, without waiting; False if held."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         return False
-    except PermissionError:  # another user's: alive
-        return True
-    status = Path(f"/proc/{pid}/status")
+    return True
+
+
+class Claim:
+    """This process's claim on an open run: the lock lasts until
+    :meth:`release`, the object's end or the process's: keep it while the
+    run is open."""
+
+    def __init__(self, path: Path, handle: Optional[IO[str]]):
+        self.path = path
+        self._handle = handle
+
+    def release(self) -> None:
+        """The run was ended (or handed to the journal): no one must end it."""
+        if self._handle is None:
+            return
+        self.path.unlink(missing_ok=True)
+        self._handle.close()  # the lock goes with it
+        self._handle = None
+
+
+def claim(state_dir: Path, run_id: str, tracking_uri: str, bundle: str = "") -> Claim:
+    """Claim ``run_id`` (its local bundle: ``bundle``) for this process."""
+    path = state_dir / CLAIMS_DIR / f"{run_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    if not _lock(handle):  # cannot happen for a new run id
+        handle.close()
+        return Claim(path, None)
+    handle.seek(0)
+    handle.truncate()
+    owner = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    owner.update({"tracking_uri": tracking_uri, "bundle": bundle})
+    handle.write(json.dumps(owner) + "\n")
+    handle.flush()
+    return Claim(path, handle)
+
+
+@contextmanager
+def _orphaned(path: Path) -> Iterator[Optional[dict[str, Any]]]:
+    """The claim's record while this process holds its lock, if no live
+    process holds it and it is this machine's; else None."""
     try:
-        return "\nState:\tZ" not in status.read_text(encoding="utf-8")
-    except OSError:  # no /proc (macOS): os.kill said it exists
-        return True
+        handle = path.open("r+", encoding="utf-8")
+    except OSError:
+        yield None
+        return
+    with handle:
+        if not _lock(handle):
+            yield None
+            return
+        try:
+            handle.seek(0)
+            owner = json.loads(handle.read())
+        except ValueError:  # being written by a process claiming it now
+            yield None
+            return
+        yield owner if owner.get("host") == socket.gethostname() else None
 
 
-def _windows_alive(pid: int) -> bool:
-    # os.kill(pid, 0) would terminate the process on Windows.
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
-    if not handle:
-        return False
-    try:
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-def orphans(state_dir: Path) -> list[dict[str, Any]]:
-    """The claims of this machine whose process is gone."""
+def orphans(state_dir: Path) -> list[str]:
+    """The ids of this machine's runs whose claiming process is gone."""
     folder = state_dir / CLAIMS_DIR
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            owner = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        same_host = owner.get("host") == socket.gethostname()
-        if same_host and not process_alive(int(owner.get("pid", 0))):
-            found.append(owner)
+        with _orphaned(path) as owner:
+            if owner is not None:
+                found.append(str(owner["run_id"]))
     return found
 
 
 def reap(store: Store, state_dir: Path, secrets: Sequence[str]) -> list[Synced]:
     """End this store's orphaned runs KILLED, their bundles uploaded (the
-    settings' ``secrets`` masked in their notebooks, as the runner would);
-    a run the store has ended already just loses its claim."""
+    ``secrets`` masked in their notebooks, as the runner would). A run with
+    a pending record is the journal's; one the store ended already only
+    loses its claim. A run that cannot be ended keeps its claim and bundle."""
     results = []
-    for owner in orphans(state_dir):
-        run_id = str(owner["run_id"])
-        if owner.get("tracking_uri") != store.uri:
-            problem = f"recorded for {owner.get('tracking_uri')}, not {store.uri}"
-            results.append(Synced(run_id, False, problem=problem))
-            continue
-        run = store.get_run(run_id)
-        if run is not None and run.status == "RUNNING":
-            bundle = Path(owner.get("bundle") or "")
-            if owner.get("bundle") and bundle.is_dir():
-                for executed in bundle.glob("*.ipynb"):
-                    mask_notebook(executed, secrets)
-                store.log_artifacts(run_id, bundle, "audit")
-            store.set_tag(run_id, "failure.error", ENDED)
-            store.set_terminated(run_id, "KILLED", int(time.time() * 1000))
-            results.append(Synced(run_id, True, "KILLED"))
-        if owner.get("bundle"):
-            shutil.rmtree(owner["bundle"], ignore_errors=True)
-        release(state_dir, run_id)
+    folder = state_dir / CLAIMS_DIR
+    for run_id in orphans(state_dir):
+        path = folder / f"{run_id}.json"
+        with _orphaned(path) as owner:
+            if owner is None:  # claimed again meanwhile
+                continue
+            if owner.get("tracking_uri") != store.uri:
+                problem = f"recorded for {owner.get('tracking_uri')}, not {store.uri}"
+                results.append(Synced(run_id, False, problem=problem))
+                continue
+            try:
+                ended = _end(store, state_dir, owner, secrets)
+            except Exception as error:  # the store refused: try again later
+                problem = (
+                    f"{type(error).__name__}: {error}; kept in {path} (delete it to "
+                    f"forget the run)"
+                )
+                results.append(Synced(run_id, False, problem=problem))
+                continue
+            path.unlink(missing_ok=True)
+            if ended:
+                results.append(Synced(run_id, True, "KILLED"))
     return results
+
+
+def _end(
+    store: Store, state_dir: Path, owner: dict[str, Any], secrets: Sequence[str]
+) -> bool:
+    """End one orphaned run; False when there was nothing to end."""
+    run_id = str(owner["run_id"])
+    if (state_dir / PENDING_DIR / f"{run_id}.json").is_file():
+        return False  # its record and bundle wait for journal.sync
+    run = store.get_run(run_id)
+    if run is None:
+        raise LookupError(f"the store at {store.uri} does not answer for run {run_id}")
+    bundle = Path(owner["bundle"]) if owner.get("bundle") else None
+    if run.status == "RUNNING":
+        if bundle is not None and bundle.is_dir():
+            for executed in bundle.glob("*.ipynb"):
+                try:
+                    mask_notebook(executed, secrets)
+                except ValueError:  # cut off mid-write: no vouching for it
+                    executed.unlink()
+            store.log_artifacts(run_id, bundle, "audit")
+        store.set_tag(run_id, "failure.error", ENDED)
+        store.set_terminated(run_id, "KILLED", int(time.time() * 1000))
+    if bundle is not None:  # uploaded now, or by the run before it ended
+        shutil.rmtree(bundle, ignore_errors=True)
+    return run.status == "RUNNING"

@@ -439,32 +439,13 @@ def test_an_unreachable_tracking_server_stops_before_the_notebook(project):
     assert set(runs(project)) == before
 
 
-@pytest.mark.parametrize(
-    "sig, code, group",
-    [
-        (signal.SIGINT, 130, True),
-        (signal.SIGTERM, 143, True),
-        (signal.SIGTERM, 143, False),
-    ],
-    ids=["ctrl-c", "term", "term-mlops-alone"],
-)
-def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(
-    project, sig, code, group
-):
-    """Ctrl-C reaches the terminal's process group; SIGTERM is what `mlflow
-    run` sends the group of an entry point it cancels, and Jenkins a build it
-    aborts: both end the run KILLED, none leaves it RUNNING."""
-    before = set(runs(project))
+def training(project: Path) -> tuple[subprocess.Popen, str]:
+    """`mlops stage run train` (long), once its notebook runs cell 5; and
+    what it printed until then."""
     process = subprocess.Popen(
-        [
-            project / ".venv" / "bin" / "mlops",
-            "stage",
-            "run",
-            "train",
-            "-p",
-            "n_estimators=200000",
-            "--verbose",  # papermill's lines on stderr: the cell running now
-        ],
+        [project / ".venv" / "bin" / "mlops", "stage", "run", "train"]
+        # --verbose: papermill's lines on stderr, the cell running now.
+        + ["-p", "n_estimators=200000", "--verbose"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -481,6 +462,26 @@ def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(
         if not line:
             break
         seen += line
+    return process, seen
+
+
+@pytest.mark.parametrize(
+    "sig, code, group",
+    [
+        (signal.SIGINT, 130, True),
+        (signal.SIGTERM, 143, True),
+        (signal.SIGTERM, 143, False),
+    ],
+    ids=["ctrl-c", "term", "term-mlops-alone"],
+)
+def test_an_interrupt_marks_the_run_killed_and_keeps_the_bundle(
+    project, sig, code, group
+):
+    """Ctrl-C reaches the terminal's process group; SIGTERM is what `mlflow
+    run` sends the group of an entry point it cancels, and Jenkins a build it
+    aborts: both end the run KILLED, none leaves it RUNNING."""
+    before = set(runs(project))
+    process, seen = training(project)
     time.sleep(2)
     if group:  # the terminal's, mlflow run's, Jenkins': the kernel too
         os.killpg(process.pid, sig)
@@ -499,22 +500,7 @@ def test_a_run_its_killed_process_left_running_is_ended_by_audit_sync(project):
     """SIGKILL (an agent killed, a machine down): nothing in the process can
     end its run; `mlops audit sync` ends it KILLED with what it had written."""
     before = set(runs(project))
-    process = subprocess.Popen(
-        [project / ".venv" / "bin" / "mlops", "stage", "run", "train"]
-        + ["-p", "n_estimators=200000", "--verbose"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    seen = ""
-    while "Executing Cell 5" not in seen and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen += line
+    process, seen = training(project)
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)
     (left,) = [r for i, r in runs(project).items() if i not in before]

@@ -668,3 +668,40 @@ def test_a_smoke_runs_models_are_logged_not_registered(project, pipeline):
     _, recorded, _, _ = pipeline
     real = next(r for r in recorded.values() if r["name"] == "train")
     assert "pipeline.smoke" not in real["tags"]
+
+
+def test_a_cancelled_mlflow_run_leaves_no_run_running(project, pipeline):
+    """SIGTERM to `mlflow run`'s group (how it cancels, how a job is aborted)
+    stops `mlflow run` before it ends its own run: `mlops` ends it."""
+    env = {
+        **os.environ,
+        "PATH": f"{project / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": store(project),
+    }
+    before = set(runs(project))
+    process = subprocess.Popen(
+        [project / ".venv" / "bin" / "mlflow", "run", ".", "-e", "train"]
+        + ["-P", "n_estimators=200000", "--env-manager", "local"]
+        + ["--experiment-name", "my_mlops_project"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    seen = ""
+    while "[train] running" not in seen and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen += line
+    time.sleep(5)  # the notebook runs
+    os.killpg(process.pid, signal.SIGTERM)
+    process.communicate(timeout=300)
+    new = [r for i, r in runs(project).items() if i not in before]
+    assert len(new) == 2, seen
+    outer = next(r for r in new if r["tags"].get("mlflow.project.entryPoint"))
+    stage = next(r for r in new if r["tags"].get("stage") == "train")
+    assert (outer["status"], stage["status"]) == ("KILLED", "KILLED"), seen

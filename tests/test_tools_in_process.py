@@ -870,8 +870,8 @@ def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):
         mlflow.delete_run(orphan)
     assert running.code == 2 and running.err == (
         f"mlops: error: run {orphan} of stage prep is RUNNING: its record is "
-        f"sealed when it ends. If no `mlops` runs it any more (its process was "
-        f"killed), it never will: run the stage again\n"
+        f"sealed when it ends. If its `mlops` process was killed, `mlops audit "
+        f"sync` on the machine that ran it ends it KILLED\n"
     )
     # A run id shortened as the docs and the terminal show it: say so.
     short = mlops("audit", "verify", run_id[:4])
@@ -910,6 +910,12 @@ def test_audit_sync_ends_an_orphaned_run_once_the_store_lets_it(tiny, first_run)
     assert ended.code == 0, ended.err
     assert ended.out == f"{orphan}: ended KILLED (its mlops process had died)\n"
     assert mlflow.get_run(orphan).info.status == "KILLED" and not claim.exists()
+    unsealed = mlops("audit", "verify", orphan)
+    assert unsealed.code == 2 and unsealed.err == (
+        f"mlops: error: run {orphan} of stage prep was never sealed: its `mlops` "
+        f"process was killed, and `mlops audit sync` ended it KILLED. Its audit/ "
+        f"holds what it had written, with nothing to verify it against\n"
+    )
     mlflow.delete_run(orphan)
 
 

@@ -67,4 +67,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         argv = ["stage", "run", args.entry, *params]
     command = build_parser().parse_args(argv)
-    return int(command.handler(command) or 0)
+    try:
+        return int(command.handler(command) or 0)
+    except KeyboardInterrupt:
+        _end_outer_run()
+        raise
+
+
+def _end_outer_run() -> None:
+    """Interrupted, end the run `mlflow run` made for us KILLED: SIGTERM to
+    the group (a cancelled `mlflow run`, an aborted job) stops `mlflow run`
+    too, before it ends its run, which would stay RUNNING. Best effort."""
+    import os
+    import time
+
+    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    if not run_id:
+        return
+    try:
+        from ..project import find_project
+        from ..runner.store import open_store
+        from ..settings import load
+
+        store = open_store(load(find_project()))
+        run = store.get_run(run_id)
+        if run is not None and run.status == "RUNNING":
+            store.set_terminated(run_id, "KILLED", int(time.time() * 1000))
+    except Exception:  # nosec B110 # the interrupt is what the user must see
+        pass

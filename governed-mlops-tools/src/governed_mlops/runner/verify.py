@@ -23,7 +23,7 @@ from typing import Any
 
 from ..hashes import data_sha, file_sha
 from ..errors import CommandError
-from . import audit
+from . import audit, orphans
 from .gitinfo import committed_file
 from .store import Store, missing_run
 
@@ -42,19 +42,32 @@ class Verdict:
         return not self.differs
 
 
+def _not_sealed(run_id: str, status: str, tags: dict[str, str]) -> None:
+    """Why a stage run has no sealed record yet, or never will (a
+    :class:`CommandError`), when it is one."""
+    stage = tags.get("stage")
+    if stage and status == "RUNNING":
+        raise CommandError(
+            f"run {run_id} of stage {stage} is RUNNING: its record is sealed when "
+            f"it ends. If its `mlops` process was killed, `mlops audit sync` on "
+            f"the machine that ran it ends it KILLED"
+        )
+    if stage and tags.get("failure.error") == orphans.ENDED:
+        raise CommandError(
+            f"run {run_id} of stage {stage} was never sealed: its `mlops` process "
+            f"was killed, and `mlops audit sync` ended it KILLED. Its audit/ holds "
+            f"what it had written, with nothing to verify it against"
+        )
+
+
 def verify(store: Store, run_id: str, root: Path) -> Verdict:
     """Check run ``run_id``'s artifacts against its record (see the module)."""
     run = store.get_run(run_id)
     if run is None:
         raise missing_run(run_id, store.uri)
     recorded = run.tags.get(audit.MANIFEST_TAG)
-    if not recorded and run.tags.get("stage") and run.status == "RUNNING":
-        raise CommandError(
-            f"run {run_id} of stage {run.tags['stage']} is RUNNING: its record is "
-            f"sealed when it ends. If no `mlops` runs it any more (its process "
-            f"was killed), it never will: run the stage again"
-        )
     if not recorded:
+        _not_sealed(run_id, run.status, run.tags)
         raise CommandError(
             f"run {run_id} has no {audit.MANIFEST_TAG} tag: it is not a stage run, "
             f"or was recorded by governed-mlops-tools before 1.3.0"

@@ -455,14 +455,20 @@ def training(project: Path) -> tuple[subprocess.Popen, str]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         start_new_session=True,  # a group of its own, as a terminal's job
     )
-    deadline = time.monotonic() + 300
+    return process, read_until(process.stderr, "Executing Cell 5")
+
+
+def read_until(stream, marker: str, seconds: float = 300) -> str:
+    """A process's output read until ``marker`` appears (or it ends, or
+    ``seconds`` pass): what it printed until then."""
+    deadline = time.monotonic() + seconds
     seen = ""
-    while "Executing Cell 5" not in seen and time.monotonic() < deadline:
-        line = process.stderr.readline()
+    while marker not in seen and time.monotonic() < deadline:
+        line = stream.readline()
         if not line:
             break
         seen += line
-    return process, seen
+    return seen
 
 
 @pytest.mark.parametrize(
@@ -690,13 +696,7 @@ def test_a_cancelled_mlflow_run_leaves_no_run_running(project, pipeline):
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 300
-    seen = ""
-    while "[train] running" not in seen and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen += line
+    seen = read_until(process.stdout, "[train] running")
     time.sleep(5)  # the notebook runs
     os.killpg(process.pid, signal.SIGTERM)
     process.communicate(timeout=300)

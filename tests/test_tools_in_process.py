@@ -757,6 +757,56 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(
         shutil.rmtree(kept)
 
 
+@pytest.mark.parametrize("when", ["as prep's run ends", "while prep runs"])
+def test_a_pipeline_stopped_by_sigterm_says_what_ran_and_keeps_what_finished(
+    tiny, monkeypatch, when
+):
+    """SIGTERM (an aborted build, a cancelled `mlflow run`) stops the pipeline;
+    its run still names the stage it stopped in as run, not as skipped, and a
+    stage that finished is reused by the next run."""
+    from governed_mlops.runner import execute, orphans
+
+    root, _ = tiny
+    target = (
+        (orphans.Claim, "release")
+        if when.startswith("as")
+        else (execute.Runner, "_execute")
+    )
+    original = getattr(*target)
+    sent: list[bool] = []
+    finished = when.startswith("as")
+    seed = "prep.seed=4" if finished else "prep.seed=6"  # a key of its own
+
+    def terminate_once(self, *args, **kwargs):
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    with cached_stages(root):
+        pipeline("--force")  # what earlier tests left
+        before = set(recorded())
+        monkeypatch.setattr(*target, terminate_once)
+        stopped = mlops("pipeline", "run", "--force", "-p", seed)
+        monkeypatch.undo()
+        assert stopped.code == 143, stopped.err
+        assert "mlops: terminated (SIGTERM)" in stopped.err
+        new = {i: r for i, r in recorded().items() if i not in before}
+        (parent,) = [r for r in new.values() if "pipeline.ran" in r.data.tags]
+        (prep,) = [r for r in new.values() if r.data.tags.get("stage") == "prep"]
+        assert len(new) == 2, "fit was not started"
+        tags = parent.data.tags
+        assert parent.info.status == "KILLED"
+        assert (tags["pipeline.ran"], tags["pipeline.skipped"]) == ("prep", "fit")
+        assert prep.info.status == ("FINISHED" if finished else "KILLED")
+        rows, _ = pipeline("-p", seed)
+        if finished:  # not run again: the stage cache has it
+            assert rows["prep"][1:] == ["CACHED", "-", prep.info.run_id]
+        else:
+            assert rows["prep"][1] == "FINISHED"
+        assert rows["fit"][1] == "FINISHED"
+
+
 def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
     """With STAGE_CACHE=mlflow a run keeps its outputs on its tracking store:
     a checkout with no local cache and no outputs (another machine recording

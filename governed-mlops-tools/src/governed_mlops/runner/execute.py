@@ -14,8 +14,9 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import audit, cache, journal, models, notebook, orphans, output
 from . import shared_cache, store
@@ -224,11 +225,14 @@ class Runner:
         parent_run_id: str = "",
         position: str = "",
         decision: cache.Decision | None = None,
+        ended: Callable[[StageResult], None] | None = None,
     ) -> StageResult:
         """Run one prepared stage; raise :class:`StageFailed` (with ``.result``)
         when its notebook fails or its record could not be completed.
         ``position`` (``2/4``) and why it runs (``decision``) are shown on its
-        first line within a pipeline; its cache key is tagged ``cache.key``."""
+        first line within a pipeline; its cache key is tagged ``cache.key``.
+        ``ended`` is given the result as the run ends, whatever its status,
+        before a SIGTERM held back meanwhile is raised."""
         say = Progress(stage.name)
         started = time.perf_counter()
         tags, git, freeze = self.run_tags(stage, parent_run_id)
@@ -293,7 +297,9 @@ class Runner:
                 if record.offline:  # the store's failure, tagged by _finish
                     failure = {}
         finally:
-            with deferred():  # a SIGTERM now must not leave the run RUNNING
+            # A SIGTERM now must not leave the run RUNNING, nor its result
+            # unknown to the pipeline (its tags, the stage cache).
+            with deferred():
                 output.mask_notebook(executed, self.secrets)
                 sealed = self._seal(
                     stage, bundle, parameters, decision, status, committed, env_ref
@@ -302,12 +308,17 @@ class Runner:
                 claimed.release()
                 seconds = time.perf_counter() - started
                 say(f"{status}, run {run_id}")
-        if record.offline:
-            self.offline = record.problem
-            message = self.kept_message(stage, run_id, bundle)
-        elif failure:
-            message += f"\n  executed notebook: {self._stored(run_id, executed.name)}"
-        result = StageResult(stage.name, status, seconds, run_id, message, logged)
+                if record.offline:
+                    self.offline = record.problem
+                    message = self.kept_message(stage, run_id, bundle)
+                elif failure:
+                    stored = self._stored(run_id, executed.name)
+                    message += f"\n  executed notebook: {stored}"
+                result = StageResult(
+                    stage.name, status, seconds, run_id, message, logged
+                )
+                if ended is not None:
+                    ended(result)
         if status != "FINISHED":
             stopped = StageFailed(message)
             stopped.result = result
@@ -776,22 +787,20 @@ def run_pipeline(
                 continue
             runner.store.warm()
             try:
-                result = runner.run_stage(
+                runner.run_stage(
                     stage,
                     prepared[stage.name],
                     parent_run_id=parent.open(),
                     position=position,
                     decision=decision,
+                    ended=partial(_stage_ended, results, stored, stage, decision),
                 )
-            except StageFailed as error:
-                results.append(error.result)
+            except StageFailed:
                 break
             except store.StoreUnavailable as error:  # before the stage's run
                 runner.offline = str(error)
                 results.append(StageResult(stage.name, "FAILED", message=str(error)))
                 break
-            results.append(result)
-            stored.record(stage, decision, result.run_id, result.models)
         else:
             status = "FINISHED"
     except KeyboardInterrupt:
@@ -809,6 +818,20 @@ def run_pipeline(
     if parent.offline and failed is not None:
         failed.message += f"; the pipeline's run {parent.run_id} is kept there too"
     return parent.run_id, results
+
+
+def _stage_ended(
+    results: list[StageResult],
+    stored: cache.Cache,
+    stage: Stage,
+    decision: cache.Decision,
+    result: StageResult,
+) -> None:
+    """A stage's run has ended: the pipeline's tags count it, and a finished
+    one is reused next time, even when the pipeline is stopped right after."""
+    results.append(result)
+    if result.status == "FINISHED":
+        stored.record(stage, decision, result.run_id, result.models)
 
 
 def finished_tags(results: list[StageResult]) -> dict[str, str]:

@@ -267,6 +267,22 @@ def test_a_key_given_twice_is_refused_with_its_line(project):
     ) in refused(project(a=text))
 
 
+def test_numbers_in_a_spec_are_read_as_written(project):
+    """`1e-3` is a float (PyYAML's YAML 1.1 read text, which a float default
+    refused); an int in a form YAML 1.1 reads otherwise is refused, as -p's."""
+    fields = [f"{k}: {json.dumps(v)}" for k, v in json.loads(spec_text("a")).items()]
+    rated = project(a="\n".join(fields + ["parameters:", "  rate: 1e-3", ""]))
+    assert specs.load_stages(rated)["a"].spec.parameters == {"rate": 0.001}
+    assert spec_checks.quick_check(rated)
+    octal = "\n".join(fields + ["parameters:", "  grid: {depth: [3, 010]}", ""])
+    built = project(a=octal)
+    assert refused(built) == (
+        "env_specs/stage_a.yaml: line 8, column 21: YAML 1.1 reads '010' as the "
+        "int 8 (octal); write the number in decimal, or quoted for text"
+    )
+    assert not spec_checks.quick_check(built)
+
+
 def test_quick_check_knows_every_field_of_the_model():
     model = specs.StageSpec.model_fields
     assert set(spec_checks.FIELDS) == set(model)

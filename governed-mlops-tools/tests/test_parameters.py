@@ -55,6 +55,14 @@ def from_command_line(key: str, raw: str):
         ("seed", "-3", -3),
         ("seed", "0", 0),
         ("label", "010", "010"),  # declared text: as written
+        # An exponent without a dot or a sign is a float (YAML 1.2), as people
+        # write a rate; PyYAML's YAML 1.1 reads it as text.
+        ("rate", "1e-3", 0.001),
+        ("rate", "2E3", 2000.0),
+        ("rate", ".5e1", 5.0),
+        ("undeclared", "1e-3", 0.001),
+        ("grid", "{lr: [1e-3, 1e-2]}", {"lr": [0.001, 0.01]}),
+        ("label", "1e-3", "1e-3"),  # declared text: as written
     ],
 )
 def test_command_line_values_take_the_declared_type(key, raw, value):
@@ -84,6 +92,10 @@ def test_command_line_values_take_the_declared_type(key, raw, value):
         ("rate", "1_000", "YAML 1.1 reads '1_000' as the int 1000 (underscores"),
         ("seed", "0_10", "YAML 1.1 reads '0_10' as the int 8 (octal)"),
         ("seed", "7 # seven", "as the int 7 (not a decimal number as written)"),
+        # Inside a list or a mapping too.
+        ("columns", "[1, 010]", "YAML 1.1 reads '010' as the int 8 (octal)"),
+        ("grid", "{depth: 0x1F}", "YAML 1.1 reads '0x1F' as the int 31"),
+        ("data", "[1:30]", "YAML 1.1 reads '1:30' as the int 90 (base 60)"),
     ],
 )
 def test_values_that_do_not_fit_are_refused_with_the_reason(key, raw, message):

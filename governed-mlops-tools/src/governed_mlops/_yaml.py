@@ -5,6 +5,7 @@ keep the last silently)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -39,9 +40,69 @@ class SafeLoader(_Base):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep)
 
 
-def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` on the fastest safe loader available."""
-    return yaml.load(text, Loader=SafeLoader)
+class NumberSurprise(yaml.constructor.ConstructorError):
+    """An int YAML 1.1 reads from a form no one writes an int in."""
+
+    def __init__(self, text: str, value: int, form: str, mark: Any):
+        super().__init__(
+            None,
+            None,
+            f"YAML 1.1 reads {text!r} as the int {value} ({form}); write the "
+            f"number in decimal, or quoted for text",
+            mark,
+        )
+        self.text, self.value, self.form = text, value, form
+
+
+class NumberLoader(SafeLoader):
+    """The safe loader reading numbers as people write them: ``1e-3`` is a
+    float (YAML 1.2; PyYAML's 1.1 reads text unless it has a dot and a
+    signed exponent), and an int YAML 1.1 reads from another form (``010``
+    octal, ``0x1F``, ``1_000``, ``1:30`` base 60) is refused, at any depth."""
+
+
+def _decimal_int(loader: NumberLoader, node: Any) -> int:
+    value: int = loader.construct_yaml_int(node)
+    form = int_form(node.value)
+    if form:
+        raise NumberSurprise(node.value, value, form, node.start_mark)
+    return value
+
+
+NumberLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_INT_FORMS = (
+    (re.compile(r"0x[0-9a-f_]+"), "hexadecimal"),
+    (re.compile(r"0b[01_]+"), "binary"),
+    (re.compile(r"0[0-7_]+"), "octal"),
+    (re.compile(r"[0-9][0-9_]*(:[0-5]?[0-9])+"), "base 60"),
+    (re.compile(r"[1-9][0-9_]*"), "underscores dropped"),
+)
+
+
+def int_form(text: str) -> str:
+    """'' for an int written in decimal; else what YAML 1.1 took ``text``
+    for, where that is plain."""
+    text = text.strip()
+    if _DECIMAL.fullmatch(text):
+        return ""
+    digits = text.lstrip("+-").lower()
+    for pattern, form in _INT_FORMS:
+        if pattern.fullmatch(digits):
+            return form
+    return "not a decimal number as written"
+
+
+def safe_load(text: str, numbers: bool = False) -> Any:
+    """``yaml.safe_load`` on the fastest safe loader available; ``numbers``:
+    read them as :class:`NumberLoader` does (a value a notebook is given)."""
+    return yaml.load(text, Loader=NumberLoader if numbers else SafeLoader)
 
 
 def describe_error(error: yaml.YAMLError) -> str:

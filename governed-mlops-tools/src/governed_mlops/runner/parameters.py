@@ -15,12 +15,12 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
 import yaml
 
+from .._yaml import NumberSurprise, int_form, safe_load
 from ..errors import CommandError
 
 # The types a default's literal or annotation can declare.
@@ -130,7 +130,9 @@ def from_text(raw: str, kind: Optional[type], where: str, wanted: str) -> Any:
     if kind is str and not quoted:
         return raw
     try:
-        value = yaml.safe_load(raw) if raw else ""
+        value = safe_load(raw, numbers=True) if raw else ""
+    except NumberSurprise as error:
+        raise CommandError(f"{where}={raw}: {error.problem}") from None
     except yaml.YAMLError:
         if kind is None:
             return raw
@@ -155,35 +157,12 @@ def from_text(raw: str, kind: Optional[type], where: str, wanted: str) -> Any:
     return value
 
 
-# An int as people write one: YAML 1.1 also reads 010 (octal), 0x1F, 0b11,
-# 1_000 and 1:30 (base 60) as ints.
-_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-
-
 def int_surprise(raw: str, value: Any) -> str:
-    """How YAML read ``raw`` as an int though it is no decimal number (what
-    it took it for, where that is plain), or ''."""
-    text = raw.strip()
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or _DECIMAL.fullmatch(text)
-    ):
+    """How YAML read ``raw`` as an int though it is no decimal number as
+    written (``7 # seven``), or ''."""
+    if not isinstance(value, int) or isinstance(value, bool):
         return ""
-    digits = text.lstrip("+-").lower()
-    for pattern, kind in _INT_FORMS:
-        if pattern.fullmatch(digits):
-            return kind
-    return "not a decimal number as written"
-
-
-_INT_FORMS = (
-    (re.compile(r"0x[0-9a-f_]+"), "hexadecimal"),
-    (re.compile(r"0b[01_]+"), "binary"),
-    (re.compile(r"0[0-7_]+"), "octal"),
-    (re.compile(r"[0-9][0-9_]*(:[0-5]?[0-9])+"), "base 60"),
-    (re.compile(r"[1-9][0-9_]*"), "underscores dropped"),
-)
+    return int_form(raw)
 
 
 def yaml_surprise(raw: str, value: Any) -> str:

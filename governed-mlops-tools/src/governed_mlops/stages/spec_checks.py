@@ -348,7 +348,7 @@ def quick_check(project: Project) -> bool:
     for name in order:
         source = f"env_specs/{files[name].name}"
         try:
-            data = safe_load(files[name].read_text(encoding="utf-8"))
+            data = safe_load(files[name].read_text(encoding="utf-8"), numbers=True)
         except (OSError, UnicodeError, yaml.YAMLError):
             return False
         if not plainly_valid(data, name) or file_problems(

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .._yaml import describe_error, safe_load
+from .._yaml import NumberSurprise, describe_error, safe_load
 from ..errors import CommandError
 from ..project import Project
 from .pythons import Interpreter, InterpreterNotFound, resolve, use_cache
@@ -336,7 +336,9 @@ def parse_spec(path: Path, relative: str) -> StageSpec:
 def _parse(path: Path, relative: str) -> tuple[Optional[StageSpec], list[str]]:
     """The spec, or None and one line per problem."""
     try:
-        data = safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"), numbers=True)
+    except NumberSurprise as error:
+        return None, [f"{relative}: {describe_error(error)}"]
     except yaml.YAMLError as error:
         return None, [f"{relative}: not valid YAML: {describe_error(error)}"]
     if not isinstance(data, dict):

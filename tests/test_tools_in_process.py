@@ -757,37 +757,42 @@ def test_a_pipeline_skips_what_has_not_changed_and_says_why(
         shutil.rmtree(kept)
 
 
-@pytest.mark.parametrize("when", ["as prep's run ends", "while prep runs"])
+@pytest.mark.parametrize(
+    "when", ["as prep's run ends", "while prep runs", "as prep's run is made"]
+)
 def test_a_pipeline_stopped_by_sigterm_says_what_ran_and_keeps_what_finished(
     tiny, monkeypatch, when
 ):
     """SIGTERM (an aborted build, a cancelled `mlflow run`) stops the pipeline;
     its run still names the stage it stopped in as run, not as skipped, and a
-    stage that finished is reused by the next run."""
+    stage that finished is reused by the next run. Held back while the
+    stage's run was made, it left that run RUNNING."""
     from governed_mlops.runner import execute, orphans
 
     root, _ = tiny
-    target = (
-        (orphans.Claim, "release")
-        if when.startswith("as")
-        else (execute.Runner, "_execute")
-    )
+    target = {
+        "as prep's run ends": (orphans.Claim, "release"),
+        "while prep runs": (execute.Runner, "_execute"),
+        "as prep's run is made": (orphans, "claim"),
+    }[when]
     original = getattr(*target)
-    sent: list[bool] = []
-    finished = when.startswith("as")
-    seed = "prep.seed=4" if finished else "prep.seed=6"  # a key of its own
+    calls: list[bool] = []
+    # The pipeline's run is claimed first: then prep's.
+    at = 2 if when == "as prep's run is made" else 1
+    finished = when == "as prep's run ends"
+    seed = {"as prep's run ends": 4, "while prep runs": 6}.get(when, 8)
 
-    def terminate_once(self, *args, **kwargs):
-        if not sent:
-            sent.append(True)
+    def terminate_once(*args, **kwargs):
+        calls.append(True)
+        if len(calls) == at:
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
     with cached_stages(root):
         pipeline("--force")  # what earlier tests left
         before = set(recorded())
         monkeypatch.setattr(*target, terminate_once)
-        stopped = mlops("pipeline", "run", "--force", "-p", seed)
+        stopped = mlops("pipeline", "run", "--force", "-p", f"prep.seed={seed}")
         monkeypatch.undo()
         assert stopped.code == 143, stopped.err
         assert "mlops: terminated (SIGTERM)" in stopped.err
@@ -799,12 +804,41 @@ def test_a_pipeline_stopped_by_sigterm_says_what_ran_and_keeps_what_finished(
         assert parent.info.status == "KILLED"
         assert (tags["pipeline.ran"], tags["pipeline.skipped"]) == ("prep", "fit")
         assert prep.info.status == ("FINISHED" if finished else "KILLED")
-        rows, _ = pipeline("-p", seed)
+        rows, _ = pipeline("-p", f"prep.seed={seed}")
         if finished:  # not run again: the stage cache has it
             assert rows["prep"][1:] == ["CACHED", "-", prep.info.run_id]
         else:
             assert rows["prep"][1] == "FINISHED"
         assert rows["fit"][1] == "FINISHED"
+
+
+def test_the_run_mlflow_run_made_is_claimed_while_its_entry_point_runs(
+    tiny, first_run, monkeypatch
+):
+    """Killed unasked (SIGKILL; on Windows, the end of an aborted build),
+    neither `mlops mlproject` nor `mlflow run` ends that run: its claim lets
+    `mlops audit sync` end it KILLED."""
+    from governed_mlops.runner import execute, orphans
+
+    root, _ = tiny
+    mlflow = client()
+    experiment = mlflow.get_experiment_by_name(PACKAGE).experiment_id
+    outer = mlflow.create_run(experiment).info.run_id  # as `mlflow run` does
+    claim = root / ".mlops" / orphans.CLAIMS_DIR / f"{outer}.json"
+    seen = []
+    run_stage = execute.Runner.run_stage
+
+    def noting(*args, **kwargs):
+        seen.append((claim.is_file(), outer in orphans.orphans(root / ".mlops")))
+        return run_stage(*args, **kwargs)
+
+    monkeypatch.setattr(execute.Runner, "run_stage", noting)
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer)
+    result = mlops("mlproject", "prep", "--seed", "5")
+    assert result.code == 0, result.err
+    assert seen == [(True, False)]  # claimed and held: no orphan
+    assert not claim.exists()  # `mlflow run` ends its run itself now
+    mlflow.set_terminated(outer)
 
 
 def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):

@@ -98,3 +98,78 @@ def test_handlers_replaced_in_a_block_are_put_back():
             loop.close()
             assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
         assert signal.getsignal(signal.SIGTERM) == ours
+
+
+def test_ctrl_c_while_deferred_is_raised_when_the_block_ends():
+    """Jenkins on Windows sends Ctrl-C to every process of a build it
+    aborts, so one abort can bring several: the second cut the run's end."""
+    ended = []
+    with terminable():
+        with pytest.raises(KeyboardInterrupt) as raised:
+            with deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                ended.append("the run ended whole")
+    assert ended == ["the run ended whole"]
+    assert type(raised.value) is KeyboardInterrupt  # not Terminated: exit 130
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    """A job started in the background (`&`, nohup) ignores SIGINT."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with terminable():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_signal_held_while_a_run_is_made_is_raised_where_it_is_ended():
+    from governed_mlops.termination import raise_pending
+
+    steps = []
+    with terminable():
+        with deferred(reraise=False):
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("run made and claimed")
+        steps.append("nothing raised yet")
+        with pytest.raises(Terminated):
+            try:
+                raise_pending()
+            finally:
+                steps.append("run ended")
+    assert steps == ["run made and claimed", "nothing raised yet", "run ended"]
+
+
+def test_ctrl_break_is_handled_as_sigterm_where_there_is_one(monkeypatch):
+    """Windows: SIGBREAK (Ctrl-Break) is the signal a command can be asked
+    to stop with besides Ctrl-C; by default it ended mlops at once. Here
+    SIGUSR1 stands in for it."""
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    before = signal.getsignal(signal.SIGUSR1)
+    with terminable():
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGUSR1)
+    assert signal.getsignal(signal.SIGUSR1) == before
+
+
+def test_on_windows_a_steps_command_is_left_to_end_itself(tmp_path, monkeypatch):
+    """Passing SIGTERM on is TerminateProcess on Windows (the command killed,
+    its runs RUNNING); its console's Ctrl-C or Ctrl-Break reached it too."""
+    from governed_mlops.cli.ci import _run_to_its_end
+
+    ended = tmp_path / "ended"
+    child = tmp_path / "child.py"
+    child.write_text(  # SIGTERM's default action would end it before it writes
+        f"import time\ntime.sleep(1.5)\nopen({str(ended)!r}, 'w').write('done')\n"
+    )
+    monkeypatch.setattr(sys, "platform", "win32")
+    with terminable():
+        timer = term_soon(0.5)
+        try:
+            with pytest.raises(Terminated):
+                _run_to_its_end(
+                    [sys.executable, str(child)], tmp_path, dict(os.environ)
+                )
+        finally:
+            timer.cancel()
+    assert ended.read_text() == "done"

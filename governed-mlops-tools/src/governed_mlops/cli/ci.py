@@ -205,29 +205,50 @@ def run_step(name: str, extra: list[str]) -> int:
 
 def _run_to_its_end(command: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Run a step's command; interrupted, let it end what it records. Ctrl-C
-    reached it with us (the terminal's group); SIGTERM may not have (`kill`
-    of this process alone), so it is passed on. subprocess.run would kill
-    the command 0.25 s after the interrupt, its runs left RUNNING."""
+    reached it with us (the terminal's group, or the console on Windows);
+    SIGTERM may not have (`kill` of this process alone), so it is passed on,
+    except on Windows, where that would end the command unasked
+    (TerminateProcess) and where Ctrl-Break reached it with us.
+    subprocess.run would kill the command 0.25 s after the interrupt, its
+    runs left RUNNING."""
     import signal
     import subprocess
 
     from ..termination import Terminated
 
+    windows = sys.platform == "win32"
     process = subprocess.Popen(command, cwd=cwd, env=env)
     try:
-        return process.wait()
+        return _wait(process)
     except KeyboardInterrupt as interrupt:
-        if isinstance(interrupt, Terminated):
+        if isinstance(interrupt, Terminated) and not windows:
             process.send_signal(signal.SIGTERM)
-        try:
-            process.wait()
-        except Terminated:  # SIGTERM after Ctrl-C: it ends its runs still
-            process.send_signal(signal.SIGTERM)
-            process.wait()
-        except KeyboardInterrupt:  # Ctrl-C again: stop it now
-            process.kill()
-            process.wait()
+        while process.poll() is None:
+            try:
+                _wait(process)
+            except Terminated:  # SIGTERM after Ctrl-C: it ends its runs still
+                if not windows:
+                    process.send_signal(signal.SIGTERM)
+            except KeyboardInterrupt:
+                # Ctrl-C again: stop it now. Not on Windows, where every
+                # Ctrl-C of the console reaches it too (Jenkins sends one per
+                # process of a build it aborts) and it ends its runs first.
+                if not windows:
+                    process.kill()
+                    process.wait()
         raise
+
+
+def _wait(process: Any) -> int:
+    """``process.wait()``, which Ctrl-C interrupts on Windows too: there a
+    wait without a timeout does not return to Python until the child ends."""
+    import subprocess
+
+    while True:
+        try:
+            return int(process.wait(timeout=0.5 if sys.platform == "win32" else None))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _settings(project: Project) -> Any:

@@ -10,6 +10,7 @@ stage spec's values hold where ``-P`` gives none.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from . import Subparsers
 from ..errors import CommandError
@@ -67,11 +68,37 @@ def run(args: argparse.Namespace) -> int:
     else:
         argv = ["stage", "run", args.entry, *params]
     command = build_parser().parse_args(argv)
+    claimed = _claim_outer_run()
     try:
         return int(command.handler(command) or 0)
     except KeyboardInterrupt:
         _end_outer_run()
         raise
+    finally:
+        if claimed is not None:
+            claimed.release()
+
+
+def _claim_outer_run() -> Any:
+    """Claim the run `mlflow run` made for us while we run: killed unasked
+    (SIGKILL; on Windows, an aborted build's end), neither we nor `mlflow
+    run` end it, and `mlops audit sync` then ends it KILLED. Best effort."""
+    import os
+
+    run_id = os.environ.get("MLFLOW_RUN_ID", "")
+    if not run_id:
+        return None
+    try:
+        from ..project import find_project
+        from ..runner import orphans
+        from ..settings import load
+        from ..runner.tracking import shown_uri
+
+        project = find_project()
+        uri = shown_uri(load(project).mlflow_tracking_uri)
+        return orphans.claim(project.state_dir, run_id, uri)
+    except Exception:  # noqa: BLE001 - the command is what the user asked for
+        return None
 
 
 def _end_outer_run() -> None:

@@ -34,7 +34,7 @@ from ..settings import env_prefix, index_token, secret_env_names
 from ..stages.installers import redact
 from ..settings import load as load_settings
 from ..stages.specs import Stage
-from ..termination import deferred, kept_handlers
+from ..termination import deferred, kept_handlers, raise_pending
 from ..stages.env import current_sbom, write_stage_sbom
 from ..stages.env import drift, live_freeze, read_marker, require_env, spec_changes
 
@@ -243,7 +243,9 @@ class Runner:
             # Why it ran (the pipeline's line), for the report.
             tags[REASON_TAG] = decision.reason[:TAG_LIMIT]
             tags.update(lineage_tags(decision.producers, decision.models))
-        with deferred():  # a run made must be claimed, or none ends it
+        # A run made must be claimed, or none ends it; a signal meanwhile is
+        # raised in the try below, which ends the run.
+        with deferred(reraise=False):
             run_id = self.store.create_run(tags)
             bundle = self.settings.artifacts_dir / run_id
             claimed = orphans.claim(
@@ -259,6 +261,7 @@ class Runner:
         logged: dict[str, str] = {}
         try:
             try:
+                raise_pending()
                 keeps = not env_ref["run_id"]  # this run keeps the env's files
                 committed.update(
                     audit.start_bundle(bundle, stage, git, freeze if keeps else None)

@@ -64,9 +64,23 @@ class Claim:
         """The run was ended (or handed to the journal): no one must end it."""
         if self._handle is None:
             return
-        self.path.unlink(missing_ok=True)
         self._handle.close()  # the lock goes with it
         self._handle = None
+        _remove(self.path)
+
+
+def _remove(path: Path) -> None:
+    """Delete a claim no process holds. Windows refuses while any process
+    has it open (`audit sync` reading it): then it stays, unlocked, and the
+    next `audit sync` finds its run ended and deletes it."""
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        pass
+
+
+# How long a new claim waits for its lock: `audit sync` may be reading it.
+LOCK_WAIT = 2.0
 
 
 def claim(state_dir: Path, run_id: str, tracking_uri: str, bundle: str = "") -> Claim:
@@ -74,9 +88,12 @@ def claim(state_dir: Path, run_id: str, tracking_uri: str, bundle: str = "") -> 
     path = state_dir / CLAIMS_DIR / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+", encoding="utf-8")
-    if not _lock(handle):  # cannot happen for a new run id
-        handle.close()
-        return Claim(path, None)
+    deadline = time.monotonic() + LOCK_WAIT
+    while not _lock(handle):  # `audit sync` found the new, empty claim
+        if time.monotonic() > deadline:
+            handle.close()
+            return Claim(path, None)
+        time.sleep(0.02)
     handle.seek(0)
     handle.truncate()
     owner = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
@@ -144,9 +161,9 @@ def reap(store: Store, state_dir: Path, secrets: Sequence[str]) -> list[Synced]:
                 )
                 results.append(Synced(run_id, False, problem=problem))
                 continue
-            path.unlink(missing_ok=True)
-            if ended:
-                results.append(Synced(run_id, True, "KILLED"))
+        _remove(path)  # closed first: Windows deletes no open file
+        if ended:
+            results.append(Synced(run_id, True, "KILLED"))
     return results
 
 

@@ -57,8 +57,6 @@ def test_deferred_changes_nothing_outside_a_terminable_command():
 def test_a_steps_command_is_passed_sigterm_and_ends_its_runs(tmp_path: Path):
     """`mlops ci pipeline` runs `mlops pipeline run`: killed 0.25 s after the
     interrupt by subprocess.run, its runs stayed RUNNING."""
-    from governed_mlops.cli.ci import _run_to_its_end
-
     ended = tmp_path / "ended"
     child = tmp_path / "child.py"
     child.write_text(
@@ -71,16 +69,23 @@ def test_a_steps_command_is_passed_sigterm_and_ends_its_runs(tmp_path: Path):
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
+    step_terminated(child, 1.0)
+    assert ended.read_text() == "KILLED"
+
+
+def step_terminated(child: Path, delay: float) -> None:
+    """`mlops ci`'s step running ``child``, SIGTERM to us after ``delay``."""
+    from governed_mlops.cli.ci import _run_to_its_end
+
     with terminable():
-        timer = term_soon(1.0)
+        timer = term_soon(delay)
         try:
             with pytest.raises(Terminated):
                 _run_to_its_end(
-                    [sys.executable, str(child)], tmp_path, dict(os.environ)
+                    [sys.executable, str(child)], child.parent, dict(os.environ)
                 )
         finally:
             timer.cancel()
-    assert ended.read_text() == "KILLED"
 
 
 def test_handlers_replaced_in_a_block_are_put_back():
@@ -155,21 +160,11 @@ def test_ctrl_break_is_handled_as_sigterm_where_there_is_one(monkeypatch):
 def test_on_windows_a_steps_command_is_left_to_end_itself(tmp_path, monkeypatch):
     """Passing SIGTERM on is TerminateProcess on Windows (the command killed,
     its runs RUNNING); its console's Ctrl-C or Ctrl-Break reached it too."""
-    from governed_mlops.cli.ci import _run_to_its_end
-
     ended = tmp_path / "ended"
     child = tmp_path / "child.py"
     child.write_text(  # SIGTERM's default action would end it before it writes
         f"import time\ntime.sleep(1.5)\nopen({str(ended)!r}, 'w').write('done')\n"
     )
     monkeypatch.setattr(sys, "platform", "win32")
-    with terminable():
-        timer = term_soon(0.5)
-        try:
-            with pytest.raises(Terminated):
-                _run_to_its_end(
-                    [sys.executable, str(child)], tmp_path, dict(os.environ)
-                )
-        finally:
-            timer.cancel()
+    step_terminated(child, 0.5)
     assert ended.read_text() == "done"

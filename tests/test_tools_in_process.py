@@ -889,7 +889,7 @@ def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
         fresh_machine()
         alone, result = pipeline("-p", "prep.seed=11")
         assert [row[1] for row in alone.values()] == ["FINISHED", "FINISHED"]
-        assert "no previous run in" in line(result, "prep")
+        assert "no cached run from" in line(result, "prep")
 
 
 def test_verify_finds_a_record_intact_and_names_what_was_tampered_with(tiny):

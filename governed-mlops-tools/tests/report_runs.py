@@ -34,7 +34,7 @@ def stage_tags(
         "env.fingerprint": "sha256:" + "0" * 64,
         "lock.sha256": LOCK,
         "cache.key": f"{stage}-{number}",
-        "cache.reason": "parameters changed: seed" if number else "no previous run",
+        "cache.reason": "parameters changed: seed" if number else "no cached run",
         "mlops.version": "test",
     }
 

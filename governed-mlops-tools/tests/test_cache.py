@@ -60,7 +60,7 @@ STORE = "sqlite:///tiny/mlruns/mlflow.db"
 def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
     prep = stages["prep"]
     first = fresh(prep).decide(prep, {"seed": 1}, force=False)
-    assert first.run and first.reason == f"no previous run in {STORE}"
+    assert first.run and first.reason == f"no cached run from {STORE}"
     ran(fresh(prep), prep, {"seed": 1}, "a")
     again = fresh(prep).decide(prep, {"seed": 1}, force=False)
     assert not again.run and again.reason == "unchanged since run run-prep-a"
@@ -70,7 +70,7 @@ def test_an_unchanged_stage_is_skipped_and_a_new_one_runs(stages):
     server = "http://mlflow:5000"
     other = cache.Cache(prep.project.state_dir, prep.project.root, server)
     elsewhere = other.decide(prep, {"seed": 1}, force=False)
-    assert elsewhere.run and elsewhere.reason == f"no previous run in {server}"
+    assert elsewhere.run and elsewhere.reason == f"no cached run from {server}"
     other.record(prep, elsewhere, "run-on-the-server")
     # Each store keeps its own: the first is still reused from its store.
     assert fresh(prep).decide(prep, {"seed": 1}, force=False).reused == "run-prep-a"
@@ -315,7 +315,7 @@ def test_the_shared_cache_restores_what_this_machine_lacks(stages):
     assert runs.files[run_id, "cache/outputs/data/out.txt"] == b"from afar"
     # Without the shared cache this machine has no run to reuse.
     alone = fresh(prep).decide(prep, {"seed": 1}, force=False)
-    assert alone.run and alone.reason == f"no previous run in {STORE}"
+    assert alone.run and alone.reason == f"no cached run from {STORE}"
     shared = cache.Cache(
         prep.project.state_dir, prep.project.root, STORE, SharedCache(runs)
     )
@@ -345,7 +345,7 @@ def test_the_shared_cache_never_hands_over_what_does_not_match(stages):
         return store.decide(prep, {"seed": 1}, force=False)
 
     tampered = decide()
-    assert tampered.run and tampered.reason == f"no previous run in {STORE}"
+    assert tampered.run and tampered.reason == f"no cached run from {STORE}"
     assert not (prep.project.root / "data" / "out.txt").exists()
     # An output edited here is not overwritten by the shared one.
     runs.files[run_id, "cache/outputs/data/out.txt"] = b"from afar"
@@ -356,7 +356,7 @@ def test_the_shared_cache_never_hands_over_what_does_not_match(stages):
     runs.broken = "connection refused"
     away = decide()
     assert away.run and away.reason == (
-        f"no previous run in {STORE}; the shared cache in {STORE} could not be "
+        f"no cached run from {STORE}; the shared cache in {STORE} could not be "
         "read (OSError: connection refused)"
     )
 

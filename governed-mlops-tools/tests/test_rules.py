@@ -449,6 +449,52 @@ def test_gov202_passes_a_clean_notebook():
     assert findings("GOV202", {"notebooks/train.ipynb": NOTEBOOK}) == []
 
 
+def test_gov202_finds_a_file_git_still_holds_as_conflicted(tmp_path):
+    """An update without nbdime keeps a conflicted notebook as the user had it,
+    without markers: `git add` then dropped the template's changes to it, and
+    nothing said so."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    root = write_files(tmp_path, PROJECT)
+    git("init", "-q", "-b", "main")
+    git(
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@x",
+        "commit",
+        "-qm",
+        "v1",
+        "--allow-empty",
+    )
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "project")
+    notebook, readme = root / "notebooks" / "train.ipynb", root / "README.md"
+    git("checkout", "-qb", "template")
+    notebook.write_text(NOTEBOOK.replace("seed", "random_state"))
+    readme.write_text("# Churn, the template's\n")
+    git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "theirs")
+    git("checkout", "-q", "main")
+    notebook.write_text(NOTEBOOK.replace("seed", "user_seed"))
+    readme.write_text("# Churn, the user's\n")
+    git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qam", "ours")
+    merged = subprocess.run(["git", "merge", "template"], cwd=root, capture_output=True)
+    assert merged.returncode == 1  # both conflicted
+    notebook.write_text(NOTEBOOK.replace("seed", "user_seed"))  # kept as it was
+    found = [f"{f.where}: {f.message}" for f in check_rule("GOV202", root)]
+    assert found == [
+        "README.md:1: conflict marker",
+        "README.md:5: conflict marker",
+        "notebooks/train.ipynb: git still holds it as conflicted (unmerged), though "
+        "it has no conflict marker: the template's changes to it are not in it",
+    ]
+    git("add", "-A")  # resolved, as far as git knows: the user's decision
+    assert "notebooks/train.ipynb" not in str(check_rule("GOV202", root))
+
+
 def test_file_names_from_git_are_utf8_whatever_the_locale(tmp_path):
     """git prints names in UTF-8; a Windows locale is cp1252, which turns
     ``ü.py`` into ``Ã¼.py`` (dropped from every rule) or fails to decode.

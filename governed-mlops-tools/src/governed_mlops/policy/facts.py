@@ -61,10 +61,18 @@ class Facts:
             return None
         return {name for name, tag in listed.items() if tag != "?"}
 
+    @property
+    def unmerged(self) -> set[str]:
+        """Files git's index still holds as conflicted (a merge or an update
+        not resolved yet); none outside a git work tree."""
+        listed = self._git_files() or {}
+        return {name for name, tag in listed.items() if tag == "M"}
+
     @functools.lru_cache(maxsize=None)
     def _git_files(self) -> Optional[dict[str, str]]:
         """``{name: tag}`` of tracked and untracked, not ignored, files
-        (``git ls-files -t``: ``?`` for untracked); None without git."""
+        (``git ls-files -t``: ``?`` for untracked, ``M`` for unmerged); None
+        without git."""
         listed = git_or_none(
             self.root, "ls-files", "-t", "-co", "--exclude-standard", "-z"
         )

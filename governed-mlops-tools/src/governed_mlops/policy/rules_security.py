@@ -77,13 +77,31 @@ def no_secrets(facts: Facts) -> Iterator[Finding]:
     rationale="`copier update` leaves conflict markers or .rej files where "
     "the template and your edits overlap; committed, they break code and hide "
     "policy changes. The update guard's commented markers (pyproject.toml, "
-    "stage specs) and nbdime's markers inside notebook cells count too.",
+    "stage specs) and nbdime's markers inside notebook cells count too, and "
+    "so does a file git still holds as conflicted: a notebook the update kept "
+    "as it was has no markers, and `git add` would drop the template's changes.",
     fix="Merge each conflict by hand (keep the lines you need, delete the "
     "markers, or the whole commented `# <<<<<<<` block once its lines are "
-    "merged), apply each .rej file to the file beside it and delete it; "
-    "README.md, 'Updating to a new policy version'.",
+    "merged), apply each .rej file to the file beside it and delete it; a "
+    "notebook kept for want of nbdime: reset and update again with nbdime "
+    "(docs/updating.md), or merge the template's version (`git show :3:PATH`) "
+    "by hand; then `git add` each file. README.md, 'Updating to a new policy "
+    "version'.",
 )
 def no_conflicts(facts: Facts) -> Iterator[Finding]:
+    marked = set()
+    for finding in _marked_conflicts(facts):
+        marked.add(finding.path)
+        yield finding
+    for name in sorted(facts.unmerged - marked):
+        yield Finding(
+            "git still holds it as conflicted (unmerged), though it has no "
+            "conflict marker: the template's changes to it are not in it",
+            name,
+        )
+
+
+def _marked_conflicts(facts: Facts) -> Iterator[Finding]:
     for name in facts.files:
         if name.endswith(".rej"):
             yield Finding("rejected hunks of an update, not applied", name)

@@ -292,7 +292,7 @@ class Cache:
         last = self.entries.get(stage.name)
         if not last:
             decision = Decision(
-                True, f"no previous run in {self.store_uri}", key, parts
+                True, f"no cached run from {self.store_uri}", key, parts
             )
         elif last["key"] != key:
             decision = Decision(True, why(last["parts"], parts), key, parts)

@@ -142,13 +142,16 @@ def test_generated_readme_word_for_word(copied, user):
     assert "0 error(s), 0 warning(s)" in policy.stdout, policy.stdout
 
     newer_template(clone)
-    update, status, check = console_block(readme, "## Updating to a new policy version")
+    update, status, check, locks = console_block(
+        readme, "## Updating to a new policy version"
+    )
     assert update.startswith("uv run copier update")
     shell(update, project, user)
     assert "Policy 99.0.1 was here." in (project / "README.md").read_text()
     shell(status, project, user)
     after = shell(check, project, user)
     assert "0 error(s), 0 warning(s)" in after.stdout, after.stdout
+    shell(locks, project, user)  # the specs did not change: every lock holds
     shell(
         'git add -A && git commit -qm "Update to governed-mlops 99.0.1"', project, user
     )

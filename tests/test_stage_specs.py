@@ -283,6 +283,15 @@ def test_numbers_in_a_spec_are_read_as_written(project):
     assert not spec_checks.quick_check(built)
 
 
+def test_a_spec_that_is_not_utf8_is_named_not_a_traceback(project):
+    built = project()
+    spec = built.root / "env_specs" / "stage_a.yaml"
+    spec.write_bytes(spec.read_bytes() + b"\n# Mod\xe8le\n")
+    message = refused(built)
+    assert message.startswith("env_specs/stage_a.yaml: not UTF-8 text (byte ")
+    assert not spec_checks.quick_check(built)
+
+
 def test_quick_check_knows_every_field_of_the_model():
     model = specs.StageSpec.model_fields
     assert set(spec_checks.FIELDS) == set(model)

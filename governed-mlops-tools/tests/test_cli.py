@@ -105,6 +105,56 @@ def test_a_bad_package_name_is_refused(tmp_path, monkeypatch, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "tail, problem",
+    [
+        (b"x = \n", "not valid TOML (Invalid value (at line "),
+        (b"# caf\xe9\n", "not UTF-8 text (byte "),
+    ],
+    ids=["toml", "encoding"],
+)
+def test_a_pyproject_that_cannot_be_read_is_named(
+    tiny, capsys, tail: bytes, problem: str
+):
+    pyproject = tiny / "pyproject.toml"
+    pyproject.write_bytes(pyproject.read_bytes() + tail)
+    for command in (["info"], ["stage", "list"]):
+        code, _, err = mlops(capsys, *command)
+        assert code == 2, (command, err)
+        assert err.startswith(f"mlops: error: {pyproject}: {problem}"), err
+    code, out, err = mlops(capsys, "policy", "check")  # the finding of a rule
+    assert code == 1 and "ERROR GOV" in out and not err
+
+
+def test_a_package_that_is_not_there_is_named(tiny, capsys):
+    pyproject = tiny / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace(f'package = "{PACKAGE}"', 'package = "nosuch_pkg"'),
+        encoding="utf-8",
+    )
+    code, _, err = mlops(capsys, "info")
+    assert code == 2
+    assert err == (
+        f"mlops: error: {pyproject}: [tool.governed-mlops] package = 'nosuch_pkg': "
+        "no module nosuch_pkg in this environment; name the package under src/ "
+        "and install the project (uv sync)\n"
+    )
+
+
+def test_invalid_settings_are_refused_with_exit_2(tiny, capsys, monkeypatch):
+    """The template's SettingsError is a SystemExit: it left with exit 1,
+    which the run commands give a failed notebook."""
+    monkeypatch.setenv(f"{PACKAGE.upper()}_MLFLOW_PORT", "abc")
+    code, _, err = mlops(capsys, "info")
+    assert code == 2
+    assert f"{PACKAGE.upper()}_MLFLOW_PORT=abc: Input should be a valid integer" in err
+    monkeypatch.delenv(f"{PACKAGE.upper()}_MLFLOW_PORT")
+    (tiny / ".env").write_bytes(f"{PACKAGE.upper()}_DATA_DIR=d\xe8\n".encode("latin-1"))
+    code, _, err = mlops(capsys, "info")
+    assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err
+
+
 def test_settings_without_a_field_of_the_contract_are_named(
     tmp_path, monkeypatch, capsys
 ):

@@ -17,6 +17,12 @@ class ProjectError(Exception):
     """The current directory is not inside a governed-mlops project."""
 
 
+class PackageMissing(ProjectError, ImportError):
+    """The project's package cannot be imported here: a typo in its name, or
+    the project not installed in this environment (callers that can do
+    without its settings catch the ImportError)."""
+
+
 @dataclass(frozen=True)
 class Project:
     """A governed-mlops project on disk."""
@@ -123,7 +129,31 @@ class Project:
 
     def import_module(self, name: str) -> ModuleType:
         """Import ``<package>.<name>``, e.g. ``config`` or ``logs``."""
-        return importlib.import_module(f"{self.package}.{name}")
+        try:
+            return importlib.import_module(f"{self.package}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name not in (self.package, f"{self.package}.{name}"):
+                raise  # a module the project's code imports: its own problem
+            raise PackageMissing(
+                f"{self.root / 'pyproject.toml'}: [tool.{TOOL_TABLE}] package = "
+                f"{self.package!r}: no module {error.name} in this environment; "
+                f"name the package under src/ and install the project (uv sync)"
+            ) from None
+
+
+def _read_pyproject(path: Path) -> dict[str, Any]:
+    try:
+        return toml.loads(path.read_text(encoding="utf-8"))
+    except toml.TOMLDecodeError as error:
+        problem = f"not valid TOML ({error})"
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text (byte {error.start})"
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror or error})"
+    raise ProjectError(
+        f"{path}: {problem}; fix it (an update's conflict: resolve its markers; "
+        f"git diff shows what changed)"
+    )
 
 
 def find_project(start: Path | None = None) -> Project:
@@ -133,7 +163,7 @@ def find_project(start: Path | None = None) -> Project:
         pyproject = folder / "pyproject.toml"
         if not pyproject.is_file():
             continue
-        data = toml.loads(pyproject.read_text(encoding="utf-8"))
+        data = _read_pyproject(pyproject)
         table = data.get("tool", {}).get(TOOL_TABLE)
         if table is None:
             continue

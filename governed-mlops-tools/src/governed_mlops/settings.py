@@ -76,7 +76,15 @@ def load(project: Project) -> ProjectSettings:
     """The project's settings (``<package>.config.get_settings()``), checked
     against the contract."""
     config = project.import_module("config")
-    settings = config.get_settings()
+    try:
+        settings = config.get_settings()
+    except SystemExit as invalid:  # the template's SettingsError: its message
+        raise CommandError(str(invalid.code)) from None
+    except UnicodeDecodeError as error:
+        raise CommandError(
+            f"{project.root / '.env'} (or another settings file): not UTF-8 text "
+            f"(byte {error.start}); save it as UTF-8"
+        ) from None
     missing = missing_fields(settings)
     if missing:
         raise CommandError(

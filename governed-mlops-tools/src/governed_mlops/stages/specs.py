@@ -336,7 +336,13 @@ def parse_spec(path: Path, relative: str) -> StageSpec:
 def _parse(path: Path, relative: str) -> tuple[Optional[StageSpec], list[str]]:
     """The spec, or None and one line per problem."""
     try:
-        data = safe_load(path.read_text(encoding="utf-8"), numbers=True)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return None, [f"{relative}: not UTF-8 text (byte {error.start}); save it so"]
+    except OSError as error:
+        return None, [f"{relative}: cannot be read ({error.strerror or error})"]
+    try:
+        data = safe_load(text, numbers=True)
     except NumberSurprise as error:
         return None, [f"{relative}: {describe_error(error)}"]
     except yaml.YAMLError as error:

@@ -527,3 +527,28 @@ def test_mlproject_runs_a_stage_with_its_parameters(capsys, monkeypatch, tmp_pat
     code, _, err = mlops(capsys, "mlproject", "train", "--seed", "7")
     assert code == 0, err
     assert (seen[0].stage, seen[0].param) == ("train", ["seed=7"])
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tiny, capsys):
+    """A folder, or a path under a file, ended in a traceback after the work
+    (exit 1, which `deps audit` gives a vulnerability)."""
+    (tiny / "notes.txt").write_text("x\n", encoding="utf-8")
+    for command, message in (
+        (
+            ["policy", "check", "--format", "junit", "--output", "src"],
+            "argument --output: src is a folder: give the file's path, e.g. "
+            "src/report.xml",
+        ),
+        (
+            ["deps", "audit", "--junit", "notes.txt/audit.xml"],
+            "argument --junit: notes.txt/audit.xml: notes.txt is a file, not a "
+            "folder",
+        ),
+        (["fleet", "report", "--output", "src", "."], "argument --output: src is"),
+        (
+            ["deps", "sbom", "--no-stages", "--output-dir", "notes.txt"],
+            f"--output-dir notes.txt: {tiny / 'notes.txt'} is a file, not a folder",
+        ),
+    ):
+        code, _, err = mlops(capsys, *command)
+        assert code == 2 and message in err, (command, err)

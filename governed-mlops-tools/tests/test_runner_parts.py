@@ -503,3 +503,34 @@ def test_a_server_that_answers_503_is_told_apart_from_one_that_is_away(monkeypat
     )
     with pytest.raises(store.StoreUnavailable, match="could not be reached"):
         store.http_json(uri, "GET", "experiments/search", {})  # nothing there now
+
+
+def test_a_replay_of_a_run_that_did_not_finish_is_refused():
+    """A KILLED or FAILED run recorded no outputs: its replay said "0
+    output(s) the same" and exit 0, which reads as reproduced."""
+    from types import SimpleNamespace
+
+    from governed_mlops.runner import audit
+    from governed_mlops.runner.replay import _replayable
+
+    tags = {"stage": "train", audit.MANIFEST_TAG: "0" * 64}
+    assert _replayable(SimpleNamespace(tags=tags, status="FINISHED"), "r1") == "train"
+    for status in ("KILLED", "FAILED"):
+        with pytest.raises(CommandError) as raised:
+            _replayable(SimpleNamespace(tags=tags, status=status), "r1")
+        assert str(raised.value) == (
+            f"run r1 (train) ended {status}: its outputs were not recorded, so a "
+            "replay has nothing to compare with; replay a FINISHED run of train"
+        )
+    with pytest.raises(CommandError, match="is not a stage run"):
+        _replayable(SimpleNamespace(tags={}, status="FINISHED"), "r1")
+
+
+def test_answers_that_are_not_yaml_are_named():
+    from governed_mlops.update.render import parse_answers
+
+    with pytest.raises(CommandError) as raised:
+        parse_answers("_commit: 1.3.0\ngarbage: [\n")
+    assert str(raised.value).startswith(
+        ".copier-answers.yml: not valid YAML: line 3, column 1: "
+    )

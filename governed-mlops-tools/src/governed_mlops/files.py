@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -22,6 +23,27 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
     temporary = _partial(path)
     temporary.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(temporary, path)
+    return path
+
+
+def unwritable_folder(folder: Path) -> str:
+    """Why files cannot go into ``folder`` (it or a parent is a file), or ''."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            return "" if place.is_dir() else f"{place} is a file, not a folder"
+    return ""
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file to write, neither a folder nor under a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder: give the file's path, e.g. {path / 'report.xml'}"
+        )
+    problem = unwritable_folder(path.parent)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return path
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import Subparsers, add_group
 from ..errors import CheckFailed, CommandError
+from ..files import output_file
 from ..project import Project, find_project
 
 
@@ -48,7 +49,9 @@ def register(subparsers: Subparsers) -> None:
         help="offline work only: report what could not be audited as a "
         "warning instead of failing",
     )
-    audit.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    audit.add_argument(
+        "--junit", type=output_file, metavar="FILE", help="write JUnit XML"
+    )
     audit.add_argument("--sarif", type=Path, metavar="FILE", help="write SARIF 2.1.0")
     audit.set_defaults(handler=run_audit)
 
@@ -162,7 +165,7 @@ def run_sbom(args: argparse.Namespace) -> int:
     import platform
     import sys
 
-    from ..files import copy_atomic
+    from ..files import copy_atomic, unwritable_folder
     from ..progress import Progress
     from ..stages import env as stage_env
     from ..stages.specs import survey
@@ -176,6 +179,9 @@ def run_sbom(args: argparse.Namespace) -> int:
         if args.output_dir.is_absolute()
         else (project.root / args.output_dir)
     )
+    problem = unwritable_folder(folder)
+    if problem:
+        raise CommandError(f"--output-dir {args.output_dir}: {problem}")
     say = Progress("deps sbom")
     stages = []
     if not args.no_stages:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import Subparsers, add_group
+from ..files import output_file
 
 if TYPE_CHECKING:
     from ..fleet.sources import Source
@@ -56,7 +57,7 @@ def register(subparsers: Subparsers) -> None:
         "--format", choices=("terminal", "json", "html"), default="terminal"
     )
     report.add_argument(
-        "--output", type=Path, metavar="FILE", help="write the report to FILE"
+        "--output", type=output_file, metavar="FILE", help="write the report to FILE"
     )
     report.add_argument(
         "--workdir",

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from ..files import output_file
 from .versions import OLDEST_SUPPORTED, POLICY_VERSION
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=output_file,
         help="write the report to this file; the terminal report still goes to "
         "stdout",
     )

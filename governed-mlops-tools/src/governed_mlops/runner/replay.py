@@ -106,13 +106,8 @@ def replay(
     run = store.get_run(run_id)
     if run is None:
         raise missing_run(run_id, store.uri)
-    name = run.tags.get("stage", "")
+    name = _replayable(run, run_id)
     commit = run.tags.get("mlflow.source.git.commit", "")
-    if not name or audit.MANIFEST_TAG not in run.tags:
-        raise CommandError(
-            f"run {run_id} is not a stage run recorded by governed-mlops-tools "
-            f"1.3.0 or later (no stage or {audit.MANIFEST_TAG} tag)"
-        )
     (stage,) = survey(project).require([name])
     manifest: dict[str, Any] = json.loads(
         store.read_bytes(run_id, f"audit/{audit.MANIFEST_NAME}")
@@ -155,6 +150,23 @@ def replay(
         else:
             shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def _replayable(run: Any, run_id: str) -> str:
+    """The stage of a run a replay can compare with; refused otherwise."""
+    name = str(run.tags.get("stage", ""))
+    if not name or audit.MANIFEST_TAG not in run.tags:
+        raise CommandError(
+            f"run {run_id} is not a stage run recorded by governed-mlops-tools "
+            f"1.3.0 or later (no stage or {audit.MANIFEST_TAG} tag)"
+        )
+    if run.status != "FINISHED":
+        raise CommandError(
+            f"run {run_id} ({name}) ended {run.status}: its outputs were not "
+            f"recorded, so a replay has nothing to compare with; replay a FINISHED "
+            f"run of {name}"
+        )
+    return name
 
 
 def _tree(

@@ -15,7 +15,17 @@ ANSWERS = ".copier-answers.yml"
 
 def parse_answers(text: str) -> dict[str, Any]:
     """The answers file's mapping (``_commit``, ``_src_path`` and the answers)."""
-    answers = safe_load(text)
+    import yaml
+
+    from .._yaml import describe_error
+
+    try:
+        answers = safe_load(text)
+    except yaml.YAMLError as error:
+        raise CommandError(
+            f"{ANSWERS}: not valid YAML: {describe_error(error)}; fix it (git diff "
+            f"shows what changed) or take it back from git"
+        ) from None
     if not isinstance(answers, dict):
         raise CommandError(f"{ANSWERS}: not a mapping of answers")
     return answers

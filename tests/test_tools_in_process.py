@@ -841,6 +841,47 @@ def test_the_run_mlflow_run_made_is_claimed_while_its_entry_point_runs(
     mlflow.set_terminated(outer)
 
 
+HOLD_STAGE = """
+import sys, time
+from pathlib import Path
+from governed_mlops.project import find_project
+from governed_mlops.stages.in_use import using
+from governed_mlops.stages.specs import load_stage
+with using([load_stage(find_project(Path(sys.argv[1])), "prep")]):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_stage_another_command_uses_is_refused_before_anything(tiny, first_run):
+    """Two runs of a stage at once each left the other's model file
+    half-written and failed; a build replaced the env a run was using."""
+    root, _ = tiny
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_STAGE, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        before = len(recorded())
+        busy = (
+            "stage prep is in use by another mlops command (a stage run, pipeline "
+            "run or stage create of it): wait for it to end, then run this again"
+        )
+        for command in (
+            ["stage", "run", "prep"],
+            ["pipeline", "run", "--force"],
+            ["stage", "create", "prep", "--force"],
+        ):
+            result = mlops(*command)
+            assert result.code == 2 and busy in result.err, (command, result.err)
+        assert len(recorded()) == before  # nothing ran, nothing recorded
+        assert (root / ".venvs" / "prep").is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert mlops("stage", "run", "prep").code == 0  # its lock went with it
+
+
 def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
     """With STAGE_CACHE=mlflow a run keeps its outputs on its tracking store:
     a checkout with no local cache and no outputs (another machine recording

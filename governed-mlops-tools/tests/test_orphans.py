@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from pydantic import SecretStr
 
+from governed_mlops.locking import try_lock
 from governed_mlops.runner import orphans, store, tracking
 
 HOLD = """
@@ -135,7 +136,7 @@ def test_a_new_claim_waits_while_audit_sync_reads_it(tmp_path: Path):
     claims = tmp_path / orphans.CLAIMS_DIR
     claims.mkdir()
     reader = (claims / "new.json").open("a+", encoding="utf-8")
-    assert orphans._lock(reader)
+    assert try_lock(reader)
     threading.Timer(0.3, reader.close).start()  # sync read it: not its run
     claimed = orphans.claim(tmp_path, "new", "sqlite:///x.db")
     assert orphans.orphans(tmp_path) == []  # held by its process

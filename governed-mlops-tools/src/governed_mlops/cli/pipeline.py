@@ -109,6 +109,7 @@ def forced(given: list[str] | None, names: list[str]) -> frozenset[str] | None:
 def run_pipeline(args: argparse.Namespace) -> int:
     from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner, run_pipeline
+    from ..stages.in_use import using
     from ..stages.specs import survey
 
     project = find_project()
@@ -121,9 +122,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
     values = parse_assignments(args.param)
     force = forced(args.force, [stage.name for stage in stages])
     try:
-        parent, results = run_pipeline(
-            runner, stages, values, smoke=args.smoke, force=force
-        )
+        with using(stages):
+            parent, results = run_pipeline(
+                runner, stages, values, smoke=args.smoke, force=force
+            )
     finally:
         runner.finish()
     if parent:

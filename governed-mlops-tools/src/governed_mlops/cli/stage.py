@@ -216,6 +216,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_create(args: argparse.Namespace) -> int:
     from ..settings import installer_access
     from ..stages.env import Options, create
+    from ..stages.in_use import using
 
     project, stages = _selected(args)
     access = functools.cache(lambda: installer_access(project))
@@ -231,7 +232,8 @@ def run_create(args: argparse.Namespace) -> int:
 
     def build(stage: Stage) -> tuple[str, str]:
         try:
-            return stage.name, create(stage, options)
+            with using([stage]):
+                return stage.name, create(stage, options)
         except CommandError as error:
             failures.append(str(error))
             return stage.name, "FAILED"
@@ -290,23 +292,26 @@ def run_stage(args: argparse.Namespace) -> int:
     from ..runner import cache
     from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner
+    from ..stages.in_use import using
     from ..stages.specs import survey
 
     project = find_project()
     (stage,) = survey(project).require([args.stage])
     overrides = parse_assignments(args.param)
-    runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
-    try:
-        parameters = runner.prepare(stage, overrides)
-        # Always run; its result then serves later pipeline runs as their cache.
-        stored = runner.stage_cache()
-        decision = stored.decide(stage, parameters, True, cache.STAGE_RUN)
-        result = runner.run_stage(
-            stage, parameters, parent_run_id=runner.outer_run(), decision=decision
-        )
-        stored.record(stage, decision, result.run_id, result.models)
-    finally:
-        runner.finish()
+    with using([stage]):
+        runner = Runner(project, allow_drift=args.allow_drift, verbose=args.verbose)
+        try:
+            parameters = runner.prepare(stage, overrides)
+            # Always run; its result then serves later pipeline runs as their
+            # cache.
+            stored = runner.stage_cache()
+            decision = stored.decide(stage, parameters, True, cache.STAGE_RUN)
+            result = runner.run_stage(
+                stage, parameters, parent_run_id=runner.outer_run(), decision=decision
+            )
+            stored.record(stage, decision, result.run_id, result.models)
+        finally:
+            runner.finish()
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")
     print(f"run {result.run_id}")
     return 0

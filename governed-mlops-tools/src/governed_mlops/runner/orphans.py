@@ -17,12 +17,12 @@ import json
 import os
 import shutil
 import socket
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional, Sequence
 
+from ..locking import try_lock
 from .journal import PENDING_DIR, Synced
 from .output import mask_notebook
 from .store import Store
@@ -32,23 +32,6 @@ ENDED = (
     "the mlops process running it ended without ending it (killed); "
     "mlops audit sync ended it and uploaded what it had written to audit/"
 )
-
-
-def _lock(handle: IO[str]) -> bool:
-    """An exclusive lock on the open file, without waiting; False if held."""
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 class Claim:
@@ -89,7 +72,7 @@ def claim(state_dir: Path, run_id: str, tracking_uri: str, bundle: str = "") -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+", encoding="utf-8")
     deadline = time.monotonic() + LOCK_WAIT
-    while not _lock(handle):  # `audit sync` found the new, empty claim
+    while not try_lock(handle):  # `audit sync` found the new, empty claim
         if time.monotonic() > deadline:
             handle.close()
             return Claim(path, None)
@@ -113,7 +96,7 @@ def _orphaned(path: Path) -> Iterator[Optional[dict[str, Any]]]:
         yield None
         return
     with handle:
-        if not _lock(handle):
+        if not try_lock(handle):
             yield None
             return
         try:

@@ -266,3 +266,23 @@ def test_a_malformed_tracking_uri_is_one_line_not_a_traceback():
     with pytest.raises(CommandError, match="is not a URL its client can read"):
         tracking.check_reachable(broken, "Start it.")
     assert tracking.shown_uri(broken) == "http://(an unreadable URL)"
+
+
+@pytest.mark.parametrize("uri", ["notauri", "mlruns", "C:\\mlruns", "./mlruns"])
+def test_a_tracking_uri_without_a_scheme_is_refused_naming_the_forms(uri):
+    """MLflow takes it for a folder, whose store MLflow 3 keeps off: its error
+    said to opt into that store, and named no setting."""
+    with pytest.raises(CommandError) as refused:
+        tracking.check_reachable(uri, "Set CHURN_MLFLOW_TRACKING_URI.")
+    assert str(refused.value) == (
+        f"the tracking URI {uri!r} has no scheme: give sqlite:///<file>, "
+        "http(s)://<host>:<port> (a tracking server) or a database URI "
+        "(postgresql://...); nothing was run. Set CHURN_MLFLOW_TRACKING_URI."
+    )
+
+
+def test_uris_with_a_scheme_pass_the_scheme_check(tmp_path):
+    tracking.check_reachable(f"sqlite:///{tmp_path / 'db' / 'mlflow.db'}", "")
+    assert (tmp_path / "db").is_dir()
+    tracking.check_reachable("postgresql://u@localhost/mlflow", "")
+    tracking.check_reachable("databricks", "")

@@ -6,6 +6,7 @@ import base64
 import functools
 import logging
 import os
+import re
 from contextlib import contextmanager
 import urllib.error
 import urllib.parse
@@ -66,6 +67,9 @@ def client_env(settings: ProjectSettings) -> dict[str, str]:
     return env
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|databricks")
+
+
 def is_http(uri: str) -> bool:
     """A tracking server's URI (the scheme in any case, as MLflow reads it)."""
     return uri[:8].lower().startswith(("http://", "https://"))
@@ -119,6 +123,12 @@ def check_reachable(
 ) -> None:
     """Fail before anything runs when the tracking store cannot be reached,
     or refuses the login (``settings``' or the URI's)."""
+    if not _SCHEME.match(uri):  # MLflow would take it for a folder (file store)
+        raise CommandError(
+            f"the tracking URI {shown_uri(uri)!r} has no scheme: give "
+            f"sqlite:///<file>, http(s)://<host>:<port> (a tracking server) or a "
+            f"database URI (postgresql://...); {outcome}. {fix}"
+        )
     if is_http(uri):
         check_uri(uri)
         request = health_request(uri, settings)

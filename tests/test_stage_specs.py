@@ -342,6 +342,16 @@ def test_stage_list_and_spec_files_must_agree(project, tmp_path):
     )
 
 
+def test_a_stage_listed_twice_is_refused(project):
+    """`stage list` printed it twice, and a pipeline would run it twice."""
+    built = project(stages=("a", "b", "a"))
+    assert refused(built) == (
+        "pyproject.toml: [tool.governed-mlops] stages lists 'a' 2 times; list "
+        "each stage once, in run order"
+    )
+    assert not spec_checks.quick_check(built)
+
+
 def test_every_problem_is_reported_at_once(project):
     message = refused(
         project(

@@ -552,3 +552,33 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tiny, 
     ):
         code, _, err = mlops(capsys, *command)
         assert code == 2 and message in err, (command, err)
+
+
+def test_a_pipeline_of_no_stages_says_so():
+    from governed_mlops.cli.pipeline import chosen
+
+    assert chosen(["a", "b", "c"], "b", None, []) == ["b", "c"]
+    with pytest.raises(CommandError) as refused:
+        chosen([], None, None, [])
+    assert str(refused.value) == (  # it said "--from None comes after --to None"
+        "pyproject.toml: [tool.governed-mlops] stages is empty: list the "
+        "pipeline's stages in run order"
+    )
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["stage", "create", "--jobs", "0"], "argument --jobs: '0': give a whole"),
+        (["fleet", "report", "--jobs", "-1", "."], "argument --jobs: '-1': give"),
+        (
+            ["tracking", "server", "--start-timeout", "-1"],
+            "argument --start-timeout: '-1': give a number of seconds over 0",
+        ),
+    ],
+)
+def test_counts_and_times_below_one_are_refused(capsys, command, message):
+    """--jobs 0 was taken as 1; a start timeout of -1 started mlflow and
+    stopped it at once."""
+    code, _, err = mlops(capsys, *command)
+    assert code == 2 and message in err

@@ -49,6 +49,28 @@ def port(text: str, lowest: int = 1) -> int:
     return value
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number, 1 or more (``--jobs``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a time in seconds, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds over 0")
+    return value
+
+
 def port_or_any(text: str) -> int:
     """An argparse type: a TCP port, or 0 for any free one."""
     return port(text, lowest=0)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import Subparsers, add_group
+from . import Subparsers, add_group, positive
 from ..files import output_file
 
 if TYPE_CHECKING:
@@ -31,7 +31,11 @@ def _add_sources(parser: argparse.ArgumentParser) -> None:
         "--under", type=Path, metavar="DIR", help="every git clone below DIR"
     )
     parser.add_argument(
-        "--jobs", type=int, default=2, metavar="N", help="projects at once (default 2)"
+        "--jobs",
+        type=positive,
+        default=2,
+        metavar="N",
+        help="projects at once (default 2)",
     )
 
 
@@ -110,11 +114,8 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _sources(args: argparse.Namespace) -> list[Source]:
-    from ..errors import CommandError
     from ..fleet.sources import collect
 
-    if args.jobs < 1:
-        raise CommandError(f"--jobs {args.jobs}: give 1 or more")
     return collect(args.repositories, args.from_file, args.under)
 
 

@@ -77,6 +77,11 @@ def chosen(
     names: list[str], start: str | None, end: str | None, only: list[str]
 ) -> list[str]:
     """The stage names to run, in pipeline order."""
+    if not names:
+        raise CommandError(
+            "pyproject.toml: [tool.governed-mlops] stages is empty: list the "
+            "pipeline's stages in run order"
+        )
     for name in [start, end, *only]:
         if name and name not in names:
             raise CommandError(f"no stage {name!r}; stages: {', '.join(names)}")

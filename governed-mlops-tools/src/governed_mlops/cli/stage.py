@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import Subparsers, add_group
+from . import Subparsers, add_group, positive
 from ..errors import CommandError
 from ..project import Project, find_project
 
@@ -61,7 +61,7 @@ def register(subparsers: Subparsers) -> None:
     _installer(create)
     create.add_argument(
         "--jobs",
-        type=int,
+        type=positive,
         default=min(4, os.cpu_count() or 1),
         help="stages built at once (default: %(default)s)",
     )
@@ -238,7 +238,7 @@ def run_create(args: argparse.Namespace) -> int:
             failures.append(str(error))
             return stage.name, "FAILED"
 
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(build, stages))
     for name, status in results:
         print(f"{name}: {status}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import Subparsers, add_group, port
+from . import Subparsers, add_group, port, seconds
 from ..project import find_project
 from ..settings import env_prefix, load
 
@@ -43,7 +43,7 @@ def register(subparsers: Subparsers) -> None:
     server.add_argument("--workers", type=int, help="0: sized to the machine's CPUs")
     server.add_argument(
         "--start-timeout",
-        type=float,
+        type=seconds,
         default=300.0,
         metavar="SECONDS",
         help="give up when /health does not answer within this (default 300)",

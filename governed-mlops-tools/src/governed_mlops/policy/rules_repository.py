@@ -55,9 +55,11 @@ MIN_COVERAGE = 80
     since="1.0.0",
     rationale="Every governed project has the same skeleton, so tools, CI and "
     "people find the configuration where the policy says it is.",
-    fix="Restore the file from the template: `mlops template recopy "
+    fix="A missing file: restore it from the template, `mlops template recopy "
     "--restore-deleted` (your version and answers; your own files are never "
-    "written), then review `git diff`.",
+    "written), then review `git diff`. A file that cannot be read: fix what "
+    "the finding names (an update's conflict markers, the encoding), or take "
+    "it back from git (`git checkout HEAD -- FILE`).",
 )
 def required_files(facts: Facts) -> Iterator[Finding]:
     for name in REQUIRED_FILES:

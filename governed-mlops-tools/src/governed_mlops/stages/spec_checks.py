@@ -205,6 +205,16 @@ def order_conflicts(
         for name in files
         if name not in order
     ]
+    conflicts += [
+        (
+            f"pyproject.toml: [tool.governed-mlops] stages lists {name!r} "
+            f"{order.count(name)} times; list each stage once, in run order",
+            name,
+            True,
+        )
+        for name in dict.fromkeys(order)
+        if order.count(name) > 1
+    ]
     return conflicts
 
 

@@ -189,6 +189,10 @@ def test_failed_install_keeps_the_previous_env(built):
     assert result.returncode == 2
     assert "data_prep: installing the lock failed" in result.stderr
     assert "(the previous env is kept)" in result.stderr
+    assert (
+        f"; the wheelhouse {wheels} lacks what the lock needs: run `mlops stage "
+        "wheels data_prep` where the index is reachable and copy wheels/ here"
+    ) in result.stderr
     assert not (project / ".venvs" / "data_prep.new").exists()
     assert "data_prep: ok" in mlops(project, "stage", "check", "data_prep").stdout
 
@@ -344,10 +348,12 @@ def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
     assert failed.returncode == 2
     assert (
         "the spec changed since tiny.txt, so it was locked again from the "
-        "wheelhouse alone: run `mlops stage wheels tiny` where the index is "
-        "reachable" in failed.stderr
+        "wheelhouse alone, which holds only what the old lock needs: where the "
+        "index is reachable, run `mlops stage create tiny`, commit the lock, and "
+        "`mlops stage wheels tiny`; then copy wheels/ here" in failed.stderr
     )
-    # The pinned tools are there too: an agent with no index installs them.
+    # The pinned tools are there too, with their pipeline extra: an agent with
+    # no index installs them, and they can build stage envs and run stages.
     assert list((tiny / "wheels").glob(f"governed_mlops_tools-{TOOLS_VERSION}-*.whl"))
     agent = tmp_path / "agent"
     run([python_for("3.11"), "-m", "venv", agent], cwd=tmp_path)
@@ -361,13 +367,15 @@ def test_offline_install_from_the_wheelhouse(tiny, tmp_path):
             "--no-index",
             "--find-links",
             tiny / "wheels",
-            "governed-mlops-tools",
+            "governed-mlops-tools[pipeline]",
         ],
         cwd=tmp_path,
         env={"PIP_CONFIG_FILE": "/dev/null"},
     )
     version = run([agent / "bin" / "mlops", "--version"], cwd=tmp_path).stdout
     assert version.strip() == f"mlops {TOOLS_VERSION}"
+    extra = "import mlflow, papermill, cyclonedx_py, jinja2, nbconvert"
+    run([agent / "bin" / "python", "-c", extra], cwd=tmp_path)
     check = run([agent / "bin" / "mlops", "policy", "check", "--exit-zero"], cwd=tiny)
     assert "governed-mlops policy" in check.stdout
 

@@ -1216,6 +1216,30 @@ def test_a_failed_build_keeps_the_previous_env(tiny):
     assert mlops("stage", "check", "fit").code == 0
 
 
+def test_a_build_whose_sbom_fails_keeps_the_previous_env_and_lock(tiny, monkeypatch):
+    """The SBOM was written after the new env took the old one's place: its
+    failure (cyclonedx-bom missing) left a new env without its marker and a
+    relocked lock in the project."""
+    from governed_mlops.supply import sbom
+
+    root, _ = tiny
+    lock = (root / "env_specs" / "locks" / "fit.txt").read_text(encoding="utf-8")
+    marker = (root / ".venvs" / "fit" / "mlops-stage.json").read_text("utf-8")
+
+    def fails(*args, **kwargs):
+        raise sbom.SbomError("cyclonedx-bom could not describe it: a test")
+
+    monkeypatch.setattr(sbom, "write_sbom", fails)
+    failed = mlops("stage", "create", "fit", "--force")
+    monkeypatch.undo()
+    assert failed.code == 2 and failed.out == "fit: FAILED\n", failed.err
+    assert "cyclonedx-bom could not describe it: a test" in failed.err
+    assert (root / "env_specs" / "locks" / "fit.txt").read_text("utf-8") == lock
+    assert (root / ".venvs" / "fit" / "mlops-stage.json").read_text("utf-8") == marker
+    assert not (root / ".venvs" / "fit.new").exists()
+    assert mlops("stage", "check", "fit").code == 0
+
+
 def test_audit_drift_lists_what_changed_since_the_last_good_run(tiny, first_run):
     root, _ = tiny
     same = mlops("audit", "drift", "prep")

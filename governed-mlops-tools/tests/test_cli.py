@@ -193,6 +193,9 @@ def test_scripts_read_the_project_and_its_settings(tiny):
     assert env_prefix(project) == "TINYCLI_"
     # No pin of the tools in the dependency groups: the running version.
     assert project.tools_requirement() == f"governed-mlops-tools=={__version__}"
+    assert project.tools_requirement(extras=True) == (
+        f"governed-mlops-tools[pipeline]=={__version__}"
+    )
 
 
 def test_the_tools_pin_is_read_from_the_dependency_groups(tmp_path):
@@ -206,6 +209,8 @@ def test_the_tools_pin_is_read_from_the_dependency_groups(tmp_path):
     assert find_project(root).tools_requirement() == (
         "governed-mlops-tools @ git+https://git.example.com/t.git@1.2.0"
     )
+    # The wheelhouse's: with the extra that builds stage envs and runs stages.
+    assert find_project(root).tools_requirement(extras=True) == pin
 
 
 def test_stage_commands_say_what_they_need(tiny, capsys):
@@ -582,3 +587,29 @@ def test_counts_and_times_below_one_are_refused(capsys, command, message):
     stopped it at once."""
     code, _, err = mlops(capsys, *command)
     assert code == 2 and message in err
+
+
+def test_commands_that_need_the_pipeline_extra_say_so_first(tiny, capsys, monkeypatch):
+    """Installed without it (pip install governed-mlops-tools, as the
+    wheelhouse's tools were), stage create took every lock for stale and a
+    pipeline run ended in a traceback."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    absent = {"papermill", "cyclonedx_py"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in absent else found(name, *a),
+    )
+    for command in (["stage", "create"], ["pipeline", "run"], ["report", "build"]):
+        code, _, err = mlops(capsys, *command)
+        assert code == 2
+        assert err == (
+            f"mlops: error: mlops {' '.join(command)} needs the tools' pipeline "
+            "extra, which this environment lacks (papermill, cyclonedx-bom): "
+            "install governed-mlops-tools[pipeline] (the project's `uv sync` does; "
+            "with no index: pip install --no-index --find-links wheels "
+            '"governed-mlops-tools[pipeline]")\n'
+        )
+    assert mlops(capsys, "policy", "check")[0] != 2  # the policy needs none of it

@@ -106,10 +106,11 @@ class Project:
         """Project-local Jupyter data dir holding the stage kernels (JUPYTER_PATH)."""
         return self.state_dir / "jupyter"
 
-    def tools_requirement(self) -> str:
-        """The project's pin of the tools, without extras (what the governance
-        hook installs), from its dependency groups; the running version when
-        it has none."""
+    def tools_requirement(self, extras: bool = False) -> str:
+        """The project's pin of the tools, from its dependency groups (the
+        running version when it has none): without extras (what the
+        governance hook installs), or as pinned (``extras``: the wheelhouse,
+        whose tools must build stage envs and run stages)."""
         from packaging.requirements import InvalidRequirement, Requirement
 
         from . import __version__
@@ -123,9 +124,10 @@ class Project:
                 except InvalidRequirement:
                     continue
                 if requirement.name == DISTRIBUTION:
-                    requirement.extras = set()
+                    if not extras:
+                        requirement.extras = set()
                     return str(requirement)
-        return f"{DISTRIBUTION}=={__version__}"
+        return f"{DISTRIBUTION}{'[pipeline]' if extras else ''}=={__version__}"
 
     def import_module(self, name: str) -> ModuleType:
         """Import ``<package>.<name>``, e.g. ``config`` or ``logs``."""

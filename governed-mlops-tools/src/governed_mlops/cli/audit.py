@@ -228,9 +228,12 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..progress import Progress
     from ..runner.replay import replay
     from ..settings import installer_access
+
+    require_pipeline("audit replay")
 
     project = find_project()
     store = _store(project, "nothing was replayed")

@@ -164,6 +164,9 @@ def run_sbom(args: argparse.Namespace) -> int:
     import json
     import platform
     import sys
+    from ..extras import require_pipeline
+
+    require_pipeline("deps sbom")
 
     from ..files import copy_atomic, unwritable_folder
     from ..progress import Progress

@@ -112,10 +112,13 @@ def forced(given: list[str] | None, names: list[str]) -> frozenset[str] | None:
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
-    from ..runner.parameters import parse_assignments
+    from ..extras import require_pipeline
     from ..runner.execute import Runner, run_pipeline
+    from ..runner.parameters import parse_assignments
     from ..stages.in_use import using
     from ..stages.specs import survey
+
+    require_pipeline("pipeline run")
 
     project = find_project()
     found = survey(project)

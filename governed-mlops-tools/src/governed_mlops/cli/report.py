@@ -58,9 +58,12 @@ def add_mlflow_url(parser: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..project import find_project
     from ..report import build_site
     from ..settings import load
+
+    require_pipeline("report build")
 
     project = find_project()
     site = build_site(project, load(project), args.output, mlflow_url=args.mlflow_url)

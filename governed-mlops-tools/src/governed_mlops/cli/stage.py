@@ -118,8 +118,9 @@ def register(subparsers: Subparsers) -> None:
         description="Download every package of the stages' locks and the "
         "project's build requirements into wheels/, so that `mlops stage create "
         "--offline` works with no index, and the project's pinned tools with "
-        "their dependencies, so that an agent without an index installs them "
-        "with `pip install --no-index --find-links wheels governed-mlops-tools`.",
+        "their pipeline extra and dependencies, so that an agent without an "
+        "index installs them with `pip install --no-index --find-links wheels "
+        '"governed-mlops-tools[pipeline]"`.',
     )
     _targets(wheels)
     _installer(wheels)
@@ -214,9 +215,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..settings import installer_access
     from ..stages.env import Options, create
     from ..stages.in_use import using
+
+    require_pipeline("stage create")
 
     project, stages = _selected(args)
     access = functools.cache(lambda: installer_access(project))
@@ -248,7 +252,10 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..stages.env import problems
+
+    require_pipeline("stage check")
 
     project, found, names = _survey(args)
     found.warn(names)
@@ -289,11 +296,14 @@ def _notebook_problem(path: Path) -> list[str]:
 
 
 def run_stage(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..runner import cache
-    from ..runner.parameters import parse_assignments
     from ..runner.execute import Runner
+    from ..runner.parameters import parse_assignments
     from ..stages.in_use import using
     from ..stages.specs import survey
+
+    require_pipeline("stage run")
 
     project = find_project()
     (stage,) = survey(project).require([args.stage])
@@ -318,10 +328,14 @@ def run_stage(args: argparse.Namespace) -> int:
 
 
 def run_wheels(args: argparse.Namespace) -> int:
+    from ..extras import require_pipeline
     from ..progress import Progress
     from ..settings import installer_access
+    from ..stages import locks
+    from ..stages.env import index_options, lock_digest, lock_path
     from ..stages.installers import IndexOptions, pick
-    from ..stages.env import index_options, lock_path
+
+    require_pipeline("stage wheels")  # a lock's digest holds mlflow's version
 
     project, stages = _selected(args)
     installer = pick(args.installer, lambda: installer_access(project), args.verbose)
@@ -335,6 +349,13 @@ def run_wheels(args: argparse.Namespace) -> int:
                 f"{stage.name}: no lock yet: run "
                 f"`mlops stage create {stage.name}` first"
             )
+        if locks.read_digest(lock) != lock_digest(stage):
+            raise CommandError(
+                f"{stage.name}: its lock is stale (the spec, constraints or "
+                f"Python changed since): run `mlops stage create {stage.name}` "
+                f"and commit the lock first, or the wheelhouse gets the old lock's "
+                f"packages"
+            )
         say = Progress(stage.name)
         say(f"downloading into {project.wheels_dir}")
         assert stage.interpreter is not None  # nosec B101 # machine=True survey
@@ -346,7 +367,7 @@ def run_wheels(args: argparse.Namespace) -> int:
             index_options(stage, token=token),
         )
         say("done")
-    tools = project.tools_requirement()
+    tools = project.tools_requirement(extras=True)
     say = Progress("tools")
     say(f"building {tools} and its dependencies into {project.wheels_dir}")
     first = stages[0].interpreter

@@ -165,6 +165,11 @@ def create(stage: Stage, options: Options) -> str:
         )
         installer.install(new_python, new_lock, stage.project.root, index)
         (building / FREEZE).write_bytes(installer.freeze(new_python).encode("utf-8"))
+        # Before the new env takes the old one's place: a build that fails
+        # here leaves the previous env, lock and kernel as they were.
+        say("writing its SBOM")
+        subject = sbom_subject(stage, new_lock)
+        sbom.write_sbom(new_python, subject, building / sbom.SBOM_NAME)
     except BaseException as error:
         _abandon_build(building, stage.env_dir)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -174,9 +179,16 @@ def create(stage: Stage, options: Options) -> str:
             if options.offline and relock:
                 hint = (
                     f"; the spec changed since {lock.name}, so it was locked "
-                    f"again from the wheelhouse alone: run `mlops stage wheels "
-                    f"{stage.name}` where the index is reachable, or create it "
-                    f"without --offline"
+                    f"again from the wheelhouse alone, which holds only what "
+                    f"the old lock needs: where the index is reachable, run "
+                    f"`mlops stage create {stage.name}`, commit the lock, and "
+                    f"`mlops stage wheels {stage.name}`; then copy wheels/ here"
+                )
+            elif options.offline:
+                hint = (
+                    f"; the wheelhouse {stage.project.wheels_dir} lacks what the "
+                    f"lock needs: run `mlops stage wheels {stage.name}` where the "
+                    f"index is reachable and copy wheels/ here"
                 )
             raise InstallError(f"{stage.name}: {error}{kept}{hint}") from None
         raise
@@ -185,9 +197,7 @@ def create(stage: Stage, options: Options) -> str:
         copy_atomic(new_lock, lock)
     shutil.rmtree(workdir, ignore_errors=True)
     kernels.write_kernel(stage.project, stage.kernel_name, expected_kernel(stage))
-    say("writing its SBOM")
     installed = installed_digest(stage.env_dir)
-    sbom.write_sbom(stage.python, sbom_subject(stage), stage.env_dir / sbom.SBOM_NAME)
     marker = expected_marker(stage, locks.file_sha256(lock), installer.name)
     _write_marker(stage, {**marker, "installed": installed, SBOM_DIGEST: installed})
     say(f"ready: {stage.env_dir}, kernel {stage.kernel_name}")
@@ -246,11 +256,12 @@ def _write_marker(stage: Stage, marker: dict[str, Any]) -> None:
     write_json(stage.env_dir / MARKER, marker)
 
 
-def sbom_subject(stage: Stage) -> sbom.Subject:
-    """The stage env as an SBOM's own component."""
+def sbom_subject(stage: Stage, lock: Optional[Path] = None) -> sbom.Subject:
+    """The stage env as an SBOM's own component (``lock``: the one it was
+    built from, where it is not in place yet)."""
     assert stage.interpreter is not None  # nosec B101 # the env was built: resolved
     properties = {"stage": stage.name, "python": stage.interpreter.full}
-    lock = lock_path(stage)
+    lock = lock or lock_path(stage)
     if lock.is_file():
         properties["lock-sha256"] = locks.file_sha256(lock)
     return sbom.Subject(

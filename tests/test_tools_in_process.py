@@ -882,6 +882,31 @@ def test_a_stage_another_command_uses_is_refused_before_anything(tiny, first_run
     assert mlops("stage", "run", "prep").code == 0  # its lock went with it
 
 
+def test_a_reused_stage_is_tagged_on_the_pipeline_run_as_it_is_decided(
+    tiny, monkeypatch
+):
+    """Tagged only at the pipeline's end, a report built while fit ran (or
+    after its process was killed) showed prep waiting, or another run's."""
+    from governed_mlops.runner import execute
+
+    root, _ = tiny
+    seen: list[str] = []
+    run_stage = execute.Runner.run_stage
+
+    def noting(self, stage, *args, **kwargs):
+        tags = recorded()[kwargs["parent_run_id"]].data.tags
+        seen.append(f"{stage.name}: {tags.get('pipeline.cached')}")
+        return run_stage(self, stage, *args, **kwargs)
+
+    with cached_stages(root):
+        pipeline("--force")
+        monkeypatch.setattr(execute.Runner, "run_stage", noting)
+        rows, _ = pipeline("-p", "fit.label=tagged")
+        monkeypatch.undo()
+    assert [row[1] for row in rows.values()] == ["CACHED", "FINISHED"]
+    assert seen == ["fit: prep"]
+
+
 def test_the_mlflow_stage_cache_serves_a_machine_with_none(tiny, monkeypatch):
     """With STAGE_CACHE=mlflow a run keeps its outputs on its tracking store:
     a checkout with no local cache and no outputs (another machine recording

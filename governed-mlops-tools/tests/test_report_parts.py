@@ -597,6 +597,88 @@ def test_a_stage_the_running_pipeline_has_not_reached_is_waiting_not_never_run()
     assert prep[:2] == ("RUNNING", collect.STOPPED)
 
 
+def _tagged(run: collect.StageRun, **tags: str) -> collect.StageRun:
+    return collect.StageRun(
+        run.run_id, run.stage, run.status, run.start_ms, run.end_ms,
+        {**run.tags, **tags}, run.params, run.metrics,
+    )  # fmt: skip
+
+
+def test_a_killed_pipeline_shows_only_what_it_ran_and_why_it_stopped():
+    """After a SIGKILL and `mlops audit sync`, the pipeline's run had no
+    pipeline.* tags but the first: its other stages showed other pipelines'
+    (and smoke) runs as finished, and a stopped stage "failed outside a cell"."""
+    p, pipeline_id = "p" * 32, "p" * 32
+    killed = _pipeline(pipeline_id, "KILLED", "data_prep,train,eval")
+    killed.tags.update(
+        {
+            "pipeline.cached": "data_prep",  # tagged as decided, not at the end
+            "cache.data_prep.reused": "d" * 32,
+            "cache.data_prep.reason": "unchanged since run dddd",
+        }
+    )
+    synced = _tagged(
+        _stage_run("t" * 32, "train", "KILLED", p),
+        **{"failure.error": "the mlops process running it ended...", "run.ended_by":
+           "mlops audit sync"},
+    )  # fmt: skip
+    smoke_eval = _tagged(_stage_run("s" * 32, "eval"), **{"pipeline.smoke": "true"})
+    children = {"train": synced}
+    state = collect.latest_state("train", killed, children, [synced], {})
+    assert state[0] == "KILLED" and state[1].startswith(
+        "stopped: its mlops process was killed, and `mlops audit sync` ended it"
+    )
+    assert synced.failure is None and synced.seconds is None  # no sync-long time
+    assert collect.latest_state("eval", killed, children, [smoke_eval], {})[:2] == (
+        "SKIPPED",
+        "not run: stage train was stopped before it",
+    )
+    assert collect.latest_state("data_prep", killed, children, [], {})[0] == "CACHED"
+    # Ctrl-C or SIGTERM: stopped, not failed.
+    interrupted = _stage_run("i" * 32, "train", "KILLED", p)
+    why = collect.latest_state("train", killed, {"train": interrupted}, [], {})[1]
+    assert why == "stopped (Ctrl-C or SIGTERM)" and interrupted.failure is None
+
+
+def test_a_run_whose_process_is_gone_is_not_shown_running_for_ever():
+    running = _pipeline("p" * 32, "RUNNING", "data_prep,train")
+    train = _stage_run("t" * 32, "train", "RUNNING", "p" * 32)
+    orphaned = frozenset({"p" * 32, "t" * 32})
+    children = {"train": train}
+    shown = collect.latest_state("train", running, children, [], {}, orphaned=orphaned)
+    assert shown[:2] == ("RUNNING", collect.ORPHANED)
+    waiting = collect.latest_state(
+        "data_prep", running, children, [], {}, orphaned=orphaned
+    )
+    assert waiting[:2] == ("SKIPPED", f"not run: the pipeline's {collect.ORPHANED}")
+
+
+def test_a_stage_outside_the_latest_pipeline_shows_its_latest_full_run():
+    full = _stage_run("f" * 32, "data_prep")
+    smoke = _tagged(_stage_run("s" * 32, "data_prep"), **{"pipeline.smoke": "true"})
+    only_eval = _pipeline("p" * 32, "FINISHED", "eval")
+    shown = collect.latest_state("data_prep", only_eval, {}, [smoke, full], {})
+    assert shown[3] == "f" * 32
+    alone = collect.latest_state("data_prep", None, {}, [smoke], {})
+    assert alone[3] == "s" * 32 and alone[1].startswith("a smoke run")
+
+
+def test_smoke_runs_are_marked_and_left_out_of_a_stages_metrics():
+    full = collect.StageRun(
+        "f" * 32, "eval", "FINISHED", 1000, 5000, {}, {}, {"f1": 0.9}
+    )
+    smoke = collect.StageRun(
+        "s" * 32, "eval", "FINISHED", 6000, 7000, {"pipeline.smoke": "true"}, {},
+        {"f1": 0.99},
+    )  # fmt: skip
+    view = collect.StageView(
+        "eval", "eval", "FINISHED", run=full, history=[smoke, full]
+    )
+    page = render.stage(report_of([view]), view)
+    assert '<strong class="smoke">smoke run</strong>' in page
+    assert "<td>f1</td>" in page and "0.99</td>" not in page.split("Runs (newest")[0]
+
+
 def test_a_skipped_stage_keeps_the_notebook_page_of_its_last_run(tmp_path):
     from governed_mlops.report.site import notebook_pages
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Optional
 from .. import __version__
 from ..errors import CommandError
 from ..project import Project
+from ..runner.orphans import ENDED_BY_SYNC, ENDED_BY_TAG
 from ..runner.tracking import is_http, shown_uri
 from ..settings import ProjectSettings
 
@@ -27,6 +28,10 @@ PAGE = 1000
 DEFAULT_LIMIT = 2000
 # Final states: a run in one of them never changes again.
 DONE = frozenset({"FINISHED", "FAILED", "KILLED"})
+ORPHANED = (
+    "its mlops process is gone (killed): `mlops audit sync` on that machine "
+    "ends it KILLED"
+)
 SAFE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -48,10 +53,31 @@ class StageRun:
         return self.tags.get("mlflow.parentRunId", "")
 
     @property
+    def ended_by_sync(self) -> bool:
+        return self.tags.get(ENDED_BY_TAG) == ENDED_BY_SYNC
+
+    @property
     def seconds(self) -> Optional[float]:
-        if self.end_ms is None or not self.start_ms:
+        """How long it ran; unknown for a run `audit sync` ended."""
+        if self.end_ms is None or not self.start_ms or self.ended_by_sync:
             return None
         return max(0.0, (self.end_ms - self.start_ms) / 1000)
+
+    @property
+    def smoke(self) -> bool:
+        return self.tags.get("pipeline.smoke") == "true"
+
+    @property
+    def stopped(self) -> str:
+        """Why a KILLED run stopped (it did not fail: it was stopped)."""
+        if self.status != "KILLED":
+            return ""
+        if self.ended_by_sync:
+            return (
+                "stopped: its mlops process was killed, and `mlops audit sync` "
+                "ended it (how long it ran is not known)"
+            )
+        return self.tags.get("failure.error", "") or "stopped (Ctrl-C or SIGTERM)"
 
     @property
     def started(self) -> str:
@@ -76,8 +102,10 @@ class StageRun:
     @property
     def failure(self) -> Optional["Failure"]:
         error = self.tags.get("failure.error", "")
-        if self.status == "FINISHED" or not (error or self.status != "RUNNING"):
-            return None
+        if self.status in ("FINISHED", "KILLED") or not (
+            error or self.status != "RUNNING"
+        ):
+            return None  # a KILLED run was stopped: see stopped
         return Failure(
             self.tags.get("failure.cell", ""),
             error or self.status,
@@ -190,6 +218,8 @@ class Report:
     # Runs whose end the runner keeps on this machine (the store went away):
     # still RUNNING in the store until `mlops audit sync`.
     kept: set[str] = field(default_factory=set)
+    # RUNNING runs of this machine whose mlops process is gone (killed).
+    orphaned: set[str] = field(default_factory=set)
 
     @property
     def pipeline(self) -> Optional[PipelineRun]:
@@ -366,39 +396,71 @@ def latest_state(
     history: list[StageRun],
     by_id: dict[str, StageRun],
     kept: frozenset[str] = frozenset(),
+    orphaned: frozenset[str] = frozenset(),
 ) -> tuple[str, str, Optional[StageRun], str]:
     """(state, why, run, run id) of a stage: as the latest pipeline that
-    asked for it left it, else its latest run. ``kept``: runs whose end is
-    kept on this machine (:attr:`Report.kept`)."""
+    asked for it left it, else its latest run that is no smoke run (a smoke
+    run where it has no other). ``kept``: runs whose end is kept on this
+    machine (:attr:`Report.kept`); ``orphaned``: RUNNING runs whose process
+    is gone (:attr:`Report.orphaned`)."""
     if pipeline is not None and name in pipeline.names("pipeline.stages"):
         if name in children:
-            run = children[name]
-            if run.status == "RUNNING" and run.run_id in kept:
-                return run.status, STOPPED, run, run.run_id
-            return run.status, run.reason, run, run.run_id
+            return _shown(children[name], kept, orphaned)
         if name in pipeline.names("pipeline.cached"):
             reused = pipeline.tags.get(f"cache.{name}.reused", "")
             why = pipeline.tags.get(f"cache.{name}.reason", "") or "unchanged"
             return "CACHED", f"skipped: {why}", by_id.get(reused), reused
-        if name in pipeline.names("pipeline.skipped"):
-            failed = [s for s, r in children.items() if r.status != "FINISHED"]
-            cause = f"stage {failed[0]} failed" if failed else "the pipeline stopped"
-            return "SKIPPED", f"not run: {cause} before it", None, ""
-        if pipeline.status == "RUNNING" and pipeline.run_id in kept:
-            return (
-                "SKIPPED",
-                "not run: the pipeline stopped when the tracking store went away "
-                "(`mlops audit sync` records its end)",
-                None,
-                "",
-            )
-        if pipeline.status == "RUNNING":
-            return "WAITING", "waiting: the pipeline is still running", None, ""
-    if history:
-        run = history[0]
-        why = run.reason or "run on its own (`mlops stage run`)"
-        return run.status, why, run, run.run_id
+        return _not_reached(pipeline, children, kept, orphaned)
+    full = [run for run in history if not run.smoke] or history
+    if full:
+        return _shown(full[0], kept, orphaned, "run on its own (`mlops stage run`)")
     return "NOT RUN", "no run recorded yet", None, ""
+
+
+def _shown(
+    run: StageRun,
+    kept: frozenset[str],
+    orphaned: frozenset[str],
+    otherwise: str = "",
+) -> tuple[str, str, Optional[StageRun], str]:
+    """A stage's own run as the report shows it, with why it ran, or why it
+    stopped."""
+    why = run.reason or otherwise
+    if run.status == "RUNNING" and run.run_id in kept:
+        why = STOPPED
+    elif run.status == "RUNNING" and run.run_id in orphaned:
+        why = ORPHANED
+    elif run.stopped:
+        why = f"{run.stopped}; it ran: {why}" if why else run.stopped
+    if run.smoke:
+        why = f"a smoke run; {why}" if why else "a smoke run"
+    return run.status, why, run, run.run_id
+
+
+def _not_reached(
+    pipeline: PipelineRun,
+    children: dict[str, StageRun],
+    kept: frozenset[str],
+    orphaned: frozenset[str],
+) -> tuple[str, str, Optional[StageRun], str]:
+    """A stage of ``pipeline`` with no run of its own in it."""
+    ended = [r for r in children.values() if r.status not in ("FINISHED", "RUNNING")]
+    if ended:
+        verb = "was stopped" if ended[0].status == "KILLED" else "failed"
+        return "SKIPPED", f"not run: stage {ended[0].stage} {verb} before it", None, ""
+    if pipeline.status == "RUNNING" and pipeline.run_id in kept:
+        return (
+            "SKIPPED",
+            "not run: the pipeline stopped when the tracking store went away "
+            "(`mlops audit sync` records its end)",
+            None,
+            "",
+        )
+    if pipeline.status == "RUNNING" and pipeline.run_id in orphaned:
+        return "SKIPPED", f"not run: the pipeline's {ORPHANED}", None, ""
+    if pipeline.status == "RUNNING":
+        return "WAITING", "waiting: the pipeline is still running", None, ""
+    return "SKIPPED", "not run: the pipeline stopped before it", None, ""
 
 
 def collect(
@@ -434,8 +496,10 @@ def collect(
     from concurrent.futures import ThreadPoolExecutor
 
     from ..runner.journal import records
+    from ..runner.orphans import orphans
 
     report.kept = {path.stem for path in records(project.state_dir)}
+    report.orphaned = set(orphans(project.state_dir))
 
     # The policy check (CPU) runs while the store answers (waiting on I/O).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -506,7 +570,13 @@ def stage_views(report: Report, found: Any, stage_runs: list[StageRun]) -> None:
     for name in found.order:
         history = by_stage.get(name, [])
         state, why, shown, run_id = latest_state(
-            name, pipeline, children, history, by_id, frozenset(report.kept)
+            name,
+            pipeline,
+            children,
+            history,
+            by_id,
+            frozenset(report.kept),
+            frozenset(report.orphaned),
         )
         stage = found.stages.get(name) or found.parsed.get(name)
         report.stages.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
-from .collect import STOPPED, Report, StageView
+from .collect import ORPHANED, STOPPED, Report, StageView
 from .plots import sparkline
 
 # The state of a stage, as a CSS class and the words a reader sees.
@@ -47,6 +47,7 @@ def environment() -> Any:
     env.filters["short"] = lambda text: str(text)[:12]
     env.globals["states"] = STATES
     env.globals["stopped"] = STOPPED
+    env.globals["orphaned"] = ORPHANED
     return env
 
 
@@ -76,10 +77,12 @@ def index(report: Report) -> str:
 
 def stage(report: Report, view: StageView, notebook: Optional[str] = None) -> str:
     """A stage's run history, with a plot of each metric over its runs."""
-    runs = list(reversed(view.history))  # oldest first, as plotted
+    # Oldest first, as plotted; smoke runs (a quarter of the data) apart.
+    runs = [run for run in reversed(view.history) if not run.smoke]
     series = {
-        name: [run.metrics[name] for run in runs if name in run.metrics]
+        name: values
         for name in view.metric_names
+        if (values := [run.metrics[name] for run in runs if name in run.metrics])
     }
     durations = [run.seconds for run in runs if run.seconds is not None]
     return page(

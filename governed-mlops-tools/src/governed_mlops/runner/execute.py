@@ -726,7 +726,9 @@ class PipelineRun:
         self.record: journal.Journal | None = None
         self.claimed: orphans.Claim | None = None
 
-    def open(self) -> str:
+    def open(self, results: list[StageResult]) -> str:
+        """The parent run's id, the run made at the first call; ``results``:
+        the stages decided so far (the reused ones are tagged at once)."""
         if not self.run_id:
             tags = pipeline_tags(self.runner, self.stages, self.smoke)
             outer = self.runner.outer_run()
@@ -738,7 +740,15 @@ class PipelineRun:
                 self.claimed = orphans.claim(state, self.run_id, self.runner.store.uri)
                 self.record = self.runner.recorder(self.run_id)
             self.record.log_params(pipeline_params(self.values))
+            self.note_cached(results)
         return self.run_id
+
+    def note_cached(self, results: list[StageResult]) -> None:
+        """Tag the stages reused so far as they are decided, not only at the
+        end: a report built while the pipeline runs, or after its process
+        was killed, shows them skipped (cached), not waiting."""
+        if self.record is not None and any(r.status == "CACHED" for r in results):
+            self.record.set_tags(cached_tags(results))
 
     def close(self, status: str, results: list[StageResult]) -> None:
         if self.record is None:
@@ -787,13 +797,14 @@ def run_pipeline(
                         stage.name, "CACHED", 0.0, decision.reused, decision.reason
                     )
                 )
+                parent.note_cached(results)
                 continue
             runner.store.warm()
             try:
                 runner.run_stage(
                     stage,
                     prepared[stage.name],
-                    parent_run_id=parent.open(),
+                    parent_run_id=parent.open(results),
                     position=position,
                     decision=decision,
                     ended=partial(_stage_ended, results, stored, stage, decision),
@@ -840,13 +851,20 @@ def _stage_ended(
 def finished_tags(results: list[StageResult]) -> dict[str, str]:
     """The parent run's tags at its end: what ran, what was reused from which
     run (and why), what was not run after a failure."""
-    tags = {
+    return {
         "pipeline.ran": ",".join(
             r.stage for r in results if r.status not in ("CACHED", "SKIPPED")
         ),
-        "pipeline.cached": ",".join(r.stage for r in results if r.status == "CACHED"),
+        **cached_tags(results),
         "pipeline.skipped": ",".join(r.stage for r in results if r.status == "SKIPPED"),
         "run.end": audit.now(),
+    }
+
+
+def cached_tags(results: list[StageResult]) -> dict[str, str]:
+    """The stages reused, each with the run it reuses and why."""
+    tags = {
+        "pipeline.cached": ",".join(r.stage for r in results if r.status == "CACHED")
     }
     for result in results:
         if result.status == "CACHED":

@@ -28,6 +28,9 @@ from .output import mask_notebook
 from .store import Store
 
 CLAIMS_DIR = "running"
+# The tag on a run `audit sync` ended: its end time is the sync's, not when
+# its process died (the report shows no duration for it).
+ENDED_BY_TAG, ENDED_BY_SYNC = "run.ended_by", "mlops audit sync"
 ENDED = (
     "the mlops process running it ended without ending it (killed); "
     "mlops audit sync ended it and uploaded what it had written to audit/"
@@ -170,6 +173,7 @@ def _end(
                     executed.unlink()
             store.log_artifacts(run_id, bundle, "audit")
         store.set_tag(run_id, "failure.error", ENDED)
+        store.set_tag(run_id, ENDED_BY_TAG, ENDED_BY_SYNC)
         store.set_terminated(run_id, "KILLED", int(time.time() * 1000))
     if bundle is not None:  # uploaded now, or by the run before it ended
         shutil.rmtree(bundle, ignore_errors=True)

@@ -51,24 +51,25 @@ def port(text: str, lowest: int = 1) -> int:
 
 def positive(text: str) -> int:
     """An argparse type: a whole number, 1 or more (``--jobs``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
-    return value
+    return int(_number(text, int, 1, "a whole number, 1 or more"))
 
 
 def seconds(text: str) -> float:
     """An argparse type: a time in seconds, more than 0."""
+    return _number(text, float, 0, "a number of seconds over 0", strictly=True)
+
+
+def _number(
+    text: str, kind: type, lowest: float, wanted: str, strictly: bool = False
+) -> float:
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        value = 0.0
-    if not value > 0:  # NaN too
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds over 0")
-    return value
+        value = None
+    # NaN is neither above nor at a bound: refused too.
+    if value is None or not (value > lowest or (value == lowest and not strictly)):
+        raise argparse.ArgumentTypeError(f"{text!r}: give {wanted}")
+    return float(value) if kind is float else value
 
 
 def port_or_any(text: str) -> int:

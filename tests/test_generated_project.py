@@ -59,7 +59,7 @@ def test_bad_setting_stops_mlops_with_a_message(render):
         env={"MY_MLOPS_PROJECT_LOG_LEVEL": "LOUD"},
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # refused, as every bad input is (not 1)
     assert "MY_MLOPS_PROJECT_LOG_LEVEL=LOUD" in result.stderr
     assert "'INFO'" in result.stderr
     assert "Traceback" not in result.stderr

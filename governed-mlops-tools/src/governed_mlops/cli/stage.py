@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+from functools import partial
 import os
 import re
 import sys
@@ -298,7 +299,7 @@ def _notebook_problem(path: Path) -> list[str]:
 def run_stage(args: argparse.Namespace) -> int:
     from ..extras import require_pipeline
     from ..runner import cache
-    from ..runner.execute import Runner
+    from ..runner.execute import Runner, record_ended
     from ..runner.parameters import parse_assignments
     from ..stages.in_use import using
     from ..stages.specs import survey
@@ -317,9 +318,12 @@ def run_stage(args: argparse.Namespace) -> int:
             stored = runner.stage_cache()
             decision = stored.decide(stage, parameters, True, cache.STAGE_RUN)
             result = runner.run_stage(
-                stage, parameters, parent_run_id=runner.outer_run(), decision=decision
+                stage,
+                parameters,
+                parent_run_id=runner.outer_run(),
+                decision=decision,
+                ended=partial(record_ended, stored, stage, decision, None),
             )
-            stored.record(stage, decision, result.run_id, result.models)
         finally:
             runner.finish()
     print(f"{result.stage}: {result.status} in {result.seconds:.1f} s")

@@ -807,7 +807,7 @@ def run_pipeline(
                     parent_run_id=parent.open(results),
                     position=position,
                     decision=decision,
-                    ended=partial(_stage_ended, results, stored, stage, decision),
+                    ended=partial(record_ended, stored, stage, decision, results),
                 )
             except StageFailed:
                 break
@@ -834,16 +834,18 @@ def run_pipeline(
     return parent.run_id, results
 
 
-def _stage_ended(
-    results: list[StageResult],
+def record_ended(
     stored: cache.Cache,
     stage: Stage,
     decision: cache.Decision,
+    results: list[StageResult] | None,
     result: StageResult,
 ) -> None:
-    """A stage's run has ended: the pipeline's tags count it, and a finished
-    one is reused next time, even when the pipeline is stopped right after."""
-    results.append(result)
+    """A stage's run has ended (``Runner.run_stage``'s ``ended``): a finished
+    one is reused next time, even when the command is stopped right after,
+    and a pipeline's ``results`` (its tags) count it."""
+    if results is not None:
+        results.append(result)
     if result.status == "FINISHED":
         stored.record(stage, decision, result.run_id, result.models)
 

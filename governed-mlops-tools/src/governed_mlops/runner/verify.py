@@ -52,7 +52,7 @@ def _not_sealed(run_id: str, status: str, tags: dict[str, str]) -> None:
             f"it ends. If its `mlops` process was killed, `mlops audit sync` on "
             f"the machine that ran it ends it KILLED"
         )
-    if stage and tags.get("failure.error") == orphans.ENDED:
+    if stage and tags.get(orphans.ENDED_BY_TAG) == orphans.ENDED_BY_SYNC:
         raise CommandError(
             f"run {run_id} of stage {stage} was never sealed: its `mlops` process "
             f"was killed, and `mlops audit sync` ended it KILLED. Its audit/ holds "
